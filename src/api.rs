@@ -1,0 +1,475 @@
+//! The AI/ML API's two video endpoints: submit a generation, poll it. Every request waits on the
+//! run's one rate limiter first. Answers are read tolerantly (the service says `completed` or
+//! `succeeded`, `credits_used` or `tokens_used`); errors are classified once, here.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::{Quota, RateLimiter};
+use serde_json::Value;
+
+use crate::retry::parse_retry_after;
+
+/// The path the client appends to the base URL.
+pub const GENERATIONS_PATH: &str = "/v2/video/generations";
+/// Where the real service lives when `AIMLAPI_BASE_URL` is not set.
+pub const DEFAULT_BASE_URL: &str = "https://api.aimlapi.com";
+
+type Limiter = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    governor::clock::DefaultClock,
+    governor::middleware::NoOpMiddleware,
+>;
+
+/// The API key. Its `Debug` never shows it, so no log line or error can leak it.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into())
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Nothing reached the service: safe to send again.
+    #[error("cannot reach the API: {0}")]
+    Connect(String),
+    /// The request may have reached the service but no answer came back.
+    #[error("no answer from the API: {0}")]
+    NoAnswer(String),
+    #[error("HTTP {status}: {message}")]
+    Http {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A success status with a body we cannot use.
+    #[error("unexpected answer from the API: {0}")]
+    BadAnswer(String),
+}
+
+/// What to do about a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Worth another try, not before `after` if the server said so.
+    Retry { after: Option<Duration> },
+    /// This job cannot succeed as sent; others can.
+    FailJob,
+    /// Nothing can succeed (the key was refused): stop the run.
+    Abort,
+    /// A submit whose outcome we cannot know: a generation may exist and be paid for.
+    Ambiguous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Submit,
+    Poll,
+}
+
+impl ApiError {
+    pub fn disposition(&self, op: Op) -> Disposition {
+        match self {
+            ApiError::Connect(_) => Disposition::Retry { after: None },
+            ApiError::NoAnswer(_) | ApiError::BadAnswer(_) => match op {
+                Op::Submit => Disposition::Ambiguous,
+                Op::Poll => Disposition::Retry { after: None },
+            },
+            ApiError::Http {
+                status, retry_after, ..
+            } => match status {
+                401 | 403 => Disposition::Abort,
+                408 | 425 | 429 | 500 | 502 | 503 | 504 => Disposition::Retry { after: *retry_after },
+                _ => Disposition::FailJob,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub generation_id: String,
+    pub credits: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum GenerationStatus {
+    /// Still working; carries the status word the service used.
+    Pending(String),
+    Completed {
+        url: String,
+        credits: Option<f64>,
+        file_size: Option<u64>,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    endpoint: String,
+    key: ApiKey,
+    limiter: Limiter,
+    requests: AtomicU64,
+}
+
+impl ApiClient {
+    /// `rate` is the most API requests per second, submits and polls together.
+    pub fn new(base_url: &str, key: ApiKey, rate: f64) -> Result<Arc<ApiClient>, String> {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(format!(
+                "`--rate` must be a positive number of requests per second, not `{rate}`"
+            ));
+        }
+        // One request per 1/rate seconds, no burst: never more than `rate` in any second.
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let quota = Quota::with_period(period)
+            .ok_or("`--rate` is too high")?
+            .allow_burst(NonZeroU32::MIN);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .user_agent(concat!("vidbatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let base = base_url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!("`AIMLAPI_BASE_URL` must be an http(s) URL, not `{base_url}`"));
+        }
+        Ok(Arc::new(ApiClient {
+            http,
+            endpoint: format!("{base}{GENERATIONS_PATH}"),
+            key,
+            limiter: RateLimiter::direct(quota),
+            requests: AtomicU64::new(0),
+        }))
+    }
+
+    /// API requests sent so far (submits and polls).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), ApiError> {
+        self.limiter.until_ready().await;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response = request
+            .bearer_auth(&self.key.0)
+            .send()
+            .await
+            .map_err(|e| classify_transport(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ApiError::NoAnswer(format!("the answer was cut off: {}", error_chain(&e))))?;
+        if !status.is_success() {
+            let retry_after = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            return Err(ApiError::Http {
+                status: status.as_u16(),
+                message: error_message(&text),
+                retry_after,
+            });
+        }
+        Ok((status, headers, text))
+    }
+
+    /// `POST /v2/video/generations`. `request_id` goes in `X-Client-Request-Id` so a submit can
+    /// be traced on the service side.
+    pub async fn submit(&self, body: &Value, request_id: &str) -> Result<Submission, ApiError> {
+        let request = self
+            .http
+            .post(&self.endpoint)
+            .timeout(Duration::from_secs(300))
+            .header("X-Client-Request-Id", request_id)
+            .json(body);
+        let (_, headers, text) = self.send(request).await?;
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
+        let id = json
+            .get("id")
+            .or_else(|| json.get("generation_id"))
+            .and_then(Value::as_str)
+            .or_else(|| headers.get("x-inference-id").and_then(|v| v.to_str().ok()))
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| ApiError::BadAnswer(format!("no generation id in {}", truncate(&text, 200))))?;
+        Ok(Submission {
+            generation_id: id.to_string(),
+            credits: credits(&json, &headers),
+        })
+    }
+
+    /// `GET /v2/video/generations?generation_id=…` (the id is URL-encoded: it may hold `:` and `/`).
+    pub async fn poll(&self, generation_id: &str) -> Result<GenerationStatus, ApiError> {
+        let request = self
+            .http
+            .get(&self.endpoint)
+            .timeout(Duration::from_secs(60))
+            .query(&[("generation_id", generation_id)]);
+        let (_, headers, text) = self.send(request).await?;
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
+        Ok(read_status(&json, &headers))
+    }
+}
+
+fn classify_transport(e: &reqwest::Error) -> ApiError {
+    let text = error_chain(e);
+    if e.is_connect() {
+        ApiError::Connect(text)
+    } else if e.is_builder() {
+        ApiError::BadAnswer(text)
+    } else {
+        ApiError::NoAnswer(text)
+    }
+}
+
+/// reqwest's message plus its causes ("error sending request: connection refused").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let msg = cause.to_string();
+        if !text.contains(&msg) {
+            text.push_str(": ");
+            text.push_str(&msg);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Reads a poll answer. Unknown status words count as pending (the service has used several).
+pub fn read_status(json: &Value, headers: &reqwest::header::HeaderMap) -> GenerationStatus {
+    let status = json
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match status.as_str() {
+        "completed" | "succeeded" | "success" | "done" => match video_url(json) {
+            Some(url) => GenerationStatus::Completed {
+                url,
+                credits: credits(json, headers),
+                file_size: json
+                    .pointer("/video/file_size")
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
+            },
+            // Seen as a transient state: the URL comes with a later poll.
+            None => GenerationStatus::Pending(format!("{status} (no video URL yet)")),
+        },
+        "error" | "failed" | "failure" | "cancelled" | "canceled" => GenerationStatus::Failed {
+            message: failure_text(json),
+        },
+        "" => GenerationStatus::Pending("(no status)".into()),
+        other => GenerationStatus::Pending(other.to_string()),
+    }
+}
+
+fn video_url(json: &Value) -> Option<String> {
+    let video = json.get("video")?;
+    let url = match video {
+        Value::String(s) => Some(s.as_str()),
+        Value::Array(items) => items.iter().find_map(|v| v.get("url").and_then(Value::as_str)),
+        other => other.get("url").and_then(Value::as_str),
+    }?;
+    (!url.is_empty()).then(|| url.to_string())
+}
+
+fn credits(json: &Value, headers: &reqwest::header::HeaderMap) -> Option<f64> {
+    [
+        "/meta/usage/credits_used",
+        "/meta/usage/tokens_used",
+        "/usage/credits_used",
+    ]
+    .iter()
+    .find_map(|p| json.pointer(p).and_then(Value::as_f64))
+    .or_else(|| {
+        headers
+            .get("x-aimlapi-credits-used")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse().ok())
+    })
+}
+
+/// The text of a failed generation, whatever shape the model gives its `error`.
+fn failure_text(json: &Value) -> String {
+    let Some(error) = json.get("error").filter(|e| !e.is_null()) else {
+        return "the generation ended in `error` without a message".into();
+    };
+    if let Some(s) = error.as_str() {
+        return s.to_string();
+    }
+    if let Some(msg) = error.get("message").and_then(Value::as_str) {
+        return match error.get("name").and_then(Value::as_str) {
+            Some(name) if !name.is_empty() => format!("{name}: {msg}"),
+            _ => msg.to_string(),
+        };
+    }
+    if let Some(details) = error.get("detail").and_then(Value::as_array) {
+        let msgs: Vec<String> = details
+            .iter()
+            .map(|d| {
+                let msg = d.get("msg").and_then(Value::as_str).unwrap_or("?");
+                match d.get("loc").and_then(Value::as_array) {
+                    Some(loc) => {
+                        let loc: Vec<String> = loc
+                            .iter()
+                            .map(|l| l.as_str().map_or(l.to_string(), String::from))
+                            .collect();
+                        format!("{}: {msg}", loc.join("."))
+                    }
+                    None => msg.to_string(),
+                }
+            })
+            .collect();
+        return msgs.join("; ");
+    }
+    truncate(&error.to_string(), 500)
+}
+
+/// The human part of an HTTP error body (`{"message": …}` and friends), or the body itself.
+pub fn error_message(body: &str) -> String {
+    let Ok(json) = serde_json::from_str::<Value>(body) else {
+        let body = body.trim();
+        return if body.is_empty() {
+            "(empty answer)".into()
+        } else {
+            truncate(body, 300)
+        };
+    };
+    let mut message = json
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| json.pointer("/error/message").and_then(Value::as_str))
+        .map(String::from)
+        .unwrap_or_else(|| truncate(&json.to_string(), 300));
+    // Validation errors carry the details that say what to fix.
+    for key in ["errors", "details", "detail"] {
+        if let Some(details) = json.get(key).filter(|d| !d.is_null()) {
+            message.push_str(": ");
+            message.push_str(&truncate(&details.to_string(), 400));
+            break;
+        }
+    }
+    message
+}
+
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max).collect();
+    t.push('…');
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn status(v: Value) -> GenerationStatus {
+        read_status(&v, &reqwest::header::HeaderMap::new())
+    }
+
+    #[test]
+    fn success_words_and_credit_names_are_read_tolerantly() {
+        assert_eq!(
+            status(
+                json!({"id": "a", "status": "succeeded", "video": {"url": "https://x/v.mp4"}, "meta": {"usage": {"tokens_used": 7}}})
+            ),
+            GenerationStatus::Completed {
+                url: "https://x/v.mp4".into(),
+                credits: Some(7.0),
+                file_size: None
+            }
+        );
+        assert!(matches!(
+            status(json!({"status": "completed", "video": {"url": "u", "file_size": "12"}})),
+            GenerationStatus::Completed {
+                file_size: Some(12),
+                ..
+            }
+        ));
+        assert_eq!(
+            status(json!({"status": "waiting"})),
+            GenerationStatus::Pending("waiting".into())
+        );
+        assert!(matches!(
+            status(json!({"status": "completed"})),
+            GenerationStatus::Pending(_)
+        ));
+    }
+
+    #[test]
+    fn error_shapes_keep_the_service_text() {
+        assert_eq!(
+            status(json!({"status": "error", "error": {"name": "RenderError", "message": "face not found"}})),
+            GenerationStatus::Failed {
+                message: "RenderError: face not found".into()
+            }
+        );
+        assert_eq!(
+            status(
+                json!({"status": "error", "error": {"detail": [{"loc": ["body", "image_url"], "msg": "bad image", "type": "x"}]}})
+            ),
+            GenerationStatus::Failed {
+                message: "body.image_url: bad image".into()
+            }
+        );
+    }
+
+    #[test]
+    fn http_errors_are_classified() {
+        let http = |status| ApiError::Http {
+            status,
+            message: String::new(),
+            retry_after: None,
+        };
+        assert_eq!(http(401).disposition(Op::Poll), Disposition::Abort);
+        assert_eq!(http(403).disposition(Op::Submit), Disposition::Abort);
+        assert_eq!(http(400).disposition(Op::Submit), Disposition::FailJob);
+        assert_eq!(http(503).disposition(Op::Submit), Disposition::Retry { after: None });
+        assert_eq!(
+            ApiError::NoAnswer(String::new()).disposition(Op::Submit),
+            Disposition::Ambiguous
+        );
+        assert_eq!(
+            ApiError::NoAnswer(String::new()).disposition(Op::Poll),
+            Disposition::Retry { after: None }
+        );
+        assert_eq!(
+            ApiError::Connect(String::new()).disposition(Op::Submit),
+            Disposition::Retry { after: None }
+        );
+    }
+
+    #[test]
+    fn error_bodies_give_their_message() {
+        assert_eq!(
+            error_message(r#"{"message":"Body validation error!","errors":[{"path":"template"}],"statusCode":"400"}"#),
+            r#"Body validation error!: [{"path":"template"}]"#
+        );
+        assert_eq!(error_message("upstream down"), "upstream down");
+    }
+}

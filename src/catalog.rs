@@ -1,0 +1,453 @@
+//! What the client knows about the models it validates: required fields, enums, defaults, lengths,
+//! and the tolerant template matching that maps a gallery spelling to the one value the API wants.
+//!
+//! This is the client's own reading of the vendor's documentation. The simulator deliberately does
+//! not use it (it validates with the vendor's OpenAPI JSON), so a mistake here shows up as a 400.
+
+use std::fmt::Write as _;
+
+/// Where a job's `input` goes in the request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputSlot {
+    /// The model takes no input file (text-to-video: the prompt is the input).
+    None,
+    /// An image, sent in the named field.
+    Image(&'static str),
+    /// A video, sent in the named field.
+    Video(&'static str),
+}
+
+impl InputSlot {
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            InputSlot::None => None,
+            InputSlot::Image(f) | InputSlot::Video(f) => Some(f),
+        }
+    }
+
+    /// The mime type family (`image` or `video`) the slot accepts.
+    pub fn media(self) -> Option<&'static str> {
+        match self {
+            InputSlot::None => None,
+            InputSlot::Image(_) => Some("image"),
+            InputSlot::Video(_) => Some("video"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    Text { max_chars: Option<usize> },
+    Choice(&'static [&'static str]),
+    IntChoice(&'static [i64]),
+    IntRange(i64, i64),
+}
+
+impl ParamKind {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ParamKind::IntChoice(_) | ParamKind::IntRange(..))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    /// Filled in when the manifest leaves it out, so that "omitted" and "the default" are one job.
+    pub default: Option<DefaultValue>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum DefaultValue {
+    Str(&'static str),
+    Int(i64),
+}
+
+impl DefaultValue {
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            DefaultValue::Str(s) => s.into(),
+            DefaultValue::Int(i) => i.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ModelSpec {
+    pub id: &'static str,
+    pub input: InputSlot,
+    /// Whether the request needs a `prompt` (and so whether the manifest may give prompts).
+    pub prompt: Option<ParamSpec>,
+    /// The `template` enum; empty when the model has no templates.
+    pub templates: &'static [&'static str],
+    pub default_template: Option<&'static str>,
+    /// Optional parameters besides input, prompt and template.
+    pub params: &'static [ParamSpec],
+}
+
+const MAGIC_I2V_TEMPLATES: &[&str] = &[
+    "Thailand Street",
+    "Times Square Billboard",
+    "New York Times Square (77)",
+    "Phone Social",
+    "Art Gallery",
+    "New York Times Square (66)",
+    "Dubai Museum",
+    "Digital Float",
+    "Rotating Cards",
+    "Desktop Reveal",
+    "Egypt Pyramid",
+    "Frames Drop",
+    "Cappadocia Balloons",
+    "Times Square Round Screen",
+    "Stockholm Metro",
+    "Tokyo Billboard",
+    "San Francisco Skyscrapers",
+    "Malaysia Shop",
+    "Las Vegas LED",
+    "Phone App",
+    "Paris Eiffel Tower",
+];
+
+const MAGIC_V2V_TEMPLATES: &[&str] = &[
+    "Thailand Street",
+    "Times Square Billboard",
+    "New York Times Square (78)",
+    "Phone Social",
+    "Art Gallery",
+    "New York Times Square (67)",
+    "Dubai Museum",
+    "Rotating Cards",
+    "Desktop Reveal",
+    "Egypt Pyramid",
+    "Cappadocia Balloons",
+    "Times Square Round Screen",
+    "Stockholm Metro",
+    "Tokyo Billboard",
+    "San Francisco Skyscrapers",
+    "Malaysia Shop",
+    "Las Vegas LED",
+    "Phone App",
+    "Paris Eiffel Tower",
+];
+
+const PIXVERSE_SPEAKERS: &[&str] = &[
+    "Harper", "Ava", "Isabella", "Sophia", "Emily", "Chloe", "Julia", "Mason", "Jack", "Liam", "James", "Oliver",
+    "Adrian", "Ethan", "Auto",
+];
+
+const PROMPT_2048: ParamSpec = ParamSpec {
+    name: "prompt",
+    kind: ParamKind::Text { max_chars: Some(2048) },
+    default: None,
+};
+
+pub static MODELS: &[ModelSpec] = &[
+    ModelSpec {
+        id: "magic/image-to-video",
+        input: InputSlot::Image("image_url"),
+        prompt: None,
+        templates: MAGIC_I2V_TEMPLATES,
+        default_template: Some("Thailand Street"),
+        params: &[],
+    },
+    ModelSpec {
+        id: "magic/video-to-video",
+        input: InputSlot::Video("video_url"),
+        prompt: None,
+        templates: MAGIC_V2V_TEMPLATES,
+        default_template: Some("Thailand Street"),
+        params: &[],
+    },
+    ModelSpec {
+        id: "magic/text-to-video",
+        input: InputSlot::None,
+        prompt: Some(ParamSpec {
+            name: "prompt",
+            kind: ParamKind::Text { max_chars: None },
+            default: None,
+        }),
+        templates: &["Shanghai Drone Show"],
+        default_template: Some("Shanghai Drone Show"),
+        params: &[],
+    },
+    ModelSpec {
+        id: "pixverse/v5/image-to-video",
+        input: InputSlot::Image("image_url"),
+        prompt: Some(PROMPT_2048),
+        templates: &[],
+        default_template: None,
+        params: &[
+            ParamSpec {
+                name: "resolution",
+                kind: ParamKind::Choice(&["360p", "540p", "720p", "1080p"]),
+                default: Some(DefaultValue::Str("720p")),
+            },
+            ParamSpec {
+                name: "duration",
+                kind: ParamKind::IntChoice(&[5, 8]),
+                default: Some(DefaultValue::Int(5)),
+            },
+            ParamSpec {
+                name: "negative_prompt",
+                kind: ParamKind::Text { max_chars: Some(2048) },
+                default: None,
+            },
+            ParamSpec {
+                name: "style",
+                kind: ParamKind::Choice(&["anime", "3d_animation", "clay", "comic", "cyberpunk"]),
+                default: None,
+            },
+            ParamSpec {
+                name: "seed",
+                kind: ParamKind::IntRange(0, 2_147_483_647),
+                default: None,
+            },
+            ParamSpec {
+                name: "lip_sync_tts_content",
+                kind: ParamKind::Text { max_chars: None },
+                default: None,
+            },
+            ParamSpec {
+                name: "lip_sync_tts_speaker",
+                kind: ParamKind::Choice(PIXVERSE_SPEAKERS),
+                default: None,
+            },
+        ],
+    },
+];
+
+pub fn model(id: &str) -> Option<&'static ModelSpec> {
+    MODELS.iter().find(|m| m.id == id)
+}
+
+/// A model id that is not known but is suspiciously close to one that is (`magic/image-to-vidoe`,
+/// `Magic/Image-To-Video`): such a typo would otherwise be sent unvalidated and refused remotely,
+/// or worse, accepted as some other model.
+pub fn near_miss_model(id: &str) -> Option<&'static str> {
+    let lower = id.to_lowercase();
+    MODELS
+        .iter()
+        .map(|m| (m.id, strsim::levenshtein(&lower, m.id)))
+        .filter(|&(known, d)| known != id && d <= 3)
+        .min_by_key(|&(_, d)| d)
+        .map(|(known, _)| known)
+}
+
+impl ModelSpec {
+    pub fn param(&self, name: &str) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    /// Rules between parameters that no single enum expresses.
+    pub fn check_combination(&self, params: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+        if self.id == "pixverse/v5/image-to-video"
+            && params.get("resolution").and_then(|v| v.as_str()) == Some("1080p")
+            && params.get("duration").and_then(|v| v.as_i64()) == Some(8)
+        {
+            return Err("`1080p` does not allow `duration: 8`; use `duration: 5` or a lower resolution".into());
+        }
+        Ok(())
+    }
+
+    /// Maps a template name as a person wrote it to the exact value the API wants.
+    pub fn resolve_template(&self, written: &str) -> Result<&'static str, TemplateError> {
+        if self.templates.is_empty() {
+            return Err(TemplateError::NoTemplates { model: self.id });
+        }
+        let folded = fold_name(written);
+        let matches: Vec<&'static str> = self
+            .templates
+            .iter()
+            .copied()
+            .filter(|t| fold_name(t) == folded)
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => Err(TemplateError::Unknown {
+                model: self.id,
+                written: written.to_string(),
+                suggestions: suggest(&folded, self.templates),
+            }),
+            many => Err(TemplateError::Ambiguous {
+                model: self.id,
+                written: written.to_string(),
+                candidates: many.to_vec(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateError {
+    NoTemplates {
+        model: &'static str,
+    },
+    Unknown {
+        model: &'static str,
+        written: String,
+        suggestions: Vec<&'static str>,
+    },
+    Ambiguous {
+        model: &'static str,
+        written: String,
+        candidates: Vec<&'static str>,
+    },
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TemplateError::NoTemplates { model } => {
+                write!(f, "`{model}` takes no template; remove `template`")
+            }
+            TemplateError::Unknown {
+                model,
+                written,
+                suggestions,
+            } => {
+                write!(f, "unknown template `{written}` for `{model}`")?;
+                if !suggestions.is_empty() {
+                    write!(f, "; did you mean {}?", quoted_list(suggestions))?;
+                }
+                write!(f, " (`vidbatch templates {model}` lists them all)")
+            }
+            TemplateError::Ambiguous {
+                model,
+                written,
+                candidates,
+            } => write!(
+                f,
+                "template `{written}` for `{model}` could be any of {}; write one exactly",
+                quoted_list(candidates)
+            ),
+        }
+    }
+}
+
+pub fn quoted_list(names: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push_str(if i + 1 == names.len() { " or " } else { ", " });
+        }
+        let _ = write!(out, "`{n}`");
+    }
+    out
+}
+
+/// Folds a name so that the spellings people copy from the galleries compare equal: case, spaces
+/// and punctuation are ignored, and look-alike letters (the Cyrillic `С` of `Rotating Сards`) are
+/// mapped to their Latin twins by the Unicode confusables skeleton. Digits are kept, so `(66)`
+/// never matches `(67)`.
+pub fn fold_name(name: &str) -> String {
+    let lower = name.to_lowercase();
+    unicode_security::skeleton(&lower)
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+/// Names close to `folded`, best first; all of a short list when nothing is close, so the user
+/// always sees what exists.
+fn suggest(folded: &str, names: &'static [&'static str]) -> Vec<&'static str> {
+    let mut scored: Vec<(f64, &'static str)> = names
+        .iter()
+        .map(|n| (strsim::normalized_levenshtein(folded, &fold_name(n)), *n))
+        .filter(|(s, _)| *s >= 0.6)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let close: Vec<&'static str> = scored.into_iter().take(4).map(|(_, n)| n).collect();
+    if close.is_empty() && names.len() <= 8 {
+        return names.to_vec();
+    }
+    close
+}
+
+/// The closest of `candidates` to `written`, for "did you mean" on field and parameter names.
+pub fn closest<'a>(written: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::normalized_levenshtein(&written.to_lowercase(), c), c))
+        .filter(|(s, _)| *s >= 0.5)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn i2v() -> &'static ModelSpec {
+        model("magic/image-to-video").unwrap()
+    }
+    fn v2v() -> &'static ModelSpec {
+        model("magic/video-to-video").unwrap()
+    }
+
+    #[test]
+    fn gallery_spellings_resolve_to_the_enum_value() {
+        // The gallery's `Rotating Сards` has a Cyrillic С (U+0421).
+        assert_eq!(i2v().resolve_template("Rotating \u{0421}ards"), Ok("Rotating Cards"));
+        assert_eq!(
+            i2v().resolve_template("New York Times Square(66)"),
+            Ok("New York Times Square (66)")
+        );
+        assert_eq!(i2v().resolve_template("tokyo   BILLBOARD"), Ok("Tokyo Billboard"));
+        assert_eq!(i2v().resolve_template("las-vegas-led"), Ok("Las Vegas LED"));
+        assert_eq!(
+            v2v().resolve_template("New York Times Square(78)"),
+            Ok("New York Times Square (78)")
+        );
+    }
+
+    #[test]
+    fn a_gallery_name_the_model_lacks_is_refused_not_mapped_to_a_neighbour() {
+        let err = v2v().resolve_template("New York Times Square(66)").unwrap_err();
+        let TemplateError::Unknown { suggestions, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(suggestions.contains(&"New York Times Square (67)"), "{suggestions:?}");
+        assert!(suggestions.contains(&"New York Times Square (78)"), "{suggestions:?}");
+        // Digital Float and Frames Drop exist only for image-to-video.
+        assert!(v2v().resolve_template("Digital Float").is_err());
+    }
+
+    #[test]
+    fn unknown_template_suggests_close_names() {
+        let err = i2v().resolve_template("Tokio Bilboard").unwrap_err();
+        assert!(err.to_string().contains("did you mean `Tokyo Billboard`"), "{err}");
+    }
+
+    #[test]
+    fn template_on_a_model_without_templates_is_refused() {
+        let pix = model("pixverse/v5/image-to-video").unwrap();
+        assert_eq!(
+            pix.resolve_template("Thailand Street"),
+            Err(TemplateError::NoTemplates { model: pix.id })
+        );
+    }
+
+    #[test]
+    fn near_miss_model_ids_are_caught() {
+        assert_eq!(near_miss_model("magic/image-to-vidoe"), Some("magic/image-to-video"));
+        assert_eq!(near_miss_model("Magic/Image-To-Video"), Some("magic/image-to-video"));
+        assert_eq!(
+            near_miss_model("pixverse/v5/image-to-vide"),
+            Some("pixverse/v5/image-to-video")
+        );
+        assert_eq!(near_miss_model("kling-video/v1.6/standard/text-to-video"), None);
+        assert_eq!(near_miss_model("magic/image-to-video"), None);
+    }
+
+    #[test]
+    fn pixverse_1080p_with_eight_seconds_is_refused() {
+        let pix = model("pixverse/v5/image-to-video").unwrap();
+        let mut p = serde_json::Map::new();
+        p.insert("resolution".into(), "1080p".into());
+        p.insert("duration".into(), 8.into());
+        assert!(pix.check_combination(&p).is_err());
+        p.insert("duration".into(), 5.into());
+        assert!(pix.check_combination(&p).is_ok());
+    }
+}

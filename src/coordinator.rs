@@ -1,0 +1,715 @@
+//! The one component that owns a run. Outline of a run:
+//!
+//! 1. Every job of the plan is registered in the state database; what a previous run left is
+//!    read back and each job is placed: done (its file verified), to poll (a generation id is
+//!    known), to fetch, to submit, or `unknown` (a submit whose answer was lost).
+//! 2. The loop starts work while there is room: submits while fewer than `concurrency`
+//!    generations are in flight, polls of every in-flight generation that is due (one timer for
+//!    all, no task per job), downloads as soon as a generation completes.
+//! 3. Workers (submit, poll, download tasks) never touch the state: they return an [`Event`],
+//!    and the loop records it synchronously before anything else happens. A submit is recorded
+//!    before its POST and its generation id the moment it returns, before any poll.
+//! 4. A job's failure is state, never an early return: the loop runs until no work is left, the
+//!    run is cancelled, or the service refuses the key.
+//! 5. The caller writes results from the state; the exit code is decided once, at the end.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::api::{ApiClient, ApiError, Disposition, GenerationStatus, Op, Submission};
+use crate::download::{DownloadError, Downloaded, Downloader, hash_file};
+use crate::plan::{Job, Plan};
+use crate::retry::RetryPolicy;
+use crate::state::{Failure, JobRecord, Phase, RunState, StateError};
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Most generations in flight at once (submitted, not yet seen finished).
+    pub concurrency: usize,
+    /// Most downloads at once; downloads do not count as generations in flight.
+    pub downloads: usize,
+    pub poll_interval: Duration,
+    /// Paid resubmissions allowed per job after a generation ends in `error`.
+    pub paid_retries: u32,
+    /// Submit again the jobs whose earlier submit has an unknown outcome (may pay twice).
+    pub resubmit_unknown: bool,
+    /// How long to wait for one generation before giving up on it (for this run).
+    pub generation_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// How far a shutdown has gone. Ordered: each level includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CancelLevel {
+    Running,
+    /// No new submissions; in-flight generations are still polled and fetched.
+    Drain,
+    /// Leave now; everything recorded so far is resumable.
+    Abort,
+}
+
+/// The trigger side of a shutdown, held by whoever decides (signal handler, a test).
+#[derive(Clone)]
+pub struct Shutdown {
+    tx: Arc<watch::Sender<CancelLevel>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            tx: Arc::new(watch::channel(CancelLevel::Running).0),
+        }
+    }
+}
+
+impl Shutdown {
+    /// Raises the level (never lowers it).
+    pub fn escalate(&self, level: CancelLevel) {
+        self.tx.send_if_modified(|current| {
+            let raise = level > *current;
+            if raise {
+                *current = level;
+            }
+            raise
+        });
+    }
+
+    pub fn level(&self) -> CancelLevel {
+        *self.tx.borrow()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<CancelLevel> {
+        self.tx.subscribe()
+    }
+}
+
+/// Why a run stopped before its work was done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    Interrupted,
+    /// The service refused the key (or the account): nothing can succeed.
+    Refused(String),
+    /// The state could not be written: going on would risk paying without a record.
+    State(String),
+}
+
+#[derive(Debug)]
+pub struct RunReport {
+    pub stopped: Option<StopReason>,
+    /// Jobs found already done on disk at the start.
+    pub resumed_done: usize,
+    pub api_requests: u64,
+}
+
+/// What a worker reports back.
+enum Event {
+    Submitted {
+        job: usize,
+        result: Result<Submission, ApiError>,
+    },
+    /// A submit that was waiting to retry and was cancelled: nothing was created.
+    SubmitWithdrawn { job: usize },
+    Polled {
+        job: usize,
+        result: Result<GenerationStatus, ApiError>,
+    },
+    Downloaded {
+        job: usize,
+        result: Result<Downloaded, DownloadError>,
+    },
+}
+
+/// Where a job is in this run (the state database says where it is across runs).
+#[derive(Debug)]
+enum Track {
+    Queued,
+    Submitting,
+    Remote(Remote),
+    /// Nothing more happens to it in this run.
+    Settled,
+}
+
+#[derive(Debug)]
+struct Remote {
+    generation_id: String,
+    /// When waiting began, for the generation timeout.
+    since: Instant,
+    /// Until the service reports it finished, it counts against `concurrency`.
+    in_flight: bool,
+    next_poll: Option<Instant>,
+    polling: bool,
+    poll_errors: u32,
+    /// Set once completed: where to fetch the video.
+    video: Option<(String, Option<u64>)>,
+    downloading: bool,
+    download_tries: u32,
+}
+
+const DOWNLOAD_TRIES: u32 = 5;
+
+pub struct Coordinator<'p> {
+    jobs: &'p [Job],
+    out: PathBuf,
+    state: RunState,
+    api: Arc<ApiClient>,
+    downloader: Arc<Downloader>,
+    config: RunConfig,
+    tracks: Vec<Track>,
+    queue: VecDeque<usize>,
+    /// Jobs with remote work (bounded by concurrency plus downloads), scanned for due polls.
+    remote: Vec<usize>,
+    in_flight: usize,
+    downloads_running: usize,
+    tasks: JoinSet<Event>,
+    stopped: Option<StopReason>,
+    resumed_done: usize,
+    cancel_rx: watch::Receiver<CancelLevel>,
+}
+
+impl<'p> Coordinator<'p> {
+    pub fn new(
+        plan: &'p Plan,
+        out: &Path,
+        mut state: RunState,
+        api: Arc<ApiClient>,
+        downloader: Arc<Downloader>,
+        config: RunConfig,
+        shutdown: &Shutdown,
+    ) -> Result<Coordinator<'p>, StateError> {
+        state.register(&plan.jobs)?;
+        let removed = crate::download::remove_stale_parts(&out.join("videos"));
+        if removed > 0 {
+            tracing::info!("removed {removed} unfinished download(s) left by an earlier run");
+        }
+        let mut coordinator = Coordinator {
+            jobs: &plan.jobs,
+            out: out.to_path_buf(),
+            state,
+            api,
+            downloader,
+            config,
+            tracks: Vec::with_capacity(plan.jobs.len()),
+            queue: VecDeque::new(),
+            remote: Vec::new(),
+            in_flight: 0,
+            downloads_running: 0,
+            tasks: JoinSet::new(),
+            stopped: None,
+            resumed_done: 0,
+            cancel_rx: shutdown.subscribe(),
+        };
+        let records = coordinator.state.records()?;
+        for (i, job) in plan.jobs.iter().enumerate() {
+            let track = coordinator.place(job, records.get(&job.key))?;
+            if matches!(track, Track::Queued) {
+                coordinator.queue.push_back(i);
+            }
+            if let Track::Remote(r) = &track {
+                coordinator.remote.push(i);
+                coordinator.in_flight += usize::from(r.in_flight);
+            }
+            coordinator.tracks.push(track);
+        }
+        Ok(coordinator)
+    }
+
+    /// Decides what this run does with a job, given what earlier runs recorded.
+    fn place(&mut self, job: &Job, record: Option<&JobRecord>) -> Result<Track, StateError> {
+        let Some(record) = record else {
+            return Ok(Track::Queued);
+        };
+        let now = Instant::now();
+        let refetch = |id: &String| {
+            Track::Remote(Remote {
+                generation_id: id.clone(),
+                since: now,
+                in_flight: false,
+                next_poll: Some(now),
+                polling: false,
+                poll_errors: 0,
+                video: None,
+                downloading: false,
+                download_tries: 0,
+            })
+        };
+        Ok(match (record.phase, &record.generation_id) {
+            (Phase::Queued, _) => Track::Queued,
+            (Phase::Submitting, _) if self.config.resubmit_unknown => {
+                tracing::warn!(
+                    "{}: the answer to an earlier submit was lost; submitting again as asked (--resubmit-unknown)",
+                    job.label()
+                );
+                Track::Queued
+            }
+            (Phase::Submitting, _) => {
+                tracing::warn!(
+                    "{}: an earlier submit's answer was lost: a generation may exist and be paid for. \
+                     Left as `unknown`; `--resubmit-unknown` submits it again",
+                    job.label()
+                );
+                Track::Settled
+            }
+            (Phase::Generating, Some(id)) => {
+                tracing::info!("{}: resuming generation {id}", job.label());
+                Track::Remote(Remote {
+                    in_flight: true,
+                    next_poll: Some(now),
+                    ..match refetch(id) {
+                        Track::Remote(r) => r,
+                        _ => unreachable!(),
+                    }
+                })
+            }
+            (Phase::Downloading, Some(id)) => refetch(id),
+            (Phase::Completed, id) => {
+                let path = self.out.join(&record.file);
+                match hash_file(&path) {
+                    Ok(d) if Some(d.bytes) == record.bytes && Some(&d.sha256) == record.sha256.as_ref() => {
+                        self.resumed_done += 1;
+                        Track::Settled
+                    }
+                    found => {
+                        let why = if found.is_ok() { "changed" } else { "missing" };
+                        match id {
+                            Some(id) => {
+                                tracing::warn!("{}: `{}` is {why}; fetching it again", job.label(), record.file);
+                                self.state.mark_generating(&job.key)?;
+                                refetch(id)
+                            }
+                            None => Track::Queued,
+                        }
+                    }
+                }
+            }
+            (Phase::Failed, id) => match (record.failure, id) {
+                (Some(Failure::Generation), _) if record.attempts > self.config.paid_retries => Track::Settled,
+                (Some(Failure::Generation), _) => {
+                    self.state.mark_queued(&job.key)?;
+                    Track::Queued
+                }
+                (Some(Failure::Download | Failure::Unfinished), Some(id)) => {
+                    self.state.mark_generating(&job.key)?;
+                    refetch(id)
+                }
+                _ => Track::Queued,
+            },
+            (Phase::Generating | Phase::Downloading, None) => Track::Queued,
+        })
+    }
+
+    /// Runs until every job is settled, or the run is stopped. Returns a plain report: failures
+    /// live in the state, so there is nothing to `?` out of here.
+    pub async fn run(mut self) -> (RunState, RunReport) {
+        let mut cancel = self.cancel_rx.clone();
+        let mut level = *cancel.borrow();
+        if !self.queue.is_empty() || !self.remote.is_empty() {
+            tracing::info!(
+                "{} job(s) to submit, {} generation(s) to follow, {} already done",
+                self.queue.len(),
+                self.remote.len(),
+                self.resumed_done
+            );
+        }
+        loop {
+            if self.stopped.is_some() {
+                level = CancelLevel::Abort;
+            }
+            if level == CancelLevel::Abort {
+                break;
+            }
+            self.start_work(level);
+            if self.tasks.is_empty() && !self.remote_work_pending() {
+                break;
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                changed = cancel.changed() => {
+                    if changed.is_err() {
+                        continue;
+                    }
+                    level = *cancel.borrow_and_update();
+                    if level == CancelLevel::Drain {
+                        tracing::warn!(
+                            "stopping: no new submissions; waiting for {} generation(s) already paid for \
+                             (Ctrl-C again to leave now: a rerun picks them up)",
+                            self.in_flight
+                        );
+                    }
+                    if level >= CancelLevel::Drain && self.stopped.is_none() {
+                        self.stopped = Some(StopReason::Interrupted);
+                    }
+                }
+                Some(joined) = self.tasks.join_next() => match joined {
+                    Ok(event) => self.handle(event),
+                    Err(e) if e.is_panic() => {
+                        // A worker bug must not strand the run: stop, state stays resumable.
+                        self.stop(StopReason::State(format!("internal error in a worker: {e}")));
+                    }
+                    Err(_) => {}
+                },
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        let report = RunReport {
+            stopped: self.stopped,
+            resumed_done: self.resumed_done,
+            api_requests: self.api.requests_sent(),
+        };
+        (self.state, report)
+    }
+
+    fn remote_work_pending(&self) -> bool {
+        self.remote.iter().any(|&i| match &self.tracks[i] {
+            Track::Remote(r) => r.next_poll.is_some() || r.video.is_some(),
+            _ => false,
+        })
+    }
+
+    fn next_wake(&self) -> Instant {
+        self.remote
+            .iter()
+            .filter_map(|&i| match &self.tracks[i] {
+                Track::Remote(r) if !r.polling => r.next_poll,
+                _ => None,
+            })
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+    }
+
+    fn stop(&mut self, reason: StopReason) {
+        if !matches!(self.stopped, Some(StopReason::Refused(_) | StopReason::State(_))) {
+            self.stopped = Some(reason);
+        }
+    }
+
+    /// Records with the state store; a failure here stops the run (we must not spend without a
+    /// record).
+    fn record(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
+        match what(&mut self.state) {
+            Ok(()) => true,
+            Err(e) => {
+                let text = crate::api::error_chain(&e);
+                tracing::error!("{text}");
+                self.stop(StopReason::State(text));
+                false
+            }
+        }
+    }
+
+    fn start_work(&mut self, level: CancelLevel) {
+        while level == CancelLevel::Running && self.in_flight < self.config.concurrency {
+            let Some(i) = self.queue.pop_front() else { break };
+            self.start_submit(i);
+        }
+        let now = Instant::now();
+        for k in 0..self.remote.len() {
+            let i = self.remote[k];
+            let Track::Remote(r) = &mut self.tracks[i] else {
+                continue;
+            };
+            if !r.polling && r.video.is_none() && r.next_poll.is_some_and(|t| t <= now) {
+                r.polling = true;
+                r.next_poll = None;
+                let api = self.api.clone();
+                let id = r.generation_id.clone();
+                self.tasks.spawn(async move {
+                    let result = api.poll(&id).await;
+                    Event::Polled { job: i, result }
+                });
+            }
+            if !r.downloading
+                && self.downloads_running < self.config.downloads
+                && let Some((url, size)) = r.video.clone()
+            {
+                r.downloading = true;
+                self.downloads_running += 1;
+                let downloader = self.downloader.clone();
+                let dest = self.out.join(&self.jobs[i].file);
+                self.tasks.spawn(async move {
+                    let result = downloader.fetch(&url, &dest, size).await;
+                    Event::Downloaded { job: i, result }
+                });
+            }
+        }
+    }
+
+    fn start_submit(&mut self, i: usize) {
+        let job = &self.jobs[i];
+        if !self.record(|s| s.mark_submitting(&job.key)) {
+            self.queue.push_front(i);
+            return;
+        }
+        self.tracks[i] = Track::Submitting;
+        self.in_flight += 1;
+        let api = self.api.clone();
+        let body = job.body();
+        let label = job.label().to_string();
+        let request_id = format!("vidbatch-{}", job.key.short());
+        let retry = self.config.retry.clone();
+        let mut cancel = self.tasks_cancel();
+        self.tasks.spawn(async move {
+            let mut retries = 0;
+            loop {
+                let result = api.submit(&body, &request_id).await;
+                let Err(e) = &result else {
+                    return Event::Submitted { job: i, result };
+                };
+                let Disposition::Retry { after } = e.disposition(Op::Submit) else {
+                    return Event::Submitted { job: i, result };
+                };
+                if retries >= retry.max_retries {
+                    return Event::Submitted { job: i, result };
+                }
+                let delay = retry.delay(retries, after);
+                retries += 1;
+                tracing::warn!(
+                    "transient error submitting `{label}` ({} tries left, next in {:.1}s): {e}",
+                    retry.max_retries + 1 - retries,
+                    delay.as_secs_f64()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    Ok(_) = cancel.wait_for(|l| *l >= CancelLevel::Drain) => return Event::SubmitWithdrawn { job: i },
+                }
+            }
+        });
+    }
+
+    fn tasks_cancel(&self) -> watch::Receiver<CancelLevel> {
+        // Workers only need to know about a drain while they wait; aborts drop them outright.
+        self.cancel_rx.clone()
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Submitted { job, result } => self.on_submitted(job, result),
+            Event::SubmitWithdrawn { job } => {
+                self.in_flight -= 1;
+                let key = &self.jobs[job].key;
+                if self.record(|s| s.mark_queued(key)) {
+                    self.tracks[job] = Track::Queued;
+                }
+            }
+            Event::Polled { job, result } => self.on_polled(job, result),
+            Event::Downloaded { job, result } => self.on_downloaded(job, result),
+        }
+    }
+
+    fn on_submitted(&mut self, i: usize, result: Result<Submission, ApiError>) {
+        let job = &self.jobs[i];
+        match result {
+            Ok(sub) => {
+                let recorded =
+                    self.record(|s| s.record_generation(&job.key, &sub.generation_id, sub.credits).map(drop));
+                if !recorded {
+                    tracing::error!(
+                        "{}: generation `{}` was created but could not be recorded; note this id",
+                        job.label(),
+                        sub.generation_id
+                    );
+                }
+                tracing::info!("{}: submitted, generation {}", job.label(), sub.generation_id);
+                let now = Instant::now();
+                self.tracks[i] = Track::Remote(Remote {
+                    generation_id: sub.generation_id,
+                    since: now,
+                    in_flight: true,
+                    next_poll: Some(now + self.config.poll_interval),
+                    polling: false,
+                    poll_errors: 0,
+                    video: None,
+                    downloading: false,
+                    download_tries: 0,
+                });
+                self.remote.push(i);
+            }
+            Err(e) => {
+                self.in_flight -= 1;
+                match e.disposition(Op::Submit) {
+                    Disposition::Abort => {
+                        self.record(|s| s.mark_queued(&job.key));
+                        self.tracks[i] = Track::Queued;
+                        self.stop(StopReason::Refused(format!(
+                            "the API refused the request for `{}`: {e}. Check `AIMLAPI_KEY` and the account's credits; \
+                             the run is saved and the same command resumes it",
+                            job.label()
+                        )));
+                    }
+                    Disposition::Ambiguous => {
+                        // Left as `submitting`: reported `unknown`, never silently paid again.
+                        tracing::error!(
+                            "{}: the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
+                             Left as `unknown`",
+                            job.label()
+                        );
+                        self.tracks[i] = Track::Settled;
+                    }
+                    Disposition::FailJob | Disposition::Retry { .. } => {
+                        tracing::error!("{}: submit failed: {e}", job.label());
+                        self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
+                        self.tracks[i] = Track::Settled;
+                    }
+                }
+            }
+        }
+    }
+
+    fn remote_mut(&mut self, i: usize) -> Option<&mut Remote> {
+        match &mut self.tracks[i] {
+            Track::Remote(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Takes a job out of remote tracking, freeing its slot.
+    fn settle(&mut self, i: usize) {
+        if let Track::Remote(r) = &self.tracks[i] {
+            if r.in_flight {
+                self.in_flight -= 1;
+            }
+            if r.downloading {
+                self.downloads_running -= 1;
+            }
+        }
+        self.tracks[i] = Track::Settled;
+        self.remote.retain(|&j| j != i);
+    }
+
+    fn on_polled(&mut self, i: usize, result: Result<GenerationStatus, ApiError>) {
+        let job = &self.jobs[i];
+        let poll_interval = self.config.poll_interval;
+        let timeout = self.config.generation_timeout;
+        let retry = self.config.retry.clone();
+        let Some(r) = self.remote_mut(i) else { return };
+        r.polling = false;
+        let now = Instant::now();
+        match result {
+            Ok(GenerationStatus::Pending(status)) => {
+                r.poll_errors = 0;
+                if now.duration_since(r.since) > timeout {
+                    let message = format!(
+                        "no result after {}s (last status `{status}`); the generation may still finish: rerun to pick it up",
+                        timeout.as_secs()
+                    );
+                    tracing::error!("{}: {message}", job.label());
+                    self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
+                    self.settle(i);
+                } else {
+                    tracing::debug!("{}: {status}", job.label());
+                    r.next_poll = Some(now + poll_interval);
+                }
+            }
+            Ok(GenerationStatus::Completed {
+                url,
+                credits,
+                file_size,
+            }) => {
+                r.poll_errors = 0;
+                let was_in_flight = std::mem::replace(&mut r.in_flight, false);
+                r.video = Some((url, file_size));
+                let id = r.generation_id.clone();
+                if was_in_flight {
+                    self.in_flight -= 1;
+                    tracing::info!("{}: generation completed, downloading", job.label());
+                }
+                self.record(|s| s.mark_downloading(&job.key, &id, credits));
+            }
+            Ok(GenerationStatus::Failed { message }) => {
+                let id = r.generation_id.clone();
+                self.record(|s| s.mark_failed(&job.key, Failure::Generation, &message));
+                self.settle(i);
+                let attempts = self.state.attempts(&job.key).unwrap_or(u32::MAX);
+                if attempts <= self.config.paid_retries {
+                    tracing::warn!(
+                        "{}: generation {id} failed: {message}; submitting again (paid retry {attempts} of {})",
+                        job.label(),
+                        self.config.paid_retries
+                    );
+                    if self.record(|s| s.mark_queued(&job.key)) {
+                        self.tracks[i] = Track::Queued;
+                        self.queue.push_back(i);
+                    }
+                } else {
+                    tracing::error!("{}: generation {id} failed: {message}", job.label());
+                }
+            }
+            Err(e) => match e.disposition(Op::Poll) {
+                Disposition::Abort => {
+                    r.next_poll = Some(now);
+                    self.stop(StopReason::Refused(format!(
+                        "the API refused a poll: {e}. Check `AIMLAPI_KEY`; the run is saved and the same command resumes it"
+                    )));
+                }
+                Disposition::Retry { after } => {
+                    let delay = retry.delay(r.poll_errors, after).max(poll_interval);
+                    r.poll_errors += 1;
+                    tracing::warn!(
+                        "transient error polling `{}` (next try in {:.1}s): {e}",
+                        job.label(),
+                        delay.as_secs_f64()
+                    );
+                    r.next_poll = Some(now + delay);
+                }
+                Disposition::FailJob | Disposition::Ambiguous => {
+                    let message = format!("polling generation {} failed: {e}", r.generation_id);
+                    tracing::error!("{}: {message}", job.label());
+                    self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
+                    self.settle(i);
+                }
+            },
+        }
+    }
+
+    fn on_downloaded(&mut self, i: usize, result: Result<Downloaded, DownloadError>) {
+        let job = &self.jobs[i];
+        let retry = self.config.retry.clone();
+        self.downloads_running -= 1;
+        let Some(r) = self.remote_mut(i) else { return };
+        r.downloading = false;
+        match result {
+            Ok(done) => {
+                tracing::info!("{}: saved {} ({} bytes)", job.label(), job.file, done.bytes);
+                self.record(|s| s.mark_completed(&job.key, &job.file, done.bytes, &done.sha256));
+                self.settle(i);
+            }
+            Err(e @ DownloadError::Write { .. }) => {
+                tracing::error!("{}: {e}", job.label());
+                self.record(|s| s.mark_failed(&job.key, Failure::Download, &e.to_string()));
+                self.settle(i);
+            }
+            Err(e) => {
+                r.download_tries += 1;
+                if r.download_tries >= DOWNLOAD_TRIES {
+                    let message = format!(
+                        "{e} (after {} tries; a rerun fetches it again at no cost)",
+                        r.download_tries
+                    );
+                    tracing::error!("{}: {message}", job.label());
+                    self.record(|s| s.mark_failed(&job.key, Failure::Download, &message));
+                    self.settle(i);
+                    return;
+                }
+                // A fresh poll gives a fresh URL: that mends an expired link and costs nothing.
+                let delay = match e {
+                    DownloadError::Expired(_) => Duration::ZERO,
+                    _ => retry.delay(r.download_tries - 1, None),
+                };
+                tracing::warn!(
+                    "{}: {e}; asking for a fresh URL ({} tries left)",
+                    job.label(),
+                    DOWNLOAD_TRIES - r.download_tries
+                );
+                r.video = None;
+                r.next_poll = Some(Instant::now() + delay);
+            }
+        }
+    }
+}

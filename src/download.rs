@@ -1,0 +1,176 @@
+//! Fetching finished videos from the file host. A video is streamed to a hidden `.part` file
+//! beside its final name, its length checked and hash computed on the way, then renamed: a final
+//! name only ever holds a whole file. The API key is never sent here (this client has none).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::api::error_chain;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// The URL is no longer valid (presigned URLs expire after 10 minutes): poll for a new one.
+    #[error("the download URL was refused (HTTP {0}); it has probably expired")]
+    Expired(u16),
+    #[error("download failed: {0}")]
+    Transient(String),
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+pub struct Downloader {
+    http: reqwest::Client,
+}
+
+/// The suffix of an unfinished download; anything carrying it is garbage from a dead run.
+pub const PART_SUFFIX: &str = ".part";
+
+impl Downloader {
+    pub fn new() -> Result<Downloader, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("vidbatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Downloader { http })
+    }
+
+    /// Downloads `url` to `dest`. `expected_size` is what the service said the file weighs.
+    pub async fn fetch(&self, url: &str, dest: &Path, expected_size: Option<u64>) -> Result<Downloaded, DownloadError> {
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| DownloadError::Write { path, source }
+        };
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(dir).await.map_err(write_err(dir))?;
+        let part = part_path(dest);
+        let result = self.stream_to(url, &part, expected_size).await;
+        match result {
+            Ok(done) => {
+                tokio::fs::rename(&part, dest).await.map_err(write_err(dest))?;
+                // The rename is durable only once the folder is synced.
+                if let Ok(d) = std::fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(done)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn stream_to(&self, url: &str, part: &Path, expected_size: Option<u64>) -> Result<Downloaded, DownloadError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| DownloadError::Transient(error_chain(&e)))?;
+        let status = response.status().as_u16();
+        match status {
+            200 => {}
+            401 | 403 | 404 | 410 => return Err(DownloadError::Expired(status)),
+            _ => return Err(DownloadError::Transient(format!("HTTP {status}"))),
+        }
+        let announced = response.content_length();
+        let mut file = tokio::fs::File::create(part)
+            .await
+            .map_err(|source| DownloadError::Write {
+                path: part.to_path_buf(),
+                source,
+            })?;
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|e| DownloadError::Transient(format!("cut off after {bytes} bytes: {}", error_chain(&e))))?;
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(|source| DownloadError::Write {
+                path: part.to_path_buf(),
+                source,
+            })?;
+        }
+        file.sync_all().await.map_err(|source| DownloadError::Write {
+            path: part.to_path_buf(),
+            source,
+        })?;
+        for (what, expected) in [
+            ("Content-Length", announced),
+            ("the announced file_size", expected_size),
+        ] {
+            if let Some(expected) = expected
+                && expected != bytes
+            {
+                return Err(DownloadError::Transient(format!(
+                    "got {bytes} bytes, {what} said {expected}"
+                )));
+            }
+        }
+        if bytes == 0 {
+            return Err(DownloadError::Transient("the file host sent an empty file".into()));
+        }
+        Ok(Downloaded {
+            bytes,
+            sha256: format!("{:x}", hasher.finalize()),
+        })
+    }
+}
+
+/// `videos/a/shoe.mp4` → `videos/a/.shoe.mp4.<random>.part`: hidden, unique, same folder (so the
+/// rename is atomic).
+fn part_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.{:08x}{PART_SUFFIX}", fastrand::u32(..)))
+}
+
+/// Removes `.part` files a killed run left behind under `dir`.
+pub fn remove_stale_parts(dir: &Path) -> usize {
+    let mut removed = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => removed += remove_stale_parts(&path),
+            Ok(_) if path.to_string_lossy().ends_with(PART_SUFFIX) && std::fs::remove_file(&path).is_ok() => {
+                removed += 1;
+            }
+            _ => {}
+        }
+    }
+    removed
+}
+
+/// SHA-256 and size of a file on disk, to check a completed job's video on resume.
+pub fn hash_file(path: &Path) -> std::io::Result<Downloaded> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher)?;
+    Ok(Downloaded {
+        bytes,
+        sha256: format!("{:x}", hasher.finalize()),
+    })
+}

@@ -1,0 +1,30 @@
+//! vidbatch: run a manifest of video generations against the AI/ML API, durably.
+//!
+//! # Layout
+//! Data flows one way: manifest → plan → coordinator → (api, download) → state → results.
+//!
+//! - [`manifest`]: reads YAML or CSV into entries that remember their lines.
+//! - [`catalog`]: what the client knows of each model: fields, enums, templates, defaults.
+//! - [`plan`]: validates entries into content-keyed [`plan::Job`]s; nothing is sent before this
+//!   succeeds for every job.
+//! - [`coordinator`]: the one owner of a run: submits, polls all in-flight generations from one
+//!   timer, fetches videos, records every step in [`state`] before and after it happens.
+//! - [`api`]: the two HTTP endpoints, the rate limiter and error classification; [`retry`]: how
+//!   long to wait before trying again.
+//! - [`download`]: streams videos to `.part` files, checks and hashes them, renames.
+//! - [`state`]: `<out>/state.db` (SQLite), the run's durable memory.
+//! - [`results`]: `<out>/results.csv` and the summary, read from the state.
+//! - [`sim`]: a simulator of the API (an HTTP server) for the demo and the tests.
+//! - [`exit_code`]: what the process returns.
+
+pub mod api;
+pub mod catalog;
+pub mod coordinator;
+pub mod download;
+pub mod exit_code;
+pub mod manifest;
+pub mod plan;
+pub mod results;
+pub mod retry;
+pub mod sim;
+pub mod state;

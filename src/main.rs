@@ -1,0 +1,436 @@
+//! The `vidbatch` command line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use vidbatch::api::{ApiClient, ApiKey, DEFAULT_BASE_URL};
+use vidbatch::coordinator::{CancelLevel, Coordinator, RunConfig, Shutdown, StopReason};
+use vidbatch::download::Downloader;
+use vidbatch::exit_code;
+use vidbatch::plan::{self, Plan};
+use vidbatch::retry::RetryPolicy;
+use vidbatch::sim::{self, SimConfig};
+use vidbatch::state::{RunState, StateError};
+use vidbatch::{catalog, manifest, results};
+
+#[derive(Parser)]
+#[command(
+    name = "vidbatch",
+    version,
+    about = "Batch runner for the AI/ML API's video-generation models"
+)]
+struct Cli {
+    /// More output (-v: every poll; -vv: HTTP details).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a manifest: validate, submit, poll, download, write results.csv.
+    Run(RunArgs),
+    /// Check a manifest and show the jobs it makes; nothing is sent.
+    Validate { manifest: PathBuf },
+    /// List the template names of a model (or of every model that has templates).
+    Templates { model: Option<String> },
+    /// Serve the API simulator on its own (for trying vidbatch or other clients).
+    Sim(SimArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The manifest (`.yaml`/`.yml`, or `.csv`).
+    manifest: PathBuf,
+    /// Output folder [default: out/<manifest name>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Most generations in flight at once (submitted, not yet seen finished).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    concurrency: u32,
+    /// Most API requests per second, submits and polls together.
+    #[arg(long, default_value_t = 5.0)]
+    rate: f64,
+    /// Run against a built-in simulator of the API (no key, no network).
+    #[arg(long)]
+    simulate: bool,
+    /// Resubmissions allowed per job after a generation ends in `error`. Each one is paid again.
+    #[arg(long, default_value_t = 0)]
+    paid_retries: u32,
+    /// Submit again the jobs whose earlier submit has an unknown outcome. A generation may already
+    /// exist for them, so this can pay twice: check the service's history first.
+    #[arg(long)]
+    resubmit_unknown: bool,
+    /// Time between two polls of one generation [default: 10s; 200ms with --simulate].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    poll_interval: Option<Duration>,
+    /// Give up waiting for one generation after this long (a rerun picks it up again).
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Most downloads at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    downloads: u32,
+    /// First delay between retries of a failing request (doubles each time, with jitter).
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, hide = true)]
+    retry_base: Duration,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    #[arg(long, default_value_t = 8090)]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Time each generation stays `queued`.
+    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
+    queued: Duration,
+    /// Time each generation then stays `generating`.
+    #[arg(long, default_value = "900ms", value_parser = humantime::parse_duration)]
+    generating: Duration,
+    /// Lifetime of download URLs.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    url_ttl: Duration,
+    /// The first N generations of each distinct request end in `error`.
+    #[arg(long, default_value_t = 0)]
+    fail_first: u32,
+    /// The first N download URLs of each generation are already expired.
+    #[arg(long, default_value_t = 0)]
+    expire_first_urls: u32,
+    /// Accept only this API key (default: any non-empty key).
+    #[arg(long)]
+    key: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit_code::ABORTED as u8);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Validate { manifest } => validate(&manifest),
+            Command::Templates { model } => templates(model.as_deref()),
+            Command::Sim(args) => serve_sim(args).await,
+        }
+    });
+    ExitCode::from(code as u8)
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "debug,reqwest=debug,hyper_util=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default.replace("debug", "vidbatch=debug")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Prints an error and its causes, one per line.
+fn report_error(e: &dyn std::error::Error) {
+    eprintln!("error: {e}");
+    let mut source = e.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+}
+
+fn load_plan(path: &Path) -> Result<Plan, i32> {
+    let manifest = manifest::load(path).map_err(|d| {
+        eprintln!("{d}");
+        exit_code::INVALID
+    })?;
+    let plan = plan::plan(&manifest).map_err(|d| {
+        eprintln!("{d}");
+        eprintln!("nothing was submitted: fix the manifest and run again");
+        exit_code::INVALID
+    })?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(plan)
+}
+
+fn validate(path: &Path) -> i32 {
+    let plan = match load_plan(path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut table =
+        String::from("job_id        model                       template                    input -> file\n");
+    for job in &plan.jobs {
+        table.push_str(&format!(
+            "{:<13} {:<27} {:<27} {} -> {}\n",
+            job.key.short(),
+            job.model,
+            job.template.as_deref().unwrap_or("-"),
+            api_label(&job.input_label),
+            job.file
+        ));
+    }
+    print!("{table}");
+    println!("{}: {} job(s) valid; nothing was sent", path.display(), plan.jobs.len());
+    exit_code::OK
+}
+
+fn api_label(input: &str) -> String {
+    vidbatch::api::truncate(input, 48)
+}
+
+fn templates(model: Option<&str>) -> i32 {
+    let models: Vec<&catalog::ModelSpec> = match model {
+        Some(id) => match catalog::model(id) {
+            Some(m) => vec![m],
+            None => {
+                eprintln!("error: unknown model `{id}`");
+                match catalog::near_miss_model(id) {
+                    Some(known) => eprintln!("  help: did you mean `{known}`?"),
+                    None => eprintln!(
+                        "  help: models with templates: {}",
+                        catalog::MODELS
+                            .iter()
+                            .filter(|m| !m.templates.is_empty())
+                            .map(|m| m.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+                return exit_code::INVALID;
+            }
+        },
+        None => catalog::MODELS.iter().filter(|m| !m.templates.is_empty()).collect(),
+    };
+    for m in models {
+        if m.templates.is_empty() {
+            println!("{} takes no template", m.id);
+            continue;
+        }
+        println!(
+            "{} ({} templates, default `{}`):",
+            m.id,
+            m.templates.len(),
+            m.default_template.unwrap_or("-")
+        );
+        for t in m.templates {
+            println!("  {t}");
+        }
+    }
+    exit_code::OK
+}
+
+async fn serve_sim(args: SimArgs) -> i32 {
+    let config = SimConfig {
+        queued: args.queued,
+        generating: args.generating,
+        url_ttl: args.url_ttl,
+        fail_first: args.fail_first,
+        expire_first_urls: args.expire_first_urls,
+        key: args.key,
+        download_pause: Duration::ZERO,
+    };
+    let sim = match sim::start(SocketAddr::new(args.host, args.port), config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}:{}: {e}", args.host, args.port);
+            return exit_code::INVALID;
+        }
+    };
+    println!("simulator listening on {}", sim.base_url);
+    println!(
+        "try: AIMLAPI_BASE_URL={} AIMLAPI_KEY=any vidbatch run manifests/demo.yaml",
+        sim.base_url
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    sim.stop();
+    exit_code::OK
+}
+
+/// Turns Ctrl-C and SIGTERM into shutdown levels: the first Ctrl-C drains, a second aborts;
+/// SIGTERM (cron, systemd) aborts at once, as everything is already recorded.
+fn watch_signals(shutdown: Shutdown) {
+    let on_ctrl_c = shutdown.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            let next = if on_ctrl_c.level() == CancelLevel::Running {
+                CancelLevel::Drain
+            } else {
+                CancelLevel::Abort
+            };
+            on_ctrl_c.escalate(next);
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            tracing::warn!("SIGTERM: leaving now; the run is saved and the same command resumes it");
+            shutdown.escalate(CancelLevel::Abort);
+        }
+    });
+}
+
+async fn run(args: RunArgs) -> i32 {
+    let plan = match load_plan(&args.manifest) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(plan::slug(&plan.name, 80)));
+
+    // The endpoint: the built-in simulator, or the real service with a key.
+    let mut simulator = None;
+    let (base_url, key, endpoint) = if args.simulate {
+        match sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default()).await {
+            Ok(s) => {
+                tracing::info!("simulating the API at {} (no key, no network)", s.base_url);
+                let url = s.base_url.clone();
+                simulator = Some(s);
+                (url, ApiKey::new("simulator"), "simulator".to_string())
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the simulator: {e}");
+                return exit_code::ABORTED;
+            }
+        }
+    } else {
+        let key = match std::env::var("AIMLAPI_KEY") {
+            Ok(k) if !k.trim().is_empty() => k.trim().to_string(),
+            _ => {
+                eprintln!("error: `AIMLAPI_KEY` is not set");
+                eprintln!(
+                    "  help: export AIMLAPI_KEY=<your key>, or add --simulate to try the manifest on the built-in simulator"
+                );
+                return exit_code::INVALID;
+            }
+        };
+        let base = std::env::var("AIMLAPI_BASE_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let base = base.trim().trim_end_matches('/').to_string();
+        (base.clone(), ApiKey::new(key), base)
+    };
+
+    let api = match ApiClient::new(&base_url, key, args.rate) {
+        Ok(a) => a,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit_code::INVALID;
+        }
+    };
+    let downloader = match Downloader::new() {
+        Ok(d) => std::sync::Arc::new(d),
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit_code::ABORTED;
+        }
+    };
+    let state = match RunState::open(&out, &endpoint) {
+        Ok(s) => s,
+        Err(e) => {
+            report_error(&e);
+            return match e {
+                StateError::Locked { .. } | StateError::OtherEndpoint { .. } | StateError::NewerSchema { .. } => {
+                    exit_code::INVALID
+                }
+                _ => exit_code::ABORTED,
+            };
+        }
+    };
+    let poll_default = if args.simulate {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(10)
+    };
+    let config = RunConfig {
+        concurrency: args.concurrency as usize,
+        downloads: args.downloads as usize,
+        poll_interval: args.poll_interval.unwrap_or(poll_default),
+        paid_retries: args.paid_retries,
+        resubmit_unknown: args.resubmit_unknown,
+        generation_timeout: args.timeout,
+        retry: RetryPolicy {
+            base: args.retry_base,
+            ..RetryPolicy::default()
+        },
+    };
+    let shutdown = Shutdown::default();
+    watch_signals(shutdown.clone());
+    let coordinator = match Coordinator::new(&plan, &out, state, api, downloader, config, &shutdown) {
+        Ok(c) => c,
+        Err(e) => {
+            report_error(&e);
+            return exit_code::ABORTED;
+        }
+    };
+    let (state, report) = coordinator.run().await;
+    drop(simulator);
+
+    let records = match state.records() {
+        Ok(r) => r,
+        Err(e) => {
+            report_error(&e);
+            return exit_code::ABORTED;
+        }
+    };
+    let summary = match results::write(&out, &plan.jobs, &records) {
+        Ok(s) => s,
+        Err(e) => {
+            report_error(&e);
+            return exit_code::ABORTED;
+        }
+    };
+    let results_path = out.join("results.csv");
+    eprintln!(
+        "{} job(s): {} completed, {} failed, {} unknown, {} pending ({} already done before this run; {} API requests; {} credits recorded)",
+        summary.total(),
+        summary.completed,
+        summary.failed,
+        summary.unknown,
+        summary.pending,
+        report.resumed_done,
+        report.api_requests,
+        summary.credits
+    );
+    eprintln!("results: {}", results_path.display());
+    match report.stopped {
+        Some(StopReason::Refused(message)) => {
+            eprintln!("error: {message}");
+            exit_code::ABORTED
+        }
+        Some(StopReason::State(message)) => {
+            eprintln!("error: the run state could not be written: {message}");
+            exit_code::ABORTED
+        }
+        Some(StopReason::Interrupted) => {
+            eprintln!("interrupted: the same command resumes the run");
+            exit_code::ABORTED
+        }
+        None if summary.completed == summary.total() => exit_code::OK,
+        None => exit_code::JOBS_INCOMPLETE,
+    }
+}

@@ -1,0 +1,780 @@
+//! Turning manifest entries into validated, content-keyed jobs. Nothing is submitted until this
+//! has succeeded for every entry: a single problem anywhere stops the whole run before any credit
+//! is spent.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{self, InputSlot, ModelSpec, ParamKind};
+use crate::manifest::{Diagnostic, Diagnostics, Entry, Manifest, Spanned};
+
+/// The default naming pattern under `<out>/videos/`; empty components are dropped.
+pub const DEFAULT_OUTPUT: &str = "{model}/{template}/{input}.mp4";
+const PLACEHOLDERS: &[&str] = &["model", "template", "input", "prompt", "job_id"];
+
+/// A job's identity: the SHA-256 of what is sent (model, parameters, input content or URL), so
+/// that reordering or adding manifest lines never changes another job's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey(pub String);
+
+impl JobKey {
+    /// The short form shown to people and written as `job_id`.
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+}
+
+impl std::fmt::Display for JobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.short())
+    }
+}
+
+/// A local file read once and shared by every job that uses it.
+#[derive(Debug)]
+pub struct LocalInput {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub data_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum InputValue {
+    /// Sent as written (an http(s) or data URL).
+    Url(String),
+    Local(Arc<LocalInput>),
+}
+
+impl InputValue {
+    fn wire(&self) -> &str {
+        match self {
+            InputValue::Url(u) => u,
+            InputValue::Local(l) => &l.data_url,
+        }
+    }
+
+    fn identity(&self) -> String {
+        match self {
+            InputValue::Url(u) => u.clone(),
+            InputValue::Local(l) => format!("sha256:{}", l.sha256),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub key: JobKey,
+    pub model: String,
+    /// The exact template name sent to the API.
+    pub template: Option<String>,
+    /// The input as written in the manifest (the prompt for text-to-video).
+    pub input_label: String,
+    /// Where the video goes, relative to the output folder (`videos/…`), with `/` separators.
+    pub file: String,
+    pub line: usize,
+    params: Map<String, Value>,
+    input: Option<(&'static str, InputValue)>,
+}
+
+impl Job {
+    /// The JSON body of the submit request.
+    pub fn body(&self) -> Value {
+        let mut body = self.params.clone();
+        body.insert("model".into(), self.model.clone().into());
+        if let Some((field, value)) = &self.input {
+            body.insert((*field).into(), value.wire().into());
+        }
+        Value::Object(body)
+    }
+
+    /// A short human name for logs: the file without `videos/` and extension.
+    pub fn label(&self) -> &str {
+        let f = self.file.strip_prefix("videos/").unwrap_or(&self.file);
+        f.rsplit_once('.').map_or(f, |(stem, _)| stem)
+    }
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub name: String,
+    pub jobs: Vec<Job>,
+    /// Things worth saying that do not stop the run (duplicates, unvalidated models).
+    pub warnings: Vec<Diagnostic>,
+}
+
+pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
+    let mut planner = Planner {
+        manifest,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        inputs: HashMap::new(),
+        warned_models: Vec::new(),
+    };
+    let pattern = manifest.output.clone().unwrap_or(Spanned {
+        value: DEFAULT_OUTPUT.into(),
+        line: 0,
+    });
+    planner.check_pattern(&pattern);
+    let mut jobs = Vec::new();
+    for entry in &manifest.entries {
+        planner.expand(entry, &mut jobs);
+    }
+    if !planner.errors.is_empty() {
+        return Err(Diagnostics(planner.errors));
+    }
+
+    // Identical jobs run once.
+    let mut first_line: HashMap<JobKey, usize> = HashMap::new();
+    let mut unique = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match first_line.entry(job.key.clone()) {
+            MapEntry::Occupied(o) => planner.warnings.push(manifest.diagnostic(
+                Some(job.line),
+                format!(
+                    "this job ({} · {}) repeats the one of line {}: it runs once",
+                    job.model,
+                    job.input_label,
+                    o.get()
+                ),
+            )),
+            MapEntry::Vacant(v) => {
+                v.insert(job.line);
+                unique.push(job);
+            }
+        }
+    }
+    name_files(&pattern.value, &mut unique);
+    Ok(Plan {
+        name: manifest.name.clone(),
+        jobs: unique,
+        warnings: planner.warnings,
+    })
+}
+
+struct Planner<'m> {
+    manifest: &'m Manifest,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    /// Each local file is read and encoded once, however many jobs use it.
+    inputs: HashMap<PathBuf, Arc<LocalInput>>,
+    warned_models: Vec<String>,
+}
+
+/// What one entry resolved to, before the cross product.
+struct Resolved {
+    model: String,
+    spec: Option<&'static ModelSpec>,
+    inputs: Vec<Option<(String, (&'static str, InputValue))>>,
+    prompts: Vec<Option<String>>,
+    templates: Vec<Option<String>>,
+    params: Map<String, Value>,
+}
+
+impl Planner<'_> {
+    fn error(&mut self, line: usize, message: impl Into<String>, help: Option<String>) {
+        let mut d = self.manifest.diagnostic(Some(line), message);
+        d.help = help;
+        self.errors.push(d);
+    }
+
+    fn check_pattern(&mut self, pattern: &Spanned<String>) {
+        let p = &pattern.value;
+        let line = pattern.line;
+        if p.starts_with('/') || p.starts_with('\\') || p.split(['/', '\\']).any(|c| c == "..") {
+            self.error(
+                line,
+                format!("`output: {p}` must stay inside the output folder (no leading `/`, no `..`)"),
+                None,
+            );
+        }
+        let mut rest = p.as_str();
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else {
+                self.error(line, format!("`output: {p}` has a `{{` without `}}`"), None);
+                return;
+            };
+            let name = &rest[start + 1..start + len];
+            if !PLACEHOLDERS.contains(&name) {
+                self.error(
+                    line,
+                    format!("`output` uses an unknown placeholder `{{{name}}}`"),
+                    Some(format!("placeholders are {}", catalog::quoted_list(PLACEHOLDERS))),
+                );
+            }
+            rest = &rest[start + len + 1..];
+        }
+    }
+
+    fn expand(&mut self, entry: &Entry, jobs: &mut Vec<Job>) {
+        let errors_before = self.errors.len();
+        let Some(resolved) = self.resolve(entry) else {
+            return;
+        };
+        if self.errors.len() > errors_before {
+            return;
+        }
+        for input in &resolved.inputs {
+            for prompt in &resolved.prompts {
+                for template in &resolved.templates {
+                    let mut params = resolved.params.clone();
+                    if let Some(p) = prompt {
+                        params.insert("prompt".into(), p.clone().into());
+                    }
+                    if let Some(t) = template {
+                        params.insert("template".into(), t.clone().into());
+                    }
+                    if let Some(spec) = resolved.spec
+                        && let Err(message) = spec.check_combination(&params)
+                    {
+                        self.error(entry.line, message, None);
+                        return;
+                    }
+                    let input_label = match (input, prompt) {
+                        (Some((written, _)), _) => written.clone(),
+                        (None, Some(p)) => p.clone(),
+                        (None, None) => String::new(),
+                    };
+                    let input = input.as_ref().map(|(_, i)| i.clone());
+                    jobs.push(Job {
+                        key: job_key(&resolved.model, &params, input.as_ref()),
+                        model: resolved.model.clone(),
+                        template: template.clone(),
+                        input_label,
+                        file: String::new(),
+                        line: entry.line,
+                        params,
+                        input,
+                    });
+                }
+            }
+        }
+    }
+
+    fn resolve(&mut self, entry: &Entry) -> Option<Resolved> {
+        let Some(model) = &entry.model else {
+            self.error(
+                entry.line,
+                "this job has no `model`",
+                Some("add `model: magic/image-to-video` (or another id), or set it once under `defaults:`".into()),
+            );
+            return None;
+        };
+        let spec = catalog::model(&model.value);
+        if spec.is_none() {
+            if let Some(known) = catalog::near_miss_model(&model.value) {
+                self.error(
+                    model.line,
+                    format!("unknown model `{}`", model.value),
+                    Some(format!("did you mean `{known}`?")),
+                );
+                return None;
+            }
+            if !self.warned_models.contains(&model.value) {
+                self.warned_models.push(model.value.clone());
+                self.warnings.push(self.manifest.diagnostic(
+                    Some(model.line),
+                    format!(
+                        "model `{}` is not one vidbatch knows: its parameters are sent unchecked and the service will judge them",
+                        model.value
+                    ),
+                ));
+            }
+        }
+        let inputs = self.inputs(entry, spec);
+        let prompts = self.prompts(entry, spec);
+        let templates = self.templates(entry, spec);
+        let params = self.params(entry, spec);
+        Some(Resolved {
+            model: model.value.clone(),
+            spec,
+            inputs,
+            prompts,
+            templates,
+            params,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn inputs(&mut self, entry: &Entry, spec: Option<&ModelSpec>) -> Vec<Option<(String, (&'static str, InputValue))>> {
+        let slot = spec.map(|s| s.input);
+        match slot {
+            Some(InputSlot::None) if !entry.inputs.is_empty() => {
+                let model = spec.map_or("", |s| s.id);
+                self.error(
+                    entry.inputs[0].line,
+                    format!("`{model}` takes no input file"),
+                    Some("the text shown in the video goes in `prompt:` (or `prompts:`)".into()),
+                );
+                return vec![None];
+            }
+            Some(s) if s != InputSlot::None && entry.inputs.is_empty() => {
+                let media = s.media().unwrap_or("file");
+                self.error(
+                    entry.line,
+                    format!(
+                        "`{}` needs an input {media}: add `input:` or `inputs:`",
+                        spec.map_or("", |s| s.id)
+                    ),
+                    None,
+                );
+                return vec![None];
+            }
+            _ => {}
+        }
+        if entry.inputs.is_empty() {
+            return vec![None];
+        }
+        entry
+            .inputs
+            .iter()
+            .filter_map(|written| {
+                let value = self.input_value(written, slot)?;
+                Some(Some((written.value.clone(), value)))
+            })
+            .collect()
+    }
+
+    /// Reads a local input (or checks a URL) and decides which request field carries it.
+    fn input_value(
+        &mut self,
+        written: &Spanned<String>,
+        slot: Option<InputSlot>,
+    ) -> Option<(&'static str, InputValue)> {
+        let text = written.value.as_str();
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("data:") {
+            let field = match slot {
+                Some(s) => s.field()?,
+                // An unknown model: the extension is the best guess we have.
+                None => guess_field_from_name(&lower),
+            };
+            return Some((field, InputValue::Url(text.to_string())));
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            self.error(
+                written.line,
+                format!("input `{text}`: `{scheme}://` URLs are not supported"),
+                Some("use an http(s) URL or a path relative to the manifest".into()),
+            );
+            return None;
+        }
+        let path = self.manifest.dir.join(text);
+        let local = match self.inputs.get(&path) {
+            Some(l) => l.clone(),
+            None => match read_local(&path) {
+                Ok(l) => {
+                    let l = Arc::new(l);
+                    self.inputs.insert(path.clone(), l.clone());
+                    l
+                }
+                Err(message) => {
+                    self.error(written.line, format!("input `{text}`: {message}"), None);
+                    return None;
+                }
+            },
+        };
+        let mime = local.data_url["data:".len()..].split(';').next().unwrap_or("");
+        let family = mime.split('/').next().unwrap_or("");
+        let field = match slot {
+            Some(s) => {
+                let want = s.media()?;
+                if family != want {
+                    self.error(
+                        written.line,
+                        format!("input `{text}` is {mime}, but this model needs {want}"),
+                        None,
+                    );
+                    return None;
+                }
+                s.field()?
+            }
+            None if family == "video" => "video_url",
+            None => "image_url",
+        };
+        Some((field, InputValue::Local(local)))
+    }
+
+    fn prompts(&mut self, entry: &Entry, spec: Option<&ModelSpec>) -> Vec<Option<String>> {
+        if let Some(spec) = spec {
+            match (&spec.prompt, entry.prompts.is_empty()) {
+                (None, false) => {
+                    self.error(entry.prompts[0].line, format!("`{}` takes no prompt", spec.id), None);
+                    return vec![None];
+                }
+                (Some(_), true) => {
+                    self.error(
+                        entry.line,
+                        format!("`{}` needs `prompt:` (or `prompts:`)", spec.id),
+                        None,
+                    );
+                    return vec![None];
+                }
+                _ => {}
+            }
+            if let Some(p) = &spec.prompt {
+                for prompt in &entry.prompts {
+                    if let Err(message) = check_value(p.kind, &Value::String(prompt.value.clone())) {
+                        self.error(prompt.line, format!("`prompt` {message}"), None);
+                    }
+                }
+            }
+        }
+        if entry.prompts.is_empty() {
+            return vec![None];
+        }
+        entry.prompts.iter().map(|p| Some(p.value.clone())).collect()
+    }
+
+    fn templates(&mut self, entry: &Entry, spec: Option<&ModelSpec>) -> Vec<Option<String>> {
+        let Some(spec) = spec else {
+            if entry.templates.is_empty() {
+                return vec![None];
+            }
+            return entry.templates.iter().map(|t| Some(t.value.clone())).collect();
+        };
+        if entry.templates.is_empty() {
+            return vec![spec.default_template.map(String::from)];
+        }
+        if entry.templates.iter().any(|t| t.value.eq_ignore_ascii_case("all")) {
+            if spec.templates.is_empty() {
+                self.error(
+                    entry.templates[0].line,
+                    format!("`{}` takes no template", spec.id),
+                    None,
+                );
+                return vec![None];
+            }
+            if entry.templates.len() > 1 {
+                self.error(
+                    entry.templates[0].line,
+                    "`all` already names every template: give it alone",
+                    None,
+                );
+            }
+            return spec.templates.iter().map(|t| Some((*t).to_string())).collect();
+        }
+        let mut out = Vec::new();
+        for t in &entry.templates {
+            match spec.resolve_template(&t.value) {
+                Ok(exact) if out.contains(&Some(exact.to_string())) => {}
+                Ok(exact) => out.push(Some(exact.to_string())),
+                Err(e) => self.error(t.line, e.to_string(), None),
+            }
+        }
+        out
+    }
+
+    fn params(&mut self, entry: &Entry, spec: Option<&ModelSpec>) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (name, value) in &entry.params {
+            if value.value.is_null() {
+                continue;
+            }
+            let Some(spec) = spec else {
+                let v = if entry.params_are_text {
+                    text_cell_value(&value.value)
+                } else {
+                    value.value.clone()
+                };
+                out.insert(name.value.clone(), v);
+                continue;
+            };
+            if matches!(name.value.as_str(), "prompt" | "template" | "model")
+                || spec.input.field() == Some(name.value.as_str())
+            {
+                self.error(
+                    name.line,
+                    format!("`{}` is a job field, not a parameter", name.value),
+                    Some("write it beside `model:` (for the input: `input:`), not under `params:`".into()),
+                );
+                continue;
+            }
+            let Some(param) = spec.param(&name.value) else {
+                let known: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
+                let help = match catalog::closest(&name.value, known.iter().copied()) {
+                    Some(k) => Some(format!("did you mean `{k}`?")),
+                    None if known.is_empty() => Some(format!("`{}` takes no parameters", spec.id)),
+                    None => Some(format!("`{}` takes {}", spec.id, catalog::quoted_list(&known))),
+                };
+                self.error(
+                    name.line,
+                    format!("unknown parameter `{}` for `{}`", name.value, spec.id),
+                    help,
+                );
+                continue;
+            };
+            match coerce(param.kind, &value.value) {
+                Ok(v) => {
+                    out.insert(name.value.clone(), v);
+                }
+                Err(message) => self.error(value.line, format!("`{}` {message}", name.value), None),
+            }
+        }
+        if let Some(spec) = spec {
+            for p in spec.params {
+                if let Some(d) = p.default {
+                    out.entry(p.name).or_insert_with(|| d.to_json());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn guess_field_from_name(lower_url: &str) -> &'static str {
+    let path = lower_url.split(['?', '#']).next().unwrap_or("");
+    let video = [".mp4", ".mov", ".webm", ".m4v", ".mkv", ".avi"]
+        .iter()
+        .any(|e| path.ends_with(e))
+        || lower_url.starts_with("data:video/");
+    if video { "video_url" } else { "image_url" }
+}
+
+fn read_local(path: &Path) -> Result<LocalInput, String> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("file not found (looked for `{}`)", path.display()),
+        _ => format!("cannot read `{}`: {e}", path.display()),
+    })?;
+    if path.is_dir() {
+        return Err(format!("`{}` is a folder, not a file", path.display()));
+    }
+    let Some(kind) = infer::get(&bytes) else {
+        return Err("cannot tell what kind of file this is from its content; inputs are images (jpeg, png, webp, …) or videos (mp4, mov, webm)".into());
+    };
+    let mime = kind.mime_type();
+    if !(mime.starts_with("image/") || mime.starts_with("video/")) {
+        return Err(format!("the file is {mime}, not an image or a video"));
+    }
+    let sha256 = format!("{:x}", Sha256::digest(&bytes));
+    let data_url = format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&bytes)
+    );
+    Ok(LocalInput {
+        path: path.to_path_buf(),
+        sha256,
+        data_url,
+    })
+}
+
+/// A CSV cell for a model we know nothing about: numbers and booleans become JSON numbers and
+/// booleans, as they would be in YAML.
+fn text_cell_value(v: &Value) -> Value {
+    match v.as_str() {
+        Some(s) => {
+            if let Ok(i) = s.parse::<i64>() {
+                i.into()
+            } else if let Ok(f) = s.parse::<f64>()
+                && let Some(n) = serde_json::Number::from_f64(f)
+            {
+                Value::Number(n)
+            } else if s == "true" || s == "false" {
+                Value::Bool(s == "true")
+            } else {
+                v.clone()
+            }
+        }
+        None => v.clone(),
+    }
+}
+
+/// Makes a written value into the type the parameter wants (numbers from text, enum case).
+fn coerce(kind: ParamKind, value: &Value) -> Result<Value, String> {
+    let value = match (kind, value) {
+        (ParamKind::IntChoice(_) | ParamKind::IntRange(..), Value::String(s)) => match s.trim().parse::<i64>() {
+            Ok(i) => Value::from(i),
+            Err(_) => return Err(format!("must be a whole number, not `{s}`")),
+        },
+        (ParamKind::Choice(options), Value::String(s)) => {
+            let folded = catalog::fold_name(s);
+            match options.iter().find(|o| catalog::fold_name(o) == folded) {
+                Some(exact) => Value::from(*exact),
+                None => value.clone(),
+            }
+        }
+        (ParamKind::Choice(_) | ParamKind::Text { .. }, Value::Number(n)) => Value::String(n.to_string()),
+        _ => value.clone(),
+    };
+    check_value(kind, &value)?;
+    Ok(value)
+}
+
+fn check_value(kind: ParamKind, value: &Value) -> Result<(), String> {
+    match kind {
+        ParamKind::Text { max_chars } => {
+            let Some(s) = value.as_str() else {
+                return Err("must be text".into());
+            };
+            if let Some(max) = max_chars {
+                let n = s.chars().count();
+                if n > max {
+                    return Err(format!("is {n} characters long; the most is {max}"));
+                }
+            }
+            if s.trim().is_empty() {
+                return Err("is empty".into());
+            }
+        }
+        ParamKind::Choice(options) => {
+            let s = value.as_str().unwrap_or_default();
+            if !options.contains(&s) {
+                let near = catalog::closest(s, options.iter().copied())
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "is `{}`; {near}it must be one of {}",
+                    display(value),
+                    catalog::quoted_list(options)
+                ));
+            }
+        }
+        ParamKind::IntChoice(options) => {
+            let ok = value.as_i64().is_some_and(|i| options.contains(&i));
+            if !ok {
+                let list: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+                let list: Vec<&str> = list.iter().map(String::as_str).collect();
+                return Err(format!(
+                    "is `{}`; it must be one of {}",
+                    display(value),
+                    catalog::quoted_list(&list)
+                ));
+            }
+        }
+        ParamKind::IntRange(lo, hi) => {
+            let ok = value.as_i64().is_some_and(|i| (lo..=hi).contains(&i));
+            if !ok {
+                return Err(format!(
+                    "is `{}`; it must be a whole number from {lo} to {hi}",
+                    display(value)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn display(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn job_key(model: &str, params: &Map<String, Value>, input: Option<&(&'static str, InputValue)>) -> JobKey {
+    let mut identity = params.clone();
+    if let Some((field, value)) = input {
+        identity.insert((*field).into(), value.identity().into());
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(model.as_bytes());
+    hasher.update([0]);
+    canonical_json(&Value::Object(identity), &mut hasher);
+    JobKey(format!("{:x}", hasher.finalize()))
+}
+
+/// Hashes JSON with object keys sorted, whatever map order serde_json was built with.
+fn canonical_json(v: &Value, hasher: &mut Sha256) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            hasher.update(b"{");
+            for k in keys {
+                hasher.update(serde_json::to_string(k).unwrap_or_default().as_bytes());
+                hasher.update(b":");
+                canonical_json(&map[k], hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"}");
+        }
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for i in items {
+                canonical_json(i, hasher);
+                hasher.update(b",");
+            }
+            hasher.update(b"]");
+        }
+        other => hasher.update(other.to_string().as_bytes()),
+    }
+}
+
+/// A file-name-safe form of a value: lowercase letters and digits, runs of anything else as `-`.
+pub fn slug(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+        if out.chars().count() >= max_chars {
+            break;
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+fn input_stem(written: &str) -> &str {
+    if written.starts_with("data:") {
+        return "input";
+    }
+    let path = written.split(['?', '#']).next().unwrap_or(written);
+    let name = path.trim_end_matches('/').rsplit(['/', '\\']).next().unwrap_or(path);
+    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
+}
+
+/// Fills `job.file` from the pattern; names that collide get the job id appended, so two jobs
+/// never write one file.
+fn name_files(pattern: &str, jobs: &mut [Job]) {
+    for job in jobs.iter_mut() {
+        let prompt = job.params.get("prompt").and_then(Value::as_str).unwrap_or("");
+        let input = if job.input.is_some() {
+            input_stem(&job.input_label)
+        } else {
+            prompt
+        };
+        let values = [
+            ("model", slug(&job.model, 60)),
+            ("template", slug(job.template.as_deref().unwrap_or(""), 60)),
+            ("input", slug(input, 60)),
+            ("prompt", slug(prompt, 60)),
+            ("job_id", job.key.short().to_string()),
+        ];
+        let mut path = pattern.to_string();
+        for (name, value) in &values {
+            path = path.replace(&format!("{{{name}}}"), value);
+        }
+        let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
+        let mut file = parts.join("/");
+        let last = parts.last().copied().unwrap_or("");
+        if last.is_empty() || last.starts_with('.') {
+            file = format!("{file}/{}{last}", job.key.short())
+                .trim_start_matches('/')
+                .to_string();
+        }
+        job.file = format!("videos/{file}");
+    }
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for job in jobs.iter() {
+        *count.entry(job.file.to_lowercase()).or_default() += 1;
+    }
+    for job in jobs.iter_mut() {
+        if count[&job.file.to_lowercase()] > 1 {
+            let (stem, ext) = match job.file.rsplit_once('.') {
+                Some((s, e)) if !s.ends_with('/') && !e.contains('/') => (s.to_string(), format!(".{e}")),
+                _ => (job.file.clone(), String::new()),
+            };
+            job.file = format!("{stem}-{}{ext}", job.key.short());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,552 @@
+//! A simulator of the AI/ML API's video endpoints: a real HTTP server (axum) that validates
+//! requests with the vendor's OpenAPI schemas, moves generations through `queued` →
+//! `generating` → `completed`/`succeeded`/`error` on a clock, and serves real MP4 files from
+//! presigned-style URLs that expire.
+//!
+//! Generation ids carry their creation time and fate, so any simulator instance can answer for
+//! an id another one issued: a `run --simulate` that was killed resumes against a new one just
+//! as a real run resumes against the service.
+
+pub mod media;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::api::GENERATIONS_PATH;
+use schema::{Schemas, Verdict};
+
+/// The legacy path that answers for pixverse models.
+pub const LEGACY_PIXVERSE_PATH: &str = "/v2/generate/video/pixverse/generation";
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Time a generation spends `queued`.
+    pub queued: Duration,
+    /// Time it then spends `generating`.
+    pub generating: Duration,
+    /// Lifetime of a download URL (the service's is 600 s).
+    pub url_ttl: Duration,
+    /// The first N generations of each distinct request body end in `error`.
+    pub fail_first: u32,
+    /// The first N download URLs given for each generation are already expired.
+    pub expire_first_urls: u32,
+    /// When set, only this bearer key is accepted; otherwise any non-empty key is.
+    pub key: Option<String>,
+    /// A pause in the middle of every download, to make partial downloads observable.
+    pub download_pause: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            queued: Duration::from_millis(300),
+            generating: Duration::from_millis(900),
+            url_ttl: Duration::from_secs(600),
+            fail_first: 0,
+            expire_first_urls: 0,
+            key: None,
+            download_pause: Duration::ZERO,
+        }
+    }
+}
+
+/// One accepted submit, as the simulator saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmitRecord {
+    pub generation_id: String,
+    pub path: String,
+    pub body: Value,
+    /// SHA-256 of the canonical body: equal bodies, equal hashes.
+    pub body_sha256: String,
+}
+
+/// One file request.
+#[derive(Debug, Clone, Serialize)]
+pub struct DownloadRecord {
+    pub generation_id: String,
+    pub status: u16,
+    /// Whether the request carried an `Authorization` header (it never should).
+    pub had_authorization: bool,
+}
+
+/// Everything the simulator saw, for tests and for `GET /_sim/log`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SimLog {
+    pub submits: Vec<SubmitRecord>,
+    /// Refused requests: (HTTP status, message).
+    pub refused: Vec<(u16, String)>,
+    pub polls: u64,
+    pub downloads: Vec<DownloadRecord>,
+}
+
+struct Inner {
+    config: SimConfig,
+    schemas: Schemas,
+    /// Signs download URLs; random per process, so URLs from another instance are refused.
+    secret: String,
+    base_url: String,
+    log: Mutex<SimLog>,
+    /// Generations per body hash (for `fail_first`) and URLs per id (for `expire_first_urls`).
+    counters: Mutex<(HashMap<String, u32>, HashMap<String, u32>)>,
+}
+
+/// A running simulator.
+pub struct RunningSim {
+    pub base_url: String,
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RunningSim {
+    /// What the simulator has seen so far.
+    pub fn log(&self) -> SimLog {
+        self.inner.log.lock().unwrap().clone()
+    }
+
+    pub fn stop(self) {
+        self.server.abort();
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Binds `addr` (port 0 picks a free one) and serves in the background.
+pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<RunningSim> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+    let inner = Arc::new(Inner {
+        config,
+        schemas: Schemas::load(),
+        secret: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+        base_url: base_url.clone(),
+        log: Mutex::default(),
+        counters: Mutex::default(),
+    });
+    let app = Router::new()
+        .route(GENERATIONS_PATH, get(poll).post(submit_universal))
+        .route(LEGACY_PIXVERSE_PATH, get(poll).post(submit_legacy))
+        .route("/files/{name}", get(file))
+        .route("/_sim/log", get(log))
+        .fallback(not_found)
+        .with_state(inner.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(RunningSim {
+        base_url,
+        addr,
+        inner,
+        server,
+    })
+}
+
+/// The service's error body shape.
+fn api_error(status: StatusCode, message: &str, path: &str, details: Option<Value>) -> Response {
+    let mut body = json!({
+        "message": message,
+        "path": path,
+        "requestId": format!("{:08x}", fastrand::u32(..)),
+        "statusCode": status.as_u16().to_string(),
+        "timestamp": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+    });
+    if let Some(d) = details {
+        body["errors"] = d;
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+fn check_key(inner: &Inner, headers: &HeaderMap, path: &str) -> Result<(), Box<Response>> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    let ok = match &inner.config.key {
+        Some(key) => given == key,
+        None => !given.is_empty(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        let message = if given.is_empty() {
+            "Missing authorization token"
+        } else {
+            "Invalid API key"
+        };
+        inner.log.lock().unwrap().refused.push((401, message.into()));
+        Err(Box::new(api_error(StatusCode::UNAUTHORIZED, message, path, None)))
+    }
+}
+
+async fn submit_universal(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: String) -> Response {
+    submit(&inner, GENERATIONS_PATH, &headers, &body)
+}
+
+async fn submit_legacy(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: String) -> Response {
+    submit(&inner, LEGACY_PIXVERSE_PATH, &headers, &body)
+}
+
+fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Response {
+    if let Err(r) = check_key(inner, headers, path) {
+        return *r;
+    }
+    let refuse = |message: String, details: Vec<String>| {
+        inner
+            .log
+            .lock()
+            .unwrap()
+            .refused
+            .push((400, format!("{message}: {}", details.join("; "))));
+        api_error(StatusCode::BAD_REQUEST, &message, path, Some(json!(details)))
+    };
+    let Ok(body) = serde_json::from_str::<Value>(body) else {
+        return refuse("Body validation error!".into(), vec!["body: not valid JSON".into()]);
+    };
+    if let Verdict::Invalid(details) = inner.schemas.validate(path, &body) {
+        return refuse("Body validation error!".into(), details);
+    }
+    let model = body["model"].as_str().unwrap_or_default().to_string();
+    let body_sha256 = format!("{:x}", Sha256::digest(body.to_string().as_bytes()));
+    let fails = {
+        let mut counters = inner.counters.lock().unwrap();
+        let n = counters.0.entry(body_sha256.clone()).or_default();
+        *n += 1;
+        *n <= inner.config.fail_first
+    };
+    let id = GenerationId::new(&model, fails).encode();
+    inner.log.lock().unwrap().submits.push(SubmitRecord {
+        generation_id: id.clone(),
+        path: path.into(),
+        body,
+        body_sha256,
+    });
+    let credits = credits_of(&model);
+    (
+        StatusCode::OK,
+        [("x-inference-id", id.as_str())],
+        axum::Json(json!({"id": id, "status": "queued", "meta": {"usage": {"credits_used": credits}}})),
+    )
+        .into_response()
+}
+
+fn credits_of(model: &str) -> u64 {
+    match model {
+        "magic/text-to-video" => 2_000_000,
+        m if m.starts_with("magic/") => 1_050_000,
+        m if m.starts_with("pixverse/") => 1_260_000,
+        _ => 1_000_000,
+    }
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    generation_id: Option<String>,
+}
+
+async fn poll(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(query): Query<PollQuery>,
+) -> Response {
+    let path = uri.path().to_string();
+    if let Err(r) = check_key(&inner, &headers, &path) {
+        return *r;
+    }
+    inner.log.lock().unwrap().polls += 1;
+    let Some(raw) = query.generation_id.filter(|s| !s.is_empty()) else {
+        return api_error(StatusCode::BAD_REQUEST, "generation_id is required", &path, None);
+    };
+    let Some(id) = GenerationId::decode(&raw) else {
+        return api_error(StatusCode::NOT_FOUND, "Generation not found", &path, None);
+    };
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(Duration::from_millis(id.created_ms));
+    let config = &inner.config;
+    let pixverse = id.model_code == 'p';
+    let status = if elapsed < config.queued {
+        if pixverse { "waiting" } else { "queued" }
+    } else if elapsed < config.queued + config.generating {
+        "generating"
+    } else if id.fails {
+        "error"
+    } else if pixverse {
+        "succeeded"
+    } else {
+        "completed"
+    };
+    let mut answer = json!({"id": raw, "status": status});
+    match status {
+        "completed" | "succeeded" => {
+            let expired = {
+                let mut counters = inner.counters.lock().unwrap();
+                let n = counters.1.entry(raw.clone()).or_default();
+                *n += 1;
+                *n <= config.expire_first_urls
+            };
+            answer["video"] = json!({"url": signed_url(&inner, &raw, expired)});
+            // Both spellings occur in the wild; the client must take either.
+            let usage_key = if pixverse { "tokens_used" } else { "credits_used" };
+            answer["meta"] = json!({"usage": {usage_key: credits_of(id.model())}});
+        }
+        "error" if pixverse => {
+            answer["error"] = json!({"detail": [{"loc": ["body", "image_url"], "msg": "simulated failure: the image could not be animated", "type": "value_error"}]});
+        }
+        "error" => {
+            answer["error"] = json!({"name": "RenderError", "message": "simulated failure: the template renderer gave up on this input"});
+        }
+        _ => {}
+    }
+    axum::Json(answer).into_response()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn signature(inner: &Inner, id: &str, date: u64, expires: u64) -> String {
+    let digest = Sha256::digest(format!("{}|{id}|{date}|{expires}", inner.secret).as_bytes());
+    format!("{digest:x}")[..32].to_string()
+}
+
+fn signed_url(inner: &Inner, id: &str, expired: bool) -> String {
+    let expires = inner.config.url_ttl.as_secs().max(1);
+    let date = if expired { now_secs() - expires - 1 } else { now_secs() };
+    let sig = signature(inner, id, date, expires);
+    let name: String = url_encode(id);
+    format!(
+        "{}/files/{name}.mp4?X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host&X-Amz-Signature={sig}",
+        inner.base_url
+    )
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    #[serde(rename = "X-Amz-Date")]
+    date: Option<u64>,
+    #[serde(rename = "X-Amz-Expires")]
+    expires: Option<u64>,
+    #[serde(rename = "X-Amz-Signature")]
+    signature: Option<String>,
+}
+
+async fn file(
+    State(inner): State<Arc<Inner>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    Query(q): Query<FileQuery>,
+) -> Response {
+    let id = name.strip_suffix(".mp4").unwrap_or(&name).to_string();
+    let had_authorization = headers.contains_key(header::AUTHORIZATION);
+    let valid = match (q.date, q.expires, &q.signature) {
+        (Some(date), Some(expires), Some(sig)) => {
+            if *sig != signature(&inner, &id, date, expires) {
+                Err("SignatureDoesNotMatch")
+            } else if now_secs() > date + expires {
+                Err("Request has expired")
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err("Query-string authentication requires the Signature, Expires and Date parameters"),
+    };
+    let status = if valid.is_ok() { 200 } else { 403 };
+    inner.log.lock().unwrap().downloads.push(DownloadRecord {
+        generation_id: id.clone(),
+        status,
+        had_authorization,
+    });
+    if let Err(message) = valid {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"
+        );
+        return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/xml")], xml).into_response();
+    }
+    let bytes = media::video(&id);
+    let len = bytes.len();
+    let pause = inner.config.download_pause;
+    let body = if pause.is_zero() {
+        Body::from(bytes)
+    } else {
+        // Half now, the rest after a pause: a kill in between leaves a partial download.
+        let second = bytes[len / 2..].to_vec();
+        let first = bytes[..len / 2].to_vec();
+        let stream =
+            futures::stream::iter([(first, Duration::ZERO), (second, pause)]).then(|(chunk, wait)| async move {
+                tokio::time::sleep(wait).await;
+                Ok::<_, std::io::Error>(chunk)
+            });
+        Body::from_stream(stream)
+    };
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "video/mp4".to_string()),
+            (header::CONTENT_LENGTH, len.to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn log(State(inner): State<Arc<Inner>>) -> Response {
+    let log = inner.log.lock().unwrap().clone();
+    axum::Json(log).into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    api_error(
+        StatusCode::NOT_FOUND,
+        "Cannot find the requested path",
+        uri.path(),
+        None,
+    )
+}
+
+/// A simulator generation id: creation time, model and fate, plus randomness. Pixverse ids end
+/// in `:<model>` as the service's do, so ids with `:` and `/` are exercised.
+struct GenerationId {
+    created_ms: u64,
+    model_code: char,
+    fails: bool,
+    random: u64,
+}
+
+const MODEL_CODES: &[(char, &str)] = &[
+    ('i', "magic/image-to-video"),
+    ('v', "magic/video-to-video"),
+    ('t', "magic/text-to-video"),
+    ('p', "pixverse/v5/image-to-video"),
+];
+
+impl GenerationId {
+    fn new(model: &str, fails: bool) -> GenerationId {
+        let model_code = MODEL_CODES.iter().find(|(_, m)| *m == model).map_or('x', |(c, _)| *c);
+        GenerationId {
+            created_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64,
+            model_code,
+            fails,
+            random: fastrand::u64(..),
+        }
+    }
+
+    fn model(&self) -> &'static str {
+        MODEL_CODES
+            .iter()
+            .find(|(c, _)| *c == self.model_code)
+            .map_or("other", |(_, m)| *m)
+    }
+
+    fn encode(&self) -> String {
+        let fate = if self.fails { 'e' } else { 'k' };
+        let id = format!("{:011x}{}{fate}-{:016x}", self.created_ms, self.model_code, self.random);
+        if self.model_code == 'p' {
+            format!("{id}:{}", self.model())
+        } else {
+            id
+        }
+    }
+
+    fn decode(text: &str) -> Option<GenerationId> {
+        let core = text.split(':').next()?;
+        let (head, random) = core.split_once('-')?;
+        if head.len() != 13 || random.len() != 16 {
+            return None;
+        }
+        let created_ms = u64::from_str_radix(&head[..11], 16).ok()?;
+        let mut tail = head[11..].chars();
+        let model_code = tail.next()?;
+        let fails = match tail.next()? {
+            'e' => true,
+            'k' => false,
+            _ => return None,
+        };
+        Some(GenerationId {
+            created_ms,
+            model_code,
+            fails,
+            random: u64::from_str_radix(random, 16).ok()?,
+        })
+    }
+}
+
+use futures::StreamExt as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_ids_round_trip() {
+        let id = GenerationId::new("pixverse/v5/image-to-video", true);
+        let text = id.encode();
+        assert!(text.ends_with(":pixverse/v5/image-to-video"));
+        let back = GenerationId::decode(&text).unwrap();
+        assert_eq!(
+            (back.created_ms, back.model_code, back.fails, back.random),
+            (id.created_ms, 'p', true, id.random)
+        );
+        assert!(GenerationId::decode("f_X_2Wxezmp5xNVjO1S92").is_none());
+    }
+
+    #[test]
+    fn fixtures_load_and_refuse_what_the_api_refuses() {
+        let s = Schemas::load();
+        let ok = json!({"model": "magic/image-to-video", "image_url": "https://x/a.png", "template": "Rotating Cards"});
+        assert_eq!(s.validate(GENERATIONS_PATH, &ok), Verdict::Valid);
+        let cyrillic = json!({"model": "magic/image-to-video", "image_url": "https://x/a.png", "template": "Rotating \u{0421}ards"});
+        assert!(matches!(s.validate(GENERATIONS_PATH, &cyrillic), Verdict::Invalid(_)));
+        let long =
+            json!({"model": "pixverse/v5/image-to-video", "image_url": "https://x/a.png", "prompt": "x".repeat(2049)});
+        assert!(matches!(s.validate(GENERATIONS_PATH, &long), Verdict::Invalid(_)));
+        let hd8 = json!({"model": "pixverse/v5/image-to-video", "image_url": "https://x/a.png", "prompt": "p", "resolution": "1080p", "duration": 8});
+        assert!(matches!(s.validate(LEGACY_PIXVERSE_PATH, &hd8), Verdict::Invalid(_)));
+        let hd5 = json!({"model": "pixverse/v5/image-to-video", "image_url": "data:image/png;base64,iVBORw0KGgo=", "prompt": "p", "resolution": "1080p", "duration": 5});
+        assert_eq!(s.validate(LEGACY_PIXVERSE_PATH, &hd5), Verdict::Valid);
+        let no_input = json!({"model": "magic/video-to-video"});
+        assert!(matches!(s.validate(GENERATIONS_PATH, &no_input), Verdict::Invalid(_)));
+        // Magic models are not served on the legacy pixverse path.
+        assert!(matches!(s.validate(LEGACY_PIXVERSE_PATH, &ok), Verdict::Invalid(_)));
+        assert_eq!(
+            s.validate(GENERATIONS_PATH, &json!({"model": "google/veo3", "prompt": "x"})),
+            Verdict::Unchecked
+        );
+    }
+}
