@@ -117,6 +117,9 @@ pub enum GenerationStatus {
     },
 }
 
+/// Proof that the run's rate limiter let one request through: every request needs one.
+pub struct Turn(());
+
 pub struct ApiClient {
     http: reqwest::Client,
     endpoint: String,
@@ -162,11 +165,18 @@ impl ApiClient {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Waits until the rate limiter lets one more request through. Separate from sending, so a
+    /// caller can give up its place (a cancelled run) before anything goes out.
+    pub async fn turn(&self) -> Turn {
+        self.limiter.until_ready().await;
+        Turn(())
+    }
+
     async fn send(
         &self,
+        _turn: Turn,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), ApiError> {
-        self.limiter.until_ready().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
             .bearer_auth(&self.key.0)
@@ -195,14 +205,14 @@ impl ApiClient {
 
     /// `POST /v2/video/generations`. `request_id` goes in `X-Client-Request-Id` so a submit can
     /// be traced on the service side.
-    pub async fn submit(&self, body: &Value, request_id: &str) -> Result<Submission, ApiError> {
+    pub async fn submit(&self, turn: Turn, body: &Value, request_id: &str) -> Result<Submission, ApiError> {
         let request = self
             .http
             .post(&self.endpoint)
             .timeout(Duration::from_secs(300))
             .header("X-Client-Request-Id", request_id)
             .json(body);
-        let (_, headers, text) = self.send(request).await?;
+        let (_, headers, text) = self.send(turn, request).await?;
         let json: Value = serde_json::from_str(&text)
             .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
         let id = json
@@ -219,13 +229,13 @@ impl ApiClient {
     }
 
     /// `GET /v2/video/generations?generation_id=…` (the id is URL-encoded: it may hold `:` and `/`).
-    pub async fn poll(&self, generation_id: &str) -> Result<GenerationStatus, ApiError> {
+    pub async fn poll(&self, turn: Turn, generation_id: &str) -> Result<GenerationStatus, ApiError> {
         let request = self
             .http
             .get(&self.endpoint)
             .timeout(Duration::from_secs(60))
             .query(&[("generation_id", generation_id)]);
-        let (_, headers, text) = self.send(request).await?;
+        let (_, headers, text) = self.send(turn, request).await?;
         let json: Value = serde_json::from_str(&text)
             .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
         Ok(read_status(&json, &headers))

@@ -152,6 +152,8 @@ struct Remote {
 }
 
 const DOWNLOAD_TRIES: u32 = 5;
+/// How long a stopping run waits for the answers of submits already sent.
+const SUBMIT_GRACE: Duration = Duration::from_secs(20);
 
 pub struct Coordinator<'p> {
     jobs: &'p [Job],
@@ -166,10 +168,14 @@ pub struct Coordinator<'p> {
     remote: Vec<usize>,
     in_flight: usize,
     downloads_running: usize,
-    tasks: JoinSet<Event>,
+    /// Submit tasks, kept apart: on the way out their answers are awaited (a dropped answer is
+    /// a generation paid for and forgotten), while polls and downloads are simply dropped.
+    submits: JoinSet<Event>,
+    /// Polls and downloads: free to redo.
+    lookups: JoinSet<Event>,
     stopped: Option<StopReason>,
     resumed_done: usize,
-    cancel_rx: watch::Receiver<CancelLevel>,
+    shutdown: Shutdown,
 }
 
 impl<'p> Coordinator<'p> {
@@ -199,10 +205,11 @@ impl<'p> Coordinator<'p> {
             remote: Vec::new(),
             in_flight: 0,
             downloads_running: 0,
-            tasks: JoinSet::new(),
+            submits: JoinSet::new(),
+            lookups: JoinSet::new(),
             stopped: None,
             resumed_done: 0,
-            cancel_rx: shutdown.subscribe(),
+            shutdown: shutdown.clone(),
         };
         let records = coordinator.state.records()?;
         for (i, job) in plan.jobs.iter().enumerate() {
@@ -306,8 +313,7 @@ impl<'p> Coordinator<'p> {
     /// Runs until every job is settled, or the run is stopped. Returns a plain report: failures
     /// live in the state, so there is nothing to `?` out of here.
     pub async fn run(mut self) -> (RunState, RunReport) {
-        let mut cancel = self.cancel_rx.clone();
-        let mut level = *cancel.borrow();
+        let mut cancel = self.shutdown.subscribe();
         if !self.queue.is_empty() || !self.remote.is_empty() {
             tracing::info!(
                 "{} job(s) to submit, {} generation(s) to follow, {} already done",
@@ -317,53 +323,65 @@ impl<'p> Coordinator<'p> {
             );
         }
         loop {
-            if self.stopped.is_some() {
-                level = CancelLevel::Abort;
-            }
+            let level = *cancel.borrow_and_update();
             if level == CancelLevel::Abort {
                 break;
             }
             self.start_work(level);
-            if self.tasks.is_empty() && !self.remote_work_pending() {
+            if self.submits.is_empty() && self.lookups.is_empty() && !self.remote_work_pending() {
                 break;
             }
             let wake = self.next_wake();
             tokio::select! {
                 changed = cancel.changed() => {
-                    if changed.is_err() {
-                        continue;
-                    }
-                    level = *cancel.borrow_and_update();
-                    if level == CancelLevel::Drain {
+                    if changed.is_ok() && *cancel.borrow() == CancelLevel::Drain {
+                        self.stop(StopReason::Interrupted);
                         tracing::warn!(
                             "stopping: no new submissions; waiting for {} generation(s) already paid for \
                              (Ctrl-C again to leave now: a rerun picks them up)",
                             self.in_flight
                         );
                     }
-                    if level >= CancelLevel::Drain && self.stopped.is_none() {
-                        self.stopped = Some(StopReason::Interrupted);
-                    }
                 }
-                Some(joined) = self.tasks.join_next() => match joined {
-                    Ok(event) => self.handle(event),
-                    Err(e) if e.is_panic() => {
-                        // A worker bug must not strand the run: stop, state stays resumable.
-                        self.stop(StopReason::State(format!("internal error in a worker: {e}")));
-                    }
-                    Err(_) => {}
-                },
+                Some(joined) = self.submits.join_next() => self.joined(joined),
+                Some(joined) = self.lookups.join_next() => self.joined(joined),
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+        if self.stopped.is_none() && self.shutdown.level() > CancelLevel::Running {
+            self.stopped = Some(StopReason::Interrupted);
+        }
+        // Leaving: polls and downloads can be redone for free, so they are dropped; a submit's
+        // answer cannot be asked for again, so it is awaited (briefly) and recorded.
+        self.lookups.abort_all();
+        if !self.submits.is_empty() {
+            tracing::info!(
+                "waiting for the answers of {} submit(s) already sent",
+                self.submits.len()
+            );
+        }
+        let deadline = Instant::now() + SUBMIT_GRACE;
+        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, self.submits.join_next()).await {
+            self.joined(joined);
+        }
+        self.submits.abort_all();
         let report = RunReport {
             stopped: self.stopped,
             resumed_done: self.resumed_done,
             api_requests: self.api.requests_sent(),
         };
         (self.state, report)
+    }
+
+    fn joined(&mut self, joined: Result<Event, tokio::task::JoinError>) {
+        match joined {
+            Ok(event) => self.handle(event),
+            Err(e) if e.is_panic() => {
+                // A worker bug must not strand the run: stop, the state stays resumable.
+                self.stop(StopReason::State(format!("internal error in a worker: {e}")));
+            }
+            Err(_) => {}
+        }
     }
 
     fn remote_work_pending(&self) -> bool {
@@ -384,10 +402,17 @@ impl<'p> Coordinator<'p> {
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
     }
 
+    /// Records why the run stops (the first serious reason wins) and tells every worker: a
+    /// refused key or an unwritable state ends the run now, an interrupt drains it.
     fn stop(&mut self, reason: StopReason) {
+        let level = match reason {
+            StopReason::Interrupted => CancelLevel::Drain,
+            StopReason::Refused(_) | StopReason::State(_) => CancelLevel::Abort,
+        };
         if !matches!(self.stopped, Some(StopReason::Refused(_) | StopReason::State(_))) {
             self.stopped = Some(reason);
         }
+        self.shutdown.escalate(level);
     }
 
     /// Records with the state store; a failure here stops the run (we must not spend without a
@@ -420,8 +445,8 @@ impl<'p> Coordinator<'p> {
                 r.next_poll = None;
                 let api = self.api.clone();
                 let id = r.generation_id.clone();
-                self.tasks.spawn(async move {
-                    let result = api.poll(&id).await;
+                self.lookups.spawn(async move {
+                    let result = api.poll(api.turn().await, &id).await;
                     Event::Polled { job: i, result }
                 });
             }
@@ -433,7 +458,7 @@ impl<'p> Coordinator<'p> {
                 self.downloads_running += 1;
                 let downloader = self.downloader.clone();
                 let dest = self.out.join(&self.jobs[i].file);
-                self.tasks.spawn(async move {
+                self.lookups.spawn(async move {
                     let result = downloader.fetch(&url, &dest, size).await;
                     Event::Downloaded { job: i, result }
                 });
@@ -454,11 +479,17 @@ impl<'p> Coordinator<'p> {
         let label = job.label().to_string();
         let request_id = format!("vidbatch-{}", job.key.short());
         let retry = self.config.retry.clone();
-        let mut cancel = self.tasks_cancel();
-        self.tasks.spawn(async move {
+        let mut cancel = self.shutdown.subscribe();
+        self.submits.spawn(async move {
             let mut retries = 0;
             loop {
-                let result = api.submit(&body, &request_id).await;
+                // Waiting for a turn is not sending: a stopping run withdraws here.
+                let turn = tokio::select! {
+                    biased;
+                    Ok(_) = cancel.wait_for(|l| *l >= CancelLevel::Drain) => return Event::SubmitWithdrawn { job: i },
+                    turn = api.turn() => turn,
+                };
+                let result = api.submit(turn, &body, &request_id).await;
                 let Err(e) = &result else {
                     return Event::Submitted { job: i, result };
                 };
@@ -481,11 +512,6 @@ impl<'p> Coordinator<'p> {
                 }
             }
         });
-    }
-
-    fn tasks_cancel(&self) -> watch::Receiver<CancelLevel> {
-        // Workers only need to know about a drain while they wait; aborts drop them outright.
-        self.cancel_rx.clone()
     }
 
     fn handle(&mut self, event: Event) {

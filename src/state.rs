@@ -157,6 +157,8 @@ impl RunState {
             source,
         };
         let conn = Connection::open(&path).map_err(open_err)?;
+        // A busy database means another run holds it: say so now rather than wait.
+        conn.busy_timeout(std::time::Duration::ZERO).map_err(open_err)?;
         // EXCLUSIVE keeps the file locked for as long as this connection lives, so two runs can
         // never share one output folder; FULL makes each recorded id survive a power cut.
         let setup = conn.execute_batch(

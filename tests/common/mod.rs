@@ -1,0 +1,206 @@
+//! Test harness: a simulator on 127.0.0.1 in this process, the real `vidbatch` binary pointed at
+//! it, and readers for what the run left behind.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use vidbatch::sim::{self, RunningSim, SimConfig, SimLog};
+
+pub const KEY: &str = "test-key";
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub sim: RunningSim,
+    // Keeps the simulator's threads alive for the test's lifetime.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Harness {
+    pub fn new(config: SimConfig) -> Harness {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sim = runtime
+            .block_on(sim::start("127.0.0.1:0".parse().unwrap(), config))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let assets = repo().join("manifests/assets");
+        std::fs::create_dir(dir.path().join("assets")).unwrap();
+        for entry in std::fs::read_dir(assets).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join("assets").join(entry.file_name())).unwrap();
+        }
+        Harness {
+            dir,
+            sim,
+            _runtime: runtime,
+        }
+    }
+
+    /// A fast simulator (generations finish in a fraction of a second).
+    pub fn fast() -> Harness {
+        Harness::new(fast_config())
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.path("out")
+    }
+
+    /// `vidbatch <args>` against the simulator, with fast polling and retries.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidbatch"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("AIMLAPI_BASE_URL", &self.sim.base_url)
+            .env("AIMLAPI_KEY", KEY)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `vidbatch run <manifest> --out out` plus `extra`, to the end.
+    pub fn run(&self, manifest: &Path, extra: &[&str]) -> Output {
+        let manifest = manifest.to_str().unwrap();
+        let mut args = vec![
+            "run",
+            manifest,
+            "--out",
+            "out",
+            "--rate",
+            "200",
+            "--poll-interval",
+            "50ms",
+        ];
+        args.extend_from_slice(extra);
+        let output = self.command(&args).output().unwrap();
+        eprintln!(
+            "--- vidbatch {args:?} exited {:?}\n{}",
+            output.status.code(),
+            stderr(&output)
+        );
+        output
+    }
+
+    pub fn spawn_run(&self, manifest: &Path, extra: &[&str]) -> Child {
+        let manifest = manifest.to_str().unwrap();
+        let mut args = vec![
+            "run",
+            manifest,
+            "--out",
+            "out",
+            "--rate",
+            "200",
+            "--poll-interval",
+            "50ms",
+        ];
+        args.extend_from_slice(extra);
+        self.command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn log(&self) -> SimLog {
+        self.sim.log()
+    }
+
+    /// Waits (at most 30 s) until the simulator's log satisfies `done`.
+    pub fn wait_for(&self, what: &str, done: impl Fn(&SimLog) -> bool) {
+        let start = Instant::now();
+        while !done(&self.log()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn results(&self) -> Vec<HashMap<String, String>> {
+        read_results(&self.out().join("results.csv"))
+    }
+}
+
+pub fn fast_config() -> SimConfig {
+    SimConfig {
+        queued: Duration::from_millis(50),
+        generating: Duration::from_millis(150),
+        ..SimConfig::default()
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn read_results(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// Every file under `dir`, relative, with `/` separators.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Checks each completed row: the file exists, is whole, matches its recorded size and hash, and
+/// is exactly the simulator's video for the recorded generation.
+pub fn assert_files_match_results(out: &Path, rows: &[HashMap<String, String>]) {
+    for row in rows.iter().filter(|r| r["status"] == "completed") {
+        let bytes = std::fs::read(out.join(&row["file"])).unwrap_or_else(|e| panic!("{}: {e}", row["file"]));
+        assert_eq!(bytes.len().to_string(), row["bytes"], "{}", row["file"]);
+        assert_eq!(sha256_hex(&bytes), row["sha256"], "{}", row["file"]);
+        assert_eq!(bytes, sim::media::video(&row["generation_id"]), "{}", row["file"]);
+    }
+}

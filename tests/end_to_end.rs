@@ -1,0 +1,537 @@
+//! The real binary against the simulator over HTTP on 127.0.0.1.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, assert_files_match_results, fast_config, files_under, repo, stderr};
+use serde_json::Value;
+use vidbatch::exit_code;
+use vidbatch::sim::SimConfig;
+use vidbatch::sim::schema::{Schemas, Verdict};
+
+/// Every body the simulator accepted is valid for the vendor's schema of the path it was sent to.
+fn assert_bodies_match_vendor_schemas(h: &Harness) {
+    let schemas = Schemas::load();
+    for submit in h.log().submits {
+        let verdict = schemas.validate(&submit.path, &submit.body);
+        assert_eq!(
+            verdict,
+            Verdict::Valid,
+            "body for {} fails its schema",
+            submit.body["model"]
+        );
+    }
+}
+
+fn bodies(h: &Harness, model: &str) -> Vec<Value> {
+    h.log()
+        .submits
+        .into_iter()
+        .filter(|s| s.body["model"] == model)
+        .map(|s| s.body)
+        .collect()
+}
+
+#[test]
+fn the_demo_runs_all_four_models_end_to_end() {
+    let h = Harness::fast();
+    let manifest = repo().join("manifests/demo.yaml");
+    // The demo refers to `assets/…` beside it: run it from its own folder.
+    let out = h.out();
+    let output = h
+        .command(&[
+            "run",
+            manifest.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--rate",
+            "100",
+            "--poll-interval",
+            "50ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(exit_code::OK), "{}", stderr(&output));
+    let rows = h.results();
+    assert_eq!(rows.len(), 8);
+    assert!(rows.iter().all(|r| r["status"] == "completed"), "{rows:#?}");
+    assert_files_match_results(&out, &rows);
+    assert_bodies_match_vendor_schemas(&h);
+
+    // Column order is part of the contract.
+    let header = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(header.starts_with(
+        "job_id,model,template,input,status,generation_id,file,bytes,sha256,credits,attempts,submitted_at,finished_at,error\n"
+    ));
+
+    let i2v = bodies(&h, "magic/image-to-video");
+    assert_eq!(i2v.len(), 4);
+    let templates: Vec<&str> = i2v.iter().map(|b| b["template"].as_str().unwrap()).collect();
+    assert!(
+        templates.contains(&"Rotating Cards"),
+        "the gallery's Cyrillic С is sent as ASCII: {templates:?}"
+    );
+    assert!(
+        i2v.iter()
+            .any(|b| b["image_url"].as_str().unwrap().starts_with("data:image/jpeg;base64,"))
+    );
+    assert!(
+        i2v.iter()
+            .any(|b| b["image_url"].as_str().unwrap().starts_with("data:image/png;base64,"))
+    );
+
+    let v2v = bodies(&h, "magic/video-to-video");
+    assert!(
+        v2v[0]["video_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:video/mp4;base64,")
+    );
+    assert_eq!(v2v[0]["template"], "New York Times Square (67)");
+
+    let t2v = bodies(&h, "magic/text-to-video");
+    let mut prompts: Vec<&str> = t2v.iter().map(|b| b["prompt"].as_str().unwrap()).collect();
+    prompts.sort();
+    assert_eq!(prompts, ["NEW SEASON", "SALE -30%"]);
+    assert!(t2v.iter().all(|b| b["template"] == "Shanghai Drone Show"));
+
+    let pix = bodies(&h, "pixverse/v5/image-to-video");
+    assert_eq!(pix[0]["lip_sync_tts_content"], "Hello! Our spring sale starts today.");
+    assert_eq!(pix[0]["lip_sync_tts_speaker"], "Chloe");
+    assert_eq!(pix[0]["duration"], 5);
+    let pix_row = rows
+        .iter()
+        .find(|r| r["model"] == "pixverse/v5/image-to-video")
+        .unwrap();
+    assert!(
+        pix_row["generation_id"].ends_with(":pixverse/v5/image-to-video"),
+        "ids with `:` and `/` poll fine"
+    );
+    assert_eq!(pix_row["template"], "");
+    assert_eq!(pix_row["input"], "assets/presenter.jpg");
+    let t2v_row = rows.iter().find(|r| r["input"] == "SALE -30%").unwrap();
+    assert_eq!(t2v_row["model"], "magic/text-to-video");
+    assert_eq!(t2v_row["credits"], "2000000");
+    assert_eq!(t2v_row["attempts"], "1");
+
+    // No API key ever reached the file host.
+    let downloads = h.log().downloads;
+    assert_eq!(downloads.len(), 8);
+    assert!(downloads.iter().all(|d| !d.had_authorization));
+
+    // The same command again: everything is done, nothing is sent.
+    let before = h.log();
+    let again = h
+        .command(&["run", manifest.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(exit_code::OK), "{}", stderr(&again));
+    let after = h.log();
+    assert_eq!(after.submits.len(), before.submits.len());
+    assert_eq!(after.polls, before.polls);
+    assert!(stderr(&again).contains("8 already done"), "{}", stderr(&again));
+}
+
+#[test]
+fn a_csv_manifest_runs_with_numbers_parsed_and_gallery_names_resolved() {
+    let h = Harness::fast();
+    let manifest = h.write(
+        "campaign.csv",
+        &std::fs::read_to_string(repo().join("manifests/campaign.csv")).unwrap(),
+    );
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let rows = h.results();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r["status"] == "completed"));
+    assert_files_match_results(&h.out(), &rows);
+    assert_bodies_match_vendor_schemas(&h);
+    let i2v = bodies(&h, "magic/image-to-video");
+    assert!(i2v.iter().any(|b| b["template"] == "New York Times Square (66)"));
+    let pix = &bodies(&h, "pixverse/v5/image-to-video")[0];
+    assert_eq!(
+        pix["duration"], 8,
+        "a CSV cell becomes a number where the schema wants one"
+    );
+    assert_eq!(pix["resolution"], "540p");
+}
+
+#[test]
+fn all_templates_with_a_url_input_passed_through() {
+    let h = Harness::fast();
+    let url = "https://cdn.example.com/products/bag.png?v=2";
+    let manifest = h.write(
+        "all.yaml",
+        &format!("jobs:\n  - model: magic/image-to-video\n    input: \"{url}\"\n    templates: all\n"),
+    );
+    let output = h.run(&manifest, &["--concurrency", "32"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let rows = h.results();
+    assert_eq!(rows.len(), 21);
+    let sent = bodies(&h, "magic/image-to-video");
+    assert_eq!(sent.len(), 21);
+    assert!(sent.iter().all(|b| b["image_url"] == url));
+    let mut templates: Vec<String> = sent
+        .iter()
+        .map(|b| b["template"].as_str().unwrap().to_string())
+        .collect();
+    templates.sort();
+    templates.dedup();
+    assert_eq!(templates.len(), 21);
+    assert_bodies_match_vendor_schemas(&h);
+}
+
+#[test]
+fn an_unknown_template_is_refused_and_nothing_is_sent() {
+    let h = Harness::fast();
+    let manifest = h.write(
+        "bad.yaml",
+        "jobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n    templates: [Tokyo Billboard, Tokio Bilboard]\n  - model: magic/video-to-video\n    input: assets/teaser.mp4\n    template: New York Times Square(66)\n",
+    );
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::INVALID));
+    let err = stderr(&output);
+    assert!(err.contains("bad.yaml:4: unknown template `Tokio Bilboard`"), "{err}");
+    assert!(err.contains("did you mean `Tokyo Billboard`"), "{err}");
+    assert!(
+        err.contains("bad.yaml:7: unknown template `New York Times Square(66)` for `magic/video-to-video`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`New York Times Square (67)`") && err.contains("`New York Times Square (78)`"),
+        "{err}"
+    );
+    let log = h.log();
+    assert_eq!(log.submits.len() + log.refused.len(), 0);
+    assert_eq!(log.polls, 0);
+    assert!(
+        !h.out().join("state.db").exists(),
+        "nothing is written for a refused manifest"
+    );
+}
+
+#[test]
+fn a_missing_input_file_stops_everything_before_any_request() {
+    let h = Harness::fast();
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/image-to-video\n    inputs:\n      - assets/shoe.jpg\n      - assets/gone.jpg\n",
+    );
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::INVALID));
+    assert!(
+        stderr(&output).contains("m.yaml:5: input `assets/gone.jpg`: file not found"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(h.log().submits.len(), 0);
+}
+
+#[test]
+fn a_refused_key_aborts_with_exit_3_and_the_run_resumes_with_the_right_one() {
+    let h = Harness::new(SimConfig {
+        key: Some("the-right-key".into()),
+        ..fast_config()
+    });
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n    templates: all\n",
+    );
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::ABORTED));
+    assert!(stderr(&output).contains("AIMLAPI_KEY"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains(common::KEY), "the key is never printed");
+    let refused = h.log().refused.len();
+    assert!(
+        (1..5).contains(&refused),
+        "the run stops at the first refusal ({refused} requests refused)"
+    );
+    let rows = h.results();
+    assert!(rows.iter().all(|r| r["status"] == "pending"), "{rows:#?}");
+
+    let output = h
+        .command(&[
+            "run",
+            manifest.to_str().unwrap(),
+            "--out",
+            "out",
+            "--poll-interval",
+            "50ms",
+        ])
+        .env("AIMLAPI_KEY", "the-right-key")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(exit_code::OK), "{}", stderr(&output));
+    assert!(h.results().iter().all(|r| r["status"] == "completed"));
+}
+
+#[test]
+fn a_failed_generation_is_reported_and_resubmitted_only_when_allowed() {
+    let h = Harness::new(SimConfig {
+        fail_first: 1,
+        ..fast_config()
+    });
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n  - model: pixverse/v5/image-to-video\n    input: assets/presenter.jpg\n    prompt: hello\n",
+    );
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    let rows = h.results();
+    assert!(
+        rows.iter().all(|r| r["status"] == "failed" && r["attempts"] == "1"),
+        "{rows:#?}"
+    );
+    let magic = rows.iter().find(|r| r["model"] == "magic/image-to-video").unwrap();
+    assert!(magic["error"].contains("RenderError: simulated failure"), "{magic:?}");
+    let pix = rows
+        .iter()
+        .find(|r| r["model"] == "pixverse/v5/image-to-video")
+        .unwrap();
+    assert!(pix["error"].contains("body.image_url: simulated failure"), "{pix:?}");
+
+    // Rerunning without permission to pay again changes nothing.
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    assert_eq!(h.log().submits.len(), 2);
+
+    let output = h.run(&manifest, &["--paid-retries", "1"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let rows = h.results();
+    assert!(
+        rows.iter().all(|r| r["status"] == "completed" && r["attempts"] == "2"),
+        "{rows:#?}"
+    );
+    assert_eq!(h.log().submits.len(), 4);
+}
+
+#[test]
+fn paid_retries_happen_within_one_run() {
+    let h = Harness::new(SimConfig {
+        fail_first: 2,
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", "jobs:\n  - model: magic/text-to-video\n    prompt: HELLO\n");
+    let output = h.run(&manifest, &["--paid-retries", "2"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    assert_eq!(h.results()[0]["attempts"], "3");
+    assert_eq!(h.log().submits.len(), 3);
+}
+
+#[test]
+fn an_expired_download_url_is_replaced_by_a_fresh_poll() {
+    let h = Harness::new(SimConfig {
+        expire_first_urls: 1,
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B]\n");
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let downloads = h.log().downloads;
+    let statuses: Vec<u16> = downloads.iter().map(|d| d.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
+    assert!(downloads.iter().all(|d| !d.had_authorization));
+    assert_files_match_results(&h.out(), &h.results());
+}
+
+#[test]
+fn a_request_the_service_refuses_fails_that_job_with_its_message() {
+    let h = Harness::fast();
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: acme/video-9000\n    prompt: a cat\n  - model: magic/text-to-video\n    prompt: OK\n",
+    );
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    assert!(
+        stderr(&output).contains("`acme/video-9000` is not one vidbatch knows"),
+        "{}",
+        stderr(&output)
+    );
+    let rows = h.results();
+    let bad = rows.iter().find(|r| r["model"] == "acme/video-9000").unwrap();
+    assert_eq!(bad["status"], "failed");
+    assert!(bad["error"].contains("HTTP 400: Body validation error!"), "{bad:?}");
+    assert_eq!(
+        rows.iter().find(|r| r["model"] == "magic/text-to-video").unwrap()["status"],
+        "completed"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_submitting_and_waits_for_what_is_paid_for() {
+    let h = Harness::new(SimConfig {
+        queued: Duration::from_millis(100),
+        generating: Duration::from_millis(700),
+        ..SimConfig::default()
+    });
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/image-to-video\n    inputs: [assets/shoe.jpg, assets/bag.png]\n    templates: all\n",
+    );
+    let child = h.spawn_run(&manifest, &["--concurrency", "3"]);
+    h.wait_for("the first submits", |l| l.submits.len() >= 3);
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(exit_code::ABORTED));
+    let rows = h.results();
+    let submitted = h.log().submits.len();
+    let completed = rows.iter().filter(|r| r["status"] == "completed").count();
+    assert!(submitted < 42, "submissions stopped");
+    assert_eq!(
+        completed, submitted,
+        "every generation paid for was waited for and fetched"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "completed" || r["status"] == "pending")
+    );
+
+    let output = h.run(&manifest, &["--concurrency", "16"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    assert_eq!(h.log().submits.len(), 42, "each job paid exactly once across both runs");
+}
+
+#[test]
+fn validate_and_templates_send_nothing() {
+    let h = Harness::fast();
+    let output = h
+        .command(&["validate", repo().join("manifests/demo.yaml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("8 job(s) valid; nothing was sent"), "{stdout}");
+    let output = h.command(&["templates", "magic/video-to-video"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("New York Times Square (78)") && !stdout.contains("Digital Float"),
+        "{stdout}"
+    );
+    let output = h.command(&["templates", "magic/image-to-vidoe"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(exit_code::INVALID));
+    assert!(stderr(&output).contains("did you mean `magic/image-to-video`"));
+    assert_eq!(h.log().polls + h.log().submits.len() as u64, 0);
+    assert!(files_under(h.dir.path()).iter().all(|f| f.starts_with("assets/")));
+}
+
+/// SIGKILL at several moments (after the first submits, in the middle of a download, later on),
+/// then the same command: every job completes, no recorded generation is ever submitted again,
+/// and no partial file is left under a final name.
+#[test]
+fn a_run_killed_with_sigkill_resumes_without_paying_twice() {
+    let h = Harness::new(SimConfig {
+        queued: Duration::from_millis(100),
+        generating: Duration::from_millis(600),
+        download_pause: Duration::from_millis(400),
+        ..SimConfig::default()
+    });
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/image-to-video\n    inputs: [assets/shoe.jpg, assets/bag.png]\n    templates: [Tokyo Billboard, Phone App, Art Gallery, Dubai Museum, Egypt Pyramid, Phone Social]\n  - model: pixverse/v5/image-to-video\n    input: assets/presenter.jpg\n    prompts: [one, two]\n",
+    );
+    let jobs = 14;
+    let args = ["--concurrency", "4"];
+    type Moment = Box<dyn Fn(&vidbatch::sim::SimLog, &vidbatch::sim::SimLog) -> bool>;
+    let moments: Vec<(&str, Moment)> = vec![
+        ("three submits", Box::new(|_, l| l.submits.len() >= 3)),
+        (
+            "a download under way",
+            Box::new(|before, l| l.downloads.len() > before.downloads.len()),
+        ),
+        (
+            "more submits",
+            Box::new(move |before, l| l.submits.len() >= (before.submits.len() + 3).min(jobs)),
+        ),
+    ];
+    for (what, moment) in &moments {
+        let before = h.log();
+        let mut child = h.spawn_run(&manifest, &args);
+        h.wait_for(what, |l| moment(&before, l));
+        if *what == "a download under way" {
+            // The simulator pauses mid-file: this kill leaves a `.part` behind.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let leftovers: Vec<String> = files_under(&h.out())
+        .into_iter()
+        .filter(|f| f.ends_with(".part"))
+        .collect();
+    assert!(
+        !leftovers.is_empty(),
+        "the mid-download kill should have left a partial file"
+    );
+
+    // Submits cut off by a kill have an unknown outcome; this run accepts paying for those again.
+    let output = h.run(&manifest, &["--concurrency", "4", "--resubmit-unknown"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let rows = h.results();
+    assert_eq!(rows.len(), jobs);
+    assert!(rows.iter().all(|r| r["status"] == "completed"), "{rows:#?}");
+    assert_files_match_results(&h.out(), &rows);
+    assert!(files_under(&h.out()).iter().all(|f| !f.ends_with(".part")));
+
+    // Every generation the runs recorded: exactly one per job, and the simulator saw exactly one
+    // submit of each job's request among the submits whose answer was recorded.
+    let state = vidbatch::state::RunState::open(&h.out(), &h.sim.base_url).unwrap();
+    let recorded = state.generations().unwrap();
+    let mut per_job: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    for (key, _) in &recorded {
+        *per_job.entry(key.clone()).or_default() += 1;
+    }
+    assert_eq!(per_job.len(), jobs);
+    assert!(per_job.values().all(|&n| n == 1), "a job was paid twice: {per_job:?}");
+    let log = h.log();
+    let recorded_ids: std::collections::HashSet<&str> = recorded.iter().map(|(_, id)| id.as_str()).collect();
+    let mut bodies_with_recorded_ids: Vec<&str> = log
+        .submits
+        .iter()
+        .filter(|s| recorded_ids.contains(s.generation_id.as_str()))
+        .map(|s| s.body_sha256.as_str())
+        .collect();
+    bodies_with_recorded_ids.sort();
+    let before_dedup = bodies_with_recorded_ids.len();
+    bodies_with_recorded_ids.dedup();
+    assert_eq!(before_dedup, bodies_with_recorded_ids.len());
+    // Only submits whose answers were lost to a kill may be extra.
+    let unrecorded = log.submits.len() - recorded_ids.len();
+    assert!(unrecorded <= 3 * 4, "{unrecorded} submits were never recorded");
+    // Each job's row names the generation the simulator created for that job's request.
+    for row in &rows {
+        let submit = log
+            .submits
+            .iter()
+            .find(|s| s.generation_id == row["generation_id"])
+            .unwrap();
+        assert_eq!(submit.body["model"], row["model"].as_str());
+    }
+}
+
+#[test]
+fn two_runs_cannot_share_an_output_folder() {
+    let h = Harness::new(SimConfig {
+        generating: Duration::from_secs(2),
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", "jobs:\n  - model: magic/text-to-video\n    prompt: LOCKED\n");
+    let mut first = h.spawn_run(&manifest, &[]);
+    h.wait_for("the first submit", |l| !l.submits.is_empty());
+    let second = h.run(&manifest, &[]);
+    assert_eq!(second.status.code(), Some(exit_code::INVALID));
+    assert!(
+        stderr(&second).contains("another vidbatch run is using"),
+        "{}",
+        stderr(&second)
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(h.log().submits.len(), 1);
+}
