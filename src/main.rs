@@ -1,5 +1,6 @@
 //! The `vidbatch` command line.
 
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -107,6 +108,14 @@ struct SimArgs {
     /// Accept only this API key (default: any non-empty key).
     #[arg(long)]
     key: Option<String>,
+    /// Answer the first N submits 429 with a Retry-After of `--retry-after`.
+    #[arg(long, default_value_t = 0)]
+    throttle_first_submits: u32,
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    retry_after: Duration,
+    /// Answer the first N polls 503.
+    #[arg(long, default_value_t = 0)]
+    unavailable_first_polls: u32,
 }
 
 fn main() -> ExitCode {
@@ -247,7 +256,10 @@ async fn serve_sim(args: SimArgs) -> i32 {
         fail_first: args.fail_first,
         expire_first_urls: args.expire_first_urls,
         key: args.key,
-        download_pause: Duration::ZERO,
+        throttle_first_submits: args.throttle_first_submits,
+        retry_after: args.retry_after,
+        unavailable_first_polls: args.unavailable_first_polls,
+        ..SimConfig::default()
     };
     let sim = match sim::start(SocketAddr::new(args.host, args.port), config).await {
         Ok(s) => s,
@@ -256,8 +268,11 @@ async fn serve_sim(args: SimArgs) -> i32 {
             return exit_code::INVALID;
         }
     };
-    println!("simulator listening on {}", sim.base_url);
-    println!(
+    // A closed stdout (`vidbatch sim | head -1`) must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "simulator listening on {}", sim.base_url);
+    let _ = writeln!(
+        stdout,
         "try: AIMLAPI_BASE_URL={} AIMLAPI_KEY=any vidbatch run manifests/demo.yaml",
         sim.base_url
     );

@@ -535,3 +535,34 @@ fn two_runs_cannot_share_an_output_folder() {
     first.wait().unwrap();
     assert_eq!(h.log().submits.len(), 1);
 }
+
+#[test]
+fn throttled_submits_and_unavailable_polls_are_retried_honouring_retry_after() {
+    let h = Harness::new(SimConfig {
+        throttle_first_submits: 2,
+        retry_after: Duration::from_secs(1),
+        unavailable_first_polls: 3,
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B]\n");
+    let output = h.run(&manifest, &["--retry-base", "10ms"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let err = stderr(&output);
+    assert!(
+        err.contains("transient error submitting") && err.contains("HTTP 429"),
+        "{err}"
+    );
+    assert!(
+        err.contains("transient error polling") && err.contains("HTTP 503"),
+        "{err}"
+    );
+    let log = h.log();
+    assert_eq!(log.submits.len(), 2, "a 429 creates nothing, so nothing is paid twice");
+    // Retry-After is a floor: no submit came back sooner than the server asked.
+    let last_429 = log.refused.iter().filter(|r| r.0 == 429).map(|r| r.2).max().unwrap();
+    let first_429 = log.refused.iter().filter(|r| r.0 == 429).map(|r| r.2).min().unwrap();
+    let first_accepted = log.submits.iter().map(|s| s.at).min().unwrap();
+    assert!(first_accepted.duration_since(first_429).unwrap() >= Duration::from_secs(1));
+    assert!(first_accepted >= last_429);
+    assert!(h.results().iter().all(|r| r["status"] == "completed"));
+}

@@ -47,6 +47,11 @@ pub struct SimConfig {
     pub key: Option<String>,
     /// A pause in the middle of every download, to make partial downloads observable.
     pub download_pause: Duration,
+    /// The first N submits are answered 429 with `Retry-After: <retry_after>` (nothing created).
+    pub throttle_first_submits: u32,
+    pub retry_after: Duration,
+    /// The first N polls are answered 503.
+    pub unavailable_first_polls: u32,
 }
 
 impl Default for SimConfig {
@@ -59,6 +64,9 @@ impl Default for SimConfig {
             expire_first_urls: 0,
             key: None,
             download_pause: Duration::ZERO,
+            throttle_first_submits: 0,
+            retry_after: Duration::from_secs(1),
+            unavailable_first_polls: 0,
         }
     }
 }
@@ -67,6 +75,8 @@ impl Default for SimConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct SubmitRecord {
     pub generation_id: String,
+    /// When it arrived.
+    pub at: SystemTime,
     pub path: String,
     pub body: Value,
     /// SHA-256 of the canonical body: equal bodies, equal hashes.
@@ -86,8 +96,8 @@ pub struct DownloadRecord {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SimLog {
     pub submits: Vec<SubmitRecord>,
-    /// Refused requests: (HTTP status, message).
-    pub refused: Vec<(u16, String)>,
+    /// Refused requests: (HTTP status, message, when).
+    pub refused: Vec<(u16, String, SystemTime)>,
     pub polls: u64,
     pub downloads: Vec<DownloadRecord>,
 }
@@ -99,8 +109,31 @@ struct Inner {
     secret: String,
     base_url: String,
     log: Mutex<SimLog>,
-    /// Generations per body hash (for `fail_first`) and URLs per id (for `expire_first_urls`).
-    counters: Mutex<(HashMap<String, u32>, HashMap<String, u32>)>,
+    counters: Mutex<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    /// Generations per body hash (for `fail_first`).
+    per_body: HashMap<String, u32>,
+    /// URLs given per generation (for `expire_first_urls`).
+    urls_per_id: HashMap<String, u32>,
+    submits_throttled: u32,
+    polls_failed: u32,
+}
+
+impl Inner {
+    /// Whether this request gets one of the `limit` injected faults counted by `counter`.
+    fn take_fault(&self, counter: impl FnOnce(&mut Counters) -> &mut u32, limit: u32) -> bool {
+        let mut counters = self.counters.lock().unwrap();
+        let n = counter(&mut counters);
+        if *n < limit {
+            *n += 1;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// A running simulator.
@@ -193,7 +226,12 @@ fn check_key(inner: &Inner, headers: &HeaderMap, path: &str) -> Result<(), Box<R
         } else {
             "Invalid API key"
         };
-        inner.log.lock().unwrap().refused.push((401, message.into()));
+        inner
+            .log
+            .lock()
+            .unwrap()
+            .refused
+            .push((401, message.into(), SystemTime::now()));
         Err(Box::new(api_error(StatusCode::UNAUTHORIZED, message, path, None)))
     }
 }
@@ -216,9 +254,24 @@ fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Respons
             .lock()
             .unwrap()
             .refused
-            .push((400, format!("{message}: {}", details.join("; "))));
+            .push((400, format!("{message}: {}", details.join("; ")), SystemTime::now()));
         api_error(StatusCode::BAD_REQUEST, &message, path, Some(json!(details)))
     };
+    if inner.take_fault(|c| &mut c.submits_throttled, inner.config.throttle_first_submits) {
+        let message = "Too many requests, please slow down";
+        inner
+            .log
+            .lock()
+            .unwrap()
+            .refused
+            .push((429, message.into(), SystemTime::now()));
+        let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, message, path, None);
+        let secs = inner.config.retry_after.as_secs().max(1).to_string();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.parse().unwrap());
+        return response;
+    }
     let Ok(body) = serde_json::from_str::<Value>(body) else {
         return refuse("Body validation error!".into(), vec!["body: not valid JSON".into()]);
     };
@@ -229,13 +282,14 @@ fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Respons
     let body_sha256 = format!("{:x}", Sha256::digest(body.to_string().as_bytes()));
     let fails = {
         let mut counters = inner.counters.lock().unwrap();
-        let n = counters.0.entry(body_sha256.clone()).or_default();
+        let n = counters.per_body.entry(body_sha256.clone()).or_default();
         *n += 1;
         *n <= inner.config.fail_first
     };
     let id = GenerationId::new(&model, fails).encode();
     inner.log.lock().unwrap().submits.push(SubmitRecord {
         generation_id: id.clone(),
+        at: SystemTime::now(),
         path: path.into(),
         body,
         body_sha256,
@@ -274,6 +328,15 @@ async fn poll(
         return *r;
     }
     inner.log.lock().unwrap().polls += 1;
+    if inner.take_fault(|c| &mut c.polls_failed, inner.config.unavailable_first_polls) {
+        inner
+            .log
+            .lock()
+            .unwrap()
+            .refused
+            .push((503, "Service Unavailable".into(), SystemTime::now()));
+        return api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", &path, None);
+    }
     let Some(raw) = query.generation_id.filter(|s| !s.is_empty()) else {
         return api_error(StatusCode::BAD_REQUEST, "generation_id is required", &path, None);
     };
@@ -302,7 +365,7 @@ async fn poll(
         "completed" | "succeeded" => {
             let expired = {
                 let mut counters = inner.counters.lock().unwrap();
-                let n = counters.1.entry(raw.clone()).or_default();
+                let n = counters.urls_per_id.entry(raw.clone()).or_default();
                 *n += 1;
                 *n <= config.expire_first_urls
             };
