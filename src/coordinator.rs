@@ -42,6 +42,8 @@ pub struct RunConfig {
     /// How long to wait for one generation before giving up on it (for this run).
     pub generation_timeout: Duration,
     pub retry: RetryPolicy,
+    /// How often a progress line is logged while work is under way.
+    pub progress_every: Duration,
 }
 
 /// How far a shutdown has gone. Ordered: each level includes the ones before it.
@@ -176,6 +178,7 @@ pub struct Coordinator<'p> {
     stopped: Option<StopReason>,
     resumed_done: usize,
     shutdown: Shutdown,
+    next_progress: Instant,
 }
 
 impl<'p> Coordinator<'p> {
@@ -193,6 +196,7 @@ impl<'p> Coordinator<'p> {
         if removed > 0 {
             tracing::info!("removed {removed} unfinished download(s) left by an earlier run");
         }
+        let next_progress = Instant::now() + config.progress_every;
         let mut coordinator = Coordinator {
             jobs: &plan.jobs,
             out: out.to_path_buf(),
@@ -210,8 +214,22 @@ impl<'p> Coordinator<'p> {
             stopped: None,
             resumed_done: 0,
             shutdown: shutdown.clone(),
+            next_progress,
         };
         let records = coordinator.state.records()?;
+        let planned: std::collections::HashSet<&crate::plan::JobKey> = plan.jobs.iter().map(|j| &j.key).collect();
+        let orphans = records
+            .values()
+            .filter(|r| !planned.contains(&r.key))
+            .filter(|r| matches!(r.phase, Phase::Submitting | Phase::Generating | Phase::Downloading))
+            .count();
+        if orphans > 0 {
+            tracing::warn!(
+                "{orphans} generation(s) started by an earlier run are not in this manifest any more and will not be \
+                 followed (they stay recorded in {})",
+                coordinator.state.path().display()
+            );
+        }
         for (i, job) in plan.jobs.iter().enumerate() {
             let track = coordinator.place(job, records.get(&job.key))?;
             if matches!(track, Track::Queued) {
@@ -331,6 +349,7 @@ impl<'p> Coordinator<'p> {
             if self.submits.is_empty() && self.lookups.is_empty() && !self.remote_work_pending() {
                 break;
             }
+            self.progress();
             let wake = self.next_wake();
             tokio::select! {
                 changed = cancel.changed() => {
@@ -398,8 +417,26 @@ impl<'p> Coordinator<'p> {
                 Track::Remote(r) if !r.polling => r.next_poll,
                 _ => None,
             })
+            .chain([self.next_progress])
             .min()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+            .unwrap_or(self.next_progress)
+    }
+
+    /// A line for people watching a long run: generations take minutes and say nothing meanwhile.
+    fn progress(&mut self) {
+        let now = Instant::now();
+        if now < self.next_progress {
+            return;
+        }
+        self.next_progress = now + self.config.progress_every;
+        let settled = self.tracks.iter().filter(|t| matches!(t, Track::Settled)).count();
+        tracing::info!(
+            "progress: {settled} of {} jobs settled, {} generating, {} downloading, {} waiting to be submitted",
+            self.tracks.len(),
+            self.in_flight,
+            self.remote.len() - self.in_flight,
+            self.queue.len()
+        );
     }
 
     /// Records why the run stops (the first serious reason wins) and tells every worker: a
@@ -707,9 +744,12 @@ impl<'p> Coordinator<'p> {
                 self.settle(i);
             }
             Err(e @ DownloadError::Write { .. }) => {
-                tracing::error!("{}: {e}", job.label());
+                // A full or read-only disk fails every video to come: stop paying for them.
                 self.record(|s| s.mark_failed(&job.key, Failure::Download, &e.to_string()));
                 self.settle(i);
+                self.stop(StopReason::State(format!(
+                    "{e}; stopping before more generations are paid for (a rerun fetches the finished ones again)"
+                )));
             }
             Err(e) => {
                 r.download_tries += 1;

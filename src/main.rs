@@ -392,6 +392,7 @@ async fn run(args: RunArgs) -> i32 {
             base: args.retry_base,
             ..RetryPolicy::default()
         },
+        progress_every: Duration::from_secs(15),
     };
     let shutdown = Shutdown::default();
     watch_signals(shutdown.clone());

@@ -566,3 +566,30 @@ fn throttled_submits_and_unavailable_polls_are_retried_honouring_retry_after() {
     assert!(first_accepted >= last_429);
     assert!(h.results().iter().all(|r| r["status"] == "completed"));
 }
+
+#[test]
+fn an_unwritable_output_folder_stops_the_run_before_more_is_paid_for() {
+    let h = Harness::fast();
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n    templates: all\n",
+    );
+    std::fs::create_dir_all(h.out()).unwrap();
+    // A file where the videos folder should be: every download fails to write.
+    std::fs::write(h.out().join("videos"), "not a folder").unwrap();
+    let output = h.run(&manifest, &["--concurrency", "2"]);
+    assert_eq!(output.status.code(), Some(exit_code::ABORTED));
+    assert!(stderr(&output).contains("cannot write"), "{}", stderr(&output));
+    let paid = h.log().submits.len();
+    assert!(paid < 21, "the run stopped submitting ({paid} submitted)");
+
+    std::fs::remove_file(h.out().join("videos")).unwrap();
+    let output = h.run(&manifest, &["--concurrency", "8"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    assert_eq!(
+        h.log().submits.len(),
+        21,
+        "the generations of the first run were fetched, not paid again"
+    );
+    assert_files_match_results(&h.out(), &h.results());
+}
