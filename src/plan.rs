@@ -4,14 +4,13 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{self, InputSlot, ModelSpec, ParamKind};
+use crate::catalog::{self, InputSlot, ModelSpec};
 use crate::manifest::{Diagnostic, Diagnostics, Entry, Manifest, Spanned};
 
 /// The default naming pattern under `<out>/videos/`; empty components are dropped.
@@ -527,145 +526,6 @@ impl Planner<'_> {
     }
 }
 
-fn guess_field_from_name(lower_url: &str) -> &'static str {
-    let path = lower_url.split(['?', '#']).next().unwrap_or("");
-    let video = [".mp4", ".mov", ".webm", ".m4v", ".mkv", ".avi"]
-        .iter()
-        .any(|e| path.ends_with(e))
-        || lower_url.starts_with("data:video/");
-    if video { "video_url" } else { "image_url" }
-}
-
-fn read_local(path: &Path) -> Result<LocalInput, String> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("file not found (looked for `{}`)", path.display()),
-        _ => format!("cannot read `{}`: {e}", path.display()),
-    })?;
-    if path.is_dir() {
-        return Err(format!("`{}` is a folder, not a file", path.display()));
-    }
-    let Some(kind) = infer::get(&bytes) else {
-        return Err("cannot tell what kind of file this is from its content; inputs are images (jpeg, png, webp, …) or videos (mp4, mov, webm)".into());
-    };
-    let mime = kind.mime_type();
-    if !(mime.starts_with("image/") || mime.starts_with("video/")) {
-        return Err(format!("the file is {mime}, not an image or a video"));
-    }
-    let sha256 = format!("{:x}", Sha256::digest(&bytes));
-    let data_url = format!(
-        "data:{mime};base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(&bytes)
-    );
-    Ok(LocalInput {
-        path: path.to_path_buf(),
-        sha256,
-        data_url,
-    })
-}
-
-/// A CSV cell for a model we know nothing about: numbers and booleans become JSON numbers and
-/// booleans, as they would be in YAML.
-fn text_cell_value(v: &Value) -> Value {
-    match v.as_str() {
-        Some(s) => {
-            if let Ok(i) = s.parse::<i64>() {
-                i.into()
-            } else if let Ok(f) = s.parse::<f64>()
-                && let Some(n) = serde_json::Number::from_f64(f)
-            {
-                Value::Number(n)
-            } else if s == "true" || s == "false" {
-                Value::Bool(s == "true")
-            } else {
-                v.clone()
-            }
-        }
-        None => v.clone(),
-    }
-}
-
-/// Makes a written value into the type the parameter wants (numbers from text, enum case).
-fn coerce(kind: ParamKind, value: &Value) -> Result<Value, String> {
-    let value = match (kind, value) {
-        (ParamKind::IntChoice(_) | ParamKind::IntRange(..), Value::String(s)) => match s.trim().parse::<i64>() {
-            Ok(i) => Value::from(i),
-            Err(_) => return Err(format!("must be a whole number, not `{s}`")),
-        },
-        (ParamKind::Choice(options), Value::String(s)) => {
-            let folded = catalog::fold_name(s);
-            match options.iter().find(|o| catalog::fold_name(o) == folded) {
-                Some(exact) => Value::from(*exact),
-                None => value.clone(),
-            }
-        }
-        (ParamKind::Choice(_) | ParamKind::Text { .. }, Value::Number(n)) => Value::String(n.to_string()),
-        _ => value.clone(),
-    };
-    check_value(kind, &value)?;
-    Ok(value)
-}
-
-fn check_value(kind: ParamKind, value: &Value) -> Result<(), String> {
-    match kind {
-        ParamKind::Text { max_chars } => {
-            let Some(s) = value.as_str() else {
-                return Err("must be text".into());
-            };
-            if let Some(max) = max_chars {
-                let n = s.chars().count();
-                if n > max {
-                    return Err(format!("is {n} characters long; the most is {max}"));
-                }
-            }
-            if s.trim().is_empty() {
-                return Err("is empty".into());
-            }
-        }
-        ParamKind::Choice(options) => {
-            let s = value.as_str().unwrap_or_default();
-            if !options.contains(&s) {
-                let near = catalog::closest(s, options.iter().copied())
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
-                return Err(format!(
-                    "is `{}`; {near}it must be one of {}",
-                    display(value),
-                    catalog::quoted_list(options)
-                ));
-            }
-        }
-        ParamKind::IntChoice(options) => {
-            let ok = value.as_i64().is_some_and(|i| options.contains(&i));
-            if !ok {
-                let list: Vec<String> = options.iter().map(|o| o.to_string()).collect();
-                let list: Vec<&str> = list.iter().map(String::as_str).collect();
-                return Err(format!(
-                    "is `{}`; it must be one of {}",
-                    display(value),
-                    catalog::quoted_list(&list)
-                ));
-            }
-        }
-        ParamKind::IntRange(lo, hi) => {
-            let ok = value.as_i64().is_some_and(|i| (lo..=hi).contains(&i));
-            if !ok {
-                return Err(format!(
-                    "is `{}`; it must be a whole number from {lo} to {hi}",
-                    display(value)
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn display(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn job_key(model: &str, params: &Map<String, Value>, input: Option<&(&'static str, InputValue)>) -> JobKey {
     let mut identity = params.clone();
     if let Some((field, value)) = input {
@@ -705,76 +565,15 @@ fn canonical_json(v: &Value, hasher: &mut Sha256) {
     }
 }
 
-/// A file-name-safe form of a value: lowercase letters and digits, runs of anything else as `-`.
-pub fn slug(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-        if out.chars().count() >= max_chars {
-            break;
-        }
-    }
-    out.trim_end_matches('-').to_string()
-}
+mod inputs;
+mod naming;
+mod values;
 
-fn input_stem(written: &str) -> &str {
-    if written.starts_with("data:") {
-        return "input";
-    }
-    let path = written.split(['?', '#']).next().unwrap_or(written);
-    let name = path.trim_end_matches('/').rsplit(['/', '\\']).next().unwrap_or(path);
-    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
-}
+use inputs::{guess_field_from_name, read_local};
 
-/// Fills `job.file` from the pattern; names that collide get the job id appended, so two jobs
-/// never write one file.
-fn name_files(pattern: &str, jobs: &mut [Job]) {
-    for job in jobs.iter_mut() {
-        let prompt = job.params.get("prompt").and_then(Value::as_str).unwrap_or("");
-        let input = if job.input.is_some() {
-            input_stem(&job.input_label)
-        } else {
-            prompt
-        };
-        let values = [
-            ("model", slug(&job.model, 60)),
-            ("template", slug(job.template.as_deref().unwrap_or(""), 60)),
-            ("input", slug(input, 60)),
-            ("prompt", slug(prompt, 60)),
-            ("job_id", job.key.short().to_string()),
-        ];
-        let mut path = pattern.to_string();
-        for (name, value) in &values {
-            path = path.replace(&format!("{{{name}}}"), value);
-        }
-        let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
-        let mut file = parts.join("/");
-        let last = parts.last().copied().unwrap_or("");
-        if last.is_empty() || last.starts_with('.') {
-            file = format!("{file}/{}{last}", job.key.short())
-                .trim_start_matches('/')
-                .to_string();
-        }
-        job.file = format!("videos/{file}");
-    }
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for job in jobs.iter() {
-        *count.entry(job.file.to_lowercase()).or_default() += 1;
-    }
-    for job in jobs.iter_mut() {
-        if count[&job.file.to_lowercase()] > 1 {
-            let (stem, ext) = match job.file.rsplit_once('.') {
-                Some((s, e)) if !s.ends_with('/') && !e.contains('/') => (s.to_string(), format!(".{e}")),
-                _ => (job.file.clone(), String::new()),
-            };
-            job.file = format!("{stem}-{}{ext}", job.key.short());
-        }
-    }
-}
+use naming::name_files;
+pub use naming::slug;
+use values::{check_value, coerce, text_cell_value};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,241 @@
+//! What the coordinator does with each worker's report: record it, then decide the job's next
+//! step. Nothing here spawns or waits; `start_work` turns the decisions into tasks.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Coordinator, DOWNLOAD_TRIES, Event, Remote, StopReason, Track};
+use crate::api::{ApiError, Disposition, GenerationStatus, Op, Submission};
+use crate::download::{DownloadError, Downloaded};
+use crate::state::Failure;
+
+impl Coordinator<'_> {
+    pub(super) fn handle(&mut self, event: Event) {
+        match event {
+            Event::Submitted { job, result } => self.on_submitted(job, result),
+            Event::SubmitWithdrawn { job } => {
+                self.in_flight -= 1;
+                let key = &self.jobs[job].key;
+                if self.record(|s| s.mark_queued(key)) {
+                    self.tracks[job] = Track::Queued;
+                }
+            }
+            Event::Polled { job, result } => self.on_polled(job, result),
+            Event::Downloaded { job, result } => self.on_downloaded(job, result),
+        }
+    }
+
+    fn on_submitted(&mut self, i: usize, result: Result<Submission, ApiError>) {
+        let job = &self.jobs[i];
+        match result {
+            Ok(sub) => {
+                let recorded =
+                    self.record(|s| s.record_generation(&job.key, &sub.generation_id, sub.credits).map(drop));
+                if !recorded {
+                    tracing::error!(
+                        "{}: generation `{}` was created but could not be recorded; note this id",
+                        job.label(),
+                        sub.generation_id
+                    );
+                }
+                tracing::info!("{}: submitted, generation {}", job.label(), sub.generation_id);
+                let now = Instant::now();
+                self.tracks[i] = Track::Remote(Remote {
+                    generation_id: sub.generation_id,
+                    since: now,
+                    in_flight: true,
+                    next_poll: Some(now + self.config.poll_interval),
+                    polling: false,
+                    poll_errors: 0,
+                    video: None,
+                    downloading: false,
+                    download_tries: 0,
+                });
+                self.remote.push(i);
+            }
+            Err(e) => {
+                self.in_flight -= 1;
+                match e.disposition(Op::Submit) {
+                    Disposition::Abort => {
+                        self.record(|s| s.mark_queued(&job.key));
+                        self.tracks[i] = Track::Queued;
+                        self.stop(StopReason::Refused(format!(
+                            "the API refused the request for `{}`: {e}. Check `AIMLAPI_KEY` and the account's credits; \
+                             the run is saved and the same command resumes it",
+                            job.label()
+                        )));
+                    }
+                    Disposition::Ambiguous => {
+                        // Left as `submitting`: reported `unknown`, never silently paid again.
+                        tracing::error!(
+                            "{}: the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
+                             Left as `unknown`",
+                            job.label()
+                        );
+                        self.tracks[i] = Track::Settled;
+                    }
+                    Disposition::FailJob | Disposition::Retry { .. } => {
+                        tracing::error!("{}: submit failed: {e}", job.label());
+                        self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
+                        self.tracks[i] = Track::Settled;
+                    }
+                }
+            }
+        }
+    }
+
+    fn remote_mut(&mut self, i: usize) -> Option<&mut Remote> {
+        match &mut self.tracks[i] {
+            Track::Remote(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Takes a job out of remote tracking, freeing its slot.
+    pub(super) fn settle(&mut self, i: usize) {
+        if let Track::Remote(r) = &self.tracks[i] {
+            if r.in_flight {
+                self.in_flight -= 1;
+            }
+            if r.downloading {
+                self.downloads_running -= 1;
+            }
+        }
+        self.tracks[i] = Track::Settled;
+        self.remote.retain(|&j| j != i);
+    }
+
+    fn on_polled(&mut self, i: usize, result: Result<GenerationStatus, ApiError>) {
+        let job = &self.jobs[i];
+        let poll_interval = self.config.poll_interval;
+        let timeout = self.config.generation_timeout;
+        let retry = self.config.retry.clone();
+        let Some(r) = self.remote_mut(i) else { return };
+        r.polling = false;
+        let now = Instant::now();
+        match result {
+            Ok(GenerationStatus::Pending(status)) => {
+                r.poll_errors = 0;
+                if now.duration_since(r.since) > timeout {
+                    let message = format!(
+                        "no result after {}s (last status `{status}`); the generation may still finish: rerun to pick it up",
+                        timeout.as_secs()
+                    );
+                    tracing::error!("{}: {message}", job.label());
+                    self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
+                    self.settle(i);
+                } else {
+                    tracing::debug!("{}: {status}", job.label());
+                    r.next_poll = Some(now + poll_interval);
+                }
+            }
+            Ok(GenerationStatus::Completed {
+                url,
+                credits,
+                file_size,
+            }) => {
+                r.poll_errors = 0;
+                let was_in_flight = std::mem::replace(&mut r.in_flight, false);
+                r.video = Some((url, file_size));
+                let id = r.generation_id.clone();
+                if was_in_flight {
+                    self.in_flight -= 1;
+                    tracing::info!("{}: generation completed, downloading", job.label());
+                }
+                self.record(|s| s.mark_downloading(&job.key, &id, credits));
+            }
+            Ok(GenerationStatus::Failed { message }) => {
+                let id = r.generation_id.clone();
+                self.record(|s| s.mark_failed(&job.key, Failure::Generation, &message));
+                self.settle(i);
+                let attempts = self.state.attempts(&job.key).unwrap_or(u32::MAX);
+                if attempts <= self.config.paid_retries {
+                    tracing::warn!(
+                        "{}: generation {id} failed: {message}; submitting again (paid retry {attempts} of {})",
+                        job.label(),
+                        self.config.paid_retries
+                    );
+                    if self.record(|s| s.mark_queued(&job.key)) {
+                        self.tracks[i] = Track::Queued;
+                        self.queue.push_back(i);
+                    }
+                } else {
+                    tracing::error!("{}: generation {id} failed: {message}", job.label());
+                }
+            }
+            Err(e) => match e.disposition(Op::Poll) {
+                Disposition::Abort => {
+                    r.next_poll = Some(now);
+                    self.stop(StopReason::Refused(format!(
+                        "the API refused a poll: {e}. Check `AIMLAPI_KEY`; the run is saved and the same command resumes it"
+                    )));
+                }
+                Disposition::Retry { after } => {
+                    let delay = retry.delay(r.poll_errors, after).max(poll_interval);
+                    r.poll_errors += 1;
+                    tracing::warn!(
+                        "transient error polling `{}` (next try in {:.1}s): {e}",
+                        job.label(),
+                        delay.as_secs_f64()
+                    );
+                    r.next_poll = Some(now + delay);
+                }
+                Disposition::FailJob | Disposition::Ambiguous => {
+                    let message = format!("polling generation {} failed: {e}", r.generation_id);
+                    tracing::error!("{}: {message}", job.label());
+                    self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
+                    self.settle(i);
+                }
+            },
+        }
+    }
+
+    fn on_downloaded(&mut self, i: usize, result: Result<Downloaded, DownloadError>) {
+        let job = &self.jobs[i];
+        let retry = self.config.retry.clone();
+        self.downloads_running -= 1;
+        let Some(r) = self.remote_mut(i) else { return };
+        r.downloading = false;
+        match result {
+            Ok(done) => {
+                tracing::info!("{}: saved {} ({} bytes)", job.label(), job.file, done.bytes);
+                self.record(|s| s.mark_completed(&job.key, &job.file, done.bytes, &done.sha256));
+                self.settle(i);
+            }
+            Err(e @ DownloadError::Write { .. }) => {
+                // A full or read-only disk fails every video to come: stop paying for them.
+                self.record(|s| s.mark_failed(&job.key, Failure::Download, &e.to_string()));
+                self.settle(i);
+                self.stop(StopReason::State(format!(
+                    "{e}; stopping before more generations are paid for (a rerun fetches the finished ones again)"
+                )));
+            }
+            Err(e) => {
+                r.download_tries += 1;
+                if r.download_tries >= DOWNLOAD_TRIES {
+                    let message = format!(
+                        "{e} (after {} tries; a rerun fetches it again at no cost)",
+                        r.download_tries
+                    );
+                    tracing::error!("{}: {message}", job.label());
+                    self.record(|s| s.mark_failed(&job.key, Failure::Download, &message));
+                    self.settle(i);
+                    return;
+                }
+                // A fresh poll gives a fresh URL: that mends an expired link and costs nothing.
+                let delay = match e {
+                    DownloadError::Expired(_) => Duration::ZERO,
+                    _ => retry.delay(r.download_tries - 1, None),
+                };
+                tracing::warn!(
+                    "{}: {e}; asking for a fresh URL ({} tries left)",
+                    job.label(),
+                    DOWNLOAD_TRIES - r.download_tries
+                );
+                r.video = None;
+                r.next_poll = Some(Instant::now() + delay);
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Where each job's video goes: the output pattern filled with file-name-safe values.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::Job;
+
+/// A file-name-safe form of a value: lowercase letters and digits, runs of anything else as `-`.
+pub fn slug(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+        if out.chars().count() >= max_chars {
+            break;
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+fn input_stem(written: &str) -> &str {
+    if written.starts_with("data:") {
+        return "input";
+    }
+    let path = written.split(['?', '#']).next().unwrap_or(written);
+    let name = path.trim_end_matches('/').rsplit(['/', '\\']).next().unwrap_or(path);
+    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
+}
+
+/// Fills `job.file` from the pattern; names that collide get the job id appended, so two jobs
+/// never write one file.
+pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) {
+    for job in jobs.iter_mut() {
+        let prompt = job.params.get("prompt").and_then(Value::as_str).unwrap_or("");
+        let input = if job.input.is_some() {
+            input_stem(&job.input_label)
+        } else {
+            prompt
+        };
+        let values = [
+            ("model", slug(&job.model, 60)),
+            ("template", slug(job.template.as_deref().unwrap_or(""), 60)),
+            ("input", slug(input, 60)),
+            ("prompt", slug(prompt, 60)),
+            ("job_id", job.key.short().to_string()),
+        ];
+        let mut path = pattern.to_string();
+        for (name, value) in &values {
+            path = path.replace(&format!("{{{name}}}"), value);
+        }
+        let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
+        let mut file = parts.join("/");
+        let last = parts.last().copied().unwrap_or("");
+        if last.is_empty() || last.starts_with('.') {
+            file = format!("{file}/{}{last}", job.key.short())
+                .trim_start_matches('/')
+                .to_string();
+        }
+        job.file = format!("videos/{file}");
+    }
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for job in jobs.iter() {
+        *count.entry(job.file.to_lowercase()).or_default() += 1;
+    }
+    for job in jobs.iter_mut() {
+        if count[&job.file.to_lowercase()] > 1 {
+            let (stem, ext) = match job.file.rsplit_once('.') {
+                Some((s, e)) if !s.ends_with('/') && !e.contains('/') => (s.to_string(), format!(".{e}")),
+                _ => (job.file.clone(), String::new()),
+            };
+            job.file = format!("{stem}-{}{ext}", job.key.short());
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Simulator generation ids. They carry their creation time and fate, so any simulator instance
+//! answers for an id another one issued.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A simulator generation id: creation time, model and fate, plus randomness. Pixverse ids end
+/// in `:<model>` as the service's do, so ids with `:` and `/` are exercised.
+pub(super) struct GenerationId {
+    pub created_ms: u64,
+    pub model_code: char,
+    pub fails: bool,
+    pub random: u64,
+}
+
+const MODEL_CODES: &[(char, &str)] = &[
+    ('i', "magic/image-to-video"),
+    ('v', "magic/video-to-video"),
+    ('t', "magic/text-to-video"),
+    ('p', "pixverse/v5/image-to-video"),
+];
+
+impl GenerationId {
+    pub fn new(model: &str, fails: bool) -> GenerationId {
+        let model_code = MODEL_CODES.iter().find(|(_, m)| *m == model).map_or('x', |(c, _)| *c);
+        GenerationId {
+            created_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64,
+            model_code,
+            fails,
+            random: fastrand::u64(..),
+        }
+    }
+
+    pub fn model(&self) -> &'static str {
+        MODEL_CODES
+            .iter()
+            .find(|(c, _)| *c == self.model_code)
+            .map_or("other", |(_, m)| *m)
+    }
+
+    pub fn encode(&self) -> String {
+        let fate = if self.fails { 'e' } else { 'k' };
+        let id = format!("{:011x}{}{fate}-{:016x}", self.created_ms, self.model_code, self.random);
+        if self.model_code == 'p' {
+            format!("{id}:{}", self.model())
+        } else {
+            id
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<GenerationId> {
+        let core = text.split(':').next()?;
+        let (head, random) = core.split_once('-')?;
+        if head.len() != 13 || random.len() != 16 {
+            return None;
+        }
+        let created_ms = u64::from_str_radix(&head[..11], 16).ok()?;
+        let mut tail = head[11..].chars();
+        let model_code = tail.next()?;
+        let fails = match tail.next()? {
+            'e' => true,
+            'k' => false,
+            _ => return None,
+        };
+        Some(GenerationId {
+            created_ms,
+            model_code,
+            fails,
+            random: u64::from_str_radix(random, 16).ok()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_ids_round_trip() {
+        let id = GenerationId::new("pixverse/v5/image-to-video", true);
+        let text = id.encode();
+        assert!(text.ends_with(":pixverse/v5/image-to-video"));
+        let back = GenerationId::decode(&text).unwrap();
+        assert_eq!(
+            (back.created_ms, back.model_code, back.fails, back.random),
+            (id.created_ms, 'p', true, id.random)
+        );
+        assert!(GenerationId::decode("f_X_2Wxezmp5xNVjO1S92").is_none());
+    }
+}
