@@ -252,11 +252,13 @@ impl<'p> Coordinator<'p> {
             return Ok(Track::Queued);
         };
         let now = Instant::now();
-        let refetch = |id: &String| {
+        // Follows a generation that already exists: poll it now. `in_flight` when it may still
+        // be running remotely (it then takes a concurrency slot).
+        let follow = |id: &String, in_flight: bool| {
             Track::Remote(Remote {
                 generation_id: id.clone(),
                 since: now,
-                in_flight: false,
+                in_flight,
                 next_poll: Some(now),
                 polling: false,
                 poll_errors: 0,
@@ -284,16 +286,9 @@ impl<'p> Coordinator<'p> {
             }
             (Phase::Generating, Some(id)) => {
                 tracing::info!("{}: resuming generation {id}", job.label());
-                Track::Remote(Remote {
-                    in_flight: true,
-                    next_poll: Some(now),
-                    ..match refetch(id) {
-                        Track::Remote(r) => r,
-                        _ => unreachable!(),
-                    }
-                })
+                follow(id, true)
             }
-            (Phase::Downloading, Some(id)) => refetch(id),
+            (Phase::Downloading, Some(id)) => follow(id, false),
             (Phase::Completed, id) => {
                 let path = self.out.join(&record.file);
                 match hash_file(&path) {
@@ -306,8 +301,8 @@ impl<'p> Coordinator<'p> {
                         match id {
                             Some(id) => {
                                 tracing::warn!("{}: `{}` is {why}; fetching it again", job.label(), record.file);
-                                self.state.mark_generating(&job.key)?;
-                                refetch(id)
+                                self.state.mark_downloading(&job.key, id, None)?;
+                                follow(id, false)
                             }
                             None => Track::Queued,
                         }
@@ -320,9 +315,13 @@ impl<'p> Coordinator<'p> {
                     self.state.mark_queued(&job.key)?;
                     Track::Queued
                 }
-                (Some(Failure::Download | Failure::Unfinished), Some(id)) => {
+                (Some(Failure::Download), Some(id)) => {
+                    self.state.mark_downloading(&job.key, id, None)?;
+                    follow(id, false)
+                }
+                (Some(Failure::Unfinished), Some(id)) => {
                     self.state.mark_generating(&job.key)?;
-                    refetch(id)
+                    follow(id, true)
                 }
                 _ => Track::Queued,
             },
@@ -553,3 +552,6 @@ impl<'p> Coordinator<'p> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+//! Resume decisions, one per phase a crashed run can leave a job in. No server is needed: the
+//! coordinator is built, not run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::api::ApiKey;
+use crate::manifest;
+use crate::plan;
+
+const MANIFEST: &str = "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B, C, D, E, F, G, H, I]\n";
+
+fn config(paid_retries: u32, resubmit_unknown: bool) -> RunConfig {
+    RunConfig {
+        concurrency: 4,
+        downloads: 2,
+        poll_interval: Duration::from_secs(1),
+        paid_retries,
+        resubmit_unknown,
+        generation_timeout: Duration::from_secs(60),
+        retry: RetryPolicy::default(),
+        progress_every: Duration::from_secs(60),
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Placed {
+    Queued,
+    Settled,
+    /// Polled; `true` when it counts against the concurrency limit.
+    Remote(bool),
+}
+
+fn placed(c: &Coordinator, i: usize) -> Placed {
+    match &c.tracks[i] {
+        Track::Queued => {
+            assert!(c.queue.contains(&i));
+            Placed::Queued
+        }
+        Track::Settled => Placed::Settled,
+        Track::Remote(r) => {
+            assert!(c.remote.contains(&i));
+            assert!(r.next_poll.is_some(), "a resumed generation is polled at once");
+            Placed::Remote(r.in_flight)
+        }
+        Track::Submitting => panic!("nothing is submitting before the run starts"),
+    }
+}
+
+#[test]
+fn each_phase_left_by_a_dead_run_is_resumed_without_paying_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.yaml");
+    std::fs::write(&path, MANIFEST).unwrap();
+    let plan = plan::plan(&manifest::load(&path).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    let j = |i: usize| &plan.jobs[i].key;
+    {
+        let mut state = RunState::open(&out, "test").unwrap();
+        state.register(&plan.jobs).unwrap();
+        // 0: never started. 1: submit sent, answer lost.
+        state.mark_submitting(j(1)).unwrap();
+        // 2: generating remotely.
+        state.mark_submitting(j(2)).unwrap();
+        state.record_generation(j(2), "g2", None).unwrap();
+        // 3: completed remotely, download not finished.
+        state.mark_submitting(j(3)).unwrap();
+        state.record_generation(j(3), "g3", None).unwrap();
+        state.mark_downloading(j(3), "g3", None).unwrap();
+        // 4: completed and its file is intact. 5: completed but the file was deleted.
+        for (i, id) in [(4, "g4"), (5, "g5")] {
+            state.mark_submitting(j(i)).unwrap();
+            state.record_generation(j(i), id, None).unwrap();
+            let file = out.join(&plan.jobs[i].file);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, b"video").unwrap();
+            let d = crate::download::hash_file(&file).unwrap();
+            state
+                .mark_completed(j(i), &plan.jobs[i].file, d.bytes, &d.sha256)
+                .unwrap();
+        }
+        std::fs::remove_file(out.join(&plan.jobs[5].file)).unwrap();
+        // 6: the generation failed remotely (paid). 7: the service refused the request (not paid).
+        // 8: the download kept failing.
+        for (i, failure) in [(6, Failure::Generation), (7, Failure::Rejected), (8, Failure::Download)] {
+            state.mark_submitting(j(i)).unwrap();
+            if failure != Failure::Rejected {
+                state.record_generation(j(i), &format!("g{i}"), None).unwrap();
+            }
+            state.mark_failed(j(i), failure, "x").unwrap();
+        }
+    }
+    let api = ApiClient::new("http://127.0.0.1:9", ApiKey::new("k"), 1.0).unwrap();
+    let downloader = Arc::new(Downloader::new().unwrap());
+    let build = |paid_retries, resubmit_unknown| {
+        let state = RunState::open(&out, "test").unwrap();
+        let c = Coordinator::new(
+            &plan,
+            &out,
+            state,
+            api.clone(),
+            downloader.clone(),
+            config(paid_retries, resubmit_unknown),
+            &Shutdown::default(),
+        )
+        .unwrap();
+        let placed: Vec<Placed> = (0..plan.jobs.len()).map(|i| placed(&c, i)).collect();
+        (placed, c.in_flight, c.resumed_done)
+    };
+
+    let (p, in_flight, done) = build(0, false);
+    assert_eq!(p[0], Placed::Queued);
+    assert_eq!(
+        p[1],
+        Placed::Settled,
+        "a lost submit answer is `unknown`, never silently paid again"
+    );
+    assert_eq!(
+        p[2],
+        Placed::Remote(true),
+        "a known generation is polled, not resubmitted"
+    );
+    assert_eq!(p[3], Placed::Remote(false), "a finished generation is fetched again");
+    assert_eq!(p[4], Placed::Settled);
+    assert_eq!(
+        p[5],
+        Placed::Remote(false),
+        "a deleted video is fetched again from its generation"
+    );
+    assert_eq!(
+        p[6],
+        Placed::Settled,
+        "a failed generation is paid again only with --paid-retries"
+    );
+    assert_eq!(
+        p[7],
+        Placed::Queued,
+        "a refused request cost nothing: it is tried again"
+    );
+    assert_eq!(
+        p[8],
+        Placed::Remote(false),
+        "a failed download is fetched again for free"
+    );
+    assert_eq!((in_flight, done), (1, 1));
+
+    // Dropping the coordinator released the folder; with the options, the two paid cases change.
+    let (p, in_flight, _) = build(1, true);
+    assert_eq!(p[1], Placed::Queued, "--resubmit-unknown submits it again");
+    assert_eq!(p[6], Placed::Queued, "--paid-retries 1 allows one more generation");
+    assert_eq!(p[5], Placed::Remote(false), "still a fetch, not a generation in flight");
+    assert_eq!(in_flight, 1);
+}
