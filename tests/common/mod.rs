@@ -74,30 +74,8 @@ impl Harness {
         cmd
     }
 
-    /// Runs `vidbatch run <manifest> --out out` plus `extra`, to the end.
-    pub fn run(&self, manifest: &Path, extra: &[&str]) -> Output {
-        let manifest = manifest.to_str().unwrap();
-        let mut args = vec![
-            "run",
-            manifest,
-            "--out",
-            "out",
-            "--rate",
-            "200",
-            "--poll-interval",
-            "50ms",
-        ];
-        args.extend_from_slice(extra);
-        let output = self.command(&args).output().unwrap();
-        eprintln!(
-            "--- vidbatch {args:?} exited {:?}\n{}",
-            output.status.code(),
-            stderr(&output)
-        );
-        output
-    }
-
-    pub fn spawn_run(&self, manifest: &Path, extra: &[&str]) -> Child {
+    /// `vidbatch run <manifest> --out out` with fast polling, plus `extra`.
+    pub fn run_command(&self, manifest: &Path, extra: &[&str]) -> Command {
         let manifest = manifest.to_str().unwrap();
         let mut args = vec![
             "run",
@@ -111,6 +89,21 @@ impl Harness {
         ];
         args.extend_from_slice(extra);
         self.command(&args)
+    }
+
+    /// Runs it to the end.
+    pub fn run(&self, manifest: &Path, extra: &[&str]) -> Output {
+        let output = self.run_command(manifest, extra).output().unwrap();
+        eprintln!(
+            "--- vidbatch run {extra:?} exited {:?}\n{}",
+            output.status.code(),
+            stderr(&output)
+        );
+        output
+    }
+
+    pub fn spawn_run(&self, manifest: &Path, extra: &[&str]) -> Child {
+        self.run_command(manifest, extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
