@@ -593,3 +593,23 @@ fn an_unwritable_output_folder_stops_the_run_before_more_is_paid_for() {
     );
     assert_files_match_results(&h.out(), &h.results());
 }
+
+#[test]
+fn a_generation_that_cannot_be_polled_gives_up_at_the_timeout_and_a_rerun_picks_it_up() {
+    let h = Harness::new(SimConfig {
+        unavailable_first_polls: 10,
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", "jobs:\n  - model: magic/text-to-video\n    prompt: LATE\n");
+    let output = h.run(&manifest, &["--timeout", "300ms", "--retry-base", "10ms"]);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    let row = &h.results()[0];
+    assert_eq!(row["status"], "failed");
+    assert!(row["error"].contains("rerun to poll it again"), "{row:?}");
+
+    // The service recovers: the same command polls the same generation, no second submit.
+    let output = h.run(&manifest, &["--retry-base", "10ms"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    assert_eq!(h.log().submits.len(), 1);
+    assert_eq!(h.results()[0]["generation_id"], row["generation_id"]);
+}

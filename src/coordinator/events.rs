@@ -171,6 +171,17 @@ impl Coordinator<'_> {
                         "the API refused a poll: {e}. Check `AIMLAPI_KEY`; the run is saved and the same command resumes it"
                     )));
                 }
+                Disposition::Retry { .. } if now.duration_since(r.since) > timeout => {
+                    // Polls that keep failing must not keep the run alive forever.
+                    let message = format!(
+                        "no answer about generation {} for {}s (last error: {e}); rerun to poll it again",
+                        r.generation_id,
+                        timeout.as_secs()
+                    );
+                    tracing::error!("{}: {message}", job.label());
+                    self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
+                    self.settle(i);
+                }
                 Disposition::Retry { after } => {
                     let delay = retry.delay(r.poll_errors, after).max(poll_interval);
                     r.poll_errors += 1;
