@@ -238,13 +238,13 @@ fn a_refused_key_aborts_with_exit_3_and_the_run_resumes_with_the_right_one() {
         "m.yaml",
         "jobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n    templates: all\n",
     );
-    let output = h.run(&manifest, &[]);
+    let output = h.run(&manifest, &["--concurrency", "8"]);
     assert_eq!(output.status.code(), Some(exit_code::ABORTED));
     assert!(stderr(&output).contains("AIMLAPI_KEY"), "{}", stderr(&output));
     assert!(!stderr(&output).contains(common::KEY), "the key is never printed");
     let refused = h.log().refused.len();
     assert!(
-        (1..5).contains(&refused),
+        (1..=8).contains(&refused),
         "the run stops at the first refusal ({refused} requests refused)"
     );
     let rows = h.results();
@@ -455,8 +455,15 @@ fn a_run_killed_with_sigkill_resumes_without_paying_twice() {
         let mut child = h.spawn_run(&manifest, &args);
         h.wait_for(what, |l| moment(&before, l));
         if *what == "a download under way" {
-            // The simulator pauses mid-file: this kill leaves a `.part` behind.
-            std::thread::sleep(Duration::from_millis(100));
+            // The simulator pauses mid-file: kill while the `.part` file is there.
+            let start = std::time::Instant::now();
+            while !files_under(&h.out()).iter().any(|f| f.ends_with(".part")) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "no partial download appeared"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
