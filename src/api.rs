@@ -57,6 +57,9 @@ pub enum ApiError {
     /// A success status with a body we cannot use.
     #[error("unexpected answer from the API: {0}")]
     BadAnswer(String),
+    /// The request could not even be built (a malformed URL or header): nothing was sent.
+    #[error("cannot build the request: {0}")]
+    Unsendable(String),
 }
 
 /// What to do about a failed request.
@@ -82,6 +85,7 @@ impl ApiError {
     pub fn disposition(&self, op: Op) -> Disposition {
         match self {
             ApiError::Connect(_) => Disposition::Retry { after: None },
+            ApiError::Unsendable(_) => Disposition::FailJob,
             ApiError::NoAnswer(_) | ApiError::BadAnswer(_) => match op {
                 Op::Submit => Disposition::Ambiguous,
                 Op::Poll => Disposition::Retry { after: None },
@@ -90,6 +94,8 @@ impl ApiError {
                 status, retry_after, ..
             } => match status {
                 401 | 403 => Disposition::Abort,
+                // A gateway that timed out waiting for the service may have let the POST through.
+                504 if op == Op::Submit => Disposition::Ambiguous,
                 408 | 425 | 429 | 500 | 502 | 503 | 504 => Disposition::Retry { after: *retry_after },
                 _ => Disposition::FailJob,
             },
@@ -137,7 +143,7 @@ impl ApiClient {
             ));
         }
         // One request per 1/rate seconds, no burst: never more than `rate` in any second.
-        let period = Duration::from_secs_f64(1.0 / rate);
+        let period = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| "`--rate` is too low".to_string())?;
         let quota = Quota::with_period(period)
             .ok_or("`--rate` is too high")?
             .allow_burst(NonZeroU32::MIN);
@@ -247,7 +253,7 @@ fn classify_transport(e: &reqwest::Error) -> ApiError {
     if e.is_connect() {
         ApiError::Connect(text)
     } else if e.is_builder() {
-        ApiError::BadAnswer(text)
+        ApiError::Unsendable(text)
     } else {
         ApiError::NoAnswer(text)
     }
@@ -460,6 +466,13 @@ mod tests {
         assert_eq!(http(403).disposition(Op::Submit), Disposition::Abort);
         assert_eq!(http(400).disposition(Op::Submit), Disposition::FailJob);
         assert_eq!(http(503).disposition(Op::Submit), Disposition::Retry { after: None });
+        // A gateway timeout may have let the POST through: never retried blindly.
+        assert_eq!(http(504).disposition(Op::Submit), Disposition::Ambiguous);
+        assert_eq!(http(504).disposition(Op::Poll), Disposition::Retry { after: None });
+        assert_eq!(
+            ApiError::Unsendable(String::new()).disposition(Op::Submit),
+            Disposition::FailJob
+        );
         assert_eq!(
             ApiError::NoAnswer(String::new()).disposition(Op::Submit),
             Disposition::Ambiguous

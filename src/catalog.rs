@@ -223,13 +223,16 @@ pub fn model(id: &str) -> Option<&'static ModelSpec> {
 
 /// A model id that is not known but is suspiciously close to one that is (`magic/image-to-vidoe`,
 /// `Magic/Image-To-Video`): such a typo would otherwise be sent unvalidated and refused remotely,
-/// or worse, accepted as some other model.
+/// or worse, accepted as some other model. Ids whose numbers differ (`pixverse/v4.5/…`) are other
+/// versions, real models of their own, and pass.
 pub fn near_miss_model(id: &str) -> Option<&'static str> {
-    let lower = id.to_lowercase();
+    let lower = id.trim().to_lowercase();
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
     MODELS
         .iter()
-        .map(|m| (m.id, strsim::levenshtein(&lower, m.id)))
-        .filter(|&(known, d)| known != id && d <= 3)
+        .filter(|m| m.id != id && digits(m.id) == digits(&lower))
+        .map(|m| (m.id, strsim::osa_distance(&lower, m.id)))
+        .filter(|&(_, d)| d <= 2)
         .min_by_key(|&(_, d)| d)
         .map(|(known, _)| known)
 }
@@ -437,6 +440,14 @@ mod tests {
             Some("pixverse/v5/image-to-video")
         );
         assert_eq!(near_miss_model("kling-video/v1.6/standard/text-to-video"), None);
+        // Other versions are other models, not typos.
+        assert_eq!(near_miss_model("pixverse/v4.5/image-to-video"), None);
+        assert_eq!(near_miss_model("pixverse/v5.5/image-to-video"), None);
+        assert_eq!(
+            near_miss_model("pixverse/v5/image-to-vidoe"),
+            Some("pixverse/v5/image-to-video")
+        );
+        assert_eq!(near_miss_model("magic/image-to-image"), None);
         assert_eq!(near_miss_model("magic/image-to-video"), None);
     }
 

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::api::{ApiClient, ApiError, Disposition, GenerationStatus, Op, Submission};
+use crate::api::{ApiClient, ApiError, GenerationStatus, Submission, Turn};
 use crate::download::{DownloadError, Downloaded, Downloader, hash_file};
 use crate::plan::{Job, Plan};
 use crate::retry::RetryPolicy;
@@ -99,8 +99,9 @@ pub enum StopReason {
     Interrupted,
     /// The service refused the key (or the account): nothing can succeed.
     Refused(String),
-    /// The state could not be written: going on would risk paying without a record.
-    State(String),
+    /// The run cannot go on safely: the state or the output folder cannot be written (going on
+    /// would pay for generations it cannot record or keep), or a worker failed.
+    Fatal(String),
 }
 
 #[derive(Debug)]
@@ -117,7 +118,9 @@ enum Event {
         job: usize,
         result: Result<Submission, ApiError>,
     },
-    /// A submit that was waiting to retry and was cancelled: nothing was created.
+    /// The rate limiter let a submit through.
+    SubmitTurn { job: usize, turn: Turn },
+    /// A submit that was waiting for its turn and was cancelled: nothing was sent.
     SubmitWithdrawn { job: usize },
     Polled {
         job: usize,
@@ -133,7 +136,12 @@ enum Event {
 #[derive(Debug)]
 enum Track {
     Queued,
-    Submitting,
+    /// Holds a concurrency slot. `sent` once its POST is out (the state says `submitting`);
+    /// before that it is waiting for the rate limiter, or to retry.
+    Submitting {
+        retries: u32,
+        sent: bool,
+    },
     Remote(Remote),
     /// Nothing more happens to it in this run.
     Settled,
@@ -172,10 +180,10 @@ pub struct Coordinator<'p> {
     remote: Vec<usize>,
     in_flight: usize,
     downloads_running: usize,
-    /// Submit tasks, kept apart: on the way out their answers are awaited (a dropped answer is
-    /// a generation paid for and forgotten), while polls and downloads are simply dropped.
+    /// POSTs in the air, kept apart: on the way out their answers are awaited (a dropped answer
+    /// is a generation paid for and forgotten), while everything else is simply dropped.
     submits: JoinSet<Event>,
-    /// Polls and downloads: free to redo.
+    /// Waits for the rate limiter, polls and downloads: free to drop and redo.
     lookups: JoinSet<Event>,
     stopped: Option<StopReason>,
     resumed_done: usize,
@@ -398,7 +406,7 @@ impl<'p> Coordinator<'p> {
             Ok(event) => self.handle(event),
             Err(e) if e.is_panic() => {
                 // A worker bug must not strand the run: stop, the state stays resumable.
-                self.stop(StopReason::State(format!("internal error in a worker: {e}")));
+                self.stop(StopReason::Fatal(format!("internal error in a worker: {e}")));
             }
             Err(_) => {}
         }
@@ -430,12 +438,20 @@ impl<'p> Coordinator<'p> {
             return;
         }
         self.next_progress = now + self.config.progress_every;
-        let settled = self.tracks.iter().filter(|t| matches!(t, Track::Settled)).count();
+        let (mut settled, mut submitting, mut generating, mut fetching) = (0, 0, 0, 0);
+        for track in &self.tracks {
+            match track {
+                Track::Settled => settled += 1,
+                Track::Submitting { .. } => submitting += 1,
+                Track::Remote(r) if r.in_flight => generating += 1,
+                Track::Remote(_) => fetching += 1,
+                Track::Queued => {}
+            }
+        }
         tracing::info!(
-            "progress: {settled} of {} jobs settled, {} generating, {} downloading, {} waiting to be submitted",
+            "progress: {settled} of {} jobs settled, {submitting} submitting, {generating} generating, \
+             {fetching} downloading, {} waiting to be submitted",
             self.tracks.len(),
-            self.in_flight,
-            self.remote.len() - self.in_flight,
             self.queue.len()
         );
     }
@@ -445,9 +461,9 @@ impl<'p> Coordinator<'p> {
     fn stop(&mut self, reason: StopReason) {
         let level = match reason {
             StopReason::Interrupted => CancelLevel::Drain,
-            StopReason::Refused(_) | StopReason::State(_) => CancelLevel::Abort,
+            StopReason::Refused(_) | StopReason::Fatal(_) => CancelLevel::Abort,
         };
-        if !matches!(self.stopped, Some(StopReason::Refused(_) | StopReason::State(_))) {
+        if !matches!(self.stopped, Some(StopReason::Refused(_) | StopReason::Fatal(_))) {
             self.stopped = Some(reason);
         }
         self.shutdown.escalate(level);
@@ -459,9 +475,9 @@ impl<'p> Coordinator<'p> {
         match what(&mut self.state) {
             Ok(()) => true,
             Err(e) => {
-                let text = crate::api::error_chain(&e);
+                let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
                 tracing::error!("{text}");
-                self.stop(StopReason::State(text));
+                self.stop(StopReason::Fatal(text));
                 false
             }
         }
@@ -504,52 +520,58 @@ impl<'p> Coordinator<'p> {
         }
     }
 
+    /// Takes a slot for a job and queues it for the rate limiter.
     fn start_submit(&mut self, i: usize) {
-        let job = &self.jobs[i];
-        if !self.record(|s| s.mark_submitting(&job.key)) {
-            self.queue.push_front(i);
-            return;
-        }
-        self.tracks[i] = Track::Submitting;
+        self.tracks[i] = Track::Submitting {
+            retries: 0,
+            sent: false,
+        };
         self.in_flight += 1;
+        self.wait_turn(i, Duration::ZERO);
+    }
+
+    /// Waits (after `delay`, for a retry) for the rate limiter to let a submit through. Nothing is
+    /// recorded meanwhile: the job stays `queued` in the state until its POST really goes out, so
+    /// a run killed while waiting leaves nothing to be unsure about.
+    pub(super) fn wait_turn(&mut self, i: usize, delay: Duration) {
         let api = self.api.clone();
-        let body = job.body();
-        let label = job.label().to_string();
-        let request_id = format!("vidbatch-{}", job.key.short());
-        let retry = self.config.retry.clone();
         let mut cancel = self.shutdown.subscribe();
-        self.submits.spawn(async move {
-            let mut retries = 0;
-            loop {
-                // Waiting for a turn is not sending: a stopping run withdraws here.
-                let turn = tokio::select! {
-                    biased;
-                    Ok(_) = cancel.wait_for(|l| *l >= CancelLevel::Drain) => return Event::SubmitWithdrawn { job: i },
-                    turn = api.turn() => turn,
-                };
-                let result = api.submit(turn, &body, &request_id).await;
-                let Err(e) = &result else {
-                    return Event::Submitted { job: i, result };
-                };
-                let Disposition::Retry { after } = e.disposition(Op::Submit) else {
-                    return Event::Submitted { job: i, result };
-                };
-                if retries >= retry.max_retries {
-                    return Event::Submitted { job: i, result };
-                }
-                let delay = retry.delay(retries, after);
-                retries += 1;
-                tracing::warn!(
-                    "transient error submitting `{label}` ({} tries left, next in {:.1}s): {e}",
-                    retry.max_retries + 1 - retries,
-                    delay.as_secs_f64()
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    Ok(_) = cancel.wait_for(|l| *l >= CancelLevel::Drain) => return Event::SubmitWithdrawn { job: i },
-                }
+        self.lookups.spawn(async move {
+            let wait = async {
+                tokio::time::sleep(delay).await;
+                api.turn().await
+            };
+            tokio::select! {
+                biased;
+                Ok(_) = cancel.wait_for(|l| *l >= CancelLevel::Drain) => Event::SubmitWithdrawn { job: i },
+                turn = wait => Event::SubmitTurn { job: i, turn },
             }
         });
+    }
+
+    /// The job's turn has come: record that it is being submitted, then POST.
+    pub(super) fn send_submit(&mut self, i: usize, turn: Turn) {
+        let job = &self.jobs[i];
+        if self.shutdown.level() >= CancelLevel::Drain || !self.record(|s| s.mark_submitting(&job.key)) {
+            self.withdraw(i);
+            return;
+        }
+        if let Track::Submitting { sent, .. } = &mut self.tracks[i] {
+            *sent = true;
+        }
+        let api = self.api.clone();
+        let body = job.body();
+        let request_id = format!("vidbatch-{}", job.key.short());
+        self.submits.spawn(async move {
+            let result = api.submit(turn, &body, &request_id).await;
+            Event::Submitted { job: i, result }
+        });
+    }
+
+    /// A submit that never went out gives its slot back; the job is still `queued` in the state.
+    pub(super) fn withdraw(&mut self, i: usize) {
+        self.in_flight -= 1;
+        self.tracks[i] = Track::Queued;
     }
 }
 

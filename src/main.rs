@@ -140,14 +140,15 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
+    // Debug output is ours alone unless asked twice: the HTTP stack's is long.
     let default = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
-        (false, 1) => "debug",
-        (false, _) => "debug,reqwest=debug,hyper_util=debug",
+        (false, 1) => "info,vidbatch=debug",
+        (false, _) => "info,vidbatch=debug,reqwest=debug,hyper_util=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default.replace("debug", "vidbatch=debug")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -438,8 +439,8 @@ async fn run(args: RunArgs) -> i32 {
             eprintln!("error: {message}");
             exit_code::ABORTED
         }
-        Some(StopReason::State(message)) => {
-            eprintln!("error: the run state could not be written: {message}");
+        Some(StopReason::Fatal(message)) => {
+            eprintln!("error: {message}");
             exit_code::ABORTED
         }
         Some(StopReason::Interrupted) => {

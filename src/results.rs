@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::plan::{Job, JobKey};
-use crate::state::{JobRecord, Phase};
+use crate::state::{Failure, JobRecord, Phase};
 
 /// The contract's column order; tools read these by name and position.
 pub const COLUMNS: &[&str] = &[
@@ -50,6 +50,8 @@ impl Status {
     pub fn of(record: Option<&JobRecord>) -> Status {
         match record.map(|r| r.phase) {
             Some(Phase::Completed) => Status::Completed,
+            // Given up on for this run, but the generation may still finish: a rerun polls it.
+            Some(Phase::Failed) if record.and_then(|r| r.failure) == Some(Failure::Unfinished) => Status::Pending,
             Some(Phase::Failed) => Status::Failed,
             Some(Phase::Submitting) => Status::Unknown,
             _ => Status::Pending,

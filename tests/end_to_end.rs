@@ -10,10 +10,19 @@ use vidbatch::exit_code;
 use vidbatch::sim::SimConfig;
 use vidbatch::sim::schema::{Schemas, Verdict};
 
-/// Every body the simulator accepted is valid for the vendor's schema of the path it was sent to.
+/// Every body the client sent is valid for the vendor's schema of the path it was sent to: the
+/// simulator refuses (400, logged) any body that is not, so none may have been refused, and the
+/// accepted ones are checked again here against a fresh load of the fixtures.
 fn assert_bodies_match_vendor_schemas(h: &Harness) {
+    let log = h.log();
+    let invalid: Vec<&String> = log.refused.iter().filter(|r| r.0 == 400).map(|r| &r.1).collect();
+    assert!(
+        invalid.is_empty(),
+        "the simulator refused bodies the client sent: {invalid:#?}"
+    );
+    assert!(!log.submits.is_empty());
     let schemas = Schemas::load();
-    for submit in h.log().submits {
+    for submit in log.submits {
         let verdict = schemas.validate(&submit.path, &submit.body);
         assert_eq!(
             verdict,
@@ -467,15 +476,27 @@ fn a_run_killed_with_sigkill_resumes_without_paying_twice() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        // Whatever the moment, a file under a final name is a whole video the simulator served.
+        let log = h.log();
+        for file in files_under(&h.out().join("videos")) {
+            if file.ends_with(".part") {
+                continue;
+            }
+            let bytes = std::fs::read(h.out().join("videos").join(&file)).unwrap();
+            assert!(
+                log.submits
+                    .iter()
+                    .any(|s| vidbatch::sim::media::video(&s.generation_id) == bytes),
+                "after the kill at {what}: `{file}` is not a whole video"
+            );
+        }
+        if *what == "a download under way" {
+            assert!(
+                files_under(&h.out()).iter().any(|f| f.ends_with(".part")),
+                "the mid-download kill should have left a partial file"
+            );
+        }
     }
-    let leftovers: Vec<String> = files_under(&h.out())
-        .into_iter()
-        .filter(|f| f.ends_with(".part"))
-        .collect();
-    assert!(
-        !leftovers.is_empty(),
-        "the mid-download kill should have left a partial file"
-    );
 
     // Submits cut off by a kill have an unknown outcome; this run accepts paying for those again.
     let output = h.run(&manifest, &["--concurrency", "4", "--resubmit-unknown"]);
@@ -574,6 +595,36 @@ fn throttled_submits_and_unavailable_polls_are_retried_honouring_retry_after() {
     assert!(h.results().iter().all(|r| r["status"] == "completed"));
 }
 
+/// A submit waiting out a 429 has sent nothing that could have created a generation: a kill
+/// then leaves it plainly queued, not `unknown`, and the rerun submits it without being told to.
+#[test]
+fn a_run_killed_while_waiting_out_a_429_leaves_nothing_unknown() {
+    let h = Harness::new(SimConfig {
+        throttle_first_submits: 3,
+        retry_after: Duration::from_secs(5),
+        ..fast_config()
+    });
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B, C]\n",
+    );
+    let mut child = h.spawn_run(&manifest, &[]);
+    h.wait_for("three throttled submits", |l| l.refused.len() >= 3);
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap(); // SIGKILL, inside the 5 s the server asked for
+    child.wait().unwrap();
+    assert!(h.log().submits.is_empty());
+
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::OK), "nothing was left `unknown`");
+    assert_eq!(h.log().submits.len(), 3);
+    assert!(
+        h.results()
+            .iter()
+            .all(|r| r["status"] == "completed" && r["attempts"] == "1")
+    );
+}
+
 #[test]
 fn an_unwritable_output_folder_stops_the_run_before_more_is_paid_for() {
     let h = Harness::fast();
@@ -611,7 +662,7 @@ fn a_generation_that_cannot_be_polled_gives_up_at_the_timeout_and_a_rerun_picks_
     let output = h.run(&manifest, &["--timeout", "300ms", "--retry-base", "10ms"]);
     assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
     let row = &h.results()[0];
-    assert_eq!(row["status"], "failed");
+    assert_eq!(row["status"], "pending", "the generation may still finish");
     assert!(row["error"].contains("rerun to poll it again"), "{row:?}");
 
     // The service recovers: the same command polls the same generation, no second submit.

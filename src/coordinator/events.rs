@@ -14,13 +14,8 @@ impl Coordinator<'_> {
     pub(super) fn handle(&mut self, event: Event) {
         match event {
             Event::Submitted { job, result } => self.on_submitted(job, result),
-            Event::SubmitWithdrawn { job } => {
-                self.in_flight -= 1;
-                let key = &self.jobs[job].key;
-                if self.record(|s| s.mark_queued(key)) {
-                    self.tracks[job] = Track::Queued;
-                }
-            }
+            Event::SubmitTurn { job, turn } => self.send_submit(job, turn),
+            Event::SubmitWithdrawn { job } => self.withdraw(job),
             Event::Polled { job, result } => self.on_polled(job, result),
             Event::Downloaded { job, result } => self.on_downloaded(job, result),
         }
@@ -55,6 +50,32 @@ impl Coordinator<'_> {
                 self.remote.push(i);
             }
             Err(e) => {
+                let retries = match self.tracks[i] {
+                    Track::Submitting { retries, .. } => retries,
+                    _ => 0,
+                };
+                if let Disposition::Retry { after } = e.disposition(Op::Submit)
+                    && retries < self.config.retry.max_retries
+                {
+                    // Retryable means nothing was created: the job is `queued` until its next POST.
+                    if !self.record(|s| s.mark_queued(&job.key)) {
+                        self.withdraw(i);
+                        return;
+                    }
+                    let delay = self.config.retry.delay(retries, after);
+                    tracing::warn!(
+                        "transient error submitting `{}` ({} tries left, next in {:.1}s): {e}",
+                        job.label(),
+                        self.config.retry.max_retries - retries,
+                        delay.as_secs_f64()
+                    );
+                    self.tracks[i] = Track::Submitting {
+                        retries: retries + 1,
+                        sent: false,
+                    };
+                    self.wait_turn(i, delay);
+                    return;
+                }
                 self.in_flight -= 1;
                 match e.disposition(Op::Submit) {
                     Disposition::Abort => {
@@ -218,7 +239,7 @@ impl Coordinator<'_> {
                 // A full or read-only disk fails every video to come: stop paying for them.
                 self.record(|s| s.mark_failed(&job.key, Failure::Download, &e.to_string()));
                 self.settle(i);
-                self.stop(StopReason::State(format!(
+                self.stop(StopReason::Fatal(format!(
                     "{e}; stopping before more generations are paid for (a rerun fetches the finished ones again)"
                 )));
             }

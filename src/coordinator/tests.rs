@@ -44,7 +44,7 @@ fn placed(c: &Coordinator, i: usize) -> Placed {
             assert!(r.next_poll.is_some(), "a resumed generation is polled at once");
             Placed::Remote(r.in_flight)
         }
-        Track::Submitting => panic!("nothing is submitting before the run starts"),
+        Track::Submitting { .. } => panic!("nothing is submitting before the run starts"),
     }
 }
 
