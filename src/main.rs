@@ -308,7 +308,7 @@ fn watch_signals(shutdown: Shutdown) {
 }
 
 async fn run(args: RunArgs) -> i32 {
-    let plan = match load_plan(&args.manifest) {
+    let mut plan = match load_plan(&args.manifest) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -377,6 +377,20 @@ async fn run(args: RunArgs) -> i32 {
             };
         }
     };
+    match state.finished_files() {
+        Ok(finished) => {
+            for (old, new) in plan::keep_clear_of(&mut plan.jobs, &finished) {
+                tracing::warn!(
+                    "`{old}` holds the video of a job that is not in this manifest any more; \
+                     the job now named there writes `{new}` instead"
+                );
+            }
+        }
+        Err(e) => {
+            report_error(&e);
+            return exit_code::ABORTED;
+        }
+    }
     let poll_default = if args.simulate {
         Duration::from_millis(200)
     } else {

@@ -572,7 +572,7 @@ mod values;
 use inputs::{guess_field_from_name, read_local};
 
 use naming::name_files;
-pub use naming::slug;
+pub use naming::{keep_clear_of, slug};
 use values::{check_value, coerce, text_cell_value};
 
 #[cfg(test)]

@@ -266,6 +266,16 @@ impl RunState {
         Ok(())
     }
 
+    /// The files holding finished videos (names lowercased, as some file systems ignore case),
+    /// with the job each belongs to.
+    pub fn finished_files(&self) -> Result<HashMap<String, JobKey>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT file, key FROM jobs WHERE phase = 'completed'")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?.to_lowercase(), JobKey(r.get(1)?))))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn records(&self) -> Result<HashMap<JobKey, JobRecord>, StateError> {
         let mut stmt = self.conn.prepare(
             "SELECT j.key, j.phase, j.generation_id, j.attempts, j.file, j.bytes, j.sha256, j.error, j.failure,

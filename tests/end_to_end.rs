@@ -625,6 +625,38 @@ fn a_run_killed_while_waiting_out_a_429_leaves_nothing_unknown() {
     );
 }
 
+/// An edited prompt is a new job that would be named like the old one: the old video, paid for,
+/// stays where it is, and the new one is written beside it.
+#[test]
+fn a_new_job_never_overwrites_an_earlier_jobs_video() {
+    let h = Harness::fast();
+    let write = |prompt: &str| {
+        h.write(
+            "m.yaml",
+            &format!(
+                "jobs:\n  - model: pixverse/v5/image-to-video\n    input: assets/presenter.jpg\n    prompt: {prompt}\n"
+            ),
+        )
+    };
+    let manifest = write("A presenter waves");
+    assert_eq!(h.run(&manifest, &[]).status.code(), Some(exit_code::OK));
+    let first = h.results().remove(0);
+
+    write("A presenter bows");
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    assert!(
+        stderr(&output).contains("holds the video of a job"),
+        "{}",
+        stderr(&output)
+    );
+    let second = h.results().remove(0);
+    assert_ne!(second["job_id"], first["job_id"]);
+    assert_ne!(second["file"], first["file"]);
+    // Both videos are whole and each is the one its generation produced.
+    assert_files_match_results(&h.out(), &[first, second]);
+}
+
 #[test]
 fn an_unwritable_output_folder_stops_the_run_before_more_is_paid_for() {
     let h = Harness::fast();

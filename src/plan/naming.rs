@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::Job;
+use super::{Job, JobKey};
 
 /// A file-name-safe form of a value: lowercase letters and digits, runs of anything else as `-`.
 pub fn slug(text: &str, max_chars: usize) -> String {
@@ -75,4 +75,30 @@ pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) {
             job.file = format!("{stem}-{}{ext}", job.key.short());
         }
     }
+}
+
+/// Moves jobs off files that already hold another job's finished video (from an earlier run of an
+/// edited manifest, say): that video was paid for and must not be overwritten. The new name
+/// carries the job id, so it is the same on every rerun. Returns what was moved, for a warning.
+pub fn keep_clear_of(jobs: &mut [Job], finished: &HashMap<String, JobKey>) -> Vec<(String, String)> {
+    let mut moved = Vec::new();
+    for job in jobs.iter_mut() {
+        let Some(owner) = finished.get(&job.file.to_lowercase()) else {
+            continue;
+        };
+        if *owner == job.key {
+            continue;
+        }
+        let (stem, ext) = job
+            .file
+            .rsplit_once('.')
+            .map_or((job.file.as_str(), ""), |(s, e)| (s, e));
+        let new = if ext.is_empty() || ext.contains('/') {
+            format!("{}-{}", job.file, job.key.short())
+        } else {
+            format!("{stem}-{}.{ext}", job.key.short())
+        };
+        moved.push((std::mem::replace(&mut job.file, new.clone()), new));
+    }
+    moved
 }

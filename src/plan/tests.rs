@@ -268,3 +268,16 @@ fn file_names_follow_the_pattern_and_never_collide() {
     );
     assert_eq!(files[2], "videos/shanghai-drone-show/sale-30.mp4");
 }
+
+#[test]
+fn files_holding_another_jobs_finished_video_are_kept_clear_of() {
+    let mut p = yaml("jobs:\n  - model: magic/text-to-video\n    prompts: [A, B]\n").unwrap();
+    let (a, b) = (p.jobs[0].clone(), p.jobs[1].clone());
+    let other = JobKey("f".repeat(64));
+    let finished = HashMap::from([(a.file.to_lowercase(), a.key.clone()), (b.file.to_lowercase(), other)]);
+    let moved = keep_clear_of(&mut p.jobs, &finished);
+    assert_eq!(p.jobs[0].file, a.file, "a job's own finished file stays its own");
+    let expected = b.file.replace(".mp4", &format!("-{}.mp4", b.key.short()));
+    assert_eq!(p.jobs[1].file, expected);
+    assert_eq!(moved, vec![(b.file, expected)]);
+}
