@@ -301,6 +301,15 @@ pub fn read_status(json: &Value, headers: &reqwest::header::HeaderMap) -> Genera
     }
 }
 
+/// The pending statuses the service is known to use. Any other word is still taken as pending
+/// (a new status must not crash a run) but is worth reporting.
+pub fn is_known_pending(status: &str) -> bool {
+    matches!(
+        status,
+        "queued" | "generating" | "waiting" | "active" | "processing" | "pending"
+    )
+}
+
 fn video_url(json: &Value) -> Option<String> {
     let video = json.get("video")?;
     let url = match video {
@@ -435,6 +444,16 @@ mod tests {
             status(json!({"status": "completed"})),
             GenerationStatus::Pending(_)
         ));
+        // Every pending word the service is seen to use is known; a new one is pending, reported.
+        for word in ["queued", "generating", "waiting", "active", "processing"] {
+            assert_eq!(status(json!({"status": word})), GenerationStatus::Pending(word.into()));
+            assert!(is_known_pending(word), "{word}");
+        }
+        assert_eq!(
+            status(json!({"status": "Rendering"})),
+            GenerationStatus::Pending("rendering".into())
+        );
+        assert!(!is_known_pending("rendering"));
     }
 
     #[test]

@@ -189,6 +189,8 @@ pub struct Coordinator<'p> {
     resumed_done: usize,
     shutdown: Shutdown,
     next_progress: Instant,
+    /// Status words outside the documented ones, each reported once.
+    odd_statuses: std::collections::HashSet<String>,
 }
 
 impl<'p> Coordinator<'p> {
@@ -225,6 +227,7 @@ impl<'p> Coordinator<'p> {
             resumed_done: 0,
             shutdown: shutdown.clone(),
             next_progress,
+            odd_statuses: Default::default(),
         };
         let records = coordinator.state.records()?;
         let planned: std::collections::HashSet<&crate::plan::JobKey> = plan.jobs.iter().map(|j| &j.key).collect();

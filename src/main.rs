@@ -116,6 +116,9 @@ struct SimArgs {
     /// Answer the first N polls 503.
     #[arg(long, default_value_t = 0)]
     unavailable_first_polls: u32,
+    /// Answer the first N submits 403, as for an account out of credits.
+    #[arg(long, default_value_t = 0)]
+    out_of_credits_first_submits: u32,
 }
 
 fn main() -> ExitCode {
@@ -260,6 +263,7 @@ async fn serve_sim(args: SimArgs) -> i32 {
         throttle_first_submits: args.throttle_first_submits,
         retry_after: args.retry_after,
         unavailable_first_polls: args.unavailable_first_polls,
+        out_of_credits_first_submits: args.out_of_credits_first_submits,
         ..SimConfig::default()
     };
     let sim = match sim::start(SocketAddr::new(args.host, args.port), config).await {

@@ -276,6 +276,29 @@ fn a_refused_key_aborts_with_exit_3_and_the_run_resumes_with_the_right_one() {
 }
 
 #[test]
+fn an_account_out_of_credits_stops_the_run_and_a_rerun_finishes_it() {
+    let h = Harness::new(SimConfig {
+        out_of_credits_first_submits: 1,
+        ..fast_config()
+    });
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B, C]\n",
+    );
+    let output = h.run(&manifest, &["--concurrency", "1"]);
+    assert_eq!(output.status.code(), Some(exit_code::ABORTED));
+    let err = stderr(&output);
+    assert!(err.contains("HTTP 403") && err.contains("credits"), "{err}");
+    assert!(h.log().submits.is_empty(), "nothing is sent after the refusal");
+    assert!(h.results().iter().all(|r| r["status"] == "pending"));
+
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    assert_eq!(h.log().submits.len(), 3);
+    assert_files_match_results(&h.out(), &h.results());
+}
+
+#[test]
 fn a_failed_generation_is_reported_and_resubmitted_only_when_allowed() {
     let h = Harness::new(SimConfig {
         fail_first: 1,

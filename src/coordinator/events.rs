@@ -149,6 +149,13 @@ impl Coordinator<'_> {
                 } else {
                     tracing::debug!("{}: {status}", job.label());
                     r.next_poll = Some(now + poll_interval);
+                    if !crate::api::is_known_pending(&status) && self.odd_statuses.insert(status.clone()) {
+                        tracing::warn!(
+                            "{}: the service answered status `{status}`, which vidbatch does not know; \
+                             taken as still pending (until --timeout)",
+                            job.label()
+                        );
+                    }
                 }
             }
             Ok(GenerationStatus::Completed {

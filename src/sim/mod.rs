@@ -55,6 +55,8 @@ pub struct SimConfig {
     pub retry_after: Duration,
     /// The first N polls are answered 503.
     pub unavailable_first_polls: u32,
+    /// The first N submits are answered 403, as for an account out of credits (nothing created).
+    pub out_of_credits_first_submits: u32,
 }
 
 impl Default for SimConfig {
@@ -70,6 +72,7 @@ impl Default for SimConfig {
             throttle_first_submits: 0,
             retry_after: Duration::from_secs(1),
             unavailable_first_polls: 0,
+            out_of_credits_first_submits: 0,
         }
     }
 }
@@ -122,6 +125,7 @@ struct Counters {
     /// URLs given per generation (for `expire_first_urls`).
     urls_per_id: HashMap<String, u32>,
     submits_throttled: u32,
+    submits_unpaid: u32,
     polls_failed: u32,
 }
 
@@ -260,6 +264,16 @@ fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Respons
             .push((400, format!("{message}: {}", details.join("; ")), SystemTime::now()));
         api_error(StatusCode::BAD_REQUEST, &message, path, Some(json!(details)))
     };
+    if inner.take_fault(|c| &mut c.submits_unpaid, inner.config.out_of_credits_first_submits) {
+        let message = "Insufficient credits: top up your balance to continue";
+        inner
+            .log
+            .lock()
+            .unwrap()
+            .refused
+            .push((403, message.into(), SystemTime::now()));
+        return api_error(StatusCode::FORBIDDEN, message, path, None);
+    }
     if inner.take_fault(|c| &mut c.submits_throttled, inner.config.throttle_first_submits) {
         let message = "Too many requests, please slow down";
         inner
@@ -372,7 +386,17 @@ async fn poll(
                 *n += 1;
                 *n <= config.expire_first_urls
             };
-            answer["video"] = json!({"url": signed_url(&inner, &raw, expired)});
+            answer["video"] = if pixverse {
+                json!({"url": signed_url(&inner, &raw, expired)})
+            } else {
+                // The magic models describe the file too; a client may check the size it gets.
+                json!({
+                    "url": signed_url(&inner, &raw, expired),
+                    "content_type": "video/mp4",
+                    "file_name": "output.mp4",
+                    "file_size": media::video(&raw).len(),
+                })
+            };
             // Both spellings occur in the wild; the client must take either.
             let usage_key = if pixverse { "tokens_used" } else { "credits_used" };
             answer["meta"] = json!({"usage": {usage_key: credits_of(id.model())}});
