@@ -99,6 +99,8 @@ pub enum StopReason {
     Interrupted,
     /// The service refused the key (or the account): nothing can succeed.
     Refused(String),
+    /// The API could not be reached at all, however long we retried: nothing can succeed now.
+    Unreachable(String),
     /// The run cannot go on safely: the state or the output folder cannot be written (going on
     /// would pay for generations it cannot record or keep), or a worker failed.
     Fatal(String),
@@ -464,9 +466,9 @@ impl<'p> Coordinator<'p> {
     fn stop(&mut self, reason: StopReason) {
         let level = match reason {
             StopReason::Interrupted => CancelLevel::Drain,
-            StopReason::Refused(_) | StopReason::Fatal(_) => CancelLevel::Abort,
+            StopReason::Refused(_) | StopReason::Unreachable(_) | StopReason::Fatal(_) => CancelLevel::Abort,
         };
-        if !matches!(self.stopped, Some(StopReason::Refused(_) | StopReason::Fatal(_))) {
+        if matches!(self.stopped, None | Some(StopReason::Interrupted)) {
             self.stopped = Some(reason);
         }
         self.shutdown.escalate(level);

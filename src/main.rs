@@ -457,6 +457,11 @@ async fn run(args: RunArgs) -> i32 {
             eprintln!("error: {message}");
             exit_code::ABORTED
         }
+        Some(StopReason::Unreachable(message)) => {
+            eprintln!("error: {message}");
+            eprintln!("  help: check the network and `AIMLAPI_BASE_URL`");
+            exit_code::ABORTED
+        }
         Some(StopReason::Fatal(message)) => {
             eprintln!("error: {message}");
             exit_code::ABORTED

@@ -298,6 +298,41 @@ fn an_account_out_of_credits_stops_the_run_and_a_rerun_finishes_it() {
     assert_files_match_results(&h.out(), &h.results());
 }
 
+/// Nothing listens: the submit is retried with backoff, then the run stops as a whole (rather
+/// than failing every job in turn), with every job left `pending` for the same command.
+#[test]
+fn an_unreachable_api_stops_the_run_and_leaves_every_job_to_resume() {
+    let h = Harness::fast();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B, C]\n",
+    );
+    let output = h
+        .run_command(&manifest, &["--retry-base", "5ms", "--concurrency", "1"])
+        .env("AIMLAPI_BASE_URL", &url)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(exit_code::ABORTED), "{err}");
+    assert!(
+        err.contains("cannot reach the API") && err.contains("after 8 retries"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("transient error submitting").count(),
+        8,
+        "one job's retries, then a stop: {err}"
+    );
+    let rows = h.results();
+    assert!(
+        rows.iter().all(|r| r["status"] == "pending" && r["error"].is_empty()),
+        "{rows:#?}"
+    );
+}
+
 #[test]
 fn a_failed_generation_is_reported_and_resubmitted_only_when_allowed() {
     let h = Harness::new(SimConfig {

@@ -77,6 +77,15 @@ impl Coordinator<'_> {
                     return;
                 }
                 self.in_flight -= 1;
+                if let ApiError::Connect(_) = e {
+                    // No host answers: every other job would fail the same way, one by one.
+                    self.record(|s| s.mark_queued(&job.key));
+                    self.tracks[i] = Track::Queued;
+                    self.stop(StopReason::Unreachable(format!(
+                        "{e} (after {retries} retries); the run is saved and the same command resumes it"
+                    )));
+                    return;
+                }
                 match e.disposition(Op::Submit) {
                     Disposition::Abort => {
                         self.record(|s| s.mark_queued(&job.key));
