@@ -142,7 +142,8 @@ impl ApiClient {
                 "`--rate` must be a positive number of requests per second, not `{rate}`"
             ));
         }
-        // One request per 1/rate seconds, no burst: never more than `rate` in any second.
+        // One request per 1/rate seconds, no burst: never more than `rate` in any second (give
+        // or take the few milliseconds a submit takes to be recorded between its turn and its POST).
         let period = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| "`--rate` is too low".to_string())?;
         let quota = Quota::with_period(period)
             .ok_or("`--rate` is too high")?
@@ -154,8 +155,13 @@ impl ApiClient {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let base = base_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let parsed = reqwest::Url::parse(base);
+        if !(base.starts_with("http://") || base.starts_with("https://")) || parsed.is_err() {
             return Err(format!("`AIMLAPI_BASE_URL` must be an http(s) URL, not `{base_url}`"));
+        }
+        // Checked now, not at the first request: the key goes into a header as it is.
+        if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0)).is_err() {
+            return Err("`AIMLAPI_KEY` holds characters that cannot be sent in an HTTP header".into());
         }
         Ok(Arc::new(ApiClient {
             http,
@@ -291,7 +297,7 @@ pub fn read_status(json: &Value, headers: &reqwest::header::HeaderMap) -> Genera
                     .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
             },
             // Seen as a transient state: the URL comes with a later poll.
-            None => GenerationStatus::Pending(format!("{status} (no video URL yet)")),
+            None => GenerationStatus::Pending(format!("{status} {NO_URL_YET}")),
         },
         "error" | "failed" | "failure" | "cancelled" | "canceled" => GenerationStatus::Failed {
             message: failure_text(json),
@@ -307,8 +313,11 @@ pub fn is_known_pending(status: &str) -> bool {
     matches!(
         status,
         "queued" | "generating" | "waiting" | "active" | "processing" | "pending"
-    )
+    ) || status.ends_with(NO_URL_YET)
 }
+
+/// Said of a `completed` answer without a video URL, seen as a passing state.
+const NO_URL_YET: &str = "(no video URL yet)";
 
 fn video_url(json: &Value) -> Option<String> {
     let video = json.get("video")?;
@@ -454,6 +463,10 @@ mod tests {
             GenerationStatus::Pending("rendering".into())
         );
         assert!(!is_known_pending("rendering"));
+        match status(json!({"status": "completed"})) {
+            GenerationStatus::Pending(s) => assert!(is_known_pending(&s), "{s}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

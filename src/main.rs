@@ -385,7 +385,7 @@ async fn run(args: RunArgs) -> i32 {
         Ok(finished) => {
             for (old, new) in plan::keep_clear_of(&mut plan.jobs, &finished) {
                 tracing::warn!(
-                    "`{old}` holds the video of a job that is not in this manifest any more; \
+                    "`{old}` already holds the finished video of another job; \
                      the job now named there writes `{new}` instead"
                 );
             }

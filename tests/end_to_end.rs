@@ -373,6 +373,34 @@ fn a_failed_generation_is_reported_and_resubmitted_only_when_allowed() {
     assert_eq!(h.log().submits.len(), 4);
 }
 
+/// The service says it does not know a generation the state recorded: that one will never finish,
+/// so the job is `failed` (not left pending forever) and submitted again only as a paid retry.
+#[test]
+fn a_generation_the_service_does_not_know_fails_and_is_paid_again_only_when_allowed() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", "jobs:\n  - model: magic/text-to-video\n    prompt: LOST\n");
+    assert_eq!(h.run(&manifest, &[]).status.code(), Some(exit_code::OK));
+    let db = rusqlite::Connection::open(h.out().join("state.db")).unwrap();
+    db.execute(
+        "UPDATE jobs SET phase = 'generating', generation_id = 'no-such-generation'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    let row = h.results().remove(0);
+    assert_eq!(row["status"], "failed");
+    assert!(row["error"].contains("HTTP 404"), "{row:?}");
+    assert_eq!(h.log().submits.len(), 1, "not paid again unasked");
+
+    let output = h.run(&manifest, &["--paid-retries", "1"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    assert_eq!(h.log().submits.len(), 2);
+    assert_eq!(h.results()[0]["attempts"], "2");
+}
+
 #[test]
 fn paid_retries_happen_within_one_run() {
     let h = Harness::new(SimConfig {
@@ -704,7 +732,7 @@ fn a_new_job_never_overwrites_an_earlier_jobs_video() {
     let output = h.run(&manifest, &[]);
     assert_eq!(output.status.code(), Some(exit_code::OK));
     assert!(
-        stderr(&output).contains("holds the video of a job"),
+        stderr(&output).contains("already holds the finished video of another job"),
         "{}",
         stderr(&output)
     );

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Coordinator, DOWNLOAD_TRIES, Event, Remote, StopReason, Track};
+use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Remote, StopReason, Track};
 use crate::api::{ApiError, Disposition, GenerationStatus, Op, Submission};
 use crate::download::{DownloadError, Downloaded};
 use crate::state::Failure;
@@ -58,7 +58,7 @@ impl Coordinator<'_> {
                     && retries < self.config.retry.max_retries
                 {
                     // Retryable means nothing was created: the job is `queued` until its next POST.
-                    if !self.record(|s| s.mark_queued(&job.key)) {
+                    if !self.record(|s| s.mark_queued(&job.key)) || self.shutdown.level() >= CancelLevel::Drain {
                         self.withdraw(i);
                         return;
                     }
@@ -77,6 +77,15 @@ impl Coordinator<'_> {
                     return;
                 }
                 self.in_flight -= 1;
+                if let ApiError::Unsendable(_) = e {
+                    // A request that cannot be built is a configuration problem, the same for all.
+                    self.record(|s| s.mark_queued(&job.key));
+                    self.tracks[i] = Track::Queued;
+                    self.stop(StopReason::Fatal(format!(
+                        "{e}; check `AIMLAPI_BASE_URL` and `AIMLAPI_KEY`"
+                    )));
+                    return;
+                }
                 if let ApiError::Connect(_) = e {
                     // No host answers: every other job would fail the same way, one by one.
                     self.record(|s| s.mark_queued(&job.key));
@@ -184,22 +193,7 @@ impl Coordinator<'_> {
             }
             Ok(GenerationStatus::Failed { message }) => {
                 let id = r.generation_id.clone();
-                self.record(|s| s.mark_failed(&job.key, Failure::Generation, &message));
-                self.settle(i);
-                let attempts = self.state.attempts(&job.key).unwrap_or(u32::MAX);
-                if attempts <= self.config.paid_retries {
-                    tracing::warn!(
-                        "{}: generation {id} failed: {message}; submitting again (paid retry {attempts} of {})",
-                        job.label(),
-                        self.config.paid_retries
-                    );
-                    if self.record(|s| s.mark_queued(&job.key)) {
-                        self.tracks[i] = Track::Queued;
-                        self.queue.push_back(i);
-                    }
-                } else {
-                    tracing::error!("{}: generation {id} failed: {message}", job.label());
-                }
+                self.generation_failed(i, &id, &message);
             }
             Err(e) => match e.disposition(Op::Poll) {
                 Disposition::Abort => {
@@ -230,12 +224,34 @@ impl Coordinator<'_> {
                     r.next_poll = Some(now + delay);
                 }
                 Disposition::FailJob | Disposition::Ambiguous => {
-                    let message = format!("polling generation {} failed: {e}", r.generation_id);
-                    tracing::error!("{}: {message}", job.label());
-                    self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
-                    self.settle(i);
+                    // The service answered, and not with a status (e.g. 404: it does not know
+                    // the id): this generation will not finish. It was paid for all the same.
+                    let id = r.generation_id.clone();
+                    self.generation_failed(i, &id, &format!("polling the generation failed: {e}"));
                 }
             },
+        }
+    }
+
+    /// A paid generation that will not give a video: reported, and submitted again (paid again)
+    /// only within `--paid-retries`.
+    fn generation_failed(&mut self, i: usize, id: &str, message: &str) {
+        let job = &self.jobs[i];
+        self.record(|s| s.mark_failed(&job.key, Failure::Generation, message));
+        self.settle(i);
+        let attempts = self.state.attempts(&job.key).unwrap_or(u32::MAX);
+        if attempts <= self.config.paid_retries {
+            tracing::warn!(
+                "{}: generation {id} failed: {message}; submitting again (paid retry {attempts} of {})",
+                job.label(),
+                self.config.paid_retries
+            );
+            if self.record(|s| s.mark_queued(&job.key)) {
+                self.tracks[i] = Track::Queued;
+                self.queue.push_back(i);
+            }
+        } else {
+            tracing::error!("{}: generation {id} failed: {message}", job.label());
         }
     }
 
