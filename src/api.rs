@@ -488,6 +488,24 @@ mod tests {
     }
 
     #[test]
+    fn configuration_that_could_never_be_sent_is_refused_up_front() {
+        let ok = |url: &str, key: &str, rate: f64| ApiClient::new(url, ApiKey::new(key), rate).map(drop);
+        assert!(ok("https://api.example.com/", "k", 5.0).is_ok());
+        assert!(ok("http://127.0.0.1:8090", "k", 0.5).is_ok());
+        for (url, key, rate) in [
+            ("http://host:99999", "k", 5.0),
+            ("ftp://host", "k", 5.0),
+            ("https://ho st", "k", 5.0),
+            ("https://host", "line\nbreak", 5.0),
+            ("https://host", "k", 0.0),
+            ("https://host", "k", 1e-30),
+            ("https://host", "k", f64::NAN),
+        ] {
+            assert!(ok(url, key, rate).is_err(), "{url} {key:?} {rate}");
+        }
+    }
+
+    #[test]
     fn http_errors_are_classified() {
         let http = |status| ApiError::Http {
             status,
