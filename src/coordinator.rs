@@ -193,6 +193,8 @@ pub struct Coordinator<'p> {
     next_progress: Instant,
     /// Status words outside the documented ones, each reported once.
     odd_statuses: std::collections::HashSet<String>,
+    /// Something was recorded since `results.csv` was last written.
+    results_stale: bool,
 }
 
 impl<'p> Coordinator<'p> {
@@ -230,6 +232,7 @@ impl<'p> Coordinator<'p> {
             shutdown: shutdown.clone(),
             next_progress,
             odd_statuses: Default::default(),
+            results_stale: false,
         };
         let records = coordinator.state.records()?;
         let planned: std::collections::HashSet<&crate::plan::JobKey> = plan.jobs.iter().map(|j| &j.key).collect();
@@ -443,6 +446,7 @@ impl<'p> Coordinator<'p> {
             return;
         }
         self.next_progress = now + self.config.progress_every;
+        self.refresh_results();
         let (mut settled, mut submitting, mut generating, mut fetching) = (0, 0, 0, 0);
         for track in &self.tracks {
             match track {
@@ -459,6 +463,26 @@ impl<'p> Coordinator<'p> {
             self.tracks.len(),
             self.queue.len()
         );
+    }
+
+    /// Rewrites `results.csv` while the run goes on, so people (and a run killed outright) have
+    /// a recent one; the caller writes the final one. Only a warning if it fails: the state holds
+    /// the truth, and the final write reports errors.
+    fn refresh_results(&mut self) {
+        if !self.results_stale {
+            return;
+        }
+        self.results_stale = false;
+        let written = self
+            .state
+            .records()
+            .map_err(|e| crate::api::error_chain(&e))
+            .and_then(|records| {
+                crate::results::write(&self.out, self.jobs, &records).map_err(|e| crate::api::error_chain(&e))
+            });
+        if let Err(e) = written {
+            tracing::warn!("{e}");
+        }
     }
 
     /// Records why the run stops (the first serious reason wins) and tells every worker: a
@@ -478,7 +502,10 @@ impl<'p> Coordinator<'p> {
     /// record).
     fn record(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
         match what(&mut self.state) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.results_stale = true;
+                true
+            }
             Err(e) => {
                 let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
                 tracing::error!("{text}");

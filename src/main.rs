@@ -76,6 +76,9 @@ struct RunArgs {
     /// Give up waiting for one generation after this long (a rerun picks it up again).
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// How often a progress line is logged and `results.csv` refreshed during the run.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    progress_every: Duration,
     /// Most downloads at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     downloads: u32,
@@ -411,7 +414,7 @@ async fn run(args: RunArgs) -> i32 {
             base: args.retry_base,
             ..RetryPolicy::default()
         },
-        progress_every: Duration::from_secs(15),
+        progress_every: args.progress_every.max(Duration::from_millis(10)),
     };
     let shutdown = Shutdown::default();
     watch_signals(shutdown.clone());

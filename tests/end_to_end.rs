@@ -629,6 +629,37 @@ fn a_run_killed_with_sigkill_resumes_without_paying_twice() {
     }
 }
 
+/// A long run keeps `results.csv` current, so a run killed outright still leaves a recent one.
+#[test]
+fn results_are_refreshed_during_the_run() {
+    let h = Harness::new(SimConfig {
+        generating: Duration::from_secs(30),
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B]\n");
+    let mut child = h.spawn_run(&manifest, &["--progress-every", "100ms"]);
+    h.wait_for("two submits", |l| l.submits.len() == 2);
+    let path = h.out().join("results.csv");
+    let start = std::time::Instant::now();
+    let rows = loop {
+        if path.exists() {
+            let rows = common::read_results(&path);
+            if rows.iter().all(|r| !r["generation_id"].is_empty()) {
+                break rows;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "results.csv was not refreshed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["status"] == "pending"), "{rows:#?}");
+}
+
 #[test]
 fn two_runs_cannot_share_an_output_folder() {
     let h = Harness::new(SimConfig {
