@@ -155,8 +155,7 @@ impl ApiClient {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let base = base_url.trim_end_matches('/');
-        let parsed = reqwest::Url::parse(base);
-        if !(base.starts_with("http://") || base.starts_with("https://")) || parsed.is_err() {
+        if !(base.starts_with("http://") || base.starts_with("https://")) || reqwest::Url::parse(base).is_err() {
             return Err(format!("`AIMLAPI_BASE_URL` must be an http(s) URL, not `{base_url}`"));
         }
         // Checked now, not at the first request: the key goes into a header as it is.

@@ -447,19 +447,20 @@ impl<'p> Coordinator<'p> {
         }
         self.next_progress = now + self.config.progress_every;
         self.refresh_results();
-        let (mut settled, mut submitting, mut generating, mut fetching) = (0, 0, 0, 0);
+        let (mut settled, mut holding, mut submitting, mut generating, mut fetching) = (0, 0, 0, 0, 0);
         for track in &self.tracks {
             match track {
                 Track::Settled => settled += 1,
-                Track::Submitting { .. } => submitting += 1,
+                Track::Submitting { sent: false, .. } => holding += 1,
+                Track::Submitting { sent: true, .. } => submitting += 1,
                 Track::Remote(r) if r.in_flight => generating += 1,
                 Track::Remote(_) => fetching += 1,
                 Track::Queued => {}
             }
         }
         tracing::info!(
-            "progress: {settled} of {} jobs settled, {submitting} submitting, {generating} generating, \
-             {fetching} downloading, {} waiting to be submitted",
+            "progress: {settled} of {} jobs settled, {} queued, {holding} waiting for the rate limit or a retry, \
+             {submitting} submitting, {generating} generating, {fetching} downloading",
             self.tracks.len(),
             self.queue.len()
         );

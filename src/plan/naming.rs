@@ -89,10 +89,7 @@ pub fn keep_clear_of(jobs: &mut [Job], finished: &HashMap<String, JobKey>) -> Ve
         if *owner == job.key {
             continue;
         }
-        let (stem, ext) = job
-            .file
-            .rsplit_once('.')
-            .map_or((job.file.as_str(), ""), |(s, e)| (s, e));
+        let (stem, ext) = job.file.rsplit_once('.').unwrap_or((&job.file, ""));
         let new = if ext.is_empty() || ext.contains('/') {
             format!("{}-{}", job.file, job.key.short())
         } else {
