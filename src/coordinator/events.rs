@@ -77,48 +77,39 @@ impl Coordinator<'_> {
                     return;
                 }
                 self.in_flight -= 1;
-                if let ApiError::Unsendable(_) = e {
-                    // A request that cannot be built is a configuration problem, the same for all.
-                    self.record(|s| s.mark_queued(&job.key));
-                    self.tracks[i] = Track::Queued;
-                    self.stop(StopReason::Fatal(format!(
+                // Failures that every other job would meet too: this one waits for the rerun.
+                let run_stopper = match (&e, e.disposition(Op::Submit)) {
+                    (ApiError::Unsendable(_), _) => Some(StopReason::Fatal(format!(
                         "{e}; check `AIMLAPI_BASE_URL` and `AIMLAPI_KEY`"
-                    )));
-                    return;
-                }
-                if let ApiError::Connect(_) = e {
-                    // No host answers: every other job would fail the same way, one by one.
+                    ))),
+                    (ApiError::Connect(_), _) => Some(StopReason::Unreachable(format!(
+                        "{e} (after {retries} retries); the run is saved and the same command resumes it"
+                    ))),
+                    (_, Disposition::Abort) => Some(StopReason::Refused(format!(
+                        "the API refused the request for `{}`: {e}. Check `AIMLAPI_KEY` and the account's credits; \
+                         the run is saved and the same command resumes it",
+                        job.label()
+                    ))),
+                    _ => None,
+                };
+                if let Some(reason) = run_stopper {
                     self.record(|s| s.mark_queued(&job.key));
                     self.tracks[i] = Track::Queued;
-                    self.stop(StopReason::Unreachable(format!(
-                        "{e} (after {retries} retries); the run is saved and the same command resumes it"
-                    )));
+                    self.stop(reason);
                     return;
                 }
-                match e.disposition(Op::Submit) {
-                    Disposition::Abort => {
-                        self.record(|s| s.mark_queued(&job.key));
-                        self.tracks[i] = Track::Queued;
-                        self.stop(StopReason::Refused(format!(
-                            "the API refused the request for `{}`: {e}. Check `AIMLAPI_KEY` and the account's credits; \
-                             the run is saved and the same command resumes it",
-                            job.label()
-                        )));
-                    }
-                    Disposition::Ambiguous => {
-                        // Left as `submitting`: reported `unknown`, never silently paid again.
-                        tracing::error!(
-                            "{}: the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
-                             Left as `unknown`",
-                            job.label()
-                        );
-                        self.tracks[i] = Track::Settled;
-                    }
-                    Disposition::FailJob | Disposition::Retry { .. } => {
-                        tracing::error!("{}: submit failed: {e}", job.label());
-                        self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
-                        self.tracks[i] = Track::Settled;
-                    }
+                self.tracks[i] = Track::Settled;
+                if e.disposition(Op::Submit) == Disposition::Ambiguous {
+                    // Left as `submitting`: reported `unknown`, never silently paid again.
+                    tracing::error!(
+                        "{}: the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
+                         Left as `unknown`",
+                        job.label()
+                    );
+                } else {
+                    // Refused as sent (400), or retries spent on a service that kept answering.
+                    tracing::error!("{}: submit failed: {e}", job.label());
+                    self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
                 }
             }
         }
