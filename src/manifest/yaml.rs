@@ -30,6 +30,12 @@ struct TreeBuilder {
 }
 
 impl TreeBuilder {
+    /// Starts a sequence or mapping: it collects children until its end event.
+    fn open(&mut self, line: usize, kind: NodeKind, anchor: usize) {
+        self.stack.push((Node { line, kind }, anchor));
+        self.pending_key.push(None);
+    }
+
     fn push_value(&mut self, node: Node) {
         let Some((parent, _)) = self.stack.last_mut() else {
             self.root.get_or_insert(node);
@@ -66,26 +72,8 @@ impl MarkedEventReceiver for TreeBuilder {
                 }
                 self.push_value(node);
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push((
-                    Node {
-                        line,
-                        kind: NodeKind::Seq(Vec::new()),
-                    },
-                    anchor,
-                ));
-                self.pending_key.push(None);
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push((
-                    Node {
-                        line,
-                        kind: NodeKind::Map(Vec::new()),
-                    },
-                    anchor,
-                ));
-                self.pending_key.push(None);
-            }
+            Event::SequenceStart(anchor, _) => self.open(line, NodeKind::Seq(Vec::new()), anchor),
+            Event::MappingStart(anchor, _) => self.open(line, NodeKind::Map(Vec::new()), anchor),
             Event::SequenceEnd | Event::MappingEnd => {
                 self.pending_key.pop();
                 if let Some((node, anchor)) = self.stack.pop() {

@@ -130,6 +130,20 @@ struct Counters {
 }
 
 impl Inner {
+    /// Answers an error the way the service does, and logs the refusal for tests and `/_sim/log`.
+    fn refuse(&self, status: StatusCode, message: &str, path: &str, details: Option<Vec<String>>) -> Response {
+        let logged = match &details {
+            Some(d) => format!("{message}: {}", d.join("; ")),
+            None => message.to_string(),
+        };
+        self.log
+            .lock()
+            .unwrap()
+            .refused
+            .push((status.as_u16(), logged, SystemTime::now()));
+        api_error(status, message, path, details.map(|d| json!(d)))
+    }
+
     /// Whether this request gets one of the `limit` injected faults counted by `counter`.
     fn take_fault(&self, counter: impl FnOnce(&mut Counters) -> &mut u32, limit: u32) -> bool {
         let mut counters = self.counters.lock().unwrap();
@@ -233,13 +247,7 @@ fn check_key(inner: &Inner, headers: &HeaderMap, path: &str) -> Result<(), Box<R
         } else {
             "Invalid API key"
         };
-        inner
-            .log
-            .lock()
-            .unwrap()
-            .refused
-            .push((401, message.into(), SystemTime::now()));
-        Err(Box::new(api_error(StatusCode::UNAUTHORIZED, message, path, None)))
+        Err(Box::new(inner.refuse(StatusCode::UNAUTHORIZED, message, path, None)))
     }
 }
 
@@ -255,34 +263,15 @@ fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Respons
     if let Err(r) = check_key(inner, headers, path) {
         return *r;
     }
-    let refuse = |message: String, details: Vec<String>| {
-        inner
-            .log
-            .lock()
-            .unwrap()
-            .refused
-            .push((400, format!("{message}: {}", details.join("; ")), SystemTime::now()));
-        api_error(StatusCode::BAD_REQUEST, &message, path, Some(json!(details)))
-    };
+    let refuse =
+        |details: Vec<String>| inner.refuse(StatusCode::BAD_REQUEST, "Body validation error!", path, Some(details));
     if inner.take_fault(|c| &mut c.submits_unpaid, inner.config.out_of_credits_first_submits) {
         let message = "Insufficient credits: top up your balance to continue";
-        inner
-            .log
-            .lock()
-            .unwrap()
-            .refused
-            .push((403, message.into(), SystemTime::now()));
-        return api_error(StatusCode::FORBIDDEN, message, path, None);
+        return inner.refuse(StatusCode::FORBIDDEN, message, path, None);
     }
     if inner.take_fault(|c| &mut c.submits_throttled, inner.config.throttle_first_submits) {
         let message = "Too many requests, please slow down";
-        inner
-            .log
-            .lock()
-            .unwrap()
-            .refused
-            .push((429, message.into(), SystemTime::now()));
-        let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, message, path, None);
+        let mut response = inner.refuse(StatusCode::TOO_MANY_REQUESTS, message, path, None);
         let secs = inner.config.retry_after.as_secs().max(1).to_string();
         response
             .headers_mut()
@@ -290,10 +279,10 @@ fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Respons
         return response;
     }
     let Ok(body) = serde_json::from_str::<Value>(body) else {
-        return refuse("Body validation error!".into(), vec!["body: not valid JSON".into()]);
+        return refuse(vec!["body: not valid JSON".into()]);
     };
     if let Verdict::Invalid(details) = inner.schemas.validate(path, &body) {
-        return refuse("Body validation error!".into(), details);
+        return refuse(details);
     }
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let body_sha256 = format!("{:x}", Sha256::digest(body.to_string().as_bytes()));
@@ -346,13 +335,7 @@ async fn poll(
     }
     inner.log.lock().unwrap().polls += 1;
     if inner.take_fault(|c| &mut c.polls_failed, inner.config.unavailable_first_polls) {
-        inner
-            .log
-            .lock()
-            .unwrap()
-            .refused
-            .push((503, "Service Unavailable".into(), SystemTime::now()));
-        return api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", &path, None);
+        return inner.refuse(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", &path, None);
     }
     let Some(raw) = query.generation_id.filter(|s| !s.is_empty()) else {
         return api_error(StatusCode::BAD_REQUEST, "generation_id is required", &path, None);
