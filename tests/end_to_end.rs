@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, assert_files_match_results, fast_config, files_under, repo, stderr};
+use common::{Harness, assert_files_match_results, assert_said, fast_config, files_under, repo, stderr};
 use serde_json::Value;
 use vidbatch::exit_code;
 use vidbatch::sim::SimConfig;
@@ -139,7 +139,7 @@ fn the_demo_runs_all_four_models_end_to_end() {
     let after = h.log();
     assert_eq!(after.submits.len(), before.submits.len());
     assert_eq!(after.polls, before.polls);
-    assert!(stderr(&again).contains("8 already done"), "{}", stderr(&again));
+    assert_said(&again, "8 already done");
 }
 
 #[test]
@@ -229,11 +229,7 @@ fn a_missing_input_file_stops_everything_before_any_request() {
     );
     let output = h.run(&manifest, &[]);
     assert_eq!(output.status.code(), Some(exit_code::INVALID));
-    assert!(
-        stderr(&output).contains("m.yaml:5: input `assets/gone.jpg`: file not found"),
-        "{}",
-        stderr(&output)
-    );
+    assert_said(&output, "m.yaml:5: input `assets/gone.jpg`: file not found");
     assert_eq!(h.log().submits.len(), 0);
 }
 
@@ -249,7 +245,7 @@ fn a_refused_key_aborts_with_exit_3_and_the_run_resumes_with_the_right_one() {
     );
     let output = h.run(&manifest, &["--concurrency", "8"]);
     assert_eq!(output.status.code(), Some(exit_code::ABORTED));
-    assert!(stderr(&output).contains("AIMLAPI_KEY"), "{}", stderr(&output));
+    assert_said(&output, "AIMLAPI_KEY");
     assert!(!stderr(&output).contains(common::KEY), "the key is never printed");
     let refused = h.log().refused.len();
     assert!(
@@ -440,11 +436,7 @@ fn a_request_the_service_refuses_fails_that_job_with_its_message() {
     );
     let output = h.run(&manifest, &[]);
     assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
-    assert!(
-        stderr(&output).contains("`acme/video-9000` is not one vidbatch knows"),
-        "{}",
-        stderr(&output)
-    );
+    assert_said(&output, "`acme/video-9000` is not one vidbatch knows");
     let rows = h.results();
     let bad = rows.iter().find(|r| r["model"] == "acme/video-9000").unwrap();
     assert_eq!(bad["status"], "failed");
@@ -511,7 +503,7 @@ fn validate_and_templates_send_nothing() {
     );
     let output = h.command(&["templates", "magic/image-to-vidoe"]).output().unwrap();
     assert_eq!(output.status.code(), Some(exit_code::INVALID));
-    assert!(stderr(&output).contains("did you mean `magic/image-to-video`"));
+    assert_said(&output, "did you mean `magic/image-to-video`");
     assert_eq!(h.log().polls + h.log().submits.len() as u64, 0);
     assert!(files_under(h.dir.path()).iter().all(|f| f.starts_with("assets/")));
 }
@@ -671,11 +663,7 @@ fn two_runs_cannot_share_an_output_folder() {
     h.wait_for("the first submit", |l| !l.submits.is_empty());
     let second = h.run(&manifest, &[]);
     assert_eq!(second.status.code(), Some(exit_code::INVALID));
-    assert!(
-        stderr(&second).contains("another vidbatch run is using"),
-        "{}",
-        stderr(&second)
-    );
+    assert_said(&second, "another vidbatch run is using");
     first.kill().unwrap();
     first.wait().unwrap();
     assert_eq!(h.log().submits.len(), 1);
@@ -762,11 +750,7 @@ fn a_new_job_never_overwrites_an_earlier_jobs_video() {
     write("A presenter bows");
     let output = h.run(&manifest, &[]);
     assert_eq!(output.status.code(), Some(exit_code::OK));
-    assert!(
-        stderr(&output).contains("already holds the finished video of another job"),
-        "{}",
-        stderr(&output)
-    );
+    assert_said(&output, "already holds the finished video of another job");
     let second = h.results().remove(0);
     assert_ne!(second["job_id"], first["job_id"]);
     assert_ne!(second["file"], first["file"]);
@@ -786,7 +770,7 @@ fn an_unwritable_output_folder_stops_the_run_before_more_is_paid_for() {
     std::fs::write(h.out().join("videos"), "not a folder").unwrap();
     let output = h.run(&manifest, &["--concurrency", "2"]);
     assert_eq!(output.status.code(), Some(exit_code::ABORTED));
-    assert!(stderr(&output).contains("cannot write"), "{}", stderr(&output));
+    assert_said(&output, "cannot write");
     let paid = h.log().submits.len();
     assert!(paid < 21, "the run stopped submitting ({paid} submitted)");
 

@@ -147,6 +147,12 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Asserts that the run said `text` on stderr, showing all it said if not.
+pub fn assert_said(output: &Output, text: &str) {
+    let said = stderr(output);
+    assert!(said.contains(text), "expected `{text}` in:\n{said}");
+}
+
 pub fn read_results(path: &Path) -> Vec<HashMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let headers = reader.headers().unwrap().clone();
