@@ -1,17 +1,20 @@
 //! The one component that owns a run. Outline of a run:
 //!
 //! 1. Every job of the plan is registered in the state database; what a previous run left is
-//!    read back and each job is placed: done (its file verified), to poll (a generation id is
-//!    known), to fetch, to submit, or `unknown` (a submit whose answer was lost).
+//!    read back and each job is placed (`resume.rs`): done (its file verified), to poll (a
+//!    generation id is known), to fetch, to submit, or `unknown` (a submit whose answer was lost).
 //! 2. The loop starts work while there is room: submits while fewer than `concurrency`
 //!    generations are in flight, polls of every in-flight generation that is due (one timer for
 //!    all, no task per job), downloads as soon as a generation completes.
 //! 3. Workers (submit, poll, download tasks) never touch the state: they return an [`Event`],
-//!    and the loop records it synchronously before anything else happens. A submit is recorded
-//!    before its POST and its generation id the moment it returns, before any poll.
+//!    and the loop records it synchronously (`events.rs`) before anything else happens. A submit
+//!    is recorded when its rate-limiter turn comes, just before its POST, and its generation id
+//!    the moment it returns, before any poll.
 //! 4. A job's failure is state, never an early return: the loop runs until no work is left, the
-//!    run is cancelled, or the service refuses the key.
-//! 5. The caller writes results from the state; the exit code is decided once, at the end.
+//!    run is cancelled, or something every job would meet stops it (a refused key, an
+//!    unreachable API, an unwritable state or output folder).
+//! 5. The caller writes the final results from the state (the loop refreshes them on the way);
+//!    the exit code is decided once, at the end.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -23,12 +26,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::api::{ApiClient, ApiError, GenerationStatus, Submission, Turn};
-use crate::download::{DownloadError, Downloaded, Downloader, hash_file};
+use crate::download::{DownloadError, Downloaded, Downloader};
 use crate::plan::{Job, Plan};
 use crate::retry::RetryPolicy;
-use crate::state::{Failure, JobRecord, Phase, RunState, StateError};
+use crate::state::{Phase, RunState, StateError};
 
 mod events;
+mod resume;
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -260,89 +264,6 @@ impl<'p> Coordinator<'p> {
             coordinator.tracks.push(track);
         }
         Ok(coordinator)
-    }
-
-    /// Decides what this run does with a job, given what earlier runs recorded.
-    fn place(&mut self, job: &Job, record: Option<&JobRecord>) -> Result<Track, StateError> {
-        let Some(record) = record else {
-            return Ok(Track::Queued);
-        };
-        let now = Instant::now();
-        // Follows a generation that already exists: poll it now. `in_flight` when it may still
-        // be running remotely (it then takes a concurrency slot).
-        let follow = |id: &String, in_flight: bool| {
-            Track::Remote(Remote {
-                generation_id: id.clone(),
-                since: now,
-                in_flight,
-                next_poll: Some(now),
-                polling: false,
-                poll_errors: 0,
-                video: None,
-                downloading: false,
-                download_tries: 0,
-            })
-        };
-        Ok(match (record.phase, &record.generation_id) {
-            (Phase::Queued, _) => Track::Queued,
-            (Phase::Submitting, _) if self.config.resubmit_unknown => {
-                tracing::warn!(
-                    "{}: the answer to an earlier submit was lost; submitting again as asked (--resubmit-unknown)",
-                    job.label()
-                );
-                Track::Queued
-            }
-            (Phase::Submitting, _) => {
-                tracing::warn!(
-                    "{}: an earlier submit's answer was lost: a generation may exist and be paid for. \
-                     Left as `unknown`; `--resubmit-unknown` submits it again",
-                    job.label()
-                );
-                Track::Settled
-            }
-            (Phase::Generating, Some(id)) => {
-                tracing::info!("{}: resuming generation {id}", job.label());
-                follow(id, true)
-            }
-            (Phase::Downloading, Some(id)) => follow(id, false),
-            (Phase::Completed, id) => {
-                let path = self.out.join(&record.file);
-                match hash_file(&path) {
-                    Ok(d) if Some(d.bytes) == record.bytes && Some(&d.sha256) == record.sha256.as_ref() => {
-                        self.resumed_done += 1;
-                        Track::Settled
-                    }
-                    found => {
-                        let why = if found.is_ok() { "changed" } else { "missing" };
-                        match id {
-                            Some(id) => {
-                                tracing::warn!("{}: `{}` is {why}; fetching it again", job.label(), record.file);
-                                self.state.mark_downloading(&job.key, id, None)?;
-                                follow(id, false)
-                            }
-                            None => Track::Queued,
-                        }
-                    }
-                }
-            }
-            (Phase::Failed, id) => match (record.failure, id) {
-                (Some(Failure::Generation), _) if record.attempts > self.config.paid_retries => Track::Settled,
-                (Some(Failure::Generation), _) => {
-                    self.state.mark_queued(&job.key)?;
-                    Track::Queued
-                }
-                (Some(Failure::Download), Some(id)) => {
-                    self.state.mark_downloading(&job.key, id, None)?;
-                    follow(id, false)
-                }
-                (Some(Failure::Unfinished), Some(id)) => {
-                    self.state.mark_generating(&job.key)?;
-                    follow(id, true)
-                }
-                _ => Track::Queued,
-            },
-            (Phase::Generating | Phase::Downloading, None) => Track::Queued,
-        })
     }
 
     /// Runs until every job is settled, or the run is stopped. Returns a plain report: failures

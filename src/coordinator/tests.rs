@@ -8,6 +8,7 @@ use super::*;
 use crate::api::ApiKey;
 use crate::manifest;
 use crate::plan;
+use crate::state::Failure;
 
 const MANIFEST: &str = "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B, C, D, E, F, G, H, I]\n";
 
