@@ -52,8 +52,19 @@ pub enum ApiError {
     Http {
         status: u16,
         message: String,
+        /// The service's own error code, when its body has one (`code`, `error.code`): it tells
+        /// apart answers that share a status, such as the two kinds of 429.
+        code: Option<String>,
         retry_after: Option<Duration>,
     },
+    /// A web page instead of the API's JSON (a CDN challenge, a proxy's error page): the request
+    /// never reached the service, so nothing was created.
+    #[error("a web page answered instead of the API (HTTP {status}): {title}")]
+    NotTheApi { status: u16, title: String },
+    /// The API answered with a redirect. It is not followed: the key would go along to wherever
+    /// it points. Nothing was created by it.
+    #[error("the API answered with a redirect (HTTP {status}) to `{location}`, which is not followed")]
+    Redirected { status: u16, location: String },
     /// A success status with a body we cannot use.
     #[error("unexpected answer from the API: {0}")]
     BadAnswer(String),
@@ -84,7 +95,9 @@ pub enum Op {
 impl ApiError {
     pub fn disposition(&self, op: Op) -> Disposition {
         match self {
-            ApiError::Connect(_) => Disposition::Retry { after: None },
+            ApiError::Connect(_) | ApiError::NotTheApi { .. } | ApiError::Redirected { .. } => {
+                Disposition::Retry { after: None }
+            }
             ApiError::Unsendable(_) => Disposition::FailJob,
             ApiError::NoAnswer(_) | ApiError::BadAnswer(_) => match op {
                 Op::Submit => Disposition::Ambiguous,
@@ -96,7 +109,7 @@ impl ApiError {
                 401 | 403 => Disposition::Abort,
                 // A gateway that timed out waiting for the service may have let the POST through.
                 504 if op == Op::Submit => Disposition::Ambiguous,
-                408 | 425 | 429 | 500 | 502 | 503 | 504 => Disposition::Retry { after: *retry_after },
+                408 | 425 | 429 | 500 | 502 | 503 | 504 | 520..=530 => Disposition::Retry { after: *retry_after },
                 _ => Disposition::FailJob,
             },
         }
@@ -109,10 +122,30 @@ pub struct Submission {
     pub credits: Option<f64>,
 }
 
+/// A status that means "not finished yet".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// A word the service is known to use while it works (`queued`, `generating`, …).
+    Known(String),
+    /// `completed` without a video URL: seen as a passing state, the URL comes with a later poll.
+    CompletedWithoutUrl,
+    /// A word vidbatch does not know: taken as pending (a new status must not crash a run), and
+    /// worth reporting once.
+    Unknown(String),
+}
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pending::Known(word) | Pending::Unknown(word) => f.write_str(word),
+            Pending::CompletedWithoutUrl => f.write_str("completed (no video URL yet)"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum GenerationStatus {
-    /// Still working; carries the status word the service used.
-    Pending(String),
+    Pending(Pending),
     Completed {
         url: String,
         credits: Option<f64>,
@@ -148,16 +181,14 @@ impl ApiClient {
         let quota = Quota::with_period(period)
             .ok_or("`--rate` is too high")?
             .allow_burst(NonZeroU32::MIN);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
+        let http = http_client()
             .read_timeout(Duration::from_secs(120))
-            .user_agent(concat!("vidbatch/", env!("CARGO_PKG_VERSION")))
+            // A redirect is answered, never followed: the key would go along to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let base = base_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) || reqwest::Url::parse(base).is_err() {
-            return Err(format!("`AIMLAPI_BASE_URL` must be an http(s) URL, not `{base_url}`"));
-        }
+        check_base_url(base)?;
         // Checked now, not at the first request: the key goes into a header as it is.
         if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0)).is_err() {
             return Err("`AIMLAPI_KEY` holds characters that cannot be sent in an HTTP header".into());
@@ -196,10 +227,26 @@ impl ApiClient {
             .map_err(|e| classify_transport(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
+        if status.is_redirection() {
+            let location = headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| "(no Location)".to_string(), |l| truncate(l, 200));
+            return Err(ApiError::Redirected {
+                status: status.as_u16(),
+                location,
+            });
+        }
         let text = response
             .text()
             .await
             .map_err(|e| ApiError::NoAnswer(format!("the answer was cut off: {}", error_chain(&e))))?;
+        if let Some(title) = web_page_title(&headers, &text) {
+            return Err(ApiError::NotTheApi {
+                status: status.as_u16(),
+                title,
+            });
+        }
         if !status.is_success() {
             let retry_after = headers
                 .get(reqwest::header::RETRY_AFTER)
@@ -208,6 +255,7 @@ impl ApiClient {
             return Err(ApiError::Http {
                 status: status.as_u16(),
                 message: error_message(&text),
+                code: error_code(&text),
                 retry_after,
             });
         }
@@ -253,6 +301,70 @@ impl ApiClient {
     }
 }
 
+/// The shared HTTP settings of the API client and the downloader. TLS is rustls with the ring
+/// provider (installed once here), so building needs nothing but cargo.
+pub fn http_client() -> reqwest::ClientBuilder {
+    // Fails only when a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .user_agent(concat!("vidbatch/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The key goes out in a header: over plain http, anyone on the way reads it. Plain http is
+/// allowed for loopback only (the simulator, a local proxy).
+pub fn check_base_url(base: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(base)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| format!("`AIMLAPI_BASE_URL` must be an http(s) URL, not `{base}`"))?;
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(format!(
+            "refusing to send `AIMLAPI_KEY` in clear text to `{}`: `AIMLAPI_BASE_URL` must use https:// \
+             (plain http is only for 127.0.0.1, ::1 and localhost)",
+            url.host_str().unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// The `<title>` (or the start) of an HTML answer; `None` when the answer is not a web page.
+fn web_page_title(headers: &reqwest::header::HeaderMap, text: &str) -> Option<String> {
+    let html_type = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().contains("html"));
+    let head = text
+        .trim_start()
+        .get(..64)
+        .unwrap_or(text.trim_start())
+        .to_ascii_lowercase();
+    if !(html_type || head.starts_with("<!doctype html") || head.starts_with("<html")) {
+        return None;
+    }
+    let lower = text.to_ascii_lowercase();
+    let title = lower
+        .find("<title>")
+        .and_then(|start| {
+            let start = start + "<title>".len();
+            lower[start..]
+                .find("</title>")
+                .map(|len| text[start..start + len].trim())
+        })
+        .filter(|t| !t.is_empty())
+        .unwrap_or("(an HTML page)");
+    Some(truncate(title, 100))
+}
+
 fn classify_transport(e: &reqwest::Error) -> ApiError {
     let text = error_chain(e);
     if e.is_connect() {
@@ -295,28 +407,19 @@ pub fn read_status(json: &Value, headers: &reqwest::header::HeaderMap) -> Genera
                     .pointer("/video/file_size")
                     .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
             },
-            // Seen as a transient state: the URL comes with a later poll.
-            None => GenerationStatus::Pending(format!("{status} {NO_URL_YET}")),
+            None => GenerationStatus::Pending(Pending::CompletedWithoutUrl),
         },
         "error" | "failed" | "failure" | "cancelled" | "canceled" => GenerationStatus::Failed {
             message: failure_text(json),
         },
-        "" => GenerationStatus::Pending("(no status)".into()),
-        other => GenerationStatus::Pending(other.to_string()),
+        // The pending words the service is known to use.
+        "queued" | "generating" | "waiting" | "active" | "processing" | "pending" => {
+            GenerationStatus::Pending(Pending::Known(status))
+        }
+        "" => GenerationStatus::Pending(Pending::Unknown("(no status)".into())),
+        _ => GenerationStatus::Pending(Pending::Unknown(truncate(&status, 40))),
     }
 }
-
-/// The pending statuses the service is known to use. Any other word is still taken as pending
-/// (a new status must not crash a run) but is worth reporting.
-pub fn is_known_pending(status: &str) -> bool {
-    matches!(
-        status,
-        "queued" | "generating" | "waiting" | "active" | "processing" | "pending"
-    ) || status.ends_with(NO_URL_YET)
-}
-
-/// Said of a `completed` answer without a video URL, seen as a passing state.
-const NO_URL_YET: &str = "(no video URL yet)";
 
 fn video_url(json: &Value) -> Option<String> {
     let video = json.get("video")?;
@@ -407,6 +510,18 @@ pub fn error_message(body: &str) -> String {
     message
 }
 
+/// The service's error code in an error body, when it gives one.
+fn error_code(body: &str) -> Option<String> {
+    let json: Value = serde_json::from_str(body).ok()?;
+    ["/code", "/error/code", "/errorCode", "/error/type"]
+        .iter()
+        .find_map(|p| match json.pointer(p)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+}
+
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
@@ -445,27 +560,20 @@ mod tests {
             }
         ));
         assert_eq!(
-            status(json!({"status": "waiting"})),
-            GenerationStatus::Pending("waiting".into())
-        );
-        assert!(matches!(
             status(json!({"status": "completed"})),
-            GenerationStatus::Pending(_)
-        ));
+            GenerationStatus::Pending(Pending::CompletedWithoutUrl)
+        );
         // Every pending word the service is seen to use is known; a new one is pending, reported.
-        for word in ["queued", "generating", "waiting", "active", "processing"] {
-            assert_eq!(status(json!({"status": word})), GenerationStatus::Pending(word.into()));
-            assert!(is_known_pending(word), "{word}");
+        for word in ["queued", "generating", "waiting", "active", "processing", "pending"] {
+            assert_eq!(
+                status(json!({"status": word})),
+                GenerationStatus::Pending(Pending::Known(word.into()))
+            );
         }
         assert_eq!(
             status(json!({"status": "Rendering"})),
-            GenerationStatus::Pending("rendering".into())
+            GenerationStatus::Pending(Pending::Unknown("rendering".into()))
         );
-        assert!(!is_known_pending("rendering"));
-        match status(json!({"status": "completed"})) {
-            GenerationStatus::Pending(s) => assert!(is_known_pending(&s), "{s}"),
-            other => panic!("{other:?}"),
-        }
     }
 
     #[test]
@@ -491,6 +599,28 @@ mod tests {
         let ok = |url: &str, key: &str, rate: f64| ApiClient::new(url, ApiKey::new(key), rate).map(drop);
         assert!(ok("https://api.example.com/", "k", 5.0).is_ok());
         assert!(ok("http://127.0.0.1:8090", "k", 0.5).is_ok());
+        // Plain http carries the key in clear text: loopback only.
+        for local in [
+            "http://127.0.0.1:8090",
+            "http://127.8.0.1",
+            "http://[::1]:80/",
+            "http://LocalHost:9",
+        ] {
+            assert!(ok(local, "k", 5.0).is_ok(), "{local}");
+        }
+        for url in [
+            "http://example.com",
+            "http://10.0.0.1:8090",
+            "http://[::2]",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+        ] {
+            let err = ok(url, "k", 5.0).unwrap_err();
+            assert!(
+                err.contains("refusing to send `AIMLAPI_KEY` in clear text"),
+                "{url}: {err}"
+            );
+        }
         for (url, key, rate) in [
             ("http://host:99999", "k", 5.0),
             ("ftp://host", "k", 5.0),
@@ -509,6 +639,7 @@ mod tests {
         let http = |status| ApiError::Http {
             status,
             message: String::new(),
+            code: None,
             retry_after: None,
         };
         assert_eq!(http(401).disposition(Op::Poll), Disposition::Abort);
@@ -534,6 +665,47 @@ mod tests {
             ApiError::Connect(String::new()).disposition(Op::Submit),
             Disposition::Retry { after: None }
         );
+    }
+
+    #[test]
+    fn web_pages_and_redirects_created_nothing_and_are_retried_for_free() {
+        let page = ApiError::NotTheApi {
+            status: 200,
+            title: "Just a moment...".into(),
+        };
+        assert_eq!(page.disposition(Op::Submit), Disposition::Retry { after: None });
+        let redirect = ApiError::Redirected {
+            status: 302,
+            location: "https://elsewhere.example/".into(),
+        };
+        assert_eq!(redirect.disposition(Op::Submit), Disposition::Retry { after: None });
+        let mut html = reqwest::header::HeaderMap::new();
+        html.insert(
+            reqwest::header::CONTENT_TYPE,
+            "text/html; charset=UTF-8".parse().unwrap(),
+        );
+        let cloudflare = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>";
+        assert_eq!(web_page_title(&html, cloudflare).as_deref(), Some("Just a moment..."));
+        let none = reqwest::header::HeaderMap::new();
+        assert_eq!(
+            web_page_title(&none, "  <html><body>x</body></html>").as_deref(),
+            Some("(an HTML page)")
+        );
+        assert_eq!(web_page_title(&none, r#"{"id": "x"}"#), None);
+        assert_eq!(web_page_title(&none, "not json, not html"), None);
+    }
+
+    #[test]
+    fn error_codes_are_kept() {
+        assert_eq!(
+            error_code(r#"{"code":"too_many_active","message":"x"}"#).as_deref(),
+            Some("too_many_active")
+        );
+        assert_eq!(
+            error_code(r#"{"error":{"code":429,"message":"x"}}"#).as_deref(),
+            Some("429")
+        );
+        assert_eq!(error_code("plain"), None);
     }
 
     #[test]

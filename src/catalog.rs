@@ -227,6 +227,14 @@ pub fn model(id: &str) -> Option<&'static ModelSpec> {
 /// versions, real models of their own, and pass.
 pub fn near_miss_model(id: &str) -> Option<&'static str> {
     let lower = id.trim().to_lowercase();
+    // A catalogued name without its family (`image-to-video` for `magic/image-to-video`): the
+    // service refuses it at run time, job after job. When several families share the name, the
+    // first catalogued one is suggested.
+    if !lower.is_empty()
+        && let Some(m) = MODELS.iter().find(|m| m.id.ends_with(&format!("/{lower}")))
+    {
+        return Some(m.id);
+    }
     let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
     MODELS
         .iter()
@@ -448,6 +456,11 @@ mod tests {
             Some("pixverse/v5/image-to-video")
         );
         assert_eq!(near_miss_model("magic/image-to-image"), None);
+        // The family forgotten.
+        assert_eq!(near_miss_model("image-to-video"), Some("magic/image-to-video"));
+        assert_eq!(near_miss_model("text-to-video"), Some("magic/text-to-video"));
+        assert_eq!(near_miss_model("v5/image-to-video"), Some("pixverse/v5/image-to-video"));
+        assert_eq!(near_miss_model("to-video"), None);
         assert_eq!(near_miss_model("magic/image-to-video"), None);
     }
 

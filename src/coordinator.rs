@@ -34,6 +34,8 @@ use crate::state::{Phase, RunState, StateError};
 mod events;
 mod resume;
 
+pub use resume::{Adoption, adopt, earlier_run};
+
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     /// Most generations in flight at once (submitted, not yet seen finished).

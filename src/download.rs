@@ -18,6 +18,9 @@ pub enum DownloadError {
     Expired(u16),
     #[error("download failed: {0}")]
     Transient(String),
+    /// Larger than `--max-download-size`: refused before or while writing, never kept.
+    #[error("the file host offered {offered}, more than the limit of {limit} bytes (--max-download-size)")]
+    TooLarge { offered: String, limit: u64 },
     #[error("cannot write `{path}`: {source}")]
     Write {
         path: PathBuf,
@@ -34,20 +37,23 @@ pub struct Downloaded {
 
 pub struct Downloader {
     http: reqwest::Client,
+    /// The most bytes one video may weigh: a file host that sends without end must not fill the disk.
+    max_bytes: u64,
 }
+
+/// Real videos weigh tens of MB; this leaves room for long 1080p ones.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
 /// The suffix of an unfinished download; anything carrying it is garbage from a dead run.
 pub const PART_SUFFIX: &str = ".part";
 
 impl Downloader {
-    pub fn new() -> Result<Downloader, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
+    pub fn new(max_bytes: u64) -> Result<Downloader, String> {
+        let http = crate::api::http_client()
             .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("vidbatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Downloader { http })
+        Ok(Downloader { http, max_bytes })
     }
 
     /// Downloads `url` to `dest`. `expected_size` is what the service said the file weighs.
@@ -65,7 +71,17 @@ impl Downloader {
                 tokio::fs::rename(&part, dest).await.map_err(write_err(dest))?;
                 // The rename is durable only once the folder is synced.
                 if let Ok(d) = std::fs::File::open(dir) {
-                    let _ = d.sync_all();
+                    d.sync_all().map_err(write_err(dir))?;
+                }
+                // What counts is what the disk holds, not what the network sent: a write error
+                // that slipped through would show here as a short file.
+                let on_disk = tokio::fs::metadata(dest).await.map_err(write_err(dest))?.len();
+                if on_disk != done.bytes {
+                    let _ = tokio::fs::remove_file(dest).await;
+                    return Err(DownloadError::Write {
+                        path: dest.to_path_buf(),
+                        source: std::io::Error::other(format!("{on_disk} bytes on disk after writing {}", done.bytes)),
+                    });
                 }
                 Ok(done)
             }
@@ -90,6 +106,12 @@ impl Downloader {
             _ => return Err(DownloadError::Transient(format!("HTTP {status}"))),
         }
         let announced = response.content_length();
+        if let Some(n) = announced.filter(|&n| n > self.max_bytes) {
+            return Err(DownloadError::TooLarge {
+                offered: format!("{n} bytes (Content-Length)"),
+                limit: self.max_bytes,
+            });
+        }
         let mut file = tokio::fs::File::create(part)
             .await
             .map_err(|source| DownloadError::Write {
@@ -104,15 +126,25 @@ impl Downloader {
                 .map_err(|e| DownloadError::Transient(format!("cut off after {bytes} bytes: {}", error_chain(&e))))?;
             hasher.update(&chunk);
             bytes += chunk.len() as u64;
+            if bytes > self.max_bytes {
+                return Err(DownloadError::TooLarge {
+                    offered: format!("more than {} bytes", self.max_bytes),
+                    limit: self.max_bytes,
+                });
+            }
             file.write_all(&chunk).await.map_err(|source| DownloadError::Write {
                 path: part.to_path_buf(),
                 source,
             })?;
         }
-        file.sync_all().await.map_err(|source| DownloadError::Write {
+        // tokio's `File` writes in the background: the last write's error (a full disk) comes
+        // out of `flush`, and `sync_all` alone would not report it.
+        let write_failed = |source| DownloadError::Write {
             path: part.to_path_buf(),
             source,
-        })?;
+        };
+        file.flush().await.map_err(write_failed)?;
+        file.sync_all().await.map_err(write_failed)?;
         for (what, expected) in [
             ("Content-Length", announced),
             ("the announced file_size", expected_size),
@@ -173,4 +205,59 @@ pub fn hash_file(path: &Path) -> std::io::Result<Downloaded> {
         bytes,
         sha256: format!("{:x}", hasher.finalize()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A file host on 127.0.0.1 that answers every request with `head` and then zeros, forever.
+    async fn endless_host(head: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 1024];
+                    let _ = socket.read(&mut request).await;
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let zeros = vec![0u8; 64 * 1024];
+                    while socket.write_all(&zeros).await.is_ok() {}
+                });
+            }
+        });
+        format!("http://{addr}/v.mp4")
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_stops_at_the_limit_and_leaves_nothing() {
+        let url = endless_host("HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nConnection: close\r\n\r\n").await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("videos/v.mp4");
+        let err = Downloader::new(1 << 20)
+            .unwrap()
+            .fetch(&url, &dest, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DownloadError::TooLarge { limit: 1048576, .. }), "{err}");
+        assert!(!dest.exists());
+        assert_eq!(std::fs::read_dir(dir.path().join("videos")).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_announced_size_over_the_limit_is_refused_before_writing() {
+        let url = endless_host("HTTP/1.1 200 OK\r\nContent-Length: 50000000000\r\n\r\n").await;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("v.mp4");
+        let err = Downloader::new(DEFAULT_MAX_BYTES)
+            .unwrap()
+            .fetch(&url, &dest, None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("50000000000 bytes (Content-Length)"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }

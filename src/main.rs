@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use vidbatch::api::{ApiClient, ApiKey, DEFAULT_BASE_URL};
+use vidbatch::api::{ApiClient, ApiKey, DEFAULT_BASE_URL, error_chain};
 use vidbatch::coordinator::{CancelLevel, Coordinator, RunConfig, Shutdown, StopReason};
 use vidbatch::download::Downloader;
 use vidbatch::exit_code;
@@ -82,6 +82,18 @@ struct RunArgs {
     /// Most downloads at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     downloads: u32,
+    /// The most bytes one video may weigh (`500MB`, `2GiB`, …): a larger one is refused, and the
+    /// job can be fetched again (free) by a rerun with a higher limit.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    max_download_size: u64,
+    /// When the run state of `--out` was lost: keep the videos its `results.csv` lists (checked
+    /// by SHA-256), and submit only the rest.
+    #[arg(long, conflicts_with = "start_over")]
+    adopt: bool,
+    /// When the run state of `--out` was lost: forget the earlier run and submit (and pay for)
+    /// every job again; its videos replace the files of the same name.
+    #[arg(long)]
+    start_over: bool,
     /// First delay between retries of a failing request (doubles each time, with jitter).
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, hide = true)]
     retry_base: Duration,
@@ -127,22 +139,116 @@ struct SimArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
+    let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(async {
+            match cli.command {
+                Command::Run(args) => run(args).await,
+                Command::Validate { manifest } => validate(&manifest),
+                Command::Templates { model } => templates(model.as_deref()),
+                Command::Sim(args) => serve_sim(args).await,
+            }
+        }),
+        Err(e) => Err(CliError::Aborted {
+            message: format!("cannot start the async runtime: {e}"),
+            help: None,
+        }),
+    };
+    // The one place that prints an error and decides the exit code.
+    let code = match result {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(exit_code::ABORTED as u8);
+            e.report();
+            e.exit_code()
         }
     };
-    let code = runtime.block_on(async {
-        match cli.command {
-            Command::Run(args) => run(args).await,
-            Command::Validate { manifest } => validate(&manifest),
-            Command::Templates { model } => templates(model.as_deref()),
-            Command::Sim(args) => serve_sim(args).await,
-        }
-    });
     ExitCode::from(code as u8)
+}
+
+/// Everything that ends a command before its work is done, each with its exit code.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// Every problem of the manifest; nothing was sent.
+    #[error("{0}")]
+    Manifest(manifest::Diagnostics),
+    /// Arguments or environment that cannot work; nothing was sent.
+    #[error("{message}")]
+    Usage { message: String, help: Option<String> },
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The run stopped and left its work to the same command.
+    #[error("{message}")]
+    Aborted { message: String, help: Option<String> },
+    /// stdout was closed (`vidbatch validate m.csv | head -1`) or cannot be written.
+    #[error("cannot write to stdout")]
+    Stdout(#[from] std::io::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Manifest(_) | CliError::Usage { .. } => exit_code::INVALID,
+            CliError::State(e) => match e {
+                StateError::Locked { .. }
+                | StateError::OtherEndpoint { .. }
+                | StateError::NewerSchema { .. }
+                | StateError::NotAState { .. }
+                | StateError::Lost { .. }
+                | StateError::Corrupt { .. } => exit_code::INVALID,
+                StateError::CreateDir { .. } | StateError::Open { .. } | StateError::Sql(_) => exit_code::ABORTED,
+            },
+            CliError::Aborted { .. } => exit_code::ABORTED,
+            // A reader that went away wants no more: that is not a failure.
+            CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_code::OK,
+            CliError::Stdout(_) => exit_code::ABORTED,
+        }
+    }
+
+    fn help(&self) -> Option<String> {
+        match self {
+            CliError::Usage { help, .. } | CliError::Aborted { help, .. } => help.clone(),
+            CliError::State(StateError::Lost { .. }) => Some(
+                "if you still have the old `state.db`, put it back; or run again with `--adopt` to keep the \
+                 videos that `results.csv` lists (checked by SHA-256) and submit only the rest; or with \
+                 `--start-over` to submit and pay for everything again"
+                    .into(),
+            ),
+            CliError::State(StateError::NotAState { .. } | StateError::Corrupt { .. }) => Some(
+                "restore the file from a backup, or use another `--out`; vidbatch does not guess what was paid for"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn report(&self) {
+        match self {
+            CliError::Manifest(diagnostics) => {
+                eprintln!("{diagnostics}");
+                eprintln!("nothing was submitted: fix the manifest and run again");
+            }
+            CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => {
+                report_error(other);
+                if let Some(help) = other.help() {
+                    eprintln!("  help: {help}");
+                }
+            }
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> CliError {
+    CliError::Usage {
+        message: message.into(),
+        help: None,
+    }
+}
+
+fn aborted(message: impl Into<String>) -> CliError {
+    CliError::Aborted {
+        message: message.into(),
+        help: None,
+    }
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -172,58 +278,56 @@ fn report_error(e: &dyn std::error::Error) {
     }
 }
 
-fn load_plan(path: &Path) -> Result<Plan, i32> {
-    let manifest = manifest::load(path).map_err(|d| {
-        eprintln!("{d}");
-        exit_code::INVALID
-    })?;
-    let plan = plan::plan(&manifest).map_err(|d| {
-        eprintln!("{d}");
-        eprintln!("nothing was submitted: fix the manifest and run again");
-        exit_code::INVALID
-    })?;
+fn load_plan(path: &Path) -> Result<Plan, CliError> {
+    let manifest = manifest::load(path).map_err(CliError::Manifest)?;
+    let plan = plan::plan(&manifest).map_err(CliError::Manifest)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
     Ok(plan)
 }
 
-fn validate(path: &Path) -> i32 {
-    let plan = match load_plan(path) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let mut table =
-        String::from("job_id        model                       template                    input -> file\n");
+fn validate(path: &Path) -> Result<i32, CliError> {
+    let plan = load_plan(path)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "job_id        model                       template                    input -> file"
+    )?;
     for job in &plan.jobs {
-        table.push_str(&format!(
-            "{:<13} {:<27} {:<27} {} -> {}\n",
+        writeln!(
+            out,
+            "{:<13} {:<27} {:<27} {} -> {}",
             job.key.short(),
             job.model,
             job.template.as_deref().unwrap_or("-"),
             api_label(&job.input_label),
             job.file
-        ));
+        )?;
     }
-    print!("{table}");
-    println!("{}: {} job(s) valid; nothing was sent", path.display(), plan.jobs.len());
-    exit_code::OK
+    writeln!(
+        out,
+        "{}: {} job(s) valid; nothing was sent",
+        path.display(),
+        plan.jobs.len()
+    )?;
+    out.flush()?;
+    Ok(exit_code::OK)
 }
 
 fn api_label(input: &str) -> String {
     vidbatch::api::truncate(input, 48)
 }
 
-fn templates(model: Option<&str>) -> i32 {
+fn templates(model: Option<&str>) -> Result<i32, CliError> {
     let models: Vec<&catalog::ModelSpec> = match model {
         Some(id) => match catalog::model(id) {
             Some(m) => vec![m],
             None => {
-                eprintln!("error: unknown model `{id}`");
-                match catalog::near_miss_model(id) {
-                    Some(known) => eprintln!("  help: did you mean `{known}`?"),
-                    None => eprintln!(
-                        "  help: models with templates: {}",
+                let help = match catalog::near_miss_model(id) {
+                    Some(known) => format!("did you mean `{known}`?"),
+                    None => format!(
+                        "models with templates: {}",
                         catalog::MODELS
                             .iter()
                             .filter(|m| !m.templates.is_empty())
@@ -231,31 +335,37 @@ fn templates(model: Option<&str>) -> i32 {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                }
-                return exit_code::INVALID;
+                };
+                return Err(CliError::Usage {
+                    message: format!("unknown model `{id}`"),
+                    help: Some(help),
+                });
             }
         },
         None => catalog::MODELS.iter().filter(|m| !m.templates.is_empty()).collect(),
     };
+    let mut out = std::io::stdout().lock();
     for m in models {
         if m.templates.is_empty() {
-            println!("{} takes no template", m.id);
+            writeln!(out, "{} takes no template", m.id)?;
             continue;
         }
-        println!(
+        writeln!(
+            out,
             "{} ({} templates, default `{}`):",
             m.id,
             m.templates.len(),
             m.default_template.unwrap_or("-")
-        );
+        )?;
         for t in m.templates {
-            println!("  {t}");
+            writeln!(out, "  {t}")?;
         }
     }
-    exit_code::OK
+    out.flush()?;
+    Ok(exit_code::OK)
 }
 
-async fn serve_sim(args: SimArgs) -> i32 {
+async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
     let config = SimConfig {
         queued: args.queued,
         generating: args.generating,
@@ -269,13 +379,9 @@ async fn serve_sim(args: SimArgs) -> i32 {
         out_of_credits_first_submits: args.out_of_credits_first_submits,
         ..SimConfig::default()
     };
-    let sim = match sim::start(SocketAddr::new(args.host, args.port), config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}:{}: {e}", args.host, args.port);
-            return exit_code::INVALID;
-        }
-    };
+    let sim = sim::start(SocketAddr::new(args.host, args.port), config)
+        .await
+        .map_err(|e| usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
     // A closed stdout (`vidbatch sim | head -1`) must not stop the server.
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "simulator listening on {}", sim.base_url);
@@ -286,7 +392,40 @@ async fn serve_sim(args: SimArgs) -> i32 {
     );
     let _ = tokio::signal::ctrl_c().await;
     sim.stop();
-    exit_code::OK
+    Ok(exit_code::OK)
+}
+
+/// `1048576`, `500MB`, `1.5GiB`: decimal (kB, MB, GB) and binary (KiB, MiB, GiB) units.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 500MB or 2GiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, kB, MB, GB, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    let bytes = number * factor as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("`{text}` is not a usable size"));
+    }
+    Ok(bytes as u64)
 }
 
 /// Turns Ctrl-C and SIGTERM into shutdown levels: the first Ctrl-C drains, a second aborts;
@@ -314,11 +453,8 @@ fn watch_signals(shutdown: Shutdown) {
     });
 }
 
-async fn run(args: RunArgs) -> i32 {
-    let mut plan = match load_plan(&args.manifest) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+async fn run(args: RunArgs) -> Result<i32, CliError> {
+    let mut plan = load_plan(&args.manifest)?;
     let out = args
         .out
         .clone()
@@ -327,27 +463,24 @@ async fn run(args: RunArgs) -> i32 {
     // The endpoint: the built-in simulator, or the real service with a key.
     let mut simulator = None;
     let (base_url, key, endpoint) = if args.simulate {
-        match sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default()).await {
-            Ok(s) => {
-                tracing::info!("simulating the API at {} (no key, no network)", s.base_url);
-                let url = s.base_url.clone();
-                simulator = Some(s);
-                (url, ApiKey::new("simulator"), "simulator".to_string())
-            }
-            Err(e) => {
-                eprintln!("error: cannot start the simulator: {e}");
-                return exit_code::ABORTED;
-            }
-        }
+        let s = sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default())
+            .await
+            .map_err(|e| aborted(format!("cannot start the simulator: {e}")))?;
+        tracing::info!("simulating the API at {} (no key, no network)", s.base_url);
+        let url = s.base_url.clone();
+        simulator = Some(s);
+        (url, ApiKey::new("simulator"), "simulator".to_string())
     } else {
         let key = match std::env::var("AIMLAPI_KEY") {
             Ok(k) if !k.trim().is_empty() => k.trim().to_string(),
             _ => {
-                eprintln!("error: `AIMLAPI_KEY` is not set");
-                eprintln!(
-                    "  help: export AIMLAPI_KEY=<your key>, or add --simulate to try the manifest on the built-in simulator"
-                );
-                return exit_code::INVALID;
+                return Err(CliError::Usage {
+                    message: "`AIMLAPI_KEY` is not set".into(),
+                    help: Some(
+                        "export AIMLAPI_KEY=<your key>, or add --simulate to try the manifest on the built-in simulator"
+                            .into(),
+                    ),
+                });
             }
         };
         let base = std::env::var("AIMLAPI_BASE_URL")
@@ -358,45 +491,37 @@ async fn run(args: RunArgs) -> i32 {
         (base.clone(), ApiKey::new(key), base)
     };
 
-    let api = match ApiClient::new(&base_url, key, args.rate) {
-        Ok(a) => a,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit_code::INVALID;
-        }
-    };
-    let downloader = match Downloader::new() {
-        Ok(d) => std::sync::Arc::new(d),
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit_code::ABORTED;
-        }
-    };
-    let state = match RunState::open(&out, &endpoint) {
-        Ok(s) => s,
-        Err(e) => {
-            report_error(&e);
-            return match e {
-                StateError::Locked { .. } | StateError::OtherEndpoint { .. } | StateError::NewerSchema { .. } => {
-                    exit_code::INVALID
-                }
-                _ => exit_code::ABORTED,
-            };
-        }
-    };
-    match state.finished_files() {
-        Ok(finished) => {
-            for (old, new) in plan::keep_clear_of(&mut plan.jobs, &finished) {
-                tracing::warn!(
-                    "`{old}` already holds the finished video of another job; \
-                     the job now named there writes `{new}` instead"
-                );
+    let api = ApiClient::new(&base_url, key, args.rate).map_err(usage)?;
+    let downloader = std::sync::Arc::new(Downloader::new(args.max_download_size).map_err(aborted)?);
+    let mut state = RunState::open(&out, &endpoint)?;
+    if !state.knows_jobs()?
+        && let Some(found) = vidbatch::coordinator::earlier_run(&out)
+    {
+        if args.adopt {
+            let adoption = vidbatch::coordinator::adopt(&out, &mut plan.jobs, &mut state)?;
+            tracing::warn!(
+                "adopted {} finished video(s) of an earlier run (checked against `results.csv`); \
+                 {} listed there no longer match and will be fetched again",
+                adoption.adopted,
+                adoption.mismatched
+            );
+            for (old, new) in &adoption.kept_aside {
+                tracing::warn!("`{old}` is kept (no record says which job it belongs to); its job writes `{new}`");
             }
+        } else if args.start_over {
+            tracing::warn!(
+                "starting over in `{}` ({found} there): every job is submitted and paid again",
+                out.display()
+            );
+        } else {
+            return Err(StateError::Lost { out, found }.into());
         }
-        Err(e) => {
-            report_error(&e);
-            return exit_code::ABORTED;
-        }
+    }
+    for (old, new) in plan::keep_clear_of(&mut plan.jobs, &state.finished_files()?) {
+        tracing::warn!(
+            "`{old}` already holds the finished video of another job; \
+             the job now named there writes `{new}` instead"
+        );
     }
     let poll_default = if args.simulate {
         Duration::from_millis(200)
@@ -418,30 +543,12 @@ async fn run(args: RunArgs) -> i32 {
     };
     let shutdown = Shutdown::default();
     watch_signals(shutdown.clone());
-    let coordinator = match Coordinator::new(&plan, &out, state, api, downloader, config, &shutdown) {
-        Ok(c) => c,
-        Err(e) => {
-            report_error(&e);
-            return exit_code::ABORTED;
-        }
-    };
+    let coordinator = Coordinator::new(&plan, &out, state, api, downloader, config, &shutdown)?;
     let (state, report) = coordinator.run().await;
     drop(simulator);
 
-    let records = match state.records() {
-        Ok(r) => r,
-        Err(e) => {
-            report_error(&e);
-            return exit_code::ABORTED;
-        }
-    };
-    let summary = match results::write(&out, &plan.jobs, &records) {
-        Ok(s) => s,
-        Err(e) => {
-            report_error(&e);
-            return exit_code::ABORTED;
-        }
-    };
+    let records = state.records()?;
+    let summary = results::write(&out, &plan.jobs, &records).map_err(|e| aborted(error_chain(&e)))?;
     let results_path = out.join("results.csv");
     eprintln!(
         "{} job(s): {} completed, {} failed, {} unknown, {} pending ({} already done before this run; {} API requests; {} credits recorded)",
@@ -456,24 +563,16 @@ async fn run(args: RunArgs) -> i32 {
     );
     eprintln!("results: {}", results_path.display());
     match report.stopped {
-        Some(StopReason::Refused(message)) => {
-            eprintln!("error: {message}");
-            exit_code::ABORTED
-        }
-        Some(StopReason::Unreachable(message)) => {
-            eprintln!("error: {message}");
-            eprintln!("  help: check the network and `AIMLAPI_BASE_URL`");
-            exit_code::ABORTED
-        }
-        Some(StopReason::Fatal(message)) => {
-            eprintln!("error: {message}");
-            exit_code::ABORTED
-        }
+        Some(StopReason::Refused(message) | StopReason::Fatal(message)) => Err(aborted(message)),
+        Some(StopReason::Unreachable(message)) => Err(CliError::Aborted {
+            message,
+            help: Some("check the network and `AIMLAPI_BASE_URL`".into()),
+        }),
         Some(StopReason::Interrupted) => {
             eprintln!("interrupted: the same command resumes the run");
-            exit_code::ABORTED
+            Ok(exit_code::ABORTED)
         }
-        None if summary.completed == summary.total() => exit_code::OK,
-        None => exit_code::JOBS_INCOMPLETE,
+        None if summary.completed == summary.total() => Ok(exit_code::OK),
+        None => Ok(exit_code::JOBS_INCOMPLETE),
     }
 }

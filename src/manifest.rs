@@ -101,7 +101,7 @@ pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
             help: None,
         }])
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(None, format!("cannot read the manifest: {e}")))?;
+    let text = read_text(path).map_err(|(line, message)| fail(line, message))?;
     let dir = path
         .parent()
         .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
@@ -125,6 +125,59 @@ pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
         parse_yaml(&text, &mut manifest)?;
     }
     Ok(manifest)
+}
+
+/// The largest manifest read: a 100,000-row CSV weighs about 10 MB. Anything larger (or endless,
+/// such as `/dev/zero`) is refused before memory runs out.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+/// Reads a manifest's text: bounded in size, UTF-8 (a byte-order mark is dropped), with the line
+/// and column of the first byte that is not UTF-8 and a way to fix it.
+fn read_text(path: &Path) -> Result<String, (Option<usize>, String)> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| (None, format!("cannot read the manifest: {e}"));
+    if path.is_dir() {
+        return Err((None, "this is a folder, not a manifest file".into()));
+    }
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err((
+            None,
+            format!(
+                "the manifest is larger than {} MiB; split it into several files",
+                MAX_MANIFEST_BYTES >> 20
+            ),
+        ));
+    }
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err((
+            Some(1),
+            "the manifest is UTF-16 text; vidbatch reads UTF-8 (in Excel: Save As → \"CSV UTF-8\"; \
+             in an editor: save with the UTF-8 encoding)"
+                .into(),
+        ));
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(bytes);
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let good = e.utf8_error().valid_up_to();
+        let before = &bytes[..good];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        (
+            Some(line),
+            format!(
+                "column {column}: byte 0x{:02X} is not UTF-8 text; the file was probably saved as \
+                 Windows-1252 or Latin-1: save it as UTF-8 (in Excel: Save As → \"CSV UTF-8\")",
+                bytes[good]
+            ),
+        )
+    })
 }
 
 mod csv;
@@ -224,6 +277,69 @@ mod tests {
         let m = yaml("x: &imgs [a.jpg, b.jpg]\njobs:\n  - model: m\n    inputs: *imgs\n");
         // `x` is not a manifest field, but the alias itself must resolve.
         assert!(m.unwrap_err().0.iter().all(|d| !d.message.contains("alias")));
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_quickly_and_small() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=9 {
+            let prev = level - 1;
+            text.push_str(&format!(
+                "a{level}: &a{level} [{}]\n",
+                vec![format!("*a{prev}"); 9].join(",")
+            ));
+        }
+        text.push_str("jobs:\n  - model: magic/text-to-video\n    prompts: *a9\n");
+        let err = yaml(&text).unwrap_err();
+        assert!(err.0[0].message.contains("aliases"), "{err}");
+        // An anchor reused a few times is fine.
+        let ok = yaml("x: &p [a, b]\njobs:\n  - model: m\n    prompts: *p\n  - model: m\n    prompts: *p\n");
+        assert!(ok.unwrap_err().0.iter().all(|d| !d.message.contains("aliases")));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = format!("jobs: {}{}\n", "[".repeat(70), "]".repeat(70));
+        let err = yaml(&text).unwrap_err();
+        assert!(err.0[0].message.contains("deeper than 64"), "{err}");
+        // Deeper still, the YAML reader's own limit answers first.
+        let text = format!("jobs: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(yaml(&text).is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_text() {
+        let m = yaml("\u{feff}jobs:\n  - model: magic/text-to-video\n    prompt: hi\n").unwrap();
+        assert_eq!(m.entries.len(), 1);
+    }
+
+    #[test]
+    fn unreadable_text_says_where_and_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let latin1 = dir.path().join("m.csv");
+        std::fs::write(&latin1, b"model,prompt\nmagic/text-to-video,Caf\xE9 -20%\n").unwrap();
+        let err = load(&latin1).unwrap_err();
+        assert_eq!(err.0[0].line, Some(2));
+        assert!(err.0[0].message.contains("column 24: byte 0xE9"), "{err}");
+        assert!(err.0[0].message.contains("UTF-8"), "{err}");
+        let utf16 = dir.path().join("u.csv");
+        std::fs::write(&utf16, b"\xFF\xFEm\x00").unwrap();
+        assert!(load(&utf16).unwrap_err().0[0].message.contains("UTF-16"));
+        let bom = dir.path().join("b.yaml");
+        std::fs::write(
+            &bom,
+            b"\xEF\xBB\xBFjobs:\n  - model: magic/text-to-video\n    prompt: hi\n",
+        )
+        .unwrap();
+        assert_eq!(load(&bom).unwrap().entries.len(), 1);
+        assert!(load(dir.path()).unwrap_err().0[0].message.contains("folder"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_manifest_is_refused_at_the_size_limit() {
+        let err = load(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.0[0].message.contains("larger than"), "{err}");
     }
 
     #[test]

@@ -113,35 +113,36 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
             }
             _ => get(|r| r.error.clone()),
         };
+        let row = [
+            job.key.short().to_string(),
+            job.model.clone(),
+            job.template.clone().unwrap_or_default(),
+            job.input_label.clone(),
+            status.as_str().to_string(),
+            get(|r| r.generation_id.clone()),
+            if completed {
+                get(|r| Some(r.file.clone()))
+            } else {
+                String::new()
+            },
+            if completed {
+                get(|r| r.bytes.map(|b| b.to_string()))
+            } else {
+                String::new()
+            },
+            if completed {
+                get(|r| r.sha256.clone())
+            } else {
+                String::new()
+            },
+            credits.map(format_credits).unwrap_or_default(),
+            record.map_or(0, |r| r.attempts).to_string(),
+            get(|r| r.submitted_at.clone()),
+            get(|r| r.finished_at.clone()),
+            error,
+        ];
         writer
-            .write_record([
-                job.key.short().to_string(),
-                job.model.clone(),
-                job.template.clone().unwrap_or_default(),
-                job.input_label.clone(),
-                status.as_str().to_string(),
-                get(|r| r.generation_id.clone()),
-                if completed {
-                    get(|r| Some(r.file.clone()))
-                } else {
-                    String::new()
-                },
-                if completed {
-                    get(|r| r.bytes.map(|b| b.to_string()))
-                } else {
-                    String::new()
-                },
-                if completed {
-                    get(|r| r.sha256.clone())
-                } else {
-                    String::new()
-                },
-                credits.map(format_credits).unwrap_or_default(),
-                record.map_or(0, |r| r.attempts).to_string(),
-                get(|r| r.submitted_at.clone()),
-                get(|r| r.finished_at.clone()),
-                error,
-            ])
+            .write_record(row.iter().map(|c| neutralise(c).into_owned()))
             .map_err(|e| err(e.into()))?;
     }
     let mut file = writer.into_inner().map_err(|e| err(e.into_error()))?;
@@ -152,10 +153,101 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
     Ok(summary)
 }
 
+/// A cell a spreadsheet would run as a formula (`=…`, `+…`, `-…`, `@…`, or a leading tab or
+/// carriage return, OWASP's list) gets a leading `'`: shown as text, never run. A cell that already
+/// starts with `'` gets one more, so [`original`] always gives the value back.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// The value written as `cell` by [`neutralise`].
+pub fn original(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
+}
+
+/// A completed row of an earlier `results.csv`, as far as adopting its video needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedRow {
+    pub job_id: String,
+    pub generation_id: Option<String>,
+    pub file: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The completed rows of `<out>/results.csv` (none when it is missing). Rows that cannot be read
+/// are skipped: adoption then checks every file against its hash anyway.
+pub fn read_finished(out: &Path) -> std::io::Result<Vec<FinishedRow>> {
+    let path = out.join("results.csv");
+    let mut reader = match csv::Reader::from_path(&path) {
+        Ok(r) => r,
+        Err(e) => match e.into_kind() {
+            csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            csv::ErrorKind::Io(io) => return Err(io),
+            other => return Err(std::io::Error::other(format!("{other:?}"))),
+        },
+    };
+    let headers = reader.headers().map_err(std::io::Error::other)?.clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(id), Some(status), Some(generation), Some(file), Some(bytes), Some(sha)) = (
+        column("job_id"),
+        column("status"),
+        column("generation_id"),
+        column("file"),
+        column("bytes"),
+        column("sha256"),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for record in reader.records().flatten() {
+        let get = |i: usize| original(record.get(i).unwrap_or_default()).to_string();
+        if get(status) != "completed" {
+            continue;
+        }
+        let Ok(size) = get(bytes).parse() else { continue };
+        rows.push(FinishedRow {
+            job_id: get(id),
+            generation_id: Some(get(generation)).filter(|g| !g.is_empty()),
+            file: get(file),
+            bytes: size,
+            sha256: get(sha),
+        });
+    }
+    Ok(rows)
+}
+
 fn format_credits(c: f64) -> String {
     if c.fract() == 0.0 {
         format!("{c:.0}")
     } else {
         c.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_neutralised_and_can_be_read_back() {
+        for (given, written) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(1)", "'@SUM(1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("'quoted", "''quoted"),
+            ("SALE -30%", "SALE -30%"),
+            ("", ""),
+            ("1.5", "1.5"),
+        ] {
+            assert_eq!(neutralise(given), written, "{given:?}");
+            assert_eq!(original(&neutralise(given)), given, "{given:?}");
+        }
     }
 }

@@ -37,6 +37,21 @@ pub enum StateError {
     },
     #[error("the run state `{path}` was written by a newer vidbatch (schema {found}, this one knows {known})")]
     NewerSchema { path: PathBuf, found: i64, known: i64 },
+    #[error("`{path}` is not a vidbatch run state (it cannot be read as one)")]
+    NotAState {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The folder shows an earlier run (videos, `results.csv`) but its state is missing or empty:
+    /// starting over would pay for every video again.
+    #[error(
+        "`{out}` holds {found} from an earlier run, but its run state `state.db` is missing or empty: \
+         going on would pay for every video again"
+    )]
+    Lost { out: PathBuf, found: String },
+    #[error("the run state `{path}` has a row vidbatch cannot read (job `{key}`: {what})")]
+    Corrupt { path: PathBuf, key: String, what: String },
     #[error("writing the run state failed")]
     Sql(#[from] rusqlite::Error),
 }
@@ -68,15 +83,17 @@ impl Phase {
         }
     }
 
-    fn parse(s: &str) -> Phase {
-        match s {
+    /// An unreadable phase is an error, never "queued": that would pay for the job again.
+    fn parse(s: &str) -> Option<Phase> {
+        Some(match s {
+            "queued" => Phase::Queued,
             "submitting" => Phase::Submitting,
             "generating" => Phase::Generating,
             "downloading" => Phase::Downloading,
             "completed" => Phase::Completed,
             "failed" => Phase::Failed,
-            _ => Phase::Queued,
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -132,7 +149,42 @@ pub struct JobRecord {
     pub finished_at: Option<String>,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+/// The schema, one step per version: `PRAGMA user_version` says how many have been applied. A
+/// step is only ever appended, never edited, so any older state file is brought up to date.
+const MIGRATIONS: &[&str] = &[
+    // 1: jobs, every generation ever created, and facts about the run.
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS jobs (
+         key TEXT PRIMARY KEY,
+         model TEXT NOT NULL,
+         template TEXT,
+         input TEXT NOT NULL,
+         file TEXT NOT NULL,
+         phase TEXT NOT NULL DEFAULT 'queued',
+         generation_id TEXT,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         bytes INTEGER,
+         sha256 TEXT,
+         error TEXT,
+         failure TEXT,
+         submitting_since TEXT,
+         submitted_at TEXT,
+         finished_at TEXT
+     );
+     -- Every generation ever created, so no paid id is forgotten even after a resubmit.
+     CREATE TABLE IF NOT EXISTS generations (
+         generation_id TEXT PRIMARY KEY,
+         job_key TEXT NOT NULL,
+         attempt INTEGER NOT NULL,
+         submitted_at TEXT NOT NULL,
+         credits REAL,
+         outcome TEXT
+     );",
+    // 2: when each generation was seen finished: how long renders take, per model.
+    "ALTER TABLE generations ADD COLUMN finished_at TEXT;",
+];
+
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub struct RunState {
     conn: Connection,
@@ -172,52 +224,12 @@ impl RunState {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                     StateError::Locked { path }
                 }
+                Some(rusqlite::ErrorCode::NotADatabase) => StateError::NotAState { path, source: e },
                 _ => open_err(e),
             });
         }
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS jobs (
-                 key TEXT PRIMARY KEY,
-                 model TEXT NOT NULL,
-                 template TEXT,
-                 input TEXT NOT NULL,
-                 file TEXT NOT NULL,
-                 phase TEXT NOT NULL DEFAULT 'queued',
-                 generation_id TEXT,
-                 attempts INTEGER NOT NULL DEFAULT 0,
-                 bytes INTEGER,
-                 sha256 TEXT,
-                 error TEXT,
-                 failure TEXT,
-                 submitting_since TEXT,
-                 submitted_at TEXT,
-                 finished_at TEXT
-             );
-             -- Every generation ever created, so no paid id is forgotten even after a resubmit.
-             CREATE TABLE IF NOT EXISTS generations (
-                 generation_id TEXT PRIMARY KEY,
-                 job_key TEXT NOT NULL,
-                 attempt INTEGER NOT NULL,
-                 submitted_at TEXT NOT NULL,
-                 credits REAL,
-                 outcome TEXT
-             );",
-        )?;
-        let state = RunState { conn, path };
-        match state.meta("schema")? {
-            Some(v) => {
-                let found: i64 = v.parse().unwrap_or(i64::MAX);
-                if found > SCHEMA_VERSION {
-                    return Err(StateError::NewerSchema {
-                        path: state.path,
-                        found,
-                        known: SCHEMA_VERSION,
-                    });
-                }
-            }
-            None => state.set_meta("schema", &SCHEMA_VERSION.to_string())?,
-        }
+        let mut state = RunState { conn, path };
+        state.migrate()?;
         match state.meta("endpoint")? {
             Some(recorded) if recorded != endpoint => {
                 return Err(StateError::OtherEndpoint {
@@ -234,6 +246,60 @@ impl RunState {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Brings the schema up to date, one step per transaction.
+    fn migrate(&mut self) -> Result<(), StateError> {
+        let not_a_state = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StateError::NotAState { path, source }
+        };
+        let mut version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(not_a_state(&self.path))?;
+        if version == 0 {
+            // The first vidbatch kept its version in `meta` only.
+            let has_meta: bool = self
+                .conn
+                .query_row(
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(not_a_state(&self.path))?;
+            if has_meta && self.meta("schema")?.is_some() {
+                version = self.meta("schema")?.and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+            }
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (step, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let to = step as i64 + 1;
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            // `meta.schema` too, so that the first vidbatch refuses a newer file.
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', ?1)",
+                [to.to_string()],
+            )?;
+            tx.pragma_update(None, "user_version", to)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Whether this state knows any job: a state that knows none, in a folder that holds an
+    /// earlier run's files, was lost (deleted, emptied) and must not be taken for a new run.
+    pub fn knows_jobs(&self) -> Result<bool, StateError> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM jobs)", [], |r| r.get(0))?)
     }
 
     fn meta(&self, k: &str) -> Result<Option<String>, StateError> {
@@ -286,25 +352,39 @@ impl RunState {
         let rows = stmt.query_map([], |r| {
             let phase: String = r.get(1)?;
             let failure: Option<String> = r.get(8)?;
-            Ok(JobRecord {
-                key: JobKey(r.get(0)?),
-                phase: Phase::parse(&phase),
-                generation_id: r.get(2)?,
-                attempts: r.get(3)?,
-                file: r.get(4)?,
-                bytes: r.get::<_, Option<i64>>(5)?.map(|b| b as u64),
-                sha256: r.get(6)?,
-                error: r.get(7)?,
-                failure: failure.as_deref().and_then(Failure::parse),
-                submitted_at: r.get(9)?,
-                finished_at: r.get(10)?,
-                credits: r.get(11)?,
-            })
+            Ok((
+                phase,
+                failure,
+                JobRecord {
+                    key: JobKey(r.get(0)?),
+                    phase: Phase::Queued,
+                    generation_id: r.get(2)?,
+                    attempts: r.get(3)?,
+                    file: r.get(4)?,
+                    bytes: r.get::<_, Option<i64>>(5)?.map(|b| b as u64),
+                    sha256: r.get(6)?,
+                    error: r.get(7)?,
+                    failure: None,
+                    submitted_at: r.get(9)?,
+                    finished_at: r.get(10)?,
+                    credits: r.get(11)?,
+                },
+            ))
         })?;
         let mut out = HashMap::new();
         for row in rows {
-            let row = row?;
-            out.insert(row.key.clone(), row);
+            let (phase, failure, mut record) = row?;
+            let corrupt = |what: String| StateError::Corrupt {
+                path: self.path.clone(),
+                key: record.key.0.clone(),
+                what,
+            };
+            record.phase = Phase::parse(&phase).ok_or_else(|| corrupt(format!("unknown phase `{phase}`")))?;
+            record.failure = match failure {
+                None => None,
+                Some(f) => Some(Failure::parse(&f).ok_or_else(|| corrupt(format!("unknown failure `{f}`")))?),
+            };
+            out.insert(record.key.clone(), record);
         }
         Ok(out)
     }
@@ -376,8 +456,10 @@ impl RunState {
     pub fn mark_downloading(&self, key: &JobKey, generation_id: &str, credits: Option<f64>) -> Result<(), StateError> {
         self.set_phase(key, Phase::Downloading)?;
         self.conn.execute(
-            "UPDATE generations SET outcome = 'completed', credits = COALESCE(?2, credits) WHERE generation_id = ?1",
-            params![generation_id, credits],
+            "UPDATE generations SET outcome = 'completed', credits = COALESCE(?2, credits),
+                    finished_at = COALESCE(finished_at, ?3)
+             WHERE generation_id = ?1",
+            params![generation_id, credits, now()],
         )?;
         Ok(())
     }
@@ -399,11 +481,40 @@ impl RunState {
         )?;
         if failure == Failure::Generation {
             self.conn.execute(
-                "UPDATE generations SET outcome = 'error'
+                "UPDATE generations SET outcome = 'error', finished_at = COALESCE(finished_at, ?2)
                  WHERE generation_id = (SELECT generation_id FROM jobs WHERE key = ?1)",
-                params![key.0],
+                params![key.0, now()],
             )?;
         }
+        Ok(())
+    }
+
+    /// Takes an earlier run's finished video as this job's result (`--adopt`, after the state was
+    /// lost): its file was checked against the plan and its recorded hash.
+    pub fn adopt_completed(
+        &mut self,
+        key: &JobKey,
+        generation_id: Option<&str>,
+        file: &str,
+        bytes: u64,
+        sha256: &str,
+    ) -> Result<(), StateError> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE jobs SET phase = 'completed', generation_id = ?2, attempts = MAX(attempts, 1), file = ?3,
+                    bytes = ?4, sha256 = ?5, error = NULL, failure = NULL, finished_at = ?6
+             WHERE key = ?1",
+            params![key.0, generation_id, file, bytes as i64, sha256, at],
+        )?;
+        if let Some(id) = generation_id {
+            tx.execute(
+                "INSERT OR IGNORE INTO generations (generation_id, job_key, attempt, submitted_at, outcome)
+                 VALUES (?1, ?2, 1, ?3, 'completed')",
+                params![id, key.0, at],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -415,5 +526,90 @@ impl RunState {
             .prepare("SELECT job_key, generation_id FROM generations ORDER BY job_key, attempt")?;
         let rows = stmt.query_map([], |r| Ok((JobKey(r.get(0)?), r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema the first vidbatch wrote (version 1 in `meta`, no `user_version`).
+    const FIRST_SCHEMA: &str = "
+        CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+        CREATE TABLE jobs (key TEXT PRIMARY KEY, model TEXT NOT NULL, template TEXT, input TEXT NOT NULL,
+            file TEXT NOT NULL, phase TEXT NOT NULL DEFAULT 'queued', generation_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, bytes INTEGER, sha256 TEXT, error TEXT, failure TEXT,
+            submitting_since TEXT, submitted_at TEXT, finished_at TEXT);
+        CREATE TABLE generations (generation_id TEXT PRIMARY KEY, job_key TEXT NOT NULL,
+            attempt INTEGER NOT NULL, submitted_at TEXT NOT NULL, credits REAL, outcome TEXT);
+        INSERT INTO meta VALUES ('schema', '1'), ('endpoint', 'e');
+        INSERT INTO jobs (key, model, input, file, phase, generation_id, attempts)
+            VALUES ('0123456789abcdef', 'm', 'i', 'videos/a.mp4', 'generating', 'gen-1', 1);
+        INSERT INTO generations VALUES ('gen-1', '0123456789abcdef', 1, 't', NULL, NULL);";
+
+    #[test]
+    fn a_state_of_the_first_schema_is_migrated_and_keeps_its_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        Connection::open(dir.path().join("state.db"))
+            .unwrap()
+            .execute_batch(FIRST_SCHEMA)
+            .unwrap();
+        let state = RunState::open(dir.path(), "e").unwrap();
+        let version: i64 = state.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(
+            state.meta("schema").unwrap().as_deref(),
+            Some(SCHEMA_VERSION.to_string().as_str())
+        );
+        let records = state.records().unwrap();
+        let record = &records[&JobKey("0123456789abcdef".into())];
+        assert_eq!(record.phase, Phase::Generating);
+        assert_eq!(record.generation_id.as_deref(), Some("gen-1"));
+        state.mark_downloading(&record.key, "gen-1", Some(5.0)).unwrap();
+        let finished: Option<String> = state
+            .conn
+            .query_row("SELECT finished_at FROM generations", [], |r| r.get(0))
+            .unwrap();
+        assert!(finished.is_some());
+        drop(state);
+        // Opening again changes nothing.
+        assert!(RunState::open(dir.path(), "e").unwrap().knows_jobs().unwrap());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RunState::open(dir.path(), "e").unwrap());
+        Connection::open(dir.path().join("state.db"))
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            RunState::open(dir.path(), "e"),
+            Err(StateError::NewerSchema { .. })
+        ));
+    }
+
+    #[test]
+    fn a_row_whose_phase_cannot_be_read_is_an_error_never_a_job_to_submit() {
+        let dir = tempfile::tempdir().unwrap();
+        Connection::open(dir.path().join("state.db"))
+            .unwrap()
+            .execute_batch(&FIRST_SCHEMA.replace("'generating'", "'generatin'"))
+            .unwrap();
+        let state = RunState::open(dir.path(), "e").unwrap();
+        let err = state.records().unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("unknown phase `generatin`"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("state.db"), vec![b'x'; 8192]).unwrap();
+        assert!(matches!(
+            RunState::open(dir.path(), "e"),
+            Err(StateError::NotAState { .. })
+        ));
     }
 }

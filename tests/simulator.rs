@@ -21,7 +21,7 @@ struct Client {
 impl Client {
     fn new(h: &Harness) -> Client {
         Client {
-            http: reqwest::blocking::Client::new(),
+            http: common::blocking_client(),
             base: h.sim.base_url.clone(),
         }
     }
@@ -177,7 +177,7 @@ fn the_simulator_refuses_what_the_service_refuses() {
     }
     let (status, _) = c.post("/v2/video/generations", Some("right"), &ok);
     assert_eq!(status, 200);
-    let res = reqwest::blocking::Client::new()
+    let res = common::blocking_client()
         .get(format!("{}/v2/video/generations?generation_id=nope", h.sim.base_url))
         .bearer_auth("right")
         .send()
@@ -225,7 +225,7 @@ fn vidbatch_sim_serves_on_its_own() {
         .read_line(&mut line)
         .unwrap();
     let base = line.trim().strip_prefix("simulator listening on ").unwrap().to_string();
-    let res = reqwest::blocking::Client::new()
+    let res = common::blocking_client()
         .post(format!("{base}/v2/video/generations"))
         .bearer_auth("k")
         .json(&json!({"model": "magic/text-to-video", "prompt": "ALONE"}))

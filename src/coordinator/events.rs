@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Remote, StopReason, Track};
-use crate::api::{ApiError, Disposition, GenerationStatus, Op, Submission};
+use crate::api::{ApiError, Disposition, GenerationStatus, Op, Pending, Submission};
 use crate::download::{DownloadError, Downloaded};
 use crate::state::Failure;
 
@@ -158,7 +158,9 @@ impl Coordinator<'_> {
                 } else {
                     tracing::debug!("{}: {status}", job.label());
                     r.next_poll = Some(now + poll_interval);
-                    if !crate::api::is_known_pending(&status) && self.odd_statuses.insert(status.clone()) {
+                    if let Pending::Unknown(word) = &status
+                        && self.odd_statuses.insert(word.clone())
+                    {
                         tracing::warn!(
                             "{}: the service answered status `{status}`, which vidbatch does not know; \
                              taken as still pending (until --timeout)",
@@ -265,6 +267,14 @@ impl Coordinator<'_> {
                 self.stop(StopReason::Fatal(format!(
                     "{e}; stopping before more generations are paid for (a rerun fetches the finished ones again)"
                 )));
+            }
+            Err(e @ DownloadError::TooLarge { .. }) => {
+                // Fetching it again would meet the same limit: the job waits for a rerun with a
+                // higher one (the generation stays paid for and fetchable until its URL expires).
+                let message = format!("{e}; rerun with a higher --max-download-size to fetch it");
+                tracing::error!("{}: {message}", job.label());
+                self.record(|s| s.mark_failed(&job.key, Failure::Download, &message));
+                self.settle(i);
             }
             Err(e) => {
                 r.download_tries += 1;

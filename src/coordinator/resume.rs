@@ -1,12 +1,16 @@
 //! Picking a run up where an earlier one stopped: what the state says of each job decides
 //! whether it is done, followed, fetched again, submitted, or left `unknown`.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use tokio::time::Instant;
 
 use super::{Coordinator, Remote, Track};
 use crate::download::hash_file;
-use crate::plan::Job;
-use crate::state::{Failure, JobRecord, Phase, StateError};
+use crate::plan::{Job, JobKey};
+use crate::results::FinishedRow;
+use crate::state::{Failure, JobRecord, Phase, RunState, StateError};
 
 impl Coordinator<'_> {
     /// Decides what this run does with a job, given what earlier runs recorded.
@@ -91,4 +95,82 @@ impl Coordinator<'_> {
             (Phase::Generating | Phase::Downloading, None) => Track::Queued,
         })
     }
+}
+
+/// What an output folder shows of an earlier run (`results.csv`, videos), said in words; `None`
+/// for a folder no run has written to.
+pub fn earlier_run(out: &Path) -> Option<String> {
+    fn count_files(dir: &Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => count_files(&e.path()),
+                // Hidden files (`.DS_Store`, unfinished `.part` downloads) are no one's video.
+                Ok(_) if !e.file_name().to_string_lossy().starts_with('.') => 1,
+                _ => 0,
+            })
+            .sum()
+    }
+    let videos = count_files(&out.join("videos"));
+    let results = out.join("results.csv").is_file();
+    match (videos, results) {
+        (0, false) => None,
+        (0, true) => Some("a `results.csv`".into()),
+        (n, false) => Some(format!("{n} video file(s)")),
+        (n, true) => Some(format!("{n} video file(s) and a `results.csv`")),
+    }
+}
+
+/// What `--adopt` took over from an earlier run whose state was lost.
+#[derive(Debug, Default)]
+pub struct Adoption {
+    /// Jobs recorded completed with the earlier run's video.
+    pub adopted: usize,
+    /// Rows of `results.csv` for planned jobs whose file is missing or differs from its hash.
+    pub mismatched: usize,
+    /// Files at the names planned jobs would write that no row vouches for: kept, and the jobs
+    /// write beside them (name plus job id) rather than over them.
+    pub kept_aside: Vec<(String, String)>,
+}
+
+/// After a lost state: each planned job that `results.csv` names as completed (by job id), whose
+/// file still matches the recorded size and SHA-256, is recorded completed with that file and
+/// generation; nothing else is trusted. Files no row vouches for are never overwritten.
+pub fn adopt(out: &Path, jobs: &mut [Job], state: &mut RunState) -> Result<Adoption, StateError> {
+    state.register(jobs)?;
+    let rows = crate::results::read_finished(out).unwrap_or_else(|e| {
+        tracing::warn!(
+            "cannot read `{}`: {e}; nothing is adopted",
+            out.join("results.csv").display()
+        );
+        Vec::new()
+    });
+    let by_id: HashMap<&str, &FinishedRow> = rows.iter().map(|r| (r.job_id.as_str(), r)).collect();
+    let mut adoption = Adoption::default();
+    let mut taken: HashMap<String, JobKey> = HashMap::new();
+    for job in jobs.iter() {
+        let Some(row) = by_id.get(job.key.short()) else {
+            continue;
+        };
+        match hash_file(&out.join(&row.file)) {
+            Ok(d) if d.bytes == row.bytes && d.sha256 == row.sha256 => {
+                state.adopt_completed(&job.key, row.generation_id.as_deref(), &row.file, d.bytes, &d.sha256)?;
+                taken.insert(row.file.to_lowercase(), job.key.clone());
+                adoption.adopted += 1;
+            }
+            _ => adoption.mismatched += 1,
+        }
+    }
+    // Whatever else lies where a job would write was paid for once: keep it.
+    let stranger = JobKey("an earlier run".into());
+    for job in jobs.iter() {
+        let name = job.file.to_lowercase();
+        if !taken.contains_key(&name) && out.join(&job.file).exists() {
+            taken.insert(name, stranger.clone());
+        }
+    }
+    adoption.kept_aside = crate::plan::keep_clear_of(jobs, &taken);
+    state.register(jobs)?;
+    Ok(adoption)
 }

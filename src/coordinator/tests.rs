@@ -93,7 +93,7 @@ fn each_phase_left_by_a_dead_run_is_resumed_without_paying_twice() {
         }
     }
     let api = ApiClient::new("http://127.0.0.1:9", ApiKey::new("k"), 1.0).unwrap();
-    let downloader = Arc::new(Downloader::new().unwrap());
+    let downloader = Arc::new(Downloader::new(crate::download::DEFAULT_MAX_BYTES).unwrap());
     let build = |paid_retries, resubmit_unknown| {
         let state = RunState::open(&out, "test").unwrap();
         let c = Coordinator::new(

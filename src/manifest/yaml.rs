@@ -11,7 +11,15 @@ use super::{Diagnostic, Diagnostics, Entry, Manifest, Spanned};
 struct Node {
     line: usize,
     kind: NodeKind,
+    /// Nodes in this subtree, itself included: what one more alias to it would add.
+    size: usize,
 }
+
+/// The most nodes a manifest may expand to, aliases followed. A 100,000-job manifest stays well
+/// below; nine levels of nested aliases (a few hundred bytes) would otherwise ask for a billion.
+const MAX_NODES: usize = 2_000_000;
+/// Deeper nesting than any manifest needs, and than recursion over the tree can afford.
+const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Clone)]
 enum NodeKind {
@@ -27,13 +35,35 @@ struct TreeBuilder {
     anchors: std::collections::HashMap<usize, Node>,
     root: Option<Node>,
     error: Option<(usize, String)>,
+    /// Nodes built so far, aliases counted at their full size.
+    nodes: usize,
 }
 
 impl TreeBuilder {
     /// Starts a sequence or mapping: it collects children until its end event.
     fn open(&mut self, line: usize, kind: NodeKind, anchor: usize) {
-        self.stack.push((Node { line, kind }, anchor));
+        if self.stack.len() >= MAX_DEPTH {
+            self.error = Some((line, format!("the manifest nests deeper than {MAX_DEPTH} levels")));
+            return;
+        }
+        self.stack.push((Node { line, kind, size: 1 }, anchor));
         self.pending_key.push(None);
+    }
+
+    /// Counts `size` more nodes; false (and an error) past the limit.
+    fn grow(&mut self, line: usize, size: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_NODES {
+            self.error = Some((
+                line,
+                format!(
+                    "the manifest expands to more than {MAX_NODES} values once its aliases (`*name`) are \
+                     followed; is an alias repeated inside another one?"
+                ),
+            ));
+            return false;
+        }
+        true
     }
 
     fn push_value(&mut self, node: Node) {
@@ -41,6 +71,7 @@ impl TreeBuilder {
             self.root.get_or_insert(node);
             return;
         };
+        parent.size += node.size;
         match &mut parent.kind {
             NodeKind::Seq(items) => items.push(node),
             NodeKind::Map(pairs) => {
@@ -57,23 +88,32 @@ impl TreeBuilder {
 
 impl MarkedEventReceiver for TreeBuilder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        // After the first error the rest is skipped: the tree is not used.
+        if self.error.is_some() {
+            return;
+        }
         let line = mark.line();
         match ev {
             Event::Scalar(text, style, anchor, _) => {
+                if !self.grow(line, 1) {
+                    return;
+                }
                 let node = Node {
                     line,
                     kind: NodeKind::Scalar {
                         text,
                         plain: style == TScalarStyle::Plain,
                     },
+                    size: 1,
                 };
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
                 }
                 self.push_value(node);
             }
-            Event::SequenceStart(anchor, _) => self.open(line, NodeKind::Seq(Vec::new()), anchor),
-            Event::MappingStart(anchor, _) => self.open(line, NodeKind::Map(Vec::new()), anchor),
+            Event::SequenceStart(anchor, _) if self.grow(line, 1) => self.open(line, NodeKind::Seq(Vec::new()), anchor),
+            Event::MappingStart(anchor, _) if self.grow(line, 1) => self.open(line, NodeKind::Map(Vec::new()), anchor),
+            Event::SequenceStart(..) | Event::MappingStart(..) => {}
             Event::SequenceEnd | Event::MappingEnd => {
                 self.pending_key.pop();
                 if let Some((node, anchor)) = self.stack.pop() {
@@ -85,8 +125,12 @@ impl MarkedEventReceiver for TreeBuilder {
             }
             Event::Alias(id) => match self.anchors.get(&id) {
                 Some(node) => {
-                    let node = node.clone();
-                    self.push_value(node);
+                    // Counted before it is copied: the copy is what a bomb would blow up.
+                    let size = node.size;
+                    if self.grow(line, size) {
+                        let node = self.anchors[&id].clone();
+                        self.push_value(node);
+                    }
                 }
                 None => {
                     self.error.get_or_insert((line, "alias to an unknown anchor".into()));
@@ -300,6 +344,8 @@ impl YamlReader<'_> {
 }
 
 pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diagnostics> {
+    // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = TreeBuilder::default();
     let one = |line, message: String| Diagnostics(vec![manifest.diagnostic(Some(line), message)]);
     if let Err(e) = Parser::new_from_str(text).load(&mut builder, false) {
@@ -348,6 +394,7 @@ pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diag
         Some(Node {
             kind: NodeKind::Seq(items),
             line,
+            ..
         }) => {
             if items.is_empty() {
                 reader.error(*line, "`jobs` is empty: nothing to do", None);

@@ -203,3 +203,10 @@ pub fn assert_files_match_results(out: &Path, rows: &[HashMap<String, String>]) 
         assert_eq!(bytes, sim::media::video(&row["generation_id"]), "{}", row["file"]);
     }
 }
+
+/// A plain HTTP client for talking to the simulator directly (TLS is rustls with ring, which a
+/// process must choose once).
+pub fn blocking_client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::new()
+}
