@@ -223,7 +223,7 @@ impl CliError {
     fn report(&self) {
         match self {
             CliError::Manifest(diagnostics) => {
-                eprintln!("{diagnostics}");
+                eprintln!("{}", diagnostics.render(stderr_in_color()));
                 eprintln!("nothing was submitted: fix the manifest and run again");
             }
             CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -235,6 +235,12 @@ impl CliError {
             }
         }
     }
+}
+
+/// Colour only for a person at a terminal, and never when `NO_COLOR` is set.
+fn stderr_in_color() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn usage(message: impl Into<String>) -> CliError {

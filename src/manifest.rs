@@ -5,23 +5,64 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
+
+mod report;
+
+/// Where something is written in a manifest: 1-based line and column (in characters), and the
+/// bytes it covers in the text, for showing it underlined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Pos {
+    /// The start of a line, when nothing more precise is known.
+    pub fn line(line: usize) -> Pos {
+        Pos {
+            line,
+            column: 1,
+            offset: 0,
+            len: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
 
 /// One problem in a manifest, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     pub file: PathBuf,
-    pub line: Option<usize>,
+    pub at: Option<Pos>,
     pub message: String,
     pub help: Option<String>,
+    /// The manifest's text, to show the offending line.
+    pub source: Option<Arc<str>>,
 }
 
+impl Diagnostic {
+    pub fn line(&self) -> Option<usize> {
+        self.at.map(|p| p.line)
+    }
+}
+
+/// One line (and a `help:` line): `m.yaml:4:5: unknown job field …`.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
+        if let Some(at) = self.at {
+            write!(f, ":{}:{}", at.line, at.column)?;
         }
         write!(f, ": {}", self.message)?;
         if let Some(help) = &self.help {
@@ -52,13 +93,13 @@ impl std::error::Error for Diagnostics {}
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spanned<T> {
     pub value: T,
-    pub line: usize,
+    pub at: Pos,
 }
 
 /// A manifest entry as written: each expands to (inputs or prompts) × templates jobs.
 #[derive(Debug, Clone, Default)]
 pub struct Entry {
-    pub line: usize,
+    pub at: Pos,
     pub model: Option<Spanned<String>>,
     pub inputs: Vec<Spanned<String>>,
     pub prompts: Vec<Spanned<String>>,
@@ -73,6 +114,9 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct Manifest {
     pub file: PathBuf,
+    pub text: Arc<str>,
+    /// Problems found while reading; the planner adds its own and reports them all at once.
+    pub problems: Vec<Diagnostic>,
     /// Local inputs are relative to this folder.
     pub dir: PathBuf,
     pub name: String,
@@ -81,27 +125,72 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn diagnostic(&self, line: Option<usize>, message: impl Into<String>) -> Diagnostic {
+    pub fn diagnostic(&self, at: Option<Pos>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
+            severity: Severity::Error,
             file: self.file.clone(),
-            line,
+            at,
             message: message.into(),
             help: None,
+            source: Some(self.text.clone()),
         }
+    }
+
+    pub fn warning(&self, at: Option<Pos>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..self.diagnostic(at, message)
+        }
+    }
+
+    /// The position of byte range `offset..offset + len` of the text.
+    pub fn pos(&self, offset: usize, len: usize) -> Pos {
+        pos_in(&self.text, offset, len)
+    }
+}
+
+/// Line and column (1-based, in characters) of a byte offset.
+pub fn pos_in(text: &str, offset: usize, len: usize) -> Pos {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Pos {
+        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+        column: String::from_utf8_lossy(&text.as_bytes()[line_start..offset])
+            .chars()
+            .count()
+            + 1,
+        offset,
+        len: len.min(text.len() - offset),
     }
 }
 
 /// Reads and parses a manifest; the format follows the extension (`.csv`, else YAML).
 pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
-    let fail = |line, message: String| {
-        Diagnostics(vec![Diagnostic {
-            file: path.to_path_buf(),
-            line,
-            message,
-            help: None,
-        }])
+    let text: Arc<str> = match read_text(path) {
+        Ok(t) => t.into(),
+        Err(unreadable) => {
+            let mut d = Diagnostic {
+                severity: Severity::Error,
+                file: path.to_path_buf(),
+                at: unreadable.at,
+                message: unreadable.message,
+                help: unreadable.help,
+                source: None,
+            };
+            // The text up to the first bad byte is shown, as far as it goes.
+            if let Some(good) = unreadable.readable {
+                d.source = Some(good.into());
+            }
+            return Err(Diagnostics(vec![d]));
+        }
     };
-    let text = read_text(path).map_err(|(line, message)| fail(line, message))?;
+    parse(path, text)
+}
+
+/// Parses a manifest's text as if read from `path` (the format follows its extension). Problems
+/// in fields are kept in [`Manifest::problems`] for the planner to report with its own.
+pub fn parse(path: &Path, text: Arc<str>) -> Result<Manifest, Diagnostics> {
     let dir = path
         .parent()
         .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
@@ -114,6 +203,8 @@ pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
     let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let mut manifest = Manifest {
         file: path.to_path_buf(),
+        text: text.clone(),
+        problems: Vec::new(),
         dir,
         name: stem,
         output: None,
@@ -131,13 +222,36 @@ pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
 /// such as `/dev/zero`) is refused before memory runs out.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
+/// Why a manifest's text could not be read.
+struct Unreadable {
+    at: Option<Pos>,
+    message: String,
+    help: Option<String>,
+    /// The text before the problem, when there is one to show.
+    readable: Option<String>,
+}
+
+impl Unreadable {
+    fn new(message: impl Into<String>, help: Option<&str>) -> Unreadable {
+        Unreadable {
+            at: None,
+            message: message.into(),
+            help: help.map(String::from),
+            readable: None,
+        }
+    }
+}
+
 /// Reads a manifest's text: bounded in size, UTF-8 (a byte-order mark is dropped), with the line
 /// and column of the first byte that is not UTF-8 and a way to fix it.
-fn read_text(path: &Path) -> Result<String, (Option<usize>, String)> {
+fn read_text(path: &Path) -> Result<String, Unreadable> {
     use std::io::Read as _;
-    let cannot = |e: std::io::Error| (None, format!("cannot read the manifest: {e}"));
+    let cannot = |e: std::io::Error| Unreadable::new(format!("cannot read the manifest: {e}"), None);
     if path.is_dir() {
-        return Err((None, "this is a folder, not a manifest file".into()));
+        return Err(Unreadable::new(
+            "this is a folder, not a manifest file",
+            Some("give the path of a `.yaml` or `.csv` file"),
+        ));
     }
     let file = std::fs::File::open(path).map_err(cannot)?;
     let mut bytes = Vec::new();
@@ -145,38 +259,42 @@ fn read_text(path: &Path) -> Result<String, (Option<usize>, String)> {
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err((
-            None,
-            format!(
-                "the manifest is larger than {} MiB; split it into several files",
-                MAX_MANIFEST_BYTES >> 20
-            ),
+        return Err(Unreadable::new(
+            format!("the manifest is larger than {} MiB", MAX_MANIFEST_BYTES >> 20),
+            Some("split it into several manifests, each with its own `--out` or run one after another"),
         ));
     }
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err((
-            Some(1),
-            "the manifest is UTF-16 text; vidbatch reads UTF-8 (in Excel: Save As → \"CSV UTF-8\"; \
-             in an editor: save with the UTF-8 encoding)"
-                .into(),
-        ));
+        return Err(Unreadable {
+            at: Some(Pos::line(1)),
+            ..Unreadable::new(
+                "the manifest is UTF-16 text; vidbatch reads UTF-8",
+                Some("in Excel: Save As → \"CSV UTF-8\"; in an editor: save with the UTF-8 encoding"),
+            )
+        });
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(bytes);
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let good = e.utf8_error().valid_up_to();
-        let before = &bytes[..good];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
-        (
-            Some(line),
-            format!(
-                "column {column}: byte 0x{:02X} is not UTF-8 text; the file was probably saved as \
-                 Windows-1252 or Latin-1: save it as UTF-8 (in Excel: Save As → \"CSV UTF-8\")",
-                bytes[good]
-            ),
-        )
+        // The readable text, with the bad byte shown as `�` so the line can be underlined.
+        let end = bytes[good..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| good + i);
+        let shown = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        let at = pos_in(&shown, good, '\u{fffd}'.len_utf8());
+        Unreadable {
+            at: Some(at),
+            readable: Some(shown),
+            ..Unreadable::new(
+                format!("byte 0x{:02X} is not UTF-8 text", bytes[good]),
+                Some(
+                    "the file was probably saved as Windows-1252 or Latin-1: save it as UTF-8 \
+                     (in Excel: Save As → \"CSV UTF-8\")",
+                ),
+            )
+        }
     })
 }
 
@@ -193,12 +311,19 @@ mod tests {
     fn yaml(text: &str) -> Result<Manifest, Diagnostics> {
         let mut m = Manifest {
             file: "m.yaml".into(),
+            text: text.into(),
+            problems: Vec::new(),
             dir: ".".into(),
             name: "m".into(),
             output: None,
             entries: Vec::new(),
         };
-        parse_yaml(text, &mut m).map(|_| m)
+        parse_yaml(text, &mut m)?;
+        if m.problems.is_empty() {
+            Ok(m)
+        } else {
+            Err(Diagnostics(m.problems))
+        }
     }
 
     #[test]
@@ -209,9 +334,9 @@ mod tests {
         .unwrap();
         assert_eq!(m.name, "spring");
         assert_eq!(m.entries.len(), 2);
-        assert_eq!(m.entries[0].line, 3);
+        assert_eq!(m.entries[0].at.line, 3);
         assert_eq!(m.entries[0].inputs[1].value, "b.png");
-        assert_eq!(m.entries[0].inputs[1].line, 4);
+        assert_eq!(m.entries[0].inputs[1].at.line, 4);
         assert_eq!(m.entries[1].templates.len(), 0);
         let params: Vec<_> = m.entries[1]
             .params
@@ -226,7 +351,7 @@ mod tests {
                 ("seed", "7".into())
             ]
         );
-        assert_eq!(m.entries[1].params[0].0.line, 9);
+        assert_eq!(m.entries[1].params[0].0.at.line, 9);
     }
 
     #[test]
@@ -254,7 +379,7 @@ mod tests {
         let err = yaml("jobs:\n  - model: magic/image-to-video\n    input: a.jpg\n    tempates: [Tokyo Billboard]\n")
             .unwrap_err();
         let d = &err.0[0];
-        assert_eq!(d.line, Some(4));
+        assert_eq!(d.line(), Some(4));
         assert!(d.message.contains("`tempates`"), "{d}");
         assert!(d.help.as_deref().unwrap().contains("`templates`"), "{d}");
     }
@@ -262,14 +387,14 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_line() {
         let err = yaml("jobs:\n  - model: x\n    inputs: [a.jpg\n").unwrap_err();
-        assert!(err.0[0].line.is_some());
+        assert!(err.0[0].line().is_some());
         assert!(err.0[0].message.starts_with("invalid YAML"), "{err}");
     }
 
     #[test]
     fn singular_and_plural_together_are_refused() {
         let err = yaml("jobs:\n  - model: m\n    input: a\n    inputs: [b]\n").unwrap_err();
-        assert_eq!(err.0[0].line, Some(4));
+        assert_eq!(err.0[0].line(), Some(4));
     }
 
     #[test]
@@ -309,8 +434,10 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_is_not_part_of_the_text() {
-        let m = yaml("\u{feff}jobs:\n  - model: magic/text-to-video\n    prompt: hi\n").unwrap();
-        assert_eq!(m.entries.len(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(&path, "\u{feff}jobs:\n  - model: magic/text-to-video\n    prompt: hi\n").unwrap();
+        assert_eq!(load(&path).unwrap().entries.len(), 1);
     }
 
     #[test]
@@ -319,9 +446,12 @@ mod tests {
         let latin1 = dir.path().join("m.csv");
         std::fs::write(&latin1, b"model,prompt\nmagic/text-to-video,Caf\xE9 -20%\n").unwrap();
         let err = load(&latin1).unwrap_err();
-        assert_eq!(err.0[0].line, Some(2));
-        assert!(err.0[0].message.contains("column 24: byte 0xE9"), "{err}");
-        assert!(err.0[0].message.contains("UTF-8"), "{err}");
+        assert_eq!(err.0[0].at.map(|p| (p.line, p.column)), Some((2, 24)));
+        assert!(err.0[0].message.contains("byte 0xE9 is not UTF-8"), "{err}");
+        assert!(err.0[0].help.as_deref().unwrap().contains("save it as UTF-8"), "{err}");
+        // The line is shown, the bad byte as `�`, underlined.
+        let drawn = err.0[0].render(false);
+        assert!(drawn.contains("magic/text-to-video,Caf\u{fffd} -20%"), "{drawn}");
         let utf16 = dir.path().join("u.csv");
         std::fs::write(&utf16, b"\xFF\xFEm\x00").unwrap();
         assert!(load(&utf16).unwrap_err().0[0].message.contains("UTF-16"));
@@ -344,21 +474,30 @@ mod tests {
 
     #[test]
     fn csv_rows_become_entries_with_lines() {
+        let text = "model,input,prompt,template,duration\n# a comment\nmagic/image-to-video,a.jpg,,Tokyo Billboard|Phone App,\n\npixverse/v5/image-to-video,b.jpg,hello,,8\n";
         let mut m = Manifest {
             file: "m.csv".into(),
+            text: text.into(),
+            problems: Vec::new(),
             dir: ".".into(),
             name: "m".into(),
             output: None,
             entries: Vec::new(),
         };
-        parse_csv(
-            "model,input,prompt,template,duration\n# a comment\nmagic/image-to-video,a.jpg,,Tokyo Billboard|Phone App,\n\npixverse/v5/image-to-video,b.jpg,hello,,8\n",
-            &mut m,
-        )
-        .unwrap();
+        parse_csv(text, &mut m).unwrap();
+        assert!(m.problems.is_empty());
         assert_eq!(m.entries.len(), 2);
         assert_eq!(m.entries[0].templates.len(), 2);
-        assert_eq!(m.entries[1].line, 5);
+        assert_eq!(m.entries[1].at.line, 5);
+        // Each cell knows its column: `8` is the fifth cell of line 5.
+        assert_eq!(
+            (m.entries[1].params[0].1.at.line, m.entries[1].params[0].1.at.column),
+            (5, 41)
+        );
+        assert_eq!(
+            &text[m.entries[0].templates[0].at.offset..][..26],
+            "Tokyo Billboard|Phone App,"
+        );
         assert_eq!(m.entries[1].params[0].1.value, Value::String("8".into()));
         assert!(m.entries[1].params_are_text);
     }

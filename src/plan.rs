@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, InputSlot, ModelSpec};
-use crate::manifest::{Diagnostic, Diagnostics, Entry, Manifest, Spanned};
+use crate::manifest::{Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
 
 /// The default naming pattern under `<out>/videos/`; empty components are dropped.
 pub const DEFAULT_OUTPUT: &str = "{model}/{template}/{input}.mp4";
@@ -76,7 +76,8 @@ pub struct Job {
     pub input_label: String,
     /// Where the video goes, relative to the output folder (`videos/…`), with `/` separators.
     pub file: String,
-    pub line: usize,
+    /// Where its entry is written in the manifest.
+    pub at: Pos,
     params: Map<String, Value>,
     input: Option<(&'static str, InputValue)>,
 }
@@ -110,21 +111,24 @@ pub struct Plan {
 pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
     let mut planner = Planner {
         manifest,
-        errors: Vec::new(),
+        // What reading found; planning goes on, so that every problem is reported in one run.
+        errors: manifest.problems.clone(),
         warnings: Vec::new(),
         inputs: HashMap::new(),
         warned_models: Vec::new(),
     };
     let pattern = manifest.output.clone().unwrap_or(Spanned {
         value: DEFAULT_OUTPUT.into(),
-        line: 0,
+        at: Pos::default(),
     });
+    let user_pattern = manifest.output.is_some();
     planner.check_pattern(&pattern);
     let mut jobs = Vec::new();
     for entry in &manifest.entries {
         planner.expand(entry, &mut jobs);
     }
     if !planner.errors.is_empty() {
+        planner.errors.sort_by_key(|d| d.at.map(|p| (p.line, p.column)));
         return Err(Diagnostics(planner.errors));
     }
 
@@ -133,8 +137,8 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
     let mut unique = Vec::with_capacity(jobs.len());
     for job in jobs {
         match first_line.entry(job.key.clone()) {
-            MapEntry::Occupied(o) => planner.warnings.push(manifest.diagnostic(
-                Some(job.line),
+            MapEntry::Occupied(o) => planner.warnings.push(manifest.warning(
+                Some(job.at),
                 format!(
                     "this job ({} · {}) repeats the one of line {}: it runs once",
                     job.model,
@@ -143,12 +147,38 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
                 ),
             )),
             MapEntry::Vacant(v) => {
-                v.insert(job.line);
+                v.insert(job.at.line);
                 unique.push(job);
             }
         }
     }
-    name_files(&pattern.value, &mut unique);
+    let collisions = name_files(&pattern.value, &mut unique);
+    // Jobs that a pattern of the user's names alike because it lacks a placeholder: a mistake
+    // (the job ids appended would hide it). Alike by chance, the job ids settle it.
+    if user_pattern {
+        for group in &collisions {
+            let (first, second) = (&unique[group[0]], &unique[group[1]]);
+            let Some(missing) = naming::missing_placeholder(&pattern.value, first, second) else {
+                continue;
+            };
+            let mut d = manifest.diagnostic(
+                Some(pattern.at),
+                format!(
+                    "`output` gives {} jobs one file name (those of lines {} and {}, among others): they differ by \
+                     `{missing}`, which the pattern does not use",
+                    group.len(),
+                    first.at.line,
+                    second.at.line
+                ),
+            );
+            d.help = Some(format!("add `{missing}` (or `{{job_id}}`) to the pattern"));
+            planner.errors.push(d);
+            break;
+        }
+        if !planner.errors.is_empty() {
+            return Err(Diagnostics(planner.errors));
+        }
+    }
     Ok(Plan {
         name: manifest.name.clone(),
         jobs: unique,
@@ -176,15 +206,15 @@ struct Resolved {
 }
 
 impl Planner<'_> {
-    fn error(&mut self, line: usize, message: impl Into<String>, help: Option<String>) {
-        let mut d = self.manifest.diagnostic(Some(line), message);
+    fn error(&mut self, at: Pos, message: impl Into<String>, help: Option<String>) {
+        let mut d = self.manifest.diagnostic(Some(at), message);
         d.help = help;
         self.errors.push(d);
     }
 
     fn check_pattern(&mut self, pattern: &Spanned<String>) {
         let p = &pattern.value;
-        let line = pattern.line;
+        let line = pattern.at;
         if p.starts_with('/') || p.starts_with('\\') || p.split(['/', '\\']).any(|c| c == "..") {
             self.error(
                 line,
@@ -231,7 +261,7 @@ impl Planner<'_> {
                     if let Some(spec) = resolved.spec
                         && let Err(message) = spec.check_combination(&params)
                     {
-                        self.error(entry.line, message, None);
+                        self.error(entry.at, message, None);
                         return;
                     }
                     let input_label = match (input, prompt) {
@@ -246,7 +276,7 @@ impl Planner<'_> {
                         template: template.clone(),
                         input_label,
                         file: String::new(),
-                        line: entry.line,
+                        at: entry.at,
                         params,
                         input,
                     });
@@ -258,7 +288,7 @@ impl Planner<'_> {
     fn resolve(&mut self, entry: &Entry) -> Option<Resolved> {
         let Some(model) = &entry.model else {
             self.error(
-                entry.line,
+                entry.at,
                 "this job has no `model`",
                 Some("add `model: magic/image-to-video` (or another id), or set it once under `defaults:`".into()),
             );
@@ -268,7 +298,7 @@ impl Planner<'_> {
         if spec.is_none() {
             if let Some(known) = catalog::near_miss_model(&model.value) {
                 self.error(
-                    model.line,
+                    model.at,
                     format!("unknown model `{}`", model.value),
                     Some(format!("did you mean `{known}`?")),
                 );
@@ -276,8 +306,8 @@ impl Planner<'_> {
             }
             if !self.warned_models.contains(&model.value) {
                 self.warned_models.push(model.value.clone());
-                self.warnings.push(self.manifest.diagnostic(
-                    Some(model.line),
+                self.warnings.push(self.manifest.warning(
+                    Some(model.at),
                     format!(
                         "model `{}` is not one vidbatch knows: its parameters are sent unchecked and the service will judge them",
                         model.value
@@ -306,7 +336,7 @@ impl Planner<'_> {
             Some(InputSlot::None) if !entry.inputs.is_empty() => {
                 let model = spec.map_or("", |s| s.id);
                 self.error(
-                    entry.inputs[0].line,
+                    entry.inputs[0].at,
                     format!("`{model}` takes no input file"),
                     Some("the text shown in the video goes in `prompt:` (or `prompts:`)".into()),
                 );
@@ -315,7 +345,7 @@ impl Planner<'_> {
             Some(s) if s != InputSlot::None && entry.inputs.is_empty() => {
                 let media = s.media().unwrap_or("file");
                 self.error(
-                    entry.line,
+                    entry.at,
                     format!(
                         "`{}` needs an input {media}: add `input:` or `inputs:`",
                         spec.map_or("", |s| s.id)
@@ -357,7 +387,7 @@ impl Planner<'_> {
         }
         if let Some((scheme, _)) = text.split_once("://") {
             self.error(
-                written.line,
+                written.at,
                 format!("input `{text}`: `{scheme}://` URLs are not supported"),
                 Some("use an http(s) URL or a path relative to the manifest".into()),
             );
@@ -373,7 +403,7 @@ impl Planner<'_> {
                     l
                 }
                 Err(message) => {
-                    self.error(written.line, format!("input `{text}`: {message}"), None);
+                    self.error(written.at, format!("input `{text}`: {message}"), None);
                     return None;
                 }
             },
@@ -385,7 +415,7 @@ impl Planner<'_> {
                 let want = s.media()?;
                 if family != want {
                     self.error(
-                        written.line,
+                        written.at,
                         format!("input `{text}` is {mime}, but this model needs {want}"),
                         None,
                     );
@@ -403,15 +433,11 @@ impl Planner<'_> {
         if let Some(spec) = spec {
             match (&spec.prompt, entry.prompts.is_empty()) {
                 (None, false) => {
-                    self.error(entry.prompts[0].line, format!("`{}` takes no prompt", spec.id), None);
+                    self.error(entry.prompts[0].at, format!("`{}` takes no prompt", spec.id), None);
                     return vec![None];
                 }
                 (Some(_), true) => {
-                    self.error(
-                        entry.line,
-                        format!("`{}` needs `prompt:` (or `prompts:`)", spec.id),
-                        None,
-                    );
+                    self.error(entry.at, format!("`{}` needs `prompt:` (or `prompts:`)", spec.id), None);
                     return vec![None];
                 }
                 _ => {}
@@ -419,7 +445,7 @@ impl Planner<'_> {
             if let Some(p) = &spec.prompt {
                 for prompt in &entry.prompts {
                     if let Err(message) = check_value(p.kind, &Value::String(prompt.value.clone())) {
-                        self.error(prompt.line, format!("`prompt` {message}"), None);
+                        self.error(prompt.at, format!("`prompt` {message}"), None);
                     }
                 }
             }
@@ -442,16 +468,12 @@ impl Planner<'_> {
         }
         if entry.templates.iter().any(|t| t.value.eq_ignore_ascii_case("all")) {
             if spec.templates.is_empty() {
-                self.error(
-                    entry.templates[0].line,
-                    format!("`{}` takes no template", spec.id),
-                    None,
-                );
+                self.error(entry.templates[0].at, format!("`{}` takes no template", spec.id), None);
                 return vec![None];
             }
             if entry.templates.len() > 1 {
                 self.error(
-                    entry.templates[0].line,
+                    entry.templates[0].at,
                     "`all` already names every template: give it alone",
                     None,
                 );
@@ -463,7 +485,7 @@ impl Planner<'_> {
             match spec.resolve_template(&t.value) {
                 Ok(exact) if out.contains(&Some(exact.to_string())) => {}
                 Ok(exact) => out.push(Some(exact.to_string())),
-                Err(e) => self.error(t.line, e.to_string(), None),
+                Err(e) => self.error(t.at, e.to_string(), None),
             }
         }
         out
@@ -488,7 +510,7 @@ impl Planner<'_> {
                 || spec.input.field() == Some(name.value.as_str())
             {
                 self.error(
-                    name.line,
+                    name.at,
                     format!("`{}` is a job field, not a parameter", name.value),
                     Some("write it beside `model:` (for the input: `input:`), not under `params:`".into()),
                 );
@@ -502,7 +524,7 @@ impl Planner<'_> {
                     None => Some(format!("`{}` takes {}", spec.id, catalog::quoted_list(&known))),
                 };
                 self.error(
-                    name.line,
+                    name.at,
                     format!("unknown parameter `{}` for `{}`", name.value, spec.id),
                     help,
                 );
@@ -512,7 +534,7 @@ impl Planner<'_> {
                 Ok(v) => {
                     out.insert(name.value.clone(), v);
                 }
-                Err(message) => self.error(value.line, format!("`{}` {message}", name.value), None),
+                Err(message) => self.error(value.at, format!("`{}` {message}", name.value), None),
             }
         }
         if let Some(spec) = spec {

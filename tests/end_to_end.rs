@@ -201,12 +201,17 @@ fn an_unknown_template_is_refused_and_nothing_is_sent() {
     let output = h.run(&manifest, &[]);
     assert_eq!(output.status.code(), Some(exit_code::INVALID));
     let err = stderr(&output);
-    assert!(err.contains("bad.yaml:4: unknown template `Tokio Bilboard`"), "{err}");
+    // Each error names file, line and column, and shows the line with the name underlined.
+    assert!(err.contains("unknown template `Tokio Bilboard`"), "{err}");
+    assert!(err.contains("bad.yaml:4:34]"), "{err}");
+    assert!(err.contains("templates: [Tokyo Billboard, Tokio Bilboard]"), "{err}");
+    assert!(err.contains("2 errors in the manifest"), "{err}");
     assert!(err.contains("did you mean `Tokyo Billboard`"), "{err}");
     assert!(
-        err.contains("bad.yaml:7: unknown template `New York Times Square(66)` for `magic/video-to-video`"),
+        err.contains("unknown template `New York Times Square(66)` for `magic/video-to-video`"),
         "{err}"
     );
+    assert!(err.contains("bad.yaml:7:15]"), "{err}");
     assert!(
         err.contains("`New York Times Square (67)`") && err.contains("`New York Times Square (78)`"),
         "{err}"
@@ -229,7 +234,8 @@ fn a_missing_input_file_stops_everything_before_any_request() {
     );
     let output = h.run(&manifest, &[]);
     assert_eq!(output.status.code(), Some(exit_code::INVALID));
-    assert_said(&output, "m.yaml:5: input `assets/gone.jpg`: file not found");
+    assert_said(&output, "input `assets/gone.jpg`: file not found");
+    assert_said(&output, "m.yaml:5:9]");
     assert_eq!(h.log().submits.len(), 0);
 }
 

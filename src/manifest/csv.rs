@@ -3,13 +3,12 @@
 
 use serde_json::Value;
 
-use super::{Diagnostics, Entry, Manifest, Spanned};
+use super::{Diagnostics, Entry, Manifest, Pos, Spanned, pos_in};
 
-/// The 1-based line of the CSV record that starts at byte `offset`. The csv crate reports where
-/// it started reading, which may be a blank or comment line before the record itself.
-fn line_of(text: &str, offset: usize) -> usize {
-    let mut offset = offset.min(text.len());
-    let mut line = text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+/// The byte offset of the CSV record that starts at `offset`, past blank and comment lines (the
+/// csv crate reports where it started reading, which may be one of those).
+fn record_start(text: &str, mut offset: usize) -> usize {
+    offset = offset.min(text.len());
     while offset < text.len() {
         let rest = &text[offset..];
         let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
@@ -18,87 +17,162 @@ fn line_of(text: &str, offset: usize) -> usize {
             break;
         }
         offset += end;
-        line += 1;
     }
-    line
+    offset
+}
+
+/// Where each field of the record starting at `start` lies: (byte offset, byte length), quotes
+/// included. The csv crate has read the record already; this only finds its fields again.
+fn field_spans(text: &str, start: usize) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = start;
+    let mut field_start = start;
+    let mut quoted = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' if quoted && bytes.get(i + 1) == Some(&b'"') => i += 1,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                spans.push((field_start, i - field_start));
+                field_start = i + 1;
+            }
+            b'\n' | b'\r' if !quoted => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    spans.push((field_start, i - field_start));
+    spans
 }
 
 pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagnostics> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
+        // Row lengths are checked here, to say which cells are extra.
+        .flexible(true)
         .from_reader(text.as_bytes());
-    let fail = |line: Option<usize>, message: String| Diagnostics(vec![manifest.diagnostic(line, message)]);
-    let headers = reader
-        .headers()
-        .map_err(|e| fail(Some(1), format!("cannot read the CSV header: {e}")))?
-        .clone();
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            let mut d = manifest.diagnostic(Some(Pos::line(1)), format!("cannot read the CSV header: {e}"));
+            d.help =
+                Some("the first row names the columns: model,input,prompt,template, then any model parameter".into());
+            return Err(Diagnostics(vec![d]));
+        }
+    };
+    let header_start = record_start(text, 0);
+    let header_spans = field_spans(text, header_start);
+    let header_at = |column: usize| {
+        let (offset, len) = header_spans.get(column).copied().unwrap_or((header_start, 0));
+        pos_in(text, offset, len)
+    };
     if !headers.iter().any(|h| h == "model") {
-        let mut d = manifest.diagnostic(Some(1), "the CSV header has no `model` column");
+        let mut d = manifest.diagnostic(
+            Some(pos_in(text, header_start, text[header_start..].find('\n').unwrap_or(0))),
+            "the CSV header has no `model` column",
+        );
         d.help = Some("the first row names the columns: model,input,prompt,template, then any model parameter".into());
         return Err(Diagnostics(vec![d]));
     }
-    let mut errors = Vec::new();
+    let mut problems = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         if h.is_empty() {
-            errors.push(manifest.diagnostic(Some(1), format!("column {} has no name in the header", i + 1)));
+            let mut d = manifest.diagnostic(
+                Some(header_at(i)),
+                format!("column {} has no name in the header", i + 1),
+            );
+            d.help = Some("name every column, or delete the empty one".into());
+            problems.push(d);
         }
     }
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| line_of(text, p.byte() as usize));
-                errors.push(manifest.diagnostic(line, format!("malformed CSV row: {e}")));
+                let at = e.position().map(|p| {
+                    let start = record_start(text, p.byte() as usize);
+                    pos_in(text, start, text[start..].find('\n').unwrap_or(text.len() - start))
+                });
+                let mut d = manifest.diagnostic(at, format!("malformed CSV row: {e}"));
+                d.help = Some("a cell that holds a comma, a quote or a line break is quoted: \"Sale, 30% off\"".into());
+                problems.push(d);
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| line_of(text, p.byte() as usize));
+        let start = record.position().map_or(0, |p| record_start(text, p.byte() as usize));
+        let spans = field_spans(text, start);
+        let cell_at = |i: usize| {
+            let (offset, len) = spans.get(i).copied().unwrap_or((start, 0));
+            pos_in(text, offset, len)
+        };
+        let row_at = cell_at(0);
         if record.iter().all(str::is_empty) {
             continue;
         }
+        if record.len() > headers.len() {
+            let extra = cell_at(headers.len());
+            let mut d = manifest.diagnostic(
+                Some(extra),
+                format!(
+                    "this row has {} cells, but the header names {} columns",
+                    record.len(),
+                    headers.len()
+                ),
+            );
+            d.help = Some(
+                "a cell that holds a comma is quoted (\"Sale, 30% off\"); or name the extra column in the header"
+                    .into(),
+            );
+            problems.push(d);
+            continue;
+        }
         let mut entry = Entry {
-            line,
+            at: row_at,
             params_are_text: true,
             ..Entry::default()
         };
-        let at = |value: &str| Spanned {
-            value: value.to_string(),
-            line,
-        };
-        for (column, cell) in headers.iter().zip(record.iter()) {
+        for (i, (column, cell)) in headers.iter().zip(record.iter()).enumerate() {
             if cell.is_empty() {
                 continue;
             }
+            let at = cell_at(i);
+            let spanned = |value: &str| Spanned {
+                value: value.to_string(),
+                at,
+            };
             match column {
-                "model" => entry.model = Some(at(cell)),
-                "input" => entry.inputs = vec![at(cell)],
-                "prompt" => entry.prompts = vec![at(cell)],
+                "model" => entry.model = Some(spanned(cell)),
+                "input" => entry.inputs = vec![spanned(cell)],
+                "prompt" => entry.prompts = vec![spanned(cell)],
                 "template" | "templates" => {
                     entry.templates = cell
                         .split('|')
                         .map(str::trim)
                         .filter(|t| !t.is_empty())
-                        .map(at)
+                        .map(spanned)
                         .collect()
                 }
                 param => entry.params.push((
-                    at(param),
+                    Spanned {
+                        value: param.to_string(),
+                        at,
+                    },
                     Spanned {
                         value: Value::String(cell.to_string()),
-                        line,
+                        at,
                     },
                 )),
             }
         }
         manifest.entries.push(entry);
     }
-    if manifest.entries.is_empty() && errors.is_empty() {
-        errors.push(manifest.diagnostic(None, "the CSV has a header but no rows: nothing to do"));
+    if manifest.entries.is_empty() && problems.is_empty() {
+        let mut d = manifest.diagnostic(Some(header_at(0)), "the CSV has a header but no rows: nothing to do");
+        d.help = Some("add one row per job under the header".into());
+        problems.push(d);
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Diagnostics(errors))
-    }
+    manifest.problems.extend(problems);
+    Ok(())
 }

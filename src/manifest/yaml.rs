@@ -5,11 +5,11 @@ use serde_json::Value;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::{Diagnostic, Diagnostics, Entry, Manifest, Spanned};
+use super::{Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
 
 #[derive(Debug, Clone)]
 struct Node {
-    line: usize,
+    at: Pos,
     kind: NodeKind,
     /// Nodes in this subtree, itself included: what one more alias to it would add.
     size: usize,
@@ -28,34 +28,68 @@ enum NodeKind {
     Map(Vec<(Node, Node)>),
 }
 
-#[derive(Default)]
-struct TreeBuilder {
+struct TreeBuilder<'t> {
+    text: &'t str,
+    /// Byte offset of each line's start, to place yaml-rust2's (line, column) marks.
+    line_starts: Vec<usize>,
     stack: Vec<(Node, usize)>,
     pending_key: Vec<Option<Node>>,
     anchors: std::collections::HashMap<usize, Node>,
     root: Option<Node>,
-    error: Option<(usize, String)>,
+    error: Option<(Pos, String)>,
     /// Nodes built so far, aliases counted at their full size.
     nodes: usize,
 }
 
-impl TreeBuilder {
+impl<'t> TreeBuilder<'t> {
+    fn new(text: &'t str) -> TreeBuilder<'t> {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        TreeBuilder {
+            text,
+            line_starts,
+            stack: Vec::new(),
+            pending_key: Vec::new(),
+            anchors: Default::default(),
+            root: None,
+            error: None,
+            nodes: 0,
+        }
+    }
+
+    /// Where a mark points, and how far the token there goes (`scalar`: its text, when known).
+    fn pos(&self, mark: Marker, scalar: Option<&str>) -> Pos {
+        let line = mark.line().max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(self.text.len());
+        let rest = &self.text[start..];
+        let rest = rest.split('\n').next().unwrap_or("");
+        let in_line = rest.char_indices().nth(mark.col()).map_or(rest.len(), |(i, _)| i);
+        let offset = start + in_line;
+        Pos {
+            line,
+            column: mark.col() + 1,
+            offset,
+            len: token_len(&rest[in_line..], scalar),
+        }
+    }
+
     /// Starts a sequence or mapping: it collects children until its end event.
-    fn open(&mut self, line: usize, kind: NodeKind, anchor: usize) {
+    fn open(&mut self, at: Pos, kind: NodeKind, anchor: usize) {
         if self.stack.len() >= MAX_DEPTH {
-            self.error = Some((line, format!("the manifest nests deeper than {MAX_DEPTH} levels")));
+            self.error = Some((at, format!("the manifest nests deeper than {MAX_DEPTH} levels")));
             return;
         }
-        self.stack.push((Node { line, kind, size: 1 }, anchor));
+        self.stack.push((Node { at, kind, size: 1 }, anchor));
         self.pending_key.push(None);
     }
 
     /// Counts `size` more nodes; false (and an error) past the limit.
-    fn grow(&mut self, line: usize, size: usize) -> bool {
+    fn grow(&mut self, at: Pos, size: usize) -> bool {
         self.nodes = self.nodes.saturating_add(size);
         if self.nodes > MAX_NODES {
             self.error = Some((
-                line,
+                at,
                 format!(
                     "the manifest expands to more than {MAX_NODES} values once its aliases (`*name`) are \
                      followed; is an alias repeated inside another one?"
@@ -86,20 +120,46 @@ impl TreeBuilder {
     }
 }
 
-impl MarkedEventReceiver for TreeBuilder {
+/// The length in bytes of the token that starts `rest` (the rest of its line): a quoted scalar up
+/// to its closing quote, a plain one as far as its text, anything else one character.
+fn token_len(rest: &str, scalar: Option<&str>) -> usize {
+    let first = rest.chars().next();
+    match (first, scalar) {
+        (Some(q @ ('"' | '\'')), _) => {
+            let mut escaped = false;
+            for (i, c) in rest.char_indices().skip(1) {
+                match c {
+                    '\\' if q == '"' && !escaped => escaped = true,
+                    c if c == q && !escaped => return i + 1,
+                    _ => escaped = false,
+                }
+            }
+            rest.len()
+        }
+        (_, Some(text)) if !text.is_empty() && rest.starts_with(text) => text.len(),
+        (_, Some(_)) => {
+            let end = rest.find(" #").unwrap_or(rest.len());
+            rest[..end].trim_end().len().max(1)
+        }
+        (Some(c), None) => c.len_utf8(),
+        (None, _) => 0,
+    }
+}
+
+impl MarkedEventReceiver for TreeBuilder<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         // After the first error the rest is skipped: the tree is not used.
         if self.error.is_some() {
             return;
         }
-        let line = mark.line();
+        let at = self.pos(mark, None);
         match ev {
             Event::Scalar(text, style, anchor, _) => {
-                if !self.grow(line, 1) {
+                if !self.grow(at, 1) {
                     return;
                 }
                 let node = Node {
-                    line,
+                    at: self.pos(mark, Some(&text)),
                     kind: NodeKind::Scalar {
                         text,
                         plain: style == TScalarStyle::Plain,
@@ -111,8 +171,8 @@ impl MarkedEventReceiver for TreeBuilder {
                 }
                 self.push_value(node);
             }
-            Event::SequenceStart(anchor, _) if self.grow(line, 1) => self.open(line, NodeKind::Seq(Vec::new()), anchor),
-            Event::MappingStart(anchor, _) if self.grow(line, 1) => self.open(line, NodeKind::Map(Vec::new()), anchor),
+            Event::SequenceStart(anchor, _) if self.grow(at, 1) => self.open(at, NodeKind::Seq(Vec::new()), anchor),
+            Event::MappingStart(anchor, _) if self.grow(at, 1) => self.open(at, NodeKind::Map(Vec::new()), anchor),
             Event::SequenceStart(..) | Event::MappingStart(..) => {}
             Event::SequenceEnd | Event::MappingEnd => {
                 self.pending_key.pop();
@@ -127,13 +187,13 @@ impl MarkedEventReceiver for TreeBuilder {
                 Some(node) => {
                     // Counted before it is copied: the copy is what a bomb would blow up.
                     let size = node.size;
-                    if self.grow(line, size) {
+                    if self.grow(at, size) {
                         let node = self.anchors[&id].clone();
                         self.push_value(node);
                     }
                 }
                 None => {
-                    self.error.get_or_insert((line, "alias to an unknown anchor".into()));
+                    self.error.get_or_insert((at, "alias to an unknown anchor".into()));
                 }
             },
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
@@ -208,8 +268,8 @@ struct YamlReader<'m> {
 }
 
 impl YamlReader<'_> {
-    fn error(&mut self, line: usize, message: impl Into<String>, help: Option<String>) {
-        let mut d = self.manifest.diagnostic(Some(line), message);
+    fn error(&mut self, at: Pos, message: impl Into<String>, help: Option<String>) {
+        let mut d = self.manifest.diagnostic(Some(at), message);
         d.help = help;
         self.errors.push(d);
     }
@@ -217,16 +277,16 @@ impl YamlReader<'_> {
     fn text(&mut self, node: &Node, field: &str) -> Option<Spanned<String>> {
         match &node.kind {
             NodeKind::Scalar { .. } if is_null(node) => {
-                self.error(node.line, format!("`{field}` is empty"), None);
+                self.error(node.at, format!("`{field}` is empty"), None);
                 None
             }
             NodeKind::Scalar { text, .. } => Some(Spanned {
                 value: text.clone(),
-                line: node.line,
+                at: node.at,
             }),
             _ => {
                 self.error(
-                    node.line,
+                    node.at,
                     format!("`{field}` must be text, not a list or a mapping"),
                     None,
                 );
@@ -240,7 +300,7 @@ impl YamlReader<'_> {
         match &node.kind {
             NodeKind::Seq(items) => {
                 if items.is_empty() {
-                    self.error(node.line, format!("`{field}` is an empty list"), None);
+                    self.error(node.at, format!("`{field}` is an empty list"), None);
                 }
                 items.iter().filter_map(|n| self.text(n, field)).collect()
             }
@@ -251,18 +311,18 @@ impl YamlReader<'_> {
     fn entry(&mut self, node: &Node, defaults: Option<&Entry>) -> Option<Entry> {
         let NodeKind::Map(pairs) = &node.kind else {
             self.error(
-                node.line,
+                node.at,
                 "a job must be a mapping (`- model: …`)",
                 Some("each item under `jobs:` starts with `- ` followed by `model:`, `inputs:`, …".into()),
             );
             return None;
         };
         let mut entry = defaults.cloned().unwrap_or_default();
-        entry.line = node.line;
+        entry.at = node.at;
         let mut seen: Vec<&str> = Vec::new();
         for (key, value) in pairs {
             let Some(name) = scalar_text(key) else {
-                self.error(key.line, "a key must be text", None);
+                self.error(key.at, "a key must be text", None);
                 continue;
             };
             let canonical = match name.as_str() {
@@ -273,7 +333,7 @@ impl YamlReader<'_> {
             };
             if seen.contains(&canonical) {
                 self.error(
-                    key.line,
+                    key.at,
                     format!("`{name}` is given twice in this job (singular and plural count as one)"),
                     None,
                 );
@@ -308,7 +368,7 @@ impl YamlReader<'_> {
                             crate::catalog::quoted_list(JOB_KEYS)
                         ),
                     };
-                    self.error(key.line, format!("unknown job field `{other}`"), Some(help));
+                    self.error(key.at, format!("unknown job field `{other}`"), Some(help));
                 }
             }
         }
@@ -318,13 +378,13 @@ impl YamlReader<'_> {
     fn params(&mut self, node: &Node, entry: &mut Entry) {
         let NodeKind::Map(pairs) = &node.kind else {
             if !is_null(node) {
-                self.error(node.line, "`params` must be a mapping of parameter: value", None);
+                self.error(node.at, "`params` must be a mapping of parameter: value", None);
             }
             return;
         };
         for (key, value) in pairs {
             let Some(name) = scalar_text(key) else {
-                self.error(key.line, "a parameter name must be text", None);
+                self.error(key.at, "a parameter name must be text", None);
                 continue;
             };
             // A job's params override the defaults' one by one.
@@ -332,34 +392,50 @@ impl YamlReader<'_> {
             entry.params.push((
                 Spanned {
                     value: name,
-                    line: key.line,
+                    at: key.at,
                 },
                 Spanned {
                     value: node_to_json(value),
-                    line: value.line,
+                    at: value.at,
                 },
             ));
         }
     }
 }
 
-pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diagnostics> {
-    // Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the text.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut builder = TreeBuilder::default();
-    let one = |line, message: String| Diagnostics(vec![manifest.diagnostic(Some(line), message)]);
-    if let Err(e) = Parser::new_from_str(text).load(&mut builder, false) {
-        return Err(one(e.marker().line(), format!("invalid YAML: {}", e.info())));
+/// What usually causes each of yaml-rust2's syntax errors.
+fn yaml_syntax_help(info: &str) -> &'static str {
+    if info.contains("mapping values are not allowed") {
+        "a value that holds `: ` must be quoted: `prompt: \"Sale: 30% off\"`"
+    } else if info.contains("did not find expected") || info.contains("while parsing a flow") {
+        "a `[` or `{` is not closed, or a list item is not indented like the others"
+    } else if info.contains("tab") {
+        "YAML indents with spaces, not tabs"
+    } else if info.contains("recursion limit") {
+        "the manifest nests far deeper than any manifest needs"
+    } else {
+        "check the indentation and quoting around this place"
     }
-    if let Some((line, message)) = builder.error {
-        return Err(one(line, message));
+}
+
+pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diagnostics> {
+    let mut builder = TreeBuilder::new(text);
+    let one = |at, message: String| Diagnostics(vec![manifest.diagnostic(Some(at), message)]);
+    if let Err(e) = Parser::new_from_str(text).load(&mut builder, false) {
+        let at = builder.pos(*e.marker(), None);
+        let mut d = manifest.diagnostic(Some(at), format!("invalid YAML: {}", e.info()));
+        d.help = Some(yaml_syntax_help(e.info()).into());
+        return Err(Diagnostics(vec![d]));
+    }
+    if let Some((at, message)) = builder.error {
+        return Err(one(at, message));
     }
     let Some(root) = builder.root else {
         return Err(Diagnostics(vec![manifest.diagnostic(None, "the manifest is empty")]));
     };
     let NodeKind::Map(pairs) = &root.kind else {
         return Err(one(
-            root.line,
+            root.at,
             "a manifest is a mapping with `jobs:` (and optional `name`, `output`, `defaults`)".into(),
         ));
     };
@@ -383,30 +459,29 @@ pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diag
                 let help = crate::catalog::closest(other, TOP_KEYS.iter().copied())
                     .map(|k| format!("did you mean `{k}`?"))
                     .unwrap_or_else(|| format!("the top level takes {}", crate::catalog::quoted_list(TOP_KEYS)));
-                reader.error(key.line, format!("unknown top-level field `{other}`"), Some(help));
+                reader.error(key.at, format!("unknown top-level field `{other}`"), Some(help));
             }
         }
     }
     let defaults = defaults.and_then(|d| reader.entry(d, None));
     let mut entries = Vec::new();
     match jobs {
-        None => reader.error(root.line, "the manifest has no `jobs:` list", None),
+        None => reader.error(root.at, "the manifest has no `jobs:` list", None),
         Some(Node {
             kind: NodeKind::Seq(items),
-            line,
+            at,
             ..
         }) => {
             if items.is_empty() {
-                reader.error(*line, "`jobs` is empty: nothing to do", None);
+                reader.error(*at, "`jobs` is empty: nothing to do", None);
             }
             entries.extend(items.iter().filter_map(|item| reader.entry(item, defaults.as_ref())));
         }
-        Some(other) => reader.error(other.line, "`jobs` must be a list (`- model: …` items)", None),
+        Some(other) => reader.error(other.at, "`jobs` must be a list (`- model: …` items)", None),
     }
-    let errors = reader.errors;
-    if !errors.is_empty() {
-        return Err(Diagnostics(errors));
-    }
+    // Field problems do not stop the reading: the planner goes on with what could be read, so
+    // that every problem of the manifest is reported in one run.
+    manifest.problems.extend(reader.errors);
     if let Some(name) = name {
         manifest.name = name.value;
     }

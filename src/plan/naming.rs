@@ -32,8 +32,8 @@ fn input_stem(written: &str) -> &str {
 }
 
 /// Fills `job.file` from the pattern; names that collide get the job id appended, so two jobs
-/// never write one file.
-pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) {
+/// never write one file. Returns the groups of jobs (indices) whose names collided.
+pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) -> Vec<Vec<usize>> {
     for job in jobs.iter_mut() {
         let prompt = job.params.get("prompt").and_then(Value::as_str).unwrap_or("");
         let input = if job.input.is_some() {
@@ -62,18 +62,44 @@ pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) {
         }
         job.file = format!("videos/{file}");
     }
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for job in jobs.iter() {
-        *count.entry(job.file.to_lowercase()).or_default() += 1;
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        groups.entry(job.file.to_lowercase()).or_default().push(i);
     }
-    for job in jobs.iter_mut() {
-        if count[&job.file.to_lowercase()] > 1 {
+    let mut collisions: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
+    collisions.sort();
+    for group in &collisions {
+        for &i in group {
+            let job = &mut jobs[i];
             let (stem, ext) = match job.file.rsplit_once('.') {
                 Some((s, e)) if !s.ends_with('/') && !e.contains('/') => (s.to_string(), format!(".{e}")),
                 _ => (job.file.clone(), String::new()),
             };
             job.file = format!("{stem}-{}{ext}", job.key.short());
         }
+    }
+    collisions
+}
+
+/// The placeholder a pattern lacks to tell apart two jobs that it names alike, if any: their
+/// templates differ and it has no `{template}`, say. `None` means they collide by chance (two
+/// `shoe.jpg` from two folders) and the job ids appended settle it.
+pub(super) fn missing_placeholder(pattern: &str, a: &Job, b: &Job) -> Option<&'static str> {
+    if pattern.contains("{job_id}") {
+        return None;
+    }
+    let has = |p: &str| pattern.contains(&format!("{{{p}}}"));
+    let prompt = |j: &Job| j.params.get("prompt").cloned();
+    if a.model != b.model && !has("model") {
+        Some("{model}")
+    } else if a.template != b.template && !has("template") {
+        Some("{template}")
+    } else if a.input_label != b.input_label && a.input.is_some() && !has("input") {
+        Some("{input}")
+    } else if prompt(a) != prompt(b) && !has("prompt") && !(a.input.is_none() && has("input")) {
+        Some("{prompt}")
+    } else {
+        None
     }
 }
 

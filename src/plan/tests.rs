@@ -28,7 +28,7 @@ fn first_error(text: &str) -> String {
     let d = &err.0[0];
     format!(
         "{}: {}{}",
-        d.line.map_or("-".into(), |l| l.to_string()),
+        d.line().map_or("-".into(), |l| l.to_string()),
         d.message,
         d.help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
     )
@@ -71,8 +71,8 @@ fn every_rejection_names_its_line_and_what_to_do() {
             "5: `lip_sync_tts_speaker` is `Bob`; ",
         ),
         (
-            "jobs:\n  - model: magic/text-to-video\n    input: assets/shoe.jpg\n",
-            "3: `magic/text-to-video` takes no input file",
+            "jobs:\n  - model: magic/text-to-video\n    prompt: hi\n    input: assets/shoe.jpg\n",
+            "4: `magic/text-to-video` takes no input file",
         ),
         (
             "jobs:\n  - model: magic/image-to-video\n",
@@ -146,7 +146,7 @@ fn all_problems_are_reported_at_once() {
         "jobs:\n  - model: magic/image-to-video\n    input: assets/nope.jpg\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n    template: Nowhere\n",
     )
     .unwrap_err();
-    let lines: Vec<_> = err.0.iter().map(|d| d.line).collect();
+    let lines: Vec<_> = err.0.iter().map(|d| d.line()).collect();
     assert_eq!(lines, vec![Some(3), Some(6)]);
 }
 
