@@ -167,6 +167,8 @@ pub struct SimLog {
     pub downloads: Vec<DownloadRecord>,
     /// Every POST to a submit path, as answered.
     pub submit_attempts: Vec<SubmitAttempt>,
+    /// POSTs to a submit path received so far (counted on arrival, before any answer).
+    pub submits_received: u64,
     /// API requests that followed a redirect to the other host.
     pub redirected: Vec<RedirectedRequest>,
     /// Faults injected, per kind.
@@ -493,6 +495,7 @@ async fn submit(inner: &Inner, path: &'static str, headers: &HeaderMap, body: Bo
         .get("x-client-request-id")
         .and_then(|v| v.to_str().ok())
         .map(String::from);
+    inner.log.lock().unwrap().submits_received += 1;
     let mut attempt = SubmitAttempt {
         request_id: request_id.clone(),
         at: SystemTime::now(),
