@@ -6,12 +6,19 @@
 //! Generation ids carry their creation time and fate, so any simulator instance can answer for
 //! an id another one issued: a `run --simulate` that was killed resumes against a new one just
 //! as a real run resumes against the service.
+//!
+//! Faults: the `*_first_*` counters of [`SimConfig`] inject a fixed number of one kind, and
+//! [`chaos`] injects every kind at a rate, seeded. Redirects point to a second server, the "other
+//! host", which serves the same files and logs any API request that followed a redirect there.
+//! The log ([`SimLog`]) keeps every submit attempt per client request id, each generation created
+//! with what became of its answer, each file request with whether it carried a key.
 
+pub mod chaos;
 mod ids;
 pub mod media;
 pub mod schema;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,6 +35,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::api::GENERATIONS_PATH;
+use chaos::{Chaos, Fault};
 use ids::GenerationId;
 use schema::{Schemas, Verdict};
 
@@ -57,6 +65,10 @@ pub struct SimConfig {
     pub unavailable_first_polls: u32,
     /// The first N submits are answered 403, as for an account out of credits (nothing created).
     pub out_of_credits_first_submits: u32,
+    /// The first N submits are answered 401, as if the key were refused (nothing created).
+    pub unauthorized_first_submits: u32,
+    /// Seeded random faults (off by default); [`RunningSim::set_chaos`] changes them later.
+    pub chaos: Option<Chaos>,
 }
 
 impl Default for SimConfig {
@@ -73,11 +85,13 @@ impl Default for SimConfig {
             retry_after: Duration::from_secs(1),
             unavailable_first_polls: 0,
             out_of_credits_first_submits: 0,
+            unauthorized_first_submits: 0,
+            chaos: None,
         }
     }
 }
 
-/// One accepted submit, as the simulator saw it.
+/// One generation created by a submit (each one is paid), as the simulator saw it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubmitRecord {
     pub generation_id: String,
@@ -87,6 +101,38 @@ pub struct SubmitRecord {
     pub body: Value,
     /// SHA-256 of the canonical body: equal bodies, equal hashes.
     pub body_sha256: String,
+    /// The client's `X-Client-Request-Id`, if it sent one.
+    pub request_id: Option<String>,
+    /// What became of the answer that carried the generation id.
+    pub answer: Answer,
+    /// Whether the generation ends in `error`.
+    pub fails: bool,
+}
+
+/// What the client got back from a submit that created a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// A 200 with the generation id was sent.
+    Delivered,
+    /// A 504: the generation exists, the client was not told its id.
+    GatewayTimeout,
+    /// The connection was closed without an answer.
+    Dropped,
+}
+
+/// Every POST to a submit path, whatever became of it, logged when it is answered (the client
+/// never sends one request id twice at once, so each id's attempts are in order).
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmitAttempt {
+    pub request_id: Option<String>,
+    pub at: SystemTime,
+    /// The status answered; `None` when the connection was closed without an answer.
+    pub status: Option<u16>,
+    /// The injected fault, if one decided the answer (slow answers are not counted here).
+    pub fault: Option<Fault>,
+    /// The generation created, if one was.
+    pub generation_id: Option<String>,
 }
 
 /// One file request.
@@ -96,24 +142,102 @@ pub struct DownloadRecord {
     pub status: u16,
     /// Whether the request carried an `Authorization` header (it never should).
     pub had_authorization: bool,
+    /// Served by the other host, after a redirect.
+    pub via_redirect: bool,
+    pub fault: Option<Fault>,
+}
+
+/// A request that reached the other host (where redirects point) for anything but a file.
+#[derive(Debug, Clone, Serialize)]
+pub struct RedirectedRequest {
+    pub method: String,
+    pub path: String,
+    pub had_authorization: bool,
+    pub at: SystemTime,
 }
 
 /// Everything the simulator saw, for tests and for `GET /_sim/log`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SimLog {
+    /// Generations created, in order.
     pub submits: Vec<SubmitRecord>,
     /// Refused requests: (HTTP status, message, when).
     pub refused: Vec<(u16, String, SystemTime)>,
     pub polls: u64,
     pub downloads: Vec<DownloadRecord>,
+    /// Every POST to a submit path, as answered.
+    pub submit_attempts: Vec<SubmitAttempt>,
+    /// POSTs to a submit path received so far (counted on arrival, before any answer).
+    pub submits_received: u64,
+    /// API requests that followed a redirect to the other host.
+    pub redirected: Vec<RedirectedRequest>,
+    /// Faults injected, per kind.
+    pub faults: BTreeMap<Fault, u64>,
+}
+
+impl SimLog {
+    /// The generations created for one client request id, in order.
+    pub fn creates_for(&self, request_id: &str) -> Vec<&SubmitRecord> {
+        self.submits
+            .iter()
+            .filter(|s| s.request_id.as_deref() == Some(request_id))
+            .collect()
+    }
+
+    /// Every POST that carried one client request id, in order.
+    pub fn attempts_for(&self, request_id: &str) -> Vec<&SubmitAttempt> {
+        self.submit_attempts
+            .iter()
+            .filter(|a| a.request_id.as_deref() == Some(request_id))
+            .collect()
+    }
+
+    /// Generations paid twice: created for a request id whose earlier generation was delivered
+    /// to the client and did not end in `error`.
+    pub fn duplicate_paid_submits(&self) -> Vec<&SubmitRecord> {
+        let mut done: std::collections::HashSet<&str> = Default::default();
+        let mut duplicates = Vec::new();
+        for s in &self.submits {
+            let Some(id) = s.request_id.as_deref() else { continue };
+            if done.contains(id) {
+                duplicates.push(s);
+            }
+            if s.answer == Answer::Delivered && !s.fails {
+                done.insert(id);
+            }
+        }
+        duplicates
+    }
+
+    /// Requests that carried an `Authorization` header where no key belongs: the file endpoint,
+    /// or any host a redirect pointed to. Each as `(where, what)`.
+    pub fn key_leaks(&self) -> Vec<(String, String)> {
+        let files = self.downloads.iter().filter(|d| d.had_authorization).map(|d| {
+            let host = if d.via_redirect { "file (redirected)" } else { "file" };
+            (host.to_string(), d.generation_id.clone())
+        });
+        let redirected = self
+            .redirected
+            .iter()
+            .filter(|r| r.had_authorization)
+            .map(|r| ("redirect target".to_string(), format!("{} {}", r.method, r.path)));
+        files.chain(redirected).collect()
+    }
+
+    pub fn fault_count(&self, fault: Fault) -> u64 {
+        self.faults.get(&fault).copied().unwrap_or(0)
+    }
 }
 
 struct Inner {
     config: SimConfig,
+    chaos: Mutex<Option<Chaos>>,
     schemas: Schemas,
     /// Signs download URLs; random per process, so URLs from another instance are refused.
     secret: String,
     base_url: String,
+    /// The other host redirects point to.
+    other_url: String,
     log: Mutex<SimLog>,
     counters: Mutex<Counters>,
 }
@@ -126,7 +250,13 @@ struct Counters {
     urls_per_id: HashMap<String, u32>,
     submits_throttled: u32,
     submits_unpaid: u32,
+    submits_unauthorized: u32,
     polls_failed: u32,
+    /// Requests seen per (scope, key), numbering each one's chaos dice.
+    chaos_seq: HashMap<(&'static str, String), u32>,
+    /// The request id and its creation number behind each generation, so that its polls and
+    /// downloads draw the same dice whatever random id it got.
+    chaos_key: HashMap<String, String>,
 }
 
 impl Inner {
@@ -155,14 +285,53 @@ impl Inner {
             false
         }
     }
+
+    /// The chaos draws for the next request of `scope` about `key`, or none when chaos is off.
+    fn draws(&self, scope: &'static str, key: &str) -> Option<Draws> {
+        let chaos = self.chaos.lock().unwrap().clone()?;
+        let n = {
+            let mut counters = self.counters.lock().unwrap();
+            let key = counters.chaos_key.get(key).cloned().unwrap_or_else(|| key.to_string());
+            let seq = counters.chaos_seq.entry((scope, key.clone())).or_default();
+            let n = *seq;
+            *seq += 1;
+            (key, n)
+        };
+        Some(Draws {
+            chaos,
+            scope,
+            key: n.0,
+            n: n.1,
+        })
+    }
+
+    fn count_fault(&self, fault: Fault) {
+        *self.log.lock().unwrap().faults.entry(fault).or_default() += 1;
+    }
+}
+
+/// The chaos configuration and the identity of one request, to roll its dice.
+struct Draws {
+    chaos: Chaos,
+    scope: &'static str,
+    key: String,
+    n: u32,
+}
+
+impl Draws {
+    fn dice(&self) -> chaos::Dice<'_> {
+        self.chaos.dice(self.scope, &self.key, self.n)
+    }
 }
 
 /// A running simulator.
 pub struct RunningSim {
     pub base_url: String,
     pub addr: SocketAddr,
+    /// The other host that chaos redirects point to (it serves files, and logs anything else).
+    pub other_url: String,
     inner: Arc<Inner>,
-    server: tokio::task::JoinHandle<()>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningSim {
@@ -171,27 +340,43 @@ impl RunningSim {
         self.inner.log.lock().unwrap().clone()
     }
 
+    /// Turns chaos on, changes it, or (with `None`) turns it off, from the next request on.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        *self.inner.chaos.lock().unwrap() = chaos;
+    }
+
     pub fn stop(self) {
-        self.server.abort();
+        // `Drop` stops the servers.
     }
 }
 
 impl Drop for RunningSim {
     fn drop(&mut self) {
-        self.server.abort();
+        for server in &self.servers {
+            server.abort();
+        }
     }
 }
 
-/// Binds `addr` (port 0 picks a free one) and serves in the background.
+/// Binds `addr` (port 0 picks a free one) and serves in the background. A second server, the
+/// "other host" of redirects, listens on 127.0.0.2 (or another port of 127.0.0.1 where that
+/// address cannot be bound).
 pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<RunningSim> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
+    let other = match tokio::net::TcpListener::bind("127.0.0.2:0").await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let other_url = format!("http://{}", other.local_addr()?);
     let inner = Arc::new(Inner {
+        chaos: Mutex::new(config.chaos.clone()),
         config,
         schemas: Schemas::load(),
         secret: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
         base_url: base_url.clone(),
+        other_url: other_url.clone(),
         log: Mutex::default(),
         counters: Mutex::default(),
     });
@@ -202,14 +387,24 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
         .route("/_sim/log", get(log))
         .fallback(not_found)
         .with_state(inner.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let other_app = Router::new()
+        .route("/files/{name}", get(redirected_file))
+        .fallback(redirected)
+        .with_state(inner.clone());
+    let servers = vec![
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }),
+        tokio::spawn(async move {
+            let _ = axum::serve(other, other_app).await;
+        }),
+    ];
     Ok(RunningSim {
         base_url,
         addr,
+        other_url,
         inner,
-        server,
+        servers,
     })
 }
 
@@ -251,34 +446,117 @@ fn check_key(inner: &Inner, headers: &HeaderMap, path: &str) -> Result<(), Box<R
     }
 }
 
-async fn submit_universal(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: String) -> Response {
-    submit(&inner, GENERATIONS_PATH, &headers, &body)
+async fn submit_universal(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+    submit(&inner, GENERATIONS_PATH, &headers, body).await
 }
 
-async fn submit_legacy(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: String) -> Response {
-    submit(&inner, LEGACY_PIXVERSE_PATH, &headers, &body)
+async fn submit_legacy(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Body) -> Response {
+    submit(&inner, LEGACY_PIXVERSE_PATH, &headers, body).await
 }
 
-fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Response {
+/// The largest body a submit may carry (what axum allows a `String` by default).
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// What chaos holds for one submit, drawn before anything happens.
+#[derive(Default)]
+struct SubmitChaos {
+    slow: Option<Duration>,
+    before: Option<Fault>,
+    server_error: u16,
+    redirect: u16,
+    fails: bool,
+    after: Option<Fault>,
+    /// The dice's identity, which the generation's polls and downloads inherit.
+    key: Option<String>,
+    retry_after: Duration,
+}
+
+fn submit_chaos(inner: &Inner, request_id: Option<&str>) -> SubmitChaos {
+    let Some(draws) = inner.draws("submit", request_id.unwrap_or("-")) else {
+        return SubmitChaos::default();
+    };
+    let mut dice = draws.dice();
+    let slow = dice.hit(Fault::SubmitSlow);
+    let delay = dice.delay();
+    SubmitChaos {
+        slow: slow.then_some(delay),
+        before: dice.pick(Fault::SUBMIT_BEFORE_CREATE),
+        server_error: dice.choose(&[500, 502, 503]),
+        redirect: dice.choose(&[301, 302, 303, 307, 308]),
+        fails: dice.hit(Fault::GenerationError),
+        after: dice.pick(Fault::SUBMIT_AFTER_CREATE),
+        key: Some(format!("{}#{}", draws.key, draws.n)),
+        retry_after: draws.chaos.retry_after,
+    }
+}
+
+async fn submit(inner: &Inner, path: &'static str, headers: &HeaderMap, body: Body) -> Response {
+    let request_id = headers
+        .get("x-client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    inner.log.lock().unwrap().submits_received += 1;
+    let mut attempt = SubmitAttempt {
+        request_id: request_id.clone(),
+        at: SystemTime::now(),
+        status: None,
+        fault: None,
+        generation_id: None,
+    };
+    let response = submit_inner(inner, path, headers, body, &mut attempt).await;
+    if attempt.status.is_none() && attempt.fault.is_none() {
+        attempt.status = Some(response.status().as_u16());
+    }
+    inner.log.lock().unwrap().submit_attempts.push(attempt);
+    response
+}
+
+async fn submit_inner(
+    inner: &Inner,
+    path: &'static str,
+    headers: &HeaderMap,
+    body: Body,
+    attempt: &mut SubmitAttempt,
+) -> Response {
+    let chaos = submit_chaos(inner, attempt.request_id.as_deref());
+    if let Some(delay) = chaos.slow {
+        inner.count_fault(Fault::SubmitSlow);
+        tokio::time::sleep(delay).await;
+    }
     if let Err(r) = check_key(inner, headers, path) {
         return *r;
     }
+    if let Some(fault) = chaos.before {
+        inner.count_fault(fault);
+        attempt.fault = Some(fault);
+        let response = gateway_fault(
+            inner,
+            fault,
+            path,
+            path,
+            chaos.server_error,
+            chaos.redirect,
+            chaos.retry_after,
+        );
+        attempt.status = (fault != Fault::SubmitReset).then(|| response.status().as_u16());
+        return response;
+    }
+    let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large", path, None);
+    };
     let refuse =
         |details: Vec<String>| inner.refuse(StatusCode::BAD_REQUEST, "Body validation error!", path, Some(details));
+    if inner.take_fault(|c| &mut c.submits_unauthorized, inner.config.unauthorized_first_submits) {
+        return inner.refuse(StatusCode::UNAUTHORIZED, "Invalid API key", path, None);
+    }
     if inner.take_fault(|c| &mut c.submits_unpaid, inner.config.out_of_credits_first_submits) {
         let message = "Insufficient credits: top up your balance to continue";
         return inner.refuse(StatusCode::FORBIDDEN, message, path, None);
     }
     if inner.take_fault(|c| &mut c.submits_throttled, inner.config.throttle_first_submits) {
-        let message = "Too many requests, please slow down";
-        let mut response = inner.refuse(StatusCode::TOO_MANY_REQUESTS, message, path, None);
-        let secs = inner.config.retry_after.as_secs().max(1).to_string();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, secs.parse().unwrap());
-        return response;
+        return throttled(inner, path, inner.config.retry_after);
     }
-    let Ok(body) = serde_json::from_str::<Value>(body) else {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return refuse(vec!["body: not valid JSON".into()]);
     };
     if let Verdict::Invalid(details) = inner.schemas.validate(path, &body) {
@@ -286,20 +564,47 @@ fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Respons
     }
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let body_sha256 = format!("{:x}", Sha256::digest(body.to_string().as_bytes()));
-    let fails = {
+    let fails_first = {
         let mut counters = inner.counters.lock().unwrap();
         let n = counters.per_body.entry(body_sha256.clone()).or_default();
         *n += 1;
         *n <= inner.config.fail_first
     };
+    if chaos.fails && !fails_first {
+        inner.count_fault(Fault::GenerationError);
+    }
+    let fails = fails_first || chaos.fails;
     let id = GenerationId::new(&model, fails).encode();
+    if let Some(key) = chaos.key {
+        inner.counters.lock().unwrap().chaos_key.insert(id.clone(), key);
+    }
+    let answer = match chaos.after {
+        Some(Fault::SubmitGatewayTimeout) => Answer::GatewayTimeout,
+        Some(_) => Answer::Dropped,
+        None => Answer::Delivered,
+    };
+    attempt.generation_id = Some(id.clone());
     inner.log.lock().unwrap().submits.push(SubmitRecord {
         generation_id: id.clone(),
         at: SystemTime::now(),
         path: path.into(),
         body,
         body_sha256,
+        request_id: attempt.request_id.clone(),
+        answer,
+        fails,
     });
+    if let Some(fault) = chaos.after {
+        inner.count_fault(fault);
+        attempt.fault = Some(fault);
+        return match answer {
+            Answer::GatewayTimeout => {
+                attempt.status = Some(504);
+                api_error(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout", path, None)
+            }
+            _ => connection_reset(),
+        };
+    }
     let credits = credits_of(&model);
     (
         StatusCode::OK,
@@ -307,6 +612,70 @@ fn submit(inner: &Inner, path: &str, headers: &HeaderMap, body: &str) -> Respons
         axum::Json(json!({"id": id, "status": "queued", "meta": {"usage": {"credits_used": credits}}})),
     )
         .into_response()
+}
+
+/// A 429 asking the client to come back after `after`.
+fn throttled(inner: &Inner, path: &str, after: Duration) -> Response {
+    let message = "Too many requests, please slow down";
+    let mut response = inner.refuse(StatusCode::TOO_MANY_REQUESTS, message, path, None);
+    let value = if after.subsec_nanos() == 0 {
+        after.as_secs().max(1).to_string()
+    } else {
+        format!("{:.3}", after.as_secs_f64())
+    };
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, value.parse().unwrap());
+    response
+}
+
+/// The answers of faults in front of the service (a gateway, a CDN), for submits and polls
+/// alike: nothing reaches the service. `target` is the path and query a redirect points to.
+fn gateway_fault(
+    inner: &Inner,
+    fault: Fault,
+    path: &str,
+    target: &str,
+    server_error: u16,
+    redirect: u16,
+    retry_after: Duration,
+) -> Response {
+    match fault {
+        Fault::SubmitReset | Fault::PollReset => connection_reset(),
+        Fault::SubmitThrottled | Fault::PollThrottled => throttled(inner, path, retry_after),
+        Fault::SubmitHtml | Fault::PollHtml => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+            chaos::CHALLENGE_PAGE,
+        )
+            .into_response(),
+        Fault::SubmitRedirect | Fault::PollRedirect => {
+            let status = StatusCode::from_u16(redirect).unwrap_or(StatusCode::FOUND);
+            let location = format!("{}{target}", inner.other_url);
+            (status, [(header::LOCATION, location)], "").into_response()
+        }
+        _ => {
+            let status = StatusCode::from_u16(server_error).unwrap_or(StatusCode::BAD_GATEWAY);
+            let reason = status.canonical_reason().unwrap_or("Server Error");
+            inner.refuse(status, reason, path, None)
+        }
+    }
+}
+
+/// An answer that never comes: the head announces a body, the body fails at once, and the
+/// server closes the connection without sending anything.
+fn connection_reset() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Vec<u8>, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated connection reset",
+        ))
+    });
+    Response::builder()
+        .status(StatusCode::BAD_GATEWAY)
+        .header(header::CONTENT_LENGTH, "512")
+        .body(Body::from_stream(stream))
+        .unwrap()
 }
 
 fn credits_of(model: &str) -> u64 {
@@ -323,6 +692,43 @@ struct PollQuery {
     generation_id: Option<String>,
 }
 
+/// What chaos holds for one poll.
+#[derive(Default)]
+struct PollChaos {
+    slow: Option<Duration>,
+    fault: Option<Fault>,
+    server_error: u16,
+    redirect: u16,
+    retry_after: Duration,
+    odd_status: Option<&'static str>,
+    hostile_name: Option<&'static str>,
+}
+
+fn poll_chaos(inner: &Inner, generation_id: &str) -> PollChaos {
+    let Some(draws) = inner.draws("poll", generation_id) else {
+        return PollChaos::default();
+    };
+    let mut dice = draws.dice();
+    let slow = dice.hit(Fault::PollSlow);
+    let delay = dice.delay();
+    let fault = dice.pick(Fault::POLL);
+    let server_error = dice.choose(&[500, 502, 503, 504]);
+    let redirect = dice.choose(&[301, 302, 303, 307, 308]);
+    let odd = dice.hit(Fault::PollOddStatus);
+    let odd_word = dice.choose(chaos::ODD_PENDING);
+    let hostile = dice.hit(Fault::HostileFileName);
+    let hostile_name = dice.choose(chaos::HOSTILE_FILE_NAMES);
+    PollChaos {
+        slow: slow.then_some(delay),
+        fault,
+        server_error,
+        redirect,
+        retry_after: draws.chaos.retry_after,
+        odd_status: odd.then_some(odd_word),
+        hostile_name: hostile.then_some(hostile_name),
+    }
+}
+
 async fn poll(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -334,6 +740,25 @@ async fn poll(
         return *r;
     }
     inner.log.lock().unwrap().polls += 1;
+    let raw_id = query.generation_id.clone().unwrap_or_default();
+    let chaos = poll_chaos(&inner, &raw_id);
+    if let Some(delay) = chaos.slow {
+        inner.count_fault(Fault::PollSlow);
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(fault) = chaos.fault {
+        inner.count_fault(fault);
+        let target = uri.path_and_query().map_or(path.as_str(), |p| p.as_str());
+        return gateway_fault(
+            &inner,
+            fault,
+            &path,
+            target,
+            chaos.server_error,
+            chaos.redirect,
+            chaos.retry_after,
+        );
+    }
     if inner.take_fault(|c| &mut c.polls_failed, inner.config.unavailable_first_polls) {
         return inner.refuse(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", &path, None);
     }
@@ -360,6 +785,13 @@ async fn poll(
     } else {
         "completed"
     };
+    let status = match chaos.odd_status {
+        Some(word) if matches!(status, "queued" | "waiting" | "generating") => {
+            inner.count_fault(Fault::PollOddStatus);
+            word
+        }
+        _ => status,
+    };
     let mut answer = json!({"id": raw, "status": status});
     match status {
         "completed" | "succeeded" => {
@@ -380,6 +812,10 @@ async fn poll(
                     "file_size": media::video(&raw).len(),
                 })
             };
+            if let Some(name) = chaos.hostile_name {
+                inner.count_fault(Fault::HostileFileName);
+                answer["video"]["file_name"] = json!(name);
+            }
             // Both spellings occur in the wild; the client must take either.
             let usage_key = if pixverse { "tokens_used" } else { "credits_used" };
             answer["meta"] = json!({"usage": {usage_key: credits_of(id.model())}});
@@ -441,13 +877,36 @@ async fn file(
     State(inner): State<Arc<Inner>>,
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(q): Query<FileQuery>,
 ) -> Response {
-    let id = name.strip_suffix(".mp4").unwrap_or(&name).to_string();
+    serve_file(&inner, &name, &headers, &uri, &q, false).await
+}
+
+/// The same files, served by the other host to clients that followed a redirect.
+async fn redirected_file(
+    State(inner): State<Arc<Inner>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<FileQuery>,
+) -> Response {
+    serve_file(&inner, &name, &headers, &uri, &q, true).await
+}
+
+async fn serve_file(
+    inner: &Inner,
+    name: &str,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    q: &FileQuery,
+    via_redirect: bool,
+) -> Response {
+    let id = name.strip_suffix(".mp4").unwrap_or(name).to_string();
     let had_authorization = headers.contains_key(header::AUTHORIZATION);
-    let valid = match (q.date, q.expires, &q.signature) {
+    let mut valid = match (q.date, q.expires, &q.signature) {
         (Some(date), Some(expires), Some(sig)) => {
-            if *sig != signature(&inner, &id, date, expires) {
+            if *sig != signature(inner, &id, date, expires) {
                 Err("SignatureDoesNotMatch")
             } else if now_secs() > date + expires {
                 Err("Request has expired")
@@ -457,11 +916,37 @@ async fn file(
         }
         _ => Err("Query-string authentication requires the Signature, Expires and Date parameters"),
     };
-    let status = if valid.is_ok() { 200 } else { 403 };
+    // The fault, and where a truncated file is cut (a third to two thirds of the way).
+    let (fault, cut) = match inner.draws("download", &id) {
+        Some(draws) => {
+            let mut dice = draws.dice();
+            let fault = match dice.pick(Fault::DOWNLOAD) {
+                // The other host does not redirect again.
+                Some(Fault::DownloadRedirect) if via_redirect => None,
+                fault => fault,
+            };
+            (fault, 1.0 + dice.rng.f64())
+        }
+        None => (None, 1.0),
+    };
+    let fault = fault.filter(|_| valid.is_ok());
+    if fault == Some(Fault::DownloadExpired) {
+        valid = Err("Request has expired");
+    }
+    let status = match (&valid, fault) {
+        (Err(_), _) => 403,
+        (Ok(()), Some(Fault::DownloadRedirect)) => 302,
+        (Ok(()), _) => 200,
+    };
+    if let Some(fault) = fault {
+        inner.count_fault(fault);
+    }
     inner.log.lock().unwrap().downloads.push(DownloadRecord {
         generation_id: id.clone(),
         status,
         had_authorization,
+        via_redirect,
+        fault,
     });
     if let Err(message) = valid {
         let xml = format!(
@@ -469,10 +954,32 @@ async fn file(
         );
         return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/xml")], xml).into_response();
     }
+    if fault == Some(Fault::DownloadRedirect) {
+        let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+        let location = format!("{}{target}", inner.other_url);
+        return (StatusCode::FOUND, [(header::LOCATION, location)], "").into_response();
+    }
     let bytes = media::video(&id);
     let len = bytes.len();
     let pause = inner.config.download_pause;
-    let body = if pause.is_zero() {
+    let body = if fault == Some(Fault::DownloadTruncated) {
+        // Part of the file, a moment for it to go out, then the connection is cut.
+        let cut = (len as f64 * cut / 3.0) as usize;
+        let part = bytes[..cut].to_vec();
+        let stream = futures::stream::iter([Ok(part), Err(())]).then(|chunk| async move {
+            match chunk {
+                Ok(part) => Ok(part),
+                Err(()) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "simulated truncated download",
+                    ))
+                }
+            }
+        });
+        Body::from_stream(stream)
+    } else if pause.is_zero() {
         Body::from(bytes)
     } else {
         // Half now, the rest after a pause: a kill in between leaves a partial download.
@@ -492,6 +999,28 @@ async fn file(
             (header::CONTENT_LENGTH, len.to_string()),
         ],
         body,
+    )
+        .into_response()
+}
+
+/// Anything but a file that reaches the other host: a client followed an API redirect. Logged
+/// (with whether the key came along) and answered as a stranger would.
+async fn redirected(
+    State(inner): State<Arc<Inner>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    inner.log.lock().unwrap().redirected.push(RedirectedRequest {
+        method: method.to_string(),
+        path: uri.path_and_query().map_or(uri.path(), |p| p.as_str()).to_string(),
+        had_authorization: headers.contains_key(header::AUTHORIZATION),
+        at: SystemTime::now(),
+    });
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/html")],
+        "<html><body><h1>404 Not Found</h1></body></html>",
     )
         .into_response()
 }

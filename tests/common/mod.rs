@@ -210,3 +210,76 @@ pub fn blocking_client() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::blocking::Client::new()
 }
+
+// Helpers of the chaos, kill-loop and secrets tests.
+
+/// The `vidbatch` binary those tests run: `VIDBATCH_BIN` when set (to try another build of the
+/// client against this simulator), else the one cargo built with the tests.
+pub fn vidbatch_bin() -> PathBuf {
+    std::env::var_os("VIDBATCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vidbatch")))
+}
+
+/// Installs the TLS crypto provider, which reqwest clients built by the tests themselves need.
+pub fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Harness {
+    /// Like [`Harness::command`], with the binary of [`vidbatch_bin`] and the key `key`.
+    pub fn command_as(&self, key: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(vidbatch_bin());
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("AIMLAPI_BASE_URL", &self.sim.base_url)
+            .env("AIMLAPI_KEY", key)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `vidbatch run <manifest> --out <out>` with fast polling and retries, plus `extra`, with the
+    /// binary of [`vidbatch_bin`].
+    pub fn run_in(&self, out: &str, manifest: &Path, extra: &[&str]) -> Command {
+        let manifest = manifest.to_str().unwrap();
+        let mut args = vec![
+            "run",
+            manifest,
+            "--out",
+            out,
+            "--rate",
+            "1000",
+            "--poll-interval",
+            "50ms",
+            "--retry-base",
+            "10ms",
+        ];
+        args.extend_from_slice(extra);
+        self.command_as(KEY, &args)
+    }
+
+    /// Runs `command` to the end, echoing what it said on stderr.
+    pub fn finish(&self, mut command: Command) -> Output {
+        let output = command.output().unwrap();
+        eprintln!("--- vidbatch exited {:?}\n{}", output.status.code(), stderr(&output));
+        output
+    }
+
+    /// Waits at most `limit` until the simulator's log satisfies `done`; says whether it did.
+    pub fn wait_at_most(&self, limit: Duration, done: impl Fn(&SimLog) -> bool) -> bool {
+        let start = Instant::now();
+        while !done(&self.log()) {
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+}
+
+/// The request id the client sends with every submit of a job (`job_id` in results.csv).
+pub fn request_id(job_id: &str) -> String {
+    format!("vidbatch-{job_id}")
+}
