@@ -62,33 +62,14 @@ impl Harness {
         self.path("out")
     }
 
-    /// `vidbatch <args>` against the simulator, with fast polling and retries.
+    /// `vidbatch <args>` against the simulator.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidbatch"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env("AIMLAPI_BASE_URL", &self.sim.base_url)
-            .env("AIMLAPI_KEY", KEY)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        cmd
+        self.command_as(KEY, args)
     }
 
-    /// `vidbatch run <manifest> --out out` with fast polling, plus `extra`.
+    /// `vidbatch run <manifest> --out out` with fast polling and retries, plus `extra`.
     pub fn run_command(&self, manifest: &Path, extra: &[&str]) -> Command {
-        let manifest = manifest.to_str().unwrap();
-        let mut args = vec![
-            "run",
-            manifest,
-            "--out",
-            "out",
-            "--rate",
-            "200",
-            "--poll-interval",
-            "50ms",
-        ];
-        args.extend_from_slice(extra);
-        self.command(&args)
+        self.run_in("out", manifest, extra)
     }
 
     /// Runs it to the end.
@@ -207,19 +188,11 @@ pub fn assert_files_match_results(out: &Path, rows: &[HashMap<String, String>]) 
 /// A plain HTTP client for talking to the simulator directly (TLS is rustls with ring, which a
 /// process must choose once).
 pub fn blocking_client() -> reqwest::blocking::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    tls();
     reqwest::blocking::Client::new()
 }
 
 // Helpers of the chaos, kill-loop and secrets tests.
-
-/// The `vidbatch` binary those tests run: `VIDBATCH_BIN` when set (to try another build of the
-/// client against this simulator), else the one cargo built with the tests.
-pub fn vidbatch_bin() -> PathBuf {
-    std::env::var_os("VIDBATCH_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vidbatch")))
-}
 
 /// Installs the TLS crypto provider, which reqwest clients built by the tests themselves need.
 pub fn tls() {
@@ -227,9 +200,9 @@ pub fn tls() {
 }
 
 impl Harness {
-    /// Like [`Harness::command`], with the binary of [`vidbatch_bin`] and the key `key`.
+    /// `vidbatch <args>` against the simulator, with the key `key`.
     pub fn command_as(&self, key: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(vidbatch_bin());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vidbatch"));
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("AIMLAPI_BASE_URL", &self.sim.base_url)
@@ -239,22 +212,19 @@ impl Harness {
         cmd
     }
 
-    /// `vidbatch run <manifest> --out <out>` with fast polling and retries, plus `extra`, with the
-    /// binary of [`vidbatch_bin`].
+    /// `vidbatch run <manifest> --out <out>` with fast polling and retries, plus `extra`.
     pub fn run_in(&self, out: &str, manifest: &Path, extra: &[&str]) -> Command {
-        let manifest = manifest.to_str().unwrap();
-        let mut args = vec![
-            "run",
-            manifest,
-            "--out",
-            out,
-            "--rate",
-            "1000",
-            "--poll-interval",
-            "50ms",
-            "--retry-base",
-            "10ms",
-        ];
+        let mut args = vec!["run", manifest.to_str().unwrap(), "--out", out];
+        // Fast defaults, unless the test gives its own.
+        for (flag, value) in [
+            ("--rate", "1000"),
+            ("--poll-interval", "50ms"),
+            ("--retry-base", "10ms"),
+        ] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
         args.extend_from_slice(extra);
         self.command_as(KEY, &args)
     }
