@@ -134,6 +134,21 @@ struct SimArgs {
     /// Answer the first N submits 403, as for an account out of credits.
     #[arg(long, default_value_t = 0)]
     out_of_credits_first_submits: u32,
+    /// Every kind of fault (throttling, 5xx, resets, lost creates, web pages, redirects, slow
+    /// answers, failed generations, odd statuses, expired and truncated downloads) at this
+    /// probability per request, e.g. `0.05`.
+    #[arg(long, value_parser = parse_probability)]
+    chaos: Option<f64>,
+    /// The seed of `--chaos`: the same seed, the same faults for the same requests.
+    #[arg(long, default_value_t = 1)]
+    chaos_seed: u64,
+}
+
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{text}` is not a probability from 0 to 1")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -383,6 +398,7 @@ async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
         retry_after: args.retry_after,
         unavailable_first_polls: args.unavailable_first_polls,
         out_of_credits_first_submits: args.out_of_credits_first_submits,
+        chaos: args.chaos.map(|rate| sim::chaos::Chaos::uniform(args.chaos_seed, rate)),
         ..SimConfig::default()
     };
     let sim = sim::start(SocketAddr::new(args.host, args.port), config)
