@@ -250,13 +250,19 @@ impl ModelSpec {
         self.params.iter().find(|p| p.name == name)
     }
 
-    /// Rules between parameters that no single enum expresses.
-    pub fn check_combination(&self, params: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    /// Rules between parameters that no single enum expresses: what is wrong, and what to do.
+    pub fn check_combination(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), (String, String)> {
         if self.id == "pixverse/v5/image-to-video"
             && params.get("resolution").and_then(|v| v.as_str()) == Some("1080p")
             && params.get("duration").and_then(|v| v.as_i64()) == Some(8)
         {
-            return Err("`1080p` does not allow `duration: 8`; use `duration: 5` or a lower resolution".into());
+            return Err((
+                "`resolution: 1080p` does not allow `duration: 8`".into(),
+                "use `duration: 5`, or a lower resolution (`720p`, `540p` or `360p`) for 8 seconds".into(),
+            ));
         }
         Ok(())
     }
@@ -306,32 +312,39 @@ pub enum TemplateError {
     },
 }
 
+/// What is wrong; [`TemplateError::help`] says what to do.
 impl std::fmt::Display for TemplateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TemplateError::NoTemplates { model } => {
-                write!(f, "`{model}` takes no template; remove `template`")
-            }
-            TemplateError::Unknown {
-                model,
-                written,
-                suggestions,
-            } => {
-                write!(f, "unknown template `{written}` for `{model}`")?;
-                if !suggestions.is_empty() {
-                    write!(f, "; did you mean {}?", quoted_list(suggestions))?;
-                }
-                write!(f, " (`vidbatch templates {model}` lists them all)")
-            }
+            TemplateError::NoTemplates { model } => write!(f, "`{model}` takes no template"),
+            TemplateError::Unknown { model, written, .. } => write!(f, "unknown template `{written}` for `{model}`"),
             TemplateError::Ambiguous {
                 model,
                 written,
                 candidates,
             } => write!(
                 f,
-                "template `{written}` for `{model}` could be any of {}; write one exactly",
+                "template `{written}` for `{model}` could be any of {}",
                 quoted_list(candidates)
             ),
+        }
+    }
+}
+
+impl TemplateError {
+    /// What to do about it.
+    pub fn help(&self) -> String {
+        match self {
+            TemplateError::NoTemplates { .. } => "remove `template:` (in a CSV, leave the cell empty)".into(),
+            TemplateError::Unknown { model, suggestions, .. } => {
+                let list = format!("`vidbatch templates {model}` lists them all");
+                if suggestions.is_empty() {
+                    list
+                } else {
+                    format!("did you mean {}? ({list})", quoted_list(suggestions))
+                }
+            }
+            TemplateError::Ambiguous { .. } => "write one of them exactly".into(),
         }
     }
 }
@@ -427,7 +440,7 @@ mod tests {
     #[test]
     fn unknown_template_suggests_close_names() {
         let err = i2v().resolve_template("Tokio Bilboard").unwrap_err();
-        assert!(err.to_string().contains("did you mean `Tokyo Billboard`"), "{err}");
+        assert!(err.help().contains("did you mean `Tokyo Billboard`"), "{err}");
     }
 
     #[test]

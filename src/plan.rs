@@ -16,6 +16,8 @@ use crate::manifest::{Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
 /// The default naming pattern under `<out>/videos/`; empty components are dropped.
 pub const DEFAULT_OUTPUT: &str = "{model}/{template}/{input}.mp4";
 const PLACEHOLDERS: &[&str] = &["model", "template", "input", "prompt", "job_id"];
+/// The columns of a CSV manifest that are job fields, not model parameters.
+const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template"];
 
 /// A job's identity: the SHA-256 of what is sent (model, parameters, input content or URL), so
 /// that reordering or adding manifest lines never changes another job's key.
@@ -161,14 +163,19 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
             let Some(missing) = naming::missing_placeholder(&pattern.value, first, second) else {
                 continue;
             };
+            let whose = match (group.len(), first.at.line == second.at.line) {
+                (2, true) => format!("2 jobs of line {}", first.at.line),
+                (2, false) => format!("the jobs of lines {} and {}", first.at.line, second.at.line),
+                (n, true) => format!("{n} jobs (of line {}, among others)", first.at.line),
+                (n, false) => format!(
+                    "{n} jobs (of lines {} and {}, among others)",
+                    first.at.line, second.at.line
+                ),
+            };
             let mut d = manifest.diagnostic(
                 Some(pattern.at),
                 format!(
-                    "`output` gives {} jobs one file name (those of lines {} and {}, among others): they differ by \
-                     `{missing}`, which the pattern does not use",
-                    group.len(),
-                    first.at.line,
-                    second.at.line
+                    "`output` gives {whose} one file name: they differ by `{missing}`, which the pattern does not use"
                 ),
             );
             d.help = Some(format!("add `{missing}` (or `{{job_id}}`) to the pattern"));
@@ -212,6 +219,17 @@ impl Planner<'_> {
         self.errors.push(d);
     }
 
+    /// The place of `part` inside the text at `at`, to underline it alone; `at` if not found there
+    /// (an escape in a quoted value, say).
+    fn within(&self, at: Pos, part: &str) -> Pos {
+        let text = &self.manifest.text;
+        let end = (at.offset + at.len).min(text.len());
+        match text.get(at.offset..end).and_then(|shown| shown.find(part)) {
+            Some(i) if !part.is_empty() => self.manifest.pos(at.offset + i, part.len()),
+            _ => at,
+        }
+    }
+
     fn check_pattern(&mut self, pattern: &Spanned<String>) {
         let p = &pattern.value;
         let line = pattern.at;
@@ -219,21 +237,33 @@ impl Planner<'_> {
             self.error(
                 line,
                 format!("`output: {p}` must stay inside the output folder (no leading `/`, no `..`)"),
-                None,
+                Some("write a path relative to the output folder (`{template}/{input}.mp4`); `--out DIR` chooses the folder itself".into()),
             );
         }
         let mut rest = p.as_str();
         while let Some(start) = rest.find('{') {
             let Some(len) = rest[start..].find('}') else {
-                self.error(line, format!("`output: {p}` has a `{{` without `}}`"), None);
+                self.error(
+                    self.within(line, &rest[start..]),
+                    format!("`output: {p}` has a `{{` without `}}`"),
+                    Some(format!(
+                        "close the placeholder, as in `{{input}}`; placeholders are {}",
+                        catalog::quoted_list(PLACEHOLDERS)
+                    )),
+                );
                 return;
             };
             let name = &rest[start + 1..start + len];
             if !PLACEHOLDERS.contains(&name) {
+                let list = format!("placeholders are {}", catalog::quoted_list(PLACEHOLDERS));
+                let help = match catalog::closest(name, PLACEHOLDERS.iter().copied()) {
+                    Some(near) => format!("did you mean `{{{near}}}`? {list}"),
+                    None => list,
+                };
                 self.error(
-                    line,
+                    self.within(line, &rest[start..=start + len]),
                     format!("`output` uses an unknown placeholder `{{{name}}}`"),
-                    Some(format!("placeholders are {}", catalog::quoted_list(PLACEHOLDERS))),
+                    Some(help),
                 );
             }
             rest = &rest[start + len + 1..];
@@ -259,9 +289,18 @@ impl Planner<'_> {
                         params.insert("template".into(), t.clone().into());
                     }
                     if let Some(spec) = resolved.spec
-                        && let Err(message) = spec.check_combination(&params)
+                        && let Err((message, help)) = spec.check_combination(&params)
                     {
-                        self.error(entry.at, message, None);
+                        // Underlined: the value of the two that was written last (a job's own
+                        // over its defaults), the one that made the pair.
+                        let at = entry
+                            .params
+                            .iter()
+                            .filter(|(n, _)| n.value == "resolution" || n.value == "duration")
+                            .map(|(_, v)| v.at)
+                            .max_by_key(|at| at.offset)
+                            .unwrap_or(entry.at);
+                        self.error(at, message, Some(help));
                         return;
                     }
                     let input_label = match (input, prompt) {
@@ -287,11 +326,12 @@ impl Planner<'_> {
 
     fn resolve(&mut self, entry: &Entry) -> Option<Resolved> {
         let Some(model) = &entry.model else {
-            self.error(
-                entry.at,
-                "this job has no `model`",
-                Some("add `model: magic/image-to-video` (or another id), or set it once under `defaults:`".into()),
-            );
+            let help = if entry.params_are_text {
+                "fill the row's `model` cell: `magic/image-to-video` or another model id"
+            } else {
+                "add `model: magic/image-to-video` (or another id), or set it once under `defaults:`"
+            };
+            self.error(entry.at, "this job has no `model`", Some(help.into()));
             return None;
         };
         let spec = catalog::model(&model.value);
@@ -335,10 +375,15 @@ impl Planner<'_> {
         match slot {
             Some(InputSlot::None) if !entry.inputs.is_empty() => {
                 let model = spec.map_or("", |s| s.id);
+                let help = if entry.params_are_text {
+                    "leave the `input` cell empty: the text shown in the video goes in the `prompt` column"
+                } else {
+                    "remove `input:`: the text shown in the video goes in `prompt:` (or `prompts:`)"
+                };
                 self.error(
                     entry.inputs[0].at,
                     format!("`{model}` takes no input file"),
-                    Some("the text shown in the video goes in `prompt:` (or `prompts:`)".into()),
+                    Some(help.into()),
                 );
                 return vec![None];
             }
@@ -346,11 +391,12 @@ impl Planner<'_> {
                 let media = s.media().unwrap_or("file");
                 self.error(
                     entry.at,
-                    format!(
-                        "`{}` needs an input {media}: add `input:` or `inputs:`",
-                        spec.map_or("", |s| s.id)
-                    ),
-                    None,
+                    format!("`{}` needs an input {media}", spec.map_or("", |s| s.id)),
+                    Some(if entry.params_are_text {
+                        format!("fill the row's `input` cell with the {media}'s path or URL")
+                    } else {
+                        format!("add `input:` with the {media}'s path or URL (or `inputs:` with a list of them)")
+                    }),
                 );
                 return vec![None];
             }
@@ -402,8 +448,12 @@ impl Planner<'_> {
                     self.inputs.insert(path.clone(), l.clone());
                     l
                 }
-                Err(message) => {
-                    self.error(written.at, format!("input `{text}`: {message}"), None);
+                Err(refused) => {
+                    self.error(
+                        written.at,
+                        format!("input `{text}`: {}", refused.message),
+                        Some(refused.help),
+                    );
                     return None;
                 }
             },
@@ -414,10 +464,20 @@ impl Planner<'_> {
             Some(s) => {
                 let want = s.media()?;
                 if family != want {
+                    // A model that takes what was given, if one is known.
+                    let other = catalog::MODELS
+                        .iter()
+                        .find(|m| m.input.media() == Some(family))
+                        .map(|m| format!("; for {family} input, use a model such as `{}`", m.id))
+                        .unwrap_or_default();
+                    let article = |media: &str| if media == "image" { "an" } else { "a" };
                     self.error(
                         written.at,
-                        format!("input `{text}` is {mime}, but this model needs {want}"),
-                        None,
+                        format!(
+                            "input `{text}` is {mime}, but this model needs {} {want}",
+                            article(want)
+                        ),
+                        Some(format!("give {} {want} file{other}", article(want))),
                     );
                     return None;
                 }
@@ -433,19 +493,45 @@ impl Planner<'_> {
         if let Some(spec) = spec {
             match (&spec.prompt, entry.prompts.is_empty()) {
                 (None, false) => {
-                    self.error(entry.prompts[0].at, format!("`{}` takes no prompt", spec.id), None);
+                    let remove = if entry.params_are_text {
+                        "leave the `prompt` cell empty"
+                    } else {
+                        "remove `prompt:`"
+                    };
+                    self.error(
+                        entry.prompts[0].at,
+                        format!("`{}` takes no prompt", spec.id),
+                        Some(format!(
+                            "{remove}: what this model's video shows is set by its template (`vidbatch templates {}`)",
+                            spec.id
+                        )),
+                    );
                     return vec![None];
                 }
                 (Some(_), true) => {
-                    self.error(entry.at, format!("`{}` needs `prompt:` (or `prompts:`)", spec.id), None);
+                    let help = if entry.params_are_text {
+                        "fill the row's `prompt` cell with the text that describes the video"
+                    } else {
+                        "add `prompt:` with the text that describes the video (or `prompts:` with a list)"
+                    };
+                    self.error(
+                        entry.at,
+                        format!("`{}` needs `prompt:` (or `prompts:`)", spec.id),
+                        Some(help.into()),
+                    );
                     return vec![None];
                 }
                 _ => {}
             }
             if let Some(p) = &spec.prompt {
                 for prompt in &entry.prompts {
-                    if let Err(message) = check_value(p.kind, &Value::String(prompt.value.clone())) {
-                        self.error(prompt.at, format!("`prompt` {message}"), None);
+                    if let Err(refused) = check_value(p.kind, &Value::String(prompt.value.clone())) {
+                        let help = if prompt.value.trim().is_empty() {
+                            "write the text that describes the video".into()
+                        } else {
+                            refused.help
+                        };
+                        self.error(prompt.at, format!("`prompt` {}", refused.message), Some(help));
                     }
                 }
             }
@@ -466,16 +552,20 @@ impl Planner<'_> {
         if entry.templates.is_empty() {
             return vec![spec.default_template.map(String::from)];
         }
-        if entry.templates.iter().any(|t| t.value.eq_ignore_ascii_case("all")) {
+        if let Some(all) = entry.templates.iter().find(|t| t.value.eq_ignore_ascii_case("all")) {
             if spec.templates.is_empty() {
-                self.error(entry.templates[0].at, format!("`{}` takes no template", spec.id), None);
+                self.error(
+                    all.at,
+                    format!("`{}` takes no template", spec.id),
+                    Some("remove `template:` (in a CSV, leave the cell empty)".into()),
+                );
                 return vec![None];
             }
             if entry.templates.len() > 1 {
                 self.error(
-                    entry.templates[0].at,
-                    "`all` already names every template: give it alone",
-                    None,
+                    all.at,
+                    "`all` already names every template",
+                    Some("give `all` alone, or list only the templates you want".into()),
                 );
             }
             return spec.templates.iter().map(|t| Some((*t).to_string())).collect();
@@ -485,7 +575,7 @@ impl Planner<'_> {
             match spec.resolve_template(&t.value) {
                 Ok(exact) if out.contains(&Some(exact.to_string())) => {}
                 Ok(exact) => out.push(Some(exact.to_string())),
-                Err(e) => self.error(t.at, e.to_string(), None),
+                Err(e) => self.error(t.at, e.to_string(), Some(e.help())),
             }
         }
         out
@@ -509,19 +599,36 @@ impl Planner<'_> {
             if matches!(name.value.as_str(), "prompt" | "template" | "model")
                 || spec.input.field() == Some(name.value.as_str())
             {
+                let help = if entry.params_are_text {
+                    "the input's column is named `input`".into()
+                } else {
+                    "write it beside `model:` (for the input: `input:`), not under `params:`".into()
+                };
                 self.error(
                     name.at,
                     format!("`{}` is a job field, not a parameter", name.value),
-                    Some("write it beside `model:` (for the input: `input:`), not under `params:`".into()),
+                    Some(help),
                 );
                 continue;
             }
             let Some(param) = spec.param(&name.value) else {
                 let known: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
-                let help = match catalog::closest(&name.value, known.iter().copied()) {
-                    Some(k) => Some(format!("did you mean `{k}`?")),
-                    None if known.is_empty() => Some(format!("`{}` takes no parameters", spec.id)),
-                    None => Some(format!("`{}` takes {}", spec.id, catalog::quoted_list(&known))),
+                // A CSV column that is none of the job's: a misspelt job column, most likely.
+                let column = entry
+                    .params_are_text
+                    .then(|| catalog::closest(&name.value, CSV_JOB_COLUMNS.iter().copied()))
+                    .flatten();
+                let help = match (catalog::closest(&name.value, known.iter().copied()), column) {
+                    (Some(k), _) => Some(format!("did you mean `{k}`?")),
+                    (None, Some(c)) => Some(format!("did you mean the `{c}` column?")),
+                    (None, None) if known.is_empty() && entry.params_are_text => Some(format!(
+                        "`{}` takes no parameters: leave this cell empty, or give the row to a model that takes `{}`",
+                        spec.id, name.value
+                    )),
+                    (None, None) if known.is_empty() => {
+                        Some(format!("`{}` takes no parameters: remove `{}`", spec.id, name.value))
+                    }
+                    (None, None) => Some(format!("`{}` takes {}", spec.id, catalog::quoted_list(&known))),
                 };
                 self.error(
                     name.at,
@@ -534,7 +641,11 @@ impl Planner<'_> {
                 Ok(v) => {
                     out.insert(name.value.clone(), v);
                 }
-                Err(message) => self.error(value.at, format!("`{}` {message}", name.value), None),
+                Err(refused) => self.error(
+                    value.at,
+                    format!("`{}` {}", name.value, refused.message),
+                    Some(refused.help),
+                ),
             }
         }
         if let Some(spec) = spec {

@@ -36,7 +36,8 @@ struct TreeBuilder<'t> {
     pending_key: Vec<Option<Node>>,
     anchors: std::collections::HashMap<usize, Node>,
     root: Option<Node>,
-    error: Option<(Pos, String)>,
+    /// The first problem: where, what, and what to do.
+    error: Option<(Pos, String, String)>,
     /// Nodes built so far, aliases counted at their full size.
     nodes: usize,
 }
@@ -77,7 +78,11 @@ impl<'t> TreeBuilder<'t> {
     /// Starts a sequence or mapping: it collects children until its end event.
     fn open(&mut self, at: Pos, kind: NodeKind, anchor: usize) {
         if self.stack.len() >= MAX_DEPTH {
-            self.error = Some((at, format!("the manifest nests deeper than {MAX_DEPTH} levels")));
+            self.error = Some((
+                at,
+                format!("the manifest nests deeper than {MAX_DEPTH} levels"),
+                "no manifest needs this: look for a `[` or `{` that is repeated or not closed".into(),
+            ));
             return;
         }
         self.stack.push((Node { at, kind, size: 1 }, anchor));
@@ -90,10 +95,10 @@ impl<'t> TreeBuilder<'t> {
         if self.nodes > MAX_NODES {
             self.error = Some((
                 at,
-                format!(
-                    "the manifest expands to more than {MAX_NODES} values once its aliases (`*name`) are \
-                     followed; is an alias repeated inside another one?"
-                ),
+                format!("the manifest expands to more than {MAX_NODES} values once its aliases (`*name`) are followed"),
+                "an alias repeated inside another one multiplies at each level: write the lists out, or use each \
+                 alias once"
+                    .into(),
             ));
             return false;
         }
@@ -193,7 +198,11 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                     }
                 }
                 None => {
-                    self.error.get_or_insert((at, "alias to an unknown anchor".into()));
+                    self.error.get_or_insert((
+                        at,
+                        "alias to an unknown anchor".into(),
+                        "an alias `*name` repeats what an anchor `&name` marks earlier in the file".into(),
+                    ));
                 }
             },
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
@@ -262,6 +271,35 @@ const JOB_KEYS: &[&str] = &[
     "params",
 ];
 
+/// A job field written right, to show in a help.
+fn example(field: &str) -> &'static str {
+    match field {
+        "name" => "name: spring-sale",
+        "output" => "output: \"{template}/{input}.mp4\"",
+        "model" => "model: magic/image-to-video",
+        "input" | "inputs" => "inputs: [assets/shoe.jpg, assets/bag.png]",
+        "prompt" | "prompts" => "prompts: [\"SALE -30%\", NEW SEASON]",
+        _ => "templates: [Tokyo Billboard, Phone App]",
+    }
+}
+
+/// Where to point at a key's value: the value, or the key when the value is empty (an empty value
+/// has no text of its own: yaml-rust2 marks the token after it, on another line).
+fn value_at(key: &Node, value: &Node) -> Pos {
+    match &value.kind {
+        NodeKind::Scalar { text, plain: true } if text.is_empty() => key.at,
+        _ => value.at,
+    }
+}
+
+/// Where a mapping starts: its first key (yaml-rust2 marks a block mapping at its first `:`).
+fn map_at(node: &Node) -> Pos {
+    match &node.kind {
+        NodeKind::Map(pairs) => pairs.first().map_or(node.at, |(key, _)| key.at),
+        _ => node.at,
+    }
+}
+
 struct YamlReader<'m> {
     manifest: &'m Manifest,
     errors: Vec<Diagnostic>,
@@ -274,21 +312,54 @@ impl YamlReader<'_> {
         self.errors.push(d);
     }
 
-    fn text(&mut self, node: &Node, field: &str) -> Option<Spanned<String>> {
+    /// The text of a field that holds one value; `at` is where to point if it is empty, and
+    /// `item` says it is one item of a list.
+    fn text(&mut self, node: &Node, field: &str, at: Pos, item: bool) -> Option<Spanned<String>> {
         match &node.kind {
             NodeKind::Scalar { .. } if is_null(node) => {
-                self.error(node.at, format!("`{field}` is empty"), None);
+                if item {
+                    self.error(
+                        at,
+                        format!("an item of `{field}` is empty"),
+                        Some("remove the empty item, or write its value".into()),
+                    );
+                } else {
+                    self.error(
+                        at,
+                        format!("`{field}` is empty"),
+                        Some(format!("write its value (`{}`), or remove the line", example(field))),
+                    );
+                }
                 None
             }
             NodeKind::Scalar { text, .. } => Some(Spanned {
                 value: text.clone(),
                 at: node.at,
             }),
+            _ if item => {
+                self.error(
+                    node.at,
+                    format!("an item of `{field}` must be one value, not a list or a mapping"),
+                    Some(format!("write the list flat: `{}`", example(field))),
+                );
+                None
+            }
+            _ if field == "model" => {
+                self.error(
+                    node.at,
+                    "`model` must be one model id, not a list or a mapping",
+                    Some("give each model its own job: `- model: magic/image-to-video`".into()),
+                );
+                None
+            }
             _ => {
                 self.error(
                     node.at,
                     format!("`{field}` must be text, not a list or a mapping"),
-                    None,
+                    Some(format!(
+                        "write one value (`{}`), quoted if it holds `: ` or starts with `[` or `{{`",
+                        example(field)
+                    )),
                 );
                 None
             }
@@ -296,15 +367,31 @@ impl YamlReader<'_> {
     }
 
     /// `one: x` or `many: [x, y]`: both spellings of a job field that can hold several values.
-    fn one_or_many(&mut self, node: &Node, field: &str) -> Vec<Spanned<String>> {
+    fn one_or_many(&mut self, key: &Node, node: &Node, field: &str) -> Vec<Spanned<String>> {
         match &node.kind {
             NodeKind::Seq(items) => {
                 if items.is_empty() {
-                    self.error(node.at, format!("`{field}` is an empty list"), None);
+                    let help = if field.starts_with("template") {
+                        format!("name at least one template, or remove `{field}:` to use the model's default")
+                    } else {
+                        format!("give at least one value, or remove `{field}:`")
+                    };
+                    self.error(node.at, format!("`{field}` is an empty list"), Some(help));
                 }
-                items.iter().filter_map(|n| self.text(n, field)).collect()
+                items.iter().filter_map(|n| self.text(n, field, n.at, true)).collect()
             }
-            _ => self.text(node, field).into_iter().collect(),
+            NodeKind::Map(_) => {
+                self.error(
+                    node.at,
+                    format!("`{field}` must be one value or a list of values, not a mapping"),
+                    Some(format!(
+                        "write `{}`, or one `- value` per line under it",
+                        example(field)
+                    )),
+                );
+                Vec::new()
+            }
+            _ => self.text(node, field, value_at(key, node), false).into_iter().collect(),
         }
     }
 
@@ -318,11 +405,28 @@ impl YamlReader<'_> {
             return None;
         };
         let mut entry = defaults.cloned().unwrap_or_default();
-        entry.at = node.at;
+        // The job is shown by its first line, from its first key to the end of that line.
+        entry.at = match pairs.first() {
+            Some((key, _)) => {
+                let text = &self.manifest.text[key.at.offset.min(self.manifest.text.len())..];
+                let line = text.split('\n').next().unwrap_or("").trim_end();
+                Pos {
+                    len: line.len().max(key.at.len),
+                    ..key.at
+                }
+            }
+            None => node.at,
+        };
+        // A `model` given but unusable was reported; "this job has no model" would only repeat it.
+        let mut model_refused = false;
         let mut seen: Vec<&str> = Vec::new();
         for (key, value) in pairs {
             let Some(name) = scalar_text(key) else {
-                self.error(key.at, "a key must be text", None);
+                self.error(
+                    key.at,
+                    "a key must be text",
+                    Some("write the field's name as plain text, as in `model:`".into()),
+                );
                 continue;
             };
             let canonical = match name.as_str() {
@@ -332,29 +436,38 @@ impl YamlReader<'_> {
                 other => other,
             };
             if seen.contains(&canonical) {
+                let help = if matches!(canonical, "input" | "prompt" | "template") {
+                    format!(
+                        "keep one of them: `{canonical}s:` holds several values (`{}`)",
+                        example(canonical)
+                    )
+                } else {
+                    "keep one of them".into()
+                };
                 self.error(
                     key.at,
                     format!("`{name}` is given twice in this job (singular and plural count as one)"),
-                    None,
+                    Some(help),
                 );
                 continue;
             }
             match name.as_str() {
                 "model" => {
                     seen.push("model");
-                    entry.model = self.text(value, "model");
+                    entry.model = self.text(value, "model", value_at(key, value), false);
+                    model_refused = entry.model.is_none();
                 }
                 "input" | "inputs" => {
                     seen.push("input");
-                    entry.inputs = self.one_or_many(value, &name);
+                    entry.inputs = self.one_or_many(key, value, &name);
                 }
                 "prompt" | "prompts" => {
                     seen.push("prompt");
-                    entry.prompts = self.one_or_many(value, &name);
+                    entry.prompts = self.one_or_many(key, value, &name);
                 }
                 "template" | "templates" => {
                     seen.push("template");
-                    entry.templates = self.one_or_many(value, &name);
+                    entry.templates = self.one_or_many(key, value, &name);
                 }
                 "params" => {
                     seen.push("params");
@@ -372,19 +485,33 @@ impl YamlReader<'_> {
                 }
             }
         }
+        if model_refused {
+            return None;
+        }
         Some(entry)
     }
 
     fn params(&mut self, node: &Node, entry: &mut Entry) {
         let NodeKind::Map(pairs) = &node.kind else {
             if !is_null(node) {
-                self.error(node.at, "`params` must be a mapping of parameter: value", None);
+                self.error(
+                    node.at,
+                    "`params` must be a mapping of parameter: value",
+                    Some(
+                        "write `params: {resolution: 720p, duration: 5}`, or one `name: value` per line under it"
+                            .into(),
+                    ),
+                );
             }
             return;
         };
         for (key, value) in pairs {
             let Some(name) = scalar_text(key) else {
-                self.error(key.at, "a parameter name must be text", None);
+                self.error(
+                    key.at,
+                    "a parameter name must be text",
+                    Some("write the parameter's name as plain text, as in `duration:`".into()),
+                );
                 continue;
             };
             // A job's params override the defaults' one by one.
@@ -396,47 +523,153 @@ impl YamlReader<'_> {
                 },
                 Spanned {
                     value: node_to_json(value),
-                    at: value.at,
+                    at: value_at(key, value),
                 },
             ));
         }
     }
 }
 
-/// What usually causes each of yaml-rust2's syntax errors.
-fn yaml_syntax_help(info: &str) -> &'static str {
-    if info.contains("mapping values are not allowed") {
-        "a value that holds `: ` must be quoted: `prompt: \"Sale: 30% off\"`"
-    } else if info.contains("did not find expected") || info.contains("while parsing a flow") {
-        "a `[` or `{` is not closed, or a list item is not indented like the others"
-    } else if info.contains("tab") {
-        "YAML indents with spaces, not tabs"
+/// Where each `[` or `{` still open at byte `end` of `text` was opened (a scan that follows YAML
+/// closely enough for a help: quotes, comments, and brackets only where a value may start).
+fn open_brackets(text: &str, end: usize) -> Vec<(usize, char)> {
+    let mut open: Vec<(usize, char)> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut token_start = true;
+    let mut chars = text[..end.min(text.len())].char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if let Some(q) = quote {
+            match c {
+                '\\' if q == '"' => {
+                    chars.next();
+                }
+                '\'' if q == '\'' && chars.peek().is_some_and(|&(_, n)| n == '\'') => {
+                    chars.next();
+                }
+                c if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '#' if token_start || text[..i].ends_with([' ', '\t']) => {
+                // A comment: skip to the end of the line.
+                while chars.peek().is_some_and(|&(_, n)| n != '\n') {
+                    chars.next();
+                }
+            }
+            '"' | '\'' if token_start => quote = Some(c),
+            '[' | '{' if token_start => open.push((i, c)),
+            ']' | '}' if !open.is_empty() => {
+                open.pop();
+            }
+            _ => {}
+        }
+        token_start = match c {
+            ' ' | '\t' | '\n' | '\r' | '[' | '{' | ',' => true,
+            ':' | '-' => token_start || chars.peek().is_some_and(|&(_, n)| n == ' '),
+            _ => false,
+        };
+    }
+    open
+}
+
+/// What usually causes each of yaml-rust2's syntax errors, and where to point: the parser's place,
+/// or a better one (the tab it tripped on).
+fn yaml_syntax_help(text: &str, info: &str, at: Pos) -> (Pos, String) {
+    let line_text = |at: Pos| {
+        let start = text[..at.offset].rfind('\n').map_or(0, |i| i + 1);
+        (start, text[start..].split('\n').next().unwrap_or(""))
+    };
+    if info.contains("tab") {
+        // yaml-rust2 marks the token before the tab; show the tab.
+        let tab = text[at.offset..]
+            .find('\t')
+            .map(|i| at.offset + i)
+            .or_else(|| text[line_text(at).0..at.offset].find('\t').map(|i| line_text(at).0 + i));
+        let at = tab.map_or(at, |i| crate::manifest::pos_in(text, i, 1));
+        return (
+            at,
+            "YAML indents with spaces, not tabs: replace the tab with spaces".into(),
+        );
+    }
+    if info.contains("unknown anchor") {
+        let name_len = text[at.offset..]
+            .find(|c: char| c.is_whitespace() || ",]}".contains(c))
+            .unwrap_or(text.len() - at.offset);
+        let at = Pos { len: name_len, ..at };
+        return (
+            at,
+            "an alias `*name` repeats what an anchor `&name` marks earlier in the file: define the anchor \
+             before it, or check the spelling"
+                .into(),
+        );
+    }
+    if let Some(&(offset, bracket)) = open_brackets(text, at.offset).last() {
+        let opened = crate::manifest::pos_in(text, offset, 1);
+        let (kind, close) = if bracket == '[' {
+            ("list", ']')
+        } else {
+            ("mapping", '}')
+        };
+        return (
+            at,
+            format!(
+                "the `{bracket}` on line {}, column {}, is not closed: end the {kind} with `{close}`",
+                opened.line, opened.column
+            ),
+        );
+    }
+    let help = if info.contains("mapping values are not allowed") {
+        let (start, line) = line_text(at);
+        let before = line[..(at.offset - start).min(line.len())].trim_start();
+        let before = before.strip_prefix("- ").unwrap_or(before);
+        if before.contains(": ") {
+            "a value that holds `: ` must be quoted: `prompt: \"Sale: 30% off\"`"
+        } else {
+            "this line is indented more than the field above it: the fields of one job start in the same column"
+        }
+    } else if info.contains("did not find expected key") || info.contains("did not find expected '-'") {
+        "this line is indented less than the ones above it: the fields of one job start in the same column, \
+         and each job with `- `"
+    } else if info.contains("quoted scalar") {
+        "a quoted value is not closed: end it with the same quote it starts with"
     } else if info.contains("recursion limit") {
         "the manifest nests far deeper than any manifest needs"
+    } else if info.contains("cannot start any token") || info.contains("unexpected character") {
+        "a value that starts with `@`, `` ` ``, `%` or `|` must be quoted"
     } else {
         "check the indentation and quoting around this place"
-    }
+    };
+    (at, help.into())
 }
 
 pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diagnostics> {
     let mut builder = TreeBuilder::new(text);
-    let one = |at, message: String| Diagnostics(vec![manifest.diagnostic(Some(at), message)]);
+    let one = |at: Option<Pos>, message: String, help: &str| {
+        let mut d = manifest.diagnostic(at, message);
+        d.help = Some(help.into());
+        Diagnostics(vec![d])
+    };
     if let Err(e) = Parser::new_from_str(text).load(&mut builder, false) {
-        let at = builder.pos(*e.marker(), None);
-        let mut d = manifest.diagnostic(Some(at), format!("invalid YAML: {}", e.info()));
-        d.help = Some(yaml_syntax_help(e.info()).into());
-        return Err(Diagnostics(vec![d]));
+        let (at, help) = yaml_syntax_help(text, e.info(), builder.pos(*e.marker(), None));
+        return Err(one(Some(at), format!("invalid YAML: {}", e.info()), &help));
     }
-    if let Some((at, message)) = builder.error {
-        return Err(one(at, message));
+    if let Some((at, message, help)) = builder.error {
+        return Err(one(Some(at), message, &help));
     }
     let Some(root) = builder.root else {
-        return Err(Diagnostics(vec![manifest.diagnostic(None, "the manifest is empty")]));
+        return Err(one(
+            None,
+            "the manifest is empty".into(),
+            "write `jobs:`, and under it one `- model: …` item per job",
+        ));
     };
     let NodeKind::Map(pairs) = &root.kind else {
         return Err(one(
-            root.at,
+            Some(root.at),
             "a manifest is a mapping with `jobs:` (and optional `name`, `output`, `defaults`)".into(),
+            "start the file with `jobs:`, and indent the job items under it",
         ));
     };
 
@@ -450,10 +683,10 @@ pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diag
     let mut jobs = None;
     for (key, value) in pairs {
         match scalar_text(key).as_deref() {
-            Some("name") => name = reader.text(value, "name"),
-            Some("output") => output = reader.text(value, "output"),
+            Some("name") => name = reader.text(value, "name", value_at(key, value), false),
+            Some("output") => output = reader.text(value, "output", value_at(key, value), false),
             Some("defaults") => defaults = Some(value),
-            Some("jobs") => jobs = Some(value),
+            Some("jobs") => jobs = Some((key, value)),
             other => {
                 let other = other.unwrap_or("?");
                 let help = crate::catalog::closest(other, TOP_KEYS.iter().copied())
@@ -466,18 +699,33 @@ pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diag
     let defaults = defaults.and_then(|d| reader.entry(d, None));
     let mut entries = Vec::new();
     match jobs {
-        None => reader.error(root.at, "the manifest has no `jobs:` list", None),
-        Some(Node {
-            kind: NodeKind::Seq(items),
-            at,
-            ..
-        }) => {
+        None => reader.error(
+            map_at(&root),
+            "the manifest has no `jobs:` list",
+            Some("add `jobs:`, and under it one `- model: …` item per job".into()),
+        ),
+        Some((
+            _,
+            Node {
+                kind: NodeKind::Seq(items),
+                at,
+                ..
+            },
+        )) => {
             if items.is_empty() {
-                reader.error(*at, "`jobs` is empty: nothing to do", None);
+                reader.error(
+                    *at,
+                    "`jobs` is empty: nothing to do",
+                    Some("add one `- model: …` item per job under `jobs:`".into()),
+                );
             }
             entries.extend(items.iter().filter_map(|item| reader.entry(item, defaults.as_ref())));
         }
-        Some(other) => reader.error(other.at, "`jobs` must be a list (`- model: …` items)", None),
+        Some((key, other)) => reader.error(
+            value_at(key, other),
+            "`jobs` must be a list (`- model: …` items)",
+            Some("write each job as an item under `jobs:`, starting with `- model: …`".into()),
+        ),
     }
     // Field problems do not stop the reading: the planner goes on with what could be read, so
     // that every problem of the manifest is reported in one run.

@@ -44,15 +44,15 @@ fn every_rejection_names_its_line_and_what_to_do() {
         ),
         (
             "jobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n    template: Tokio Billboard\n",
-            "4: unknown template `Tokio Billboard` for `magic/image-to-video`; did you mean `Tokyo Billboard`?",
+            "4: unknown template `Tokio Billboard` for `magic/image-to-video` (did you mean `Tokyo Billboard`?",
         ),
         (
             "jobs:\n  - model: magic/video-to-video\n    input: assets/teaser.mp4\n    template: New York Times Square(66)\n",
-            "4: unknown template `New York Times Square(66)` for `magic/video-to-video`; did you mean `New York Times Square (67)`",
+            "4: unknown template `New York Times Square(66)` for `magic/video-to-video` (did you mean `New York Times Square (67)`",
         ),
         (
             "jobs:\n  - model: pixverse/v5/image-to-video\n    input: assets/presenter.jpg\n    prompt: p\n    params: {resolution: 1080p, duration: 8}\n",
-            "2: `1080p` does not allow `duration: 8`",
+            "5: `resolution: 1080p` does not allow `duration: 8` (use `duration: 5`",
         ),
         (
             "jobs:\n  - model: pixverse/v5/image-to-video\n    input: assets/presenter.jpg\n    prompt: p\n    params:\n      durration: 5\n",
@@ -60,15 +60,15 @@ fn every_rejection_names_its_line_and_what_to_do() {
         ),
         (
             "jobs:\n  - model: pixverse/v5/image-to-video\n    input: assets/presenter.jpg\n    prompt: p\n    params:\n      resolution: 4k\n",
-            "6: `resolution` is `4k`; ",
+            "6: `resolution` cannot be `4k` (use one of ",
         ),
         (
             "jobs:\n  - model: pixverse/v5/image-to-video\n    input: assets/presenter.jpg\n    prompt: p\n    params: {seed: -1}\n",
-            "5: `seed` is `-1`; it must be a whole number from 0 to 2147483647",
+            "5: `seed` cannot be `-1` (use a whole number from 0 to 2147483647)",
         ),
         (
             "jobs:\n  - model: pixverse/v5/image-to-video\n    input: assets/presenter.jpg\n    prompt: p\n    params: {lip_sync_tts_speaker: Bob}\n",
-            "5: `lip_sync_tts_speaker` is `Bob`; ",
+            "5: `lip_sync_tts_speaker` cannot be `Bob` (use one of ",
         ),
         (
             "jobs:\n  - model: magic/text-to-video\n    prompt: hi\n    input: assets/shoe.jpg\n",
@@ -88,7 +88,7 @@ fn every_rejection_names_its_line_and_what_to_do() {
         ),
         (
             "jobs:\n  - model: magic/video-to-video\n    input: assets/shoe.jpg\n",
-            "3: input `assets/shoe.jpg` is image/jpeg, but this model needs video",
+            "3: input `assets/shoe.jpg` is image/jpeg, but this model needs a video",
         ),
         (
             "jobs:\n  - model: magic/image-to-video\n    inputs:\n      - assets/shoe.jpg\n      - assets/missing.png\n",
@@ -136,7 +136,7 @@ fn a_long_prompt_is_refused_with_its_length() {
     );
     assert_eq!(
         first_error(&text),
-        "4: `prompt` is 2049 characters long; the most is 2048"
+        "4: `prompt` is 2049 characters long; the most is 2048 (shorten it to 2048 characters or fewer (1 too many))"
     );
 }
 

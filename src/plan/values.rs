@@ -25,12 +25,37 @@ pub(super) fn text_cell_value(v: &Value) -> Value {
     }
 }
 
+/// Why a value is refused: what is wrong (after the parameter's name: "`seed` …"), and what to do.
+#[derive(Debug)]
+pub(super) struct Refused {
+    pub message: String,
+    pub help: String,
+}
+
+pub(super) fn refused(message: String, help: String) -> Refused {
+    Refused { message, help }
+}
+
+/// What to write instead, for a parameter of this kind.
+fn expected(kind: ParamKind) -> String {
+    match kind {
+        ParamKind::Text { .. } => "write it as text (quote it if it holds `: ` or starts with `[` or `{`)".into(),
+        ParamKind::Choice(options) => format!("use one of {}", catalog::quoted_list(options)),
+        ParamKind::IntChoice(options) => {
+            let list: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+            let list: Vec<&str> = list.iter().map(String::as_str).collect();
+            format!("use one of {}", catalog::quoted_list(&list))
+        }
+        ParamKind::IntRange(lo, hi) => format!("use a whole number from {lo} to {hi}"),
+    }
+}
+
 /// Makes a written value into the type the parameter wants (numbers from text, enum case).
-pub(super) fn coerce(kind: ParamKind, value: &Value) -> Result<Value, String> {
+pub(super) fn coerce(kind: ParamKind, value: &Value) -> Result<Value, Refused> {
     let value = match (kind, value) {
         (ParamKind::IntChoice(_) | ParamKind::IntRange(..), Value::String(s)) => match s.trim().parse::<i64>() {
             Ok(i) => Value::from(i),
-            Err(_) => return Err(format!("must be a whole number, not `{s}`")),
+            Err(_) => return Err(refused(format!("must be a whole number, not `{s}`"), expected(kind))),
         },
         (ParamKind::Choice(options), Value::String(s)) => {
             let folded = catalog::fold_name(s);
@@ -46,58 +71,71 @@ pub(super) fn coerce(kind: ParamKind, value: &Value) -> Result<Value, String> {
     Ok(value)
 }
 
-pub(super) fn check_value(kind: ParamKind, value: &Value) -> Result<(), String> {
+pub(super) fn check_value(kind: ParamKind, value: &Value) -> Result<(), Refused> {
     match kind {
         ParamKind::Text { max_chars } => {
             let Some(s) = value.as_str() else {
-                return Err("must be text".into());
+                return Err(refused(format!("must be text, not {}", what(value)), expected(kind)));
             };
             if let Some(max) = max_chars {
                 let n = s.chars().count();
                 if n > max {
-                    return Err(format!("is {n} characters long; the most is {max}"));
+                    return Err(refused(
+                        format!("is {n} characters long; the most is {max}"),
+                        format!("shorten it to {max} characters or fewer ({} too many)", n - max),
+                    ));
                 }
             }
             if s.trim().is_empty() {
-                return Err("is empty".into());
+                return Err(refused("is empty".into(), "write the text, or remove the field".into()));
             }
         }
         ParamKind::Choice(options) => {
             let s = value.as_str().unwrap_or_default();
             if !options.contains(&s) {
-                let near = catalog::closest(s, options.iter().copied())
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
-                return Err(format!(
-                    "is `{}`; {near}it must be one of {}",
-                    display(value),
-                    catalog::quoted_list(options)
-                ));
+                let help = match catalog::closest(s, options.iter().copied()) {
+                    Some(c) if value.is_string() => format!("did you mean `{c}`? {}", expected(kind)),
+                    _ => expected(kind),
+                };
+                return Err(refused(format!("cannot be `{}`", display(value)), help));
             }
         }
         ParamKind::IntChoice(options) => {
-            let ok = value.as_i64().is_some_and(|i| options.contains(&i));
-            if !ok {
-                let list: Vec<String> = options.iter().map(|o| o.to_string()).collect();
-                let list: Vec<&str> = list.iter().map(String::as_str).collect();
-                return Err(format!(
-                    "is `{}`; it must be one of {}",
-                    display(value),
-                    catalog::quoted_list(&list)
+            if value.as_i64().is_none() {
+                return Err(refused(
+                    format!("must be a whole number, not `{}`", display(value)),
+                    expected(kind),
                 ));
+            }
+            if !value.as_i64().is_some_and(|i| options.contains(&i)) {
+                return Err(refused(format!("cannot be `{}`", display(value)), expected(kind)));
             }
         }
         ParamKind::IntRange(lo, hi) => {
-            let ok = value.as_i64().is_some_and(|i| (lo..=hi).contains(&i));
-            if !ok {
-                return Err(format!(
-                    "is `{}`; it must be a whole number from {lo} to {hi}",
-                    display(value)
+            if value.as_i64().is_none() {
+                return Err(refused(
+                    format!("must be a whole number, not `{}`", display(value)),
+                    expected(kind),
                 ));
+            }
+            if !value.as_i64().is_some_and(|i| (lo..=hi).contains(&i)) {
+                return Err(refused(format!("cannot be `{}`", display(value)), expected(kind)));
             }
         }
     }
     Ok(())
+}
+
+/// What kind of value this is, for "must be text, not a list".
+fn what(v: &Value) -> &'static str {
+    match v {
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "true or false",
+        Value::Null => "nothing",
+        Value::String(_) => "text",
+    }
 }
 
 fn display(v: &Value) -> String {
