@@ -153,6 +153,13 @@ fn csv_text() -> impl Strategy<Value = String> {
         .prop_map(|rows| rows.into_iter().map(|(r, s)| format!("{r}{s}")).collect::<String>())
 }
 
+/// Found by `yaml_shaped_text`: an empty list item at the very end of the file.
+#[test]
+fn an_empty_item_at_the_end_points_inside_the_text() {
+    check("yaml", "jobs:\n- ");
+    check("yaml", "jobs:\ndefaults: !a");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 256,

@@ -71,7 +71,8 @@ impl<'t> TreeBuilder<'t> {
             line,
             column: mark.col() + 1,
             offset,
-            len: token_len(&rest[in_line..], scalar),
+            // A mark past the end (an empty value at the end of the file) covers nothing.
+            len: token_len(&rest[in_line..], scalar).min(self.text.len() - offset),
         }
     }
 
