@@ -32,6 +32,7 @@ use crate::retry::RetryPolicy;
 use crate::state::{Phase, RunState, StateError};
 
 mod events;
+pub mod polling;
 mod resume;
 
 pub use resume::{Adoption, adopt, earlier_run};
@@ -42,7 +43,8 @@ pub struct RunConfig {
     pub concurrency: usize,
     /// Most downloads at once; downloads do not count as generations in flight.
     pub downloads: usize,
-    pub poll_interval: Duration,
+    /// How often to poll: a fixed interval (`--poll-interval`), or learned from render times.
+    pub polling: Polling,
     /// Paid resubmissions allowed per job after a generation ends in `error`.
     pub paid_retries: u32,
     /// Submit again the jobs whose earlier submit has an unknown outcome (may pay twice).
@@ -52,6 +54,15 @@ pub struct RunConfig {
     pub retry: RetryPolicy,
     /// How often a progress line is logged while work is under way.
     pub progress_every: Duration,
+}
+
+/// How the coordinator decides when to poll a generation.
+#[derive(Debug, Clone)]
+pub enum Polling {
+    /// Every generation at this interval, whatever its renders take.
+    Fixed(Duration),
+    /// From the durations of this kind of render, in this run and earlier ones (`polling.rs`).
+    Adaptive(polling::PollPolicy),
 }
 
 /// How far a shutdown has gone. Ordered: each level includes the ones before it.
@@ -158,8 +169,14 @@ enum Track {
 #[derive(Debug)]
 struct Remote {
     generation_id: String,
+    /// What its render time is learned under ([`polling::kind_of`]).
+    kind: Arc<str>,
     /// When waiting began, for the generation timeout.
     since: Instant,
+    /// When it was submitted, if in this run: its render time is learned only then.
+    submitted: Option<Instant>,
+    /// When it was last seen still running.
+    last_pending: Instant,
     /// Until the service reports it finished, it counts against `concurrency`.
     in_flight: bool,
     next_poll: Option<Instant>,
@@ -201,6 +218,8 @@ pub struct Coordinator<'p> {
     odd_statuses: std::collections::HashSet<String>,
     /// Something was recorded since `results.csv` was last written.
     results_stale: bool,
+    /// How long renders take, per kind: what adaptive polling is based on.
+    render_times: polling::RenderTimes,
 }
 
 impl<'p> Coordinator<'p> {
@@ -239,7 +258,11 @@ impl<'p> Coordinator<'p> {
             next_progress,
             odd_statuses: Default::default(),
             results_stale: false,
+            render_times: polling::RenderTimes::default(),
         };
+        for (kind, render) in coordinator.state.render_times()? {
+            coordinator.render_times.record(&kind, render);
+        }
         let records = coordinator.state.records()?;
         let planned: std::collections::HashSet<&crate::plan::JobKey> = plan.jobs.iter().map(|j| &j.key).collect();
         let orphans = records

@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use vidbatch::api::{ApiClient, ApiKey, DEFAULT_BASE_URL, error_chain};
-use vidbatch::coordinator::{CancelLevel, Coordinator, RunConfig, Shutdown, StopReason};
+use vidbatch::coordinator::polling::PollPolicy;
+use vidbatch::coordinator::{CancelLevel, Coordinator, Polling, RunConfig, Shutdown, StopReason};
 use vidbatch::download::Downloader;
 use vidbatch::exit_code;
 use vidbatch::plan::{self, Plan};
@@ -70,7 +71,8 @@ struct RunArgs {
     /// exist for them, so this can pay twice: check the service's history first.
     #[arg(long)]
     resubmit_unknown: bool,
-    /// Time between two polls of one generation [default: 10s; 200ms with --simulate].
+    /// Poll every generation at this fixed interval. By default polls are timed from how long
+    /// renders of the same kind took in this run and earlier ones into the same `--out`.
     #[arg(long, value_parser = humantime::parse_duration)]
     poll_interval: Option<Duration>,
     /// Give up waiting for one generation after this long (a rerun picks it up again).
@@ -545,15 +547,16 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
              the job now named there writes `{new}` instead"
         );
     }
-    let poll_default = if args.simulate {
-        Duration::from_millis(200)
-    } else {
-        Duration::from_secs(10)
+    let polling = match args.poll_interval {
+        Some(every) => Polling::Fixed(every),
+        // The built-in simulator renders in about 1.2 s; the service, in minutes.
+        None if args.simulate => Polling::Adaptive(PollPolicy::scaled(Duration::from_millis(1200))),
+        None => Polling::Adaptive(PollPolicy::service()),
     };
     let config = RunConfig {
         concurrency: args.concurrency as usize,
         downloads: args.downloads as usize,
-        poll_interval: args.poll_interval.unwrap_or(poll_default),
+        polling,
         paid_retries: args.paid_retries,
         resubmit_unknown: args.resubmit_unknown,
         generation_timeout: args.timeout,

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -180,8 +180,12 @@ const MIGRATIONS: &[&str] = &[
          credits REAL,
          outcome TEXT
      );",
-    // 2: when each generation was seen finished: how long renders take, per model.
+    // 2: when each generation was seen finished.
     "ALTER TABLE generations ADD COLUMN finished_at TEXT;",
+    // 3: how long each render took, and what kind of render it was: adaptive polling learns
+    // from earlier runs into the same folder.
+    "ALTER TABLE generations ADD COLUMN kind TEXT;
+     ALTER TABLE generations ADD COLUMN render_ms INTEGER;",
 ];
 
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -516,6 +520,33 @@ impl RunState {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// How long a generation took to render (submit to completion), for adaptive polling.
+    pub fn record_render(&self, generation_id: &str, kind: &str, render: Duration) -> Result<(), StateError> {
+        self.conn.execute(
+            "UPDATE generations SET kind = ?2, render_ms = ?3 WHERE generation_id = ?1",
+            params![generation_id, kind, render.as_millis().min(i64::MAX as u128) as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The render times recorded by this and earlier runs, oldest first (the most recent few
+    /// thousand: enough to learn from).
+    pub fn render_times(&self) -> Result<Vec<(String, Duration)>, StateError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, render_ms FROM (
+                 SELECT rowid, kind, render_ms FROM generations
+                 WHERE kind IS NOT NULL AND render_ms IS NOT NULL ORDER BY rowid DESC LIMIT 5000
+             ) ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Duration::from_millis(r.get::<_, i64>(1)?.max(0) as u64),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every generation id ever received, per job: what a test or an audit checks against the

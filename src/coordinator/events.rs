@@ -36,11 +36,16 @@ impl Coordinator<'_> {
                 }
                 tracing::info!("{}: submitted, generation {}", job.label(), sub.generation_id);
                 let now = Instant::now();
+                let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, &job.body()).into();
+                let first_poll = self.poll_wait(&kind, Duration::ZERO);
                 self.tracks[i] = Track::Remote(Remote {
                     generation_id: sub.generation_id,
+                    kind,
                     since: now,
+                    submitted: Some(now),
+                    last_pending: now,
                     in_flight: true,
-                    next_poll: Some(now + self.config.poll_interval),
+                    next_poll: Some(now + first_poll),
                     polling: false,
                     poll_errors: 0,
                     video: None,
@@ -138,12 +143,17 @@ impl Coordinator<'_> {
 
     fn on_polled(&mut self, i: usize, result: Result<GenerationStatus, ApiError>) {
         let job = &self.jobs[i];
-        let poll_interval = self.config.poll_interval;
         let timeout = self.config.generation_timeout;
         let retry = self.config.retry.clone();
+        let now = Instant::now();
+        // When to look again, were it still running (the policy needs `self`, `r` borrows it).
+        let (kind, age) = match &self.tracks[i] {
+            Track::Remote(r) => (r.kind.clone(), now.duration_since(r.submitted.unwrap_or(r.since))),
+            _ => return,
+        };
+        let next_wait = self.poll_wait(&kind, age);
         let Some(r) = self.remote_mut(i) else { return };
         r.polling = false;
-        let now = Instant::now();
         match result {
             Ok(GenerationStatus::Pending(status)) => {
                 r.poll_errors = 0;
@@ -157,7 +167,8 @@ impl Coordinator<'_> {
                     self.settle(i);
                 } else {
                     tracing::debug!("{}: {status}", job.label());
-                    r.next_poll = Some(now + poll_interval);
+                    r.last_pending = now;
+                    r.next_poll = Some(now + next_wait);
                     if let Pending::Unknown(word) = &status
                         && self.odd_statuses.insert(word.clone())
                     {
@@ -178,11 +189,21 @@ impl Coordinator<'_> {
                 let was_in_flight = std::mem::replace(&mut r.in_flight, false);
                 r.video = Some((url, file_size));
                 let id = r.generation_id.clone();
+                // It finished between the last poll that saw it running and this one: the middle
+                // is the best guess, and polls near the end are close together.
+                let render = r.submitted.filter(|_| was_in_flight).map(|at| {
+                    let finished = r.last_pending + now.duration_since(r.last_pending) / 2;
+                    finished.duration_since(at)
+                });
                 if was_in_flight {
                     self.in_flight -= 1;
                     tracing::info!("{}: generation completed, downloading", job.label());
                 }
                 self.record(|s| s.mark_downloading(&job.key, &id, credits));
+                if let Some(render) = render {
+                    self.render_times.record(&kind, render);
+                    self.record(|s| s.record_render(&id, &kind, render));
+                }
             }
             Ok(GenerationStatus::Failed { message }) => {
                 let id = r.generation_id.clone();
@@ -207,7 +228,7 @@ impl Coordinator<'_> {
                     self.settle(i);
                 }
                 Disposition::Retry { after } => {
-                    let delay = retry.delay(r.poll_errors, after).max(poll_interval);
+                    let delay = retry.delay(r.poll_errors, after).max(next_wait);
                     r.poll_errors += 1;
                     tracing::warn!(
                         "transient error polling `{}` (next try in {:.1}s): {e}",
@@ -223,6 +244,14 @@ impl Coordinator<'_> {
                     self.generation_failed(i, &id, &format!("polling the generation failed: {e}"));
                 }
             },
+        }
+    }
+
+    /// How long to wait before polling a generation of `kind` that has run for `age`.
+    pub(super) fn poll_wait(&self, kind: &str, age: Duration) -> Duration {
+        match &self.config.polling {
+            super::Polling::Fixed(every) => *every,
+            super::Polling::Adaptive(policy) => policy.next_poll(&self.render_times, kind, age),
         }
     }
 

@@ -16,7 +16,7 @@ fn config(paid_retries: u32, resubmit_unknown: bool) -> RunConfig {
     RunConfig {
         concurrency: 4,
         downloads: 2,
-        poll_interval: Duration::from_secs(1),
+        polling: Polling::Fixed(Duration::from_secs(1)),
         paid_retries,
         resubmit_unknown,
         generation_timeout: Duration::from_secs(60),
