@@ -16,7 +16,8 @@
 //! 5. The caller writes the final results from the state (the loop refreshes them on the way);
 //!    the exit code is decided once, at the end.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,8 +202,14 @@ pub struct Coordinator<'p> {
     config: RunConfig,
     tracks: Vec<Track>,
     queue: VecDeque<usize>,
-    /// Jobs with remote work (bounded by concurrency plus downloads), scanned for due polls.
-    remote: Vec<usize>,
+    /// Jobs followed remotely (polled, fetched): while any is, the run goes on.
+    remote: usize,
+    /// Polls by due time, earliest first. An entry is live while its job's `next_poll` still
+    /// says that time (a job rescheduled leaves its old entry behind, skipped when it comes up),
+    /// so the next poll is found without looking at every generation in flight.
+    due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Jobs whose video is ready, waiting for a download slot.
+    fetches: VecDeque<usize>,
     in_flight: usize,
     downloads_running: usize,
     /// POSTs in the air, kept apart: on the way out their answers are awaited (a dropped answer
@@ -247,7 +254,9 @@ impl<'p> Coordinator<'p> {
             config,
             tracks: Vec::with_capacity(plan.jobs.len()),
             queue: VecDeque::new(),
-            remote: Vec::new(),
+            remote: 0,
+            due: BinaryHeap::new(),
+            fetches: VecDeque::new(),
             in_flight: 0,
             downloads_running: 0,
             submits: JoinSet::new(),
@@ -283,10 +292,11 @@ impl<'p> Coordinator<'p> {
                 coordinator.queue.push_back(i);
             }
             if let Track::Remote(r) = &track {
-                coordinator.remote.push(i);
+                coordinator.remote += 1;
                 coordinator.in_flight += usize::from(r.in_flight);
             }
             coordinator.tracks.push(track);
+            coordinator.schedule(i);
         }
         Ok(coordinator)
     }
@@ -295,11 +305,11 @@ impl<'p> Coordinator<'p> {
     /// live in the state, so there is nothing to `?` out of here.
     pub async fn run(mut self) -> (RunState, RunReport) {
         let mut cancel = self.shutdown.subscribe();
-        if !self.queue.is_empty() || !self.remote.is_empty() {
+        if !self.queue.is_empty() || self.remote > 0 {
             tracing::info!(
                 "{} job(s) to submit, {} generation(s) to follow, {} already done",
                 self.queue.len(),
-                self.remote.len(),
+                self.remote,
                 self.resumed_done
             );
         }
@@ -309,7 +319,8 @@ impl<'p> Coordinator<'p> {
                 break;
             }
             self.start_work(level);
-            if self.submits.is_empty() && self.lookups.is_empty() && !self.remote_work_pending() {
+            // Every job followed remotely is polling, due to be polled, fetching, or waiting to.
+            if self.submits.is_empty() && self.lookups.is_empty() && self.remote == 0 {
                 break;
             }
             self.progress();
@@ -366,23 +377,25 @@ impl<'p> Coordinator<'p> {
         }
     }
 
-    fn remote_work_pending(&self) -> bool {
-        self.remote.iter().any(|&i| match &self.tracks[i] {
-            Track::Remote(r) => r.next_poll.is_some() || r.video.is_some(),
-            _ => false,
-        })
+    fn next_wake(&self) -> Instant {
+        match self.due.peek() {
+            Some(Reverse((at, _))) => (*at).min(self.next_progress),
+            None => self.next_progress,
+        }
     }
 
-    fn next_wake(&self) -> Instant {
-        self.remote
-            .iter()
-            .filter_map(|&i| match &self.tracks[i] {
-                Track::Remote(r) if !r.polling => r.next_poll,
-                _ => None,
-            })
-            .chain([self.next_progress])
-            .min()
-            .unwrap_or(self.next_progress)
+    /// Puts job `i` where its next step will find it: the heap of due polls, or the queue of
+    /// fetches. Called whenever a followed job's `next_poll` or `video` is set.
+    pub(super) fn schedule(&mut self, i: usize) {
+        let Track::Remote(r) = &self.tracks[i] else { return };
+        if r.polling || r.downloading {
+            return;
+        }
+        if r.video.is_some() {
+            self.fetches.push_back(i);
+        } else if let Some(at) = r.next_poll {
+            self.due.push(Reverse((at, i)));
+        }
     }
 
     /// A line for people watching a long run: generations take minutes and say nothing meanwhile.
@@ -468,34 +481,44 @@ impl<'p> Coordinator<'p> {
             self.start_submit(i);
         }
         let now = Instant::now();
-        for k in 0..self.remote.len() {
-            let i = self.remote[k];
+        while let Some(&Reverse((at, i))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
             let Track::Remote(r) = &mut self.tracks[i] else {
                 continue;
             };
-            if !r.polling && r.video.is_none() && r.next_poll.is_some_and(|t| t <= now) {
-                r.polling = true;
-                r.next_poll = None;
-                let api = self.api.clone();
-                let id = r.generation_id.clone();
-                self.lookups.spawn(async move {
-                    let result = api.poll(api.turn().await, &id).await;
-                    Event::Polled { job: i, result }
-                });
+            // A stale entry: the job was rescheduled, or is already polling or fetching.
+            if r.polling || r.video.is_some() || r.next_poll != Some(at) {
+                continue;
             }
-            if !r.downloading
-                && self.downloads_running < self.config.downloads
-                && let Some((url, size)) = r.video.clone()
-            {
-                r.downloading = true;
-                self.downloads_running += 1;
-                let downloader = self.downloader.clone();
-                let dest = self.out.join(&self.jobs[i].file);
-                self.lookups.spawn(async move {
-                    let result = downloader.fetch(&url, &dest, size).await;
-                    Event::Downloaded { job: i, result }
-                });
-            }
+            r.polling = true;
+            r.next_poll = None;
+            let api = self.api.clone();
+            let id = r.generation_id.clone();
+            self.lookups.spawn(async move {
+                let result = api.poll(api.turn().await, &id).await;
+                Event::Polled { job: i, result }
+            });
+        }
+        while self.downloads_running < self.config.downloads
+            && let Some(i) = self.fetches.pop_front()
+        {
+            let Track::Remote(r) = &mut self.tracks[i] else {
+                continue;
+            };
+            let Some((url, size)) = r.video.clone().filter(|_| !r.downloading) else {
+                continue;
+            };
+            r.downloading = true;
+            self.downloads_running += 1;
+            let downloader = self.downloader.clone();
+            let dest = self.out.join(&self.jobs[i].file);
+            self.lookups.spawn(async move {
+                let result = downloader.fetch(&url, &dest, size).await;
+                Event::Downloaded { job: i, result }
+            });
         }
     }
 

@@ -304,8 +304,12 @@ fn report_error(e: &dyn std::error::Error) {
 fn load_plan(path: &Path) -> Result<Plan, CliError> {
     let manifest = manifest::load(path).map_err(CliError::Manifest)?;
     let plan = plan::plan(&manifest).map_err(CliError::Manifest)?;
-    for w in &plan.warnings {
-        tracing::warn!("{w}");
+    // Drawn like errors (the line, the place, the help): a warning about a manifest is read
+    // with the manifest open. `-q` leaves them out.
+    if tracing::enabled!(tracing::Level::WARN) {
+        for w in &plan.warnings {
+            eprintln!("{}", w.render(stderr_in_color()));
+        }
     }
     Ok(plan)
 }

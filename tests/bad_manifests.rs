@@ -465,7 +465,7 @@ fn accepted_manifests_plan_their_jobs_with_warnings_where_due() {
         };
         match warning {
             Some(w) => assert!(
-                outcome.stderr.contains(" WARN ") && outcome.stderr.contains(w),
+                outcome.stderr.contains("⚠") && outcome.stderr.contains(w),
                 "{name}: {}",
                 outcome.stderr
             ),

@@ -16,8 +16,14 @@ impl Coordinator<'_> {
             Event::Submitted { job, result } => self.on_submitted(job, result),
             Event::SubmitTurn { job, turn } => self.send_submit(job, turn),
             Event::SubmitWithdrawn { job } => self.withdraw(job),
-            Event::Polled { job, result } => self.on_polled(job, result),
-            Event::Downloaded { job, result } => self.on_downloaded(job, result),
+            Event::Polled { job, result } => {
+                self.on_polled(job, result);
+                self.schedule(job);
+            }
+            Event::Downloaded { job, result } => {
+                self.on_downloaded(job, result);
+                self.schedule(job);
+            }
         }
     }
 
@@ -52,7 +58,8 @@ impl Coordinator<'_> {
                     downloading: false,
                     download_tries: 0,
                 });
-                self.remote.push(i);
+                self.remote += 1;
+                self.schedule(i);
             }
             Err(e) => {
                 let retries = match self.tracks[i] {
@@ -137,8 +144,10 @@ impl Coordinator<'_> {
                 self.downloads_running -= 1;
             }
         }
+        if matches!(self.tracks[i], Track::Remote(_)) {
+            self.remote -= 1;
+        }
         self.tracks[i] = Track::Settled;
-        self.remote.retain(|&j| j != i);
     }
 
     fn on_polled(&mut self, i: usize, result: Result<GenerationStatus, ApiError>) {

@@ -41,7 +41,7 @@ fn placed(c: &Coordinator, i: usize) -> Placed {
         }
         Track::Settled => Placed::Settled,
         Track::Remote(r) => {
-            assert!(c.remote.contains(&i));
+            assert!(c.due.iter().any(|e| e.0.1 == i), "a followed job is due to be polled");
             assert!(r.next_poll.is_some(), "a resumed generation is polled at once");
             Placed::Remote(r.in_flight)
         }
