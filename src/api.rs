@@ -92,7 +92,30 @@ pub enum Op {
     Poll,
 }
 
+/// Error codes of a 429 that mean "the account has too many generations running", as opposed
+/// to "too many requests": the answer is fewer generations in flight, not slower requests.
+const TOO_MANY_ACTIVE_CODES: &[&str] = &[
+    "concurrency_limit_exceeded",
+    "too_many_active_generations",
+    "max_concurrent_generations",
+    "concurrent_requests_limit",
+];
+
 impl ApiError {
+    /// A 429 that says the account has too many active generations (by its error code).
+    pub fn is_too_many_active(&self) -> bool {
+        matches!(self, ApiError::Http { status: 429, code: Some(code), .. }
+            if TOO_MANY_ACTIVE_CODES.contains(&code.to_ascii_lowercase().as_str()))
+    }
+
+    /// What the service asked to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub fn disposition(&self, op: Op) -> Disposition {
         match self {
             ApiError::Connect(_) | ApiError::NotTheApi { .. } | ApiError::Redirected { .. } => {
@@ -693,6 +716,20 @@ mod tests {
         );
         assert_eq!(web_page_title(&none, r#"{"id": "x"}"#), None);
         assert_eq!(web_page_title(&none, "not json, not html"), None);
+    }
+
+    #[test]
+    fn too_many_active_is_told_from_too_many_requests_by_its_code() {
+        let too_many = |code: Option<&str>| ApiError::Http {
+            status: 429,
+            message: "Too many requests".into(),
+            code: code.map(String::from),
+            retry_after: None,
+        };
+        assert!(too_many(Some("concurrency_limit_exceeded")).is_too_many_active());
+        assert!(too_many(Some("Too_Many_Active_Generations")).is_too_many_active());
+        assert!(!too_many(Some("rate_limit_exceeded")).is_too_many_active());
+        assert!(!too_many(None).is_too_many_active());
     }
 
     #[test]

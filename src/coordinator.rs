@@ -19,6 +19,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use crate::state::{Phase, RunState, StateError};
 mod events;
 pub mod polling;
 mod resume;
+pub mod schedule;
 
 pub use resume::{Adoption, adopt, earlier_run};
 
@@ -130,6 +132,8 @@ pub struct RunReport {
     /// Jobs found already done on disk at the start.
     pub resumed_done: usize,
     pub api_requests: u64,
+    /// The most generations in flight the service accepted, when it refused more (and how often).
+    pub concurrency_found: Option<(usize, u32)>,
 }
 
 /// What a worker reports back.
@@ -138,10 +142,6 @@ enum Event {
         job: usize,
         result: Result<Submission, ApiError>,
     },
-    /// The rate limiter let a submit through.
-    SubmitTurn { job: usize, turn: Turn },
-    /// A submit that was waiting for its turn and was cancelled: nothing was sent.
-    SubmitWithdrawn { job: usize },
     Polled {
         job: usize,
         result: Result<GenerationStatus, ApiError>,
@@ -210,6 +210,18 @@ pub struct Coordinator<'p> {
     due: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Jobs whose video is ready, waiting for a download slot.
     fetches: VecDeque<usize>,
+    /// The next turn of the rate limiter, asked for while some request wants one. Every API
+    /// request goes through here, so the coordinator chooses what each turn is spent on.
+    turn: Option<Pin<Box<dyn Future<Output = Turn> + Send>>>,
+    /// A turn that came when nothing wanted it, kept for the next request.
+    spare: Option<Turn>,
+    /// Submits waiting out a retry delay (they hold their slot), by when they may go.
+    retrying: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Submits holding a slot whose delay is over, waiting for a turn.
+    ready_retries: VecDeque<usize>,
+    /// No new generation before this (the service said too many are active).
+    submits_paused_until: Option<Instant>,
+    ceiling: schedule::Ceiling,
     in_flight: usize,
     downloads_running: usize,
     /// POSTs in the air, kept apart: on the way out their answers are awaited (a dropped answer
@@ -245,6 +257,7 @@ impl<'p> Coordinator<'p> {
             tracing::info!("removed {removed} unfinished download(s) left by an earlier run");
         }
         let next_progress = Instant::now() + config.progress_every;
+        let ceiling = schedule::Ceiling::new(config.concurrency);
         let mut coordinator = Coordinator {
             jobs: &plan.jobs,
             out: out.to_path_buf(),
@@ -257,6 +270,12 @@ impl<'p> Coordinator<'p> {
             remote: 0,
             due: BinaryHeap::new(),
             fetches: VecDeque::new(),
+            turn: None,
+            spare: None,
+            retrying: BinaryHeap::new(),
+            ready_retries: VecDeque::new(),
+            submits_paused_until: None,
+            ceiling,
             in_flight: 0,
             downloads_running: 0,
             submits: JoinSet::new(),
@@ -319,13 +338,27 @@ impl<'p> Coordinator<'p> {
                 break;
             }
             self.start_work(level);
-            // Every job followed remotely is polling, due to be polled, fetching, or waiting to.
-            if self.submits.is_empty() && self.lookups.is_empty() && self.remote == 0 {
+            // Every job followed remotely is polling, due to be polled, fetching, or waiting to;
+            // every job to submit is queued or waiting out a retry.
+            let submits_left = (level == CancelLevel::Running && !self.queue.is_empty())
+                || !self.retrying.is_empty()
+                || !self.ready_retries.is_empty();
+            if self.submits.is_empty() && self.lookups.is_empty() && self.remote == 0 && !submits_left {
                 break;
             }
             self.progress();
             let wake = self.next_wake();
+            let turn = async {
+                match self.turn.as_mut() {
+                    Some(t) => t.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                turn = turn => {
+                    self.turn = None;
+                    self.dispatch(turn, level);
+                }
                 changed = cancel.changed() => {
                     if changed.is_ok() && *cancel.borrow() == CancelLevel::Drain {
                         self.stop(StopReason::Interrupted);
@@ -362,6 +395,7 @@ impl<'p> Coordinator<'p> {
             stopped: self.stopped,
             resumed_done: self.resumed_done,
             api_requests: self.api.requests_sent(),
+            concurrency_found: self.ceiling.found().map(|n| (n, self.ceiling.refusals())),
         };
         (self.state, report)
     }
@@ -378,10 +412,14 @@ impl<'p> Coordinator<'p> {
     }
 
     fn next_wake(&self) -> Instant {
-        match self.due.peek() {
-            Some(Reverse((at, _))) => (*at).min(self.next_progress),
-            None => self.next_progress,
-        }
+        [
+            self.due.peek().map(|Reverse((at, _))| *at),
+            self.retrying.peek().map(|Reverse((at, _))| *at),
+            self.submits_paused_until,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.next_progress, Instant::min)
     }
 
     /// Puts job `i` where its next step will find it: the heap of due polls, or the queue of
@@ -476,31 +514,27 @@ impl<'p> Coordinator<'p> {
     }
 
     fn start_work(&mut self, level: CancelLevel) {
-        while level == CancelLevel::Running && self.in_flight < self.config.concurrency {
-            let Some(i) = self.queue.pop_front() else { break };
-            self.start_submit(i);
-        }
         let now = Instant::now();
-        while let Some(&Reverse((at, i))) = self.due.peek() {
+        if self.submits_paused_until.is_some_and(|t| t <= now) {
+            self.submits_paused_until = None;
+        }
+        while let Some(&Reverse((at, i))) = self.retrying.peek() {
             if at > now {
                 break;
             }
-            self.due.pop();
-            let Track::Remote(r) = &mut self.tracks[i] else {
-                continue;
-            };
-            // A stale entry: the job was rescheduled, or is already polling or fetching.
-            if r.polling || r.video.is_some() || r.next_poll != Some(at) {
-                continue;
+            self.retrying.pop();
+            self.ready_retries.push_back(i);
+        }
+        if level >= CancelLevel::Drain {
+            // Stopping: submits not sent yet give their slots back (they are `queued` in the state).
+            let waiting: Vec<usize> = self
+                .ready_retries
+                .drain(..)
+                .chain(self.retrying.drain().map(|e| e.0.1))
+                .collect();
+            for i in waiting {
+                self.withdraw(i);
             }
-            r.polling = true;
-            r.next_poll = None;
-            let api = self.api.clone();
-            let id = r.generation_id.clone();
-            self.lookups.spawn(async move {
-                let result = api.poll(api.turn().await, &id).await;
-                Event::Polled { job: i, result }
-            });
         }
         while self.downloads_running < self.config.downloads
             && let Some(i) = self.fetches.pop_front()
@@ -520,35 +554,92 @@ impl<'p> Coordinator<'p> {
                 Event::Downloaded { job: i, result }
             });
         }
-    }
-
-    /// Takes a slot for a job and queues it for the rate limiter.
-    fn start_submit(&mut self, i: usize) {
-        self.tracks[i] = Track::Submitting {
-            retries: 0,
-            sent: false,
-        };
-        self.in_flight += 1;
-        self.wait_turn(i, Duration::ZERO);
-    }
-
-    /// Waits (after `delay`, for a retry) for the rate limiter to let a submit through. Nothing is
-    /// recorded meanwhile: the job stays `queued` in the state until its POST really goes out, so
-    /// a run killed while waiting leaves nothing to be unsure about.
-    pub(super) fn wait_turn(&mut self, i: usize, delay: Duration) {
-        let api = self.api.clone();
-        let mut cancel = self.shutdown.subscribe();
-        self.lookups.spawn(async move {
-            let wait = async {
-                tokio::time::sleep(delay).await;
-                api.turn().await
-            };
-            tokio::select! {
-                biased;
-                Ok(_) = cancel.wait_for(|l| *l >= CancelLevel::Drain) => Event::SubmitWithdrawn { job: i },
-                turn = wait => Event::SubmitTurn { job: i, turn },
+        // A request wants a turn: ask the rate limiter for one (or spend the one kept).
+        if self.wants_turn(level, now) {
+            match self.spare.take() {
+                Some(turn) => self.dispatch(turn, level),
+                None if self.turn.is_none() => {
+                    let api = self.api.clone();
+                    self.turn = Some(Box::pin(async move { api.turn().await }));
+                }
+                None => {}
             }
-        });
+        }
+    }
+
+    /// Whether a new generation may start now.
+    fn slots_free(&self, level: CancelLevel, now: Instant) -> bool {
+        level == CancelLevel::Running
+            && !self.queue.is_empty()
+            && self.in_flight < self.ceiling.limit()
+            && self.submits_paused_until.is_none_or(|t| t <= now)
+    }
+
+    /// Drops due-poll entries that are stale; says whether a live one is due.
+    fn poll_due(&mut self, now: Instant) -> bool {
+        while let Some(&Reverse((at, i))) = self.due.peek() {
+            let live = matches!(&self.tracks[i], Track::Remote(r) if !r.polling && r.video.is_none() && r.next_poll == Some(at));
+            if live {
+                return at <= now;
+            }
+            self.due.pop();
+        }
+        false
+    }
+
+    fn wants_turn(&mut self, level: CancelLevel, now: Instant) -> bool {
+        self.slots_free(level, now) || !self.ready_retries.is_empty() || self.poll_due(now)
+    }
+
+    /// Spends a turn of the rate limiter on what [`schedule::choose`] says goes first.
+    fn dispatch(&mut self, turn: Turn, level: CancelLevel) {
+        let now = Instant::now();
+        let slots_free = self.slots_free(level, now);
+        let retry_ready = level == CancelLevel::Running && !self.ready_retries.is_empty();
+        let poll_due = self.poll_due(now);
+        match schedule::choose(slots_free, retry_ready, poll_due) {
+            schedule::Next::Submit => {
+                let i = match self.ready_retries.pop_front() {
+                    Some(i) => i,
+                    None => {
+                        let Some(i) = self.queue.pop_front() else { return };
+                        // The slot is taken now that the request can go: no slot waits idle
+                        // for the rate limiter.
+                        self.tracks[i] = Track::Submitting {
+                            retries: 0,
+                            sent: false,
+                        };
+                        self.in_flight += 1;
+                        i
+                    }
+                };
+                self.send_submit(i, turn);
+            }
+            schedule::Next::Poll => {
+                let Some(Reverse((_, i))) = self.due.pop() else { return };
+                let Track::Remote(r) = &mut self.tracks[i] else { return };
+                r.polling = true;
+                r.next_poll = None;
+                let api = self.api.clone();
+                let id = r.generation_id.clone();
+                self.lookups.spawn(async move {
+                    let result = api.poll(turn, &id).await;
+                    Event::Polled { job: i, result }
+                });
+            }
+            schedule::Next::Keep => self.spare = Some(turn),
+        }
+    }
+
+    /// A submit to try again after `delay`, keeping its slot. Nothing is recorded meanwhile:
+    /// the job stays `queued` in the state until its POST really goes out, so a run killed while
+    /// it waits leaves nothing to be unsure about.
+    pub(super) fn retry_submit(&mut self, i: usize, delay: Duration) {
+        if delay.is_zero() {
+            self.ready_retries.push_back(i);
+        } else {
+            self.retrying.push(Reverse((Instant::now() + delay, i)));
+        }
     }
 
     /// The job's turn has come: record that it is being submitted, then POST.

@@ -590,6 +590,12 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
         report.api_requests,
         summary.credits
     );
+    if let Some((limit, refusals)) = report.concurrency_found {
+        eprintln!(
+            "the service refused {refusals} submit(s) for too many active generations: this account runs about \
+             {limit} at once (`--concurrency {limit}` avoids the refusals)"
+        );
+    }
     eprintln!("results: {}", results_path.display());
     match report.stopped {
         Some(StopReason::Refused(message) | StopReason::Fatal(message)) => Err(aborted(message)),

@@ -14,8 +14,6 @@ impl Coordinator<'_> {
     pub(super) fn handle(&mut self, event: Event) {
         match event {
             Event::Submitted { job, result } => self.on_submitted(job, result),
-            Event::SubmitTurn { job, turn } => self.send_submit(job, turn),
-            Event::SubmitWithdrawn { job } => self.withdraw(job),
             Event::Polled { job, result } => {
                 self.on_polled(job, result);
                 self.schedule(job);
@@ -61,6 +59,30 @@ impl Coordinator<'_> {
                 self.remote += 1;
                 self.schedule(i);
             }
+            Err(e) if e.is_too_many_active() => {
+                // Nothing was created: the job goes back to the front of the queue, free, and
+                // fewer generations are kept in flight from now on (`schedule::Ceiling`).
+                let before = self.ceiling.limit();
+                self.ceiling.refused(self.in_flight);
+                let pause = e
+                    .retry_after()
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(self.config.retry.max);
+                self.submits_paused_until = Some(Instant::now() + pause);
+                if self.ceiling.limit() < before {
+                    tracing::warn!(
+                        "the service has too many generations of this account running ({e}); \
+                         keeping at most {} in flight from now on",
+                        self.ceiling.limit()
+                    );
+                }
+                self.in_flight -= 1;
+                self.tracks[i] = Track::Queued;
+                self.queue.push_front(i);
+                if !self.record(|s| s.mark_queued(&job.key)) {
+                    self.queue.pop_front();
+                }
+            }
             Err(e) => {
                 let retries = match self.tracks[i] {
                     Track::Submitting { retries, .. } => retries,
@@ -85,7 +107,7 @@ impl Coordinator<'_> {
                         retries: retries + 1,
                         sent: false,
                     };
-                    self.wait_turn(i, delay);
+                    self.retry_submit(i, delay);
                     return;
                 }
                 self.in_flight -= 1;
@@ -206,6 +228,7 @@ impl Coordinator<'_> {
                 });
                 if was_in_flight {
                     self.in_flight -= 1;
+                    self.ceiling.finished();
                     tracing::info!("{}: generation completed, downloading", job.label());
                 }
                 self.record(|s| s.mark_downloading(&job.key, &id, credits));
