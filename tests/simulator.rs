@@ -235,3 +235,204 @@ fn vidbatch_sim_serves_on_its_own() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+// The account limits, render times and counters that benchmarks use (all off by default).
+
+fn text_to_video(prompt: &str) -> Value {
+    json!({"model": "magic/text-to-video", "prompt": prompt})
+}
+
+/// A POST or GET with the test key: status, `Retry-After`, body.
+fn send(req: reqwest::blocking::RequestBuilder) -> (u16, Option<String>, Value) {
+    let res = req.bearer_auth(common::KEY).send().unwrap();
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry_after, res.json().unwrap_or(Value::Null))
+}
+
+fn submit(h: &Harness, prompt: &str) -> (u16, Option<String>, Value) {
+    let url = format!("{}/v2/video/generations", h.sim.base_url);
+    send(common::blocking_client().post(url).json(&text_to_video(prompt)))
+}
+
+fn poll(h: &Harness, id: &str) -> (u16, Option<String>, Value) {
+    let url = format!("{}/v2/video/generations", h.sim.base_url);
+    send(common::blocking_client().get(url).query(&[("generation_id", id)]))
+}
+
+#[test]
+fn over_the_request_rate_submits_and_polls_are_refused_with_its_code_and_nothing_is_created() {
+    // A bucket that never refills within the test: one request, then only refusals.
+    let h = Harness::new(SimConfig {
+        rate_limit: Some(0.001),
+        ..fast_config()
+    });
+    let (status, _, first) = submit(&h, "ONE");
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap().to_string();
+    for (status, retry_after, body) in [submit(&h, "TWO"), poll(&h, &id), submit(&h, "THREE")] {
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["code"], "rate_limit_exceeded", "{body}");
+        assert_eq!(body["statusCode"], "429");
+        assert!(body["message"].as_str().unwrap().contains("Too many requests"));
+        let seconds: u64 = retry_after.expect("Retry-After").parse().unwrap();
+        assert!(seconds >= 1);
+    }
+    let log = h.log();
+    assert_eq!(log.submits.len(), 1, "refused submits create nothing");
+    let stats = h.sim.stats();
+    assert_eq!((stats.requests, stats.submits, stats.polls), (4, 3, 1));
+    assert_eq!(stats.throttled("rate_limit_exceeded"), 3);
+    assert_eq!(stats.throttled("concurrency_limit_exceeded"), 0);
+    assert_eq!(stats.created().len(), 1);
+    assert_eq!(stats.generations[&id].polls, 0, "a refused poll reports nothing");
+}
+
+#[test]
+fn beyond_the_active_generations_a_submit_is_refused_with_its_code_and_nothing_is_created() {
+    let h = Harness::new(SimConfig {
+        queued: Duration::from_secs(60),
+        max_active: Some(2),
+        ..fast_config()
+    });
+    assert_eq!(submit(&h, "A").0, 200);
+    assert_eq!(submit(&h, "B").0, 200);
+    let (status, retry_after, body) = submit(&h, "C");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "concurrency_limit_exceeded", "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    // Polls are not limited by it.
+    let a = h.log().submits[0].generation_id.clone();
+    assert_eq!(poll(&h, &a).2["status"], "queued");
+    let log = h.log();
+    assert_eq!(log.submits.len(), 2);
+    assert_eq!(log.submit_attempts.iter().filter(|a| a.status == Some(429)).count(), 1);
+    let stats = h.sim.stats();
+    assert_eq!(stats.throttled("concurrency_limit_exceeded"), 1);
+    assert_eq!(stats.created().len(), 2);
+
+    // A generation that has finished frees its place: with nothing to wait for, every submit
+    // finds room.
+    let h = Harness::new(SimConfig {
+        queued: Duration::ZERO,
+        generating: Duration::ZERO,
+        max_active: Some(1),
+        ..fast_config()
+    });
+    for prompt in ["A", "B", "C"] {
+        assert_eq!(submit(&h, prompt).0, 200);
+    }
+    assert_eq!(h.sim.stats().throttled.values().sum::<u64>(), 0);
+}
+
+#[test]
+fn render_times_follow_the_seeded_range_and_every_instance_gives_the_same() {
+    let config = SimConfig {
+        queued: Duration::from_millis(500),
+        render: Some((Duration::from_secs(1), Duration::from_secs(3))),
+        ..SimConfig::default()
+    };
+    let a = Harness::new(config.clone());
+    for i in 0..200 {
+        assert_eq!(submit(&a, &format!("P{i}")).0, 200);
+    }
+    let stats = a.sim.stats();
+    let created = stats.created();
+    assert_eq!(created.len(), 200);
+    let renders: Vec<f64> = created.iter().map(|(_, g)| g.render.as_secs_f64()).collect();
+    assert!(renders.iter().all(|r| (1.0..=3.0).contains(r)), "{renders:?}");
+    assert!(created.iter().all(|(_, g)| g.queued == Duration::from_millis(500)));
+    let (min, max) = renders
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    assert!(min < 1.2 && max > 2.8, "spread over the range: {min}..{max}");
+    let mean = renders.iter().sum::<f64>() / renders.len() as f64;
+    assert!((1.8..2.2).contains(&mean), "{mean}");
+
+    // Another instance with the same configuration answers for these ids with the same times.
+    let b = Harness::new(config);
+    for (id, _) in created.iter().take(20) {
+        assert_eq!(poll(&b, id).0, 200);
+    }
+    let seen = b.sim.stats();
+    for (id, g) in created.iter().take(20) {
+        let other = &seen.generations[*id];
+        assert!(!other.created_here);
+        assert_eq!(
+            (other.created_at, other.render, other.finished_at()),
+            (g.created_at, g.render, g.finished_at())
+        );
+    }
+    assert_eq!(a.log().submits.len(), 200);
+}
+
+#[test]
+fn the_counters_count_requests_polls_and_the_poll_that_saw_each_finish() {
+    let h = Harness::fast();
+    let (_, _, submitted) = submit(&h, "COUNTED");
+    let id = submitted["id"].as_str().unwrap().to_string();
+    let mut polls = 0;
+    loop {
+        let (status, _, answer) = poll(&h, &id);
+        assert_eq!(status, 200);
+        polls += 1;
+        if answer["status"] == "completed" {
+            break;
+        }
+        assert!(polls < 500, "never completed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    poll(&h, &id);
+    let stats = h.sim.stats();
+    assert_eq!((stats.requests, stats.submits, stats.polls), (polls + 2, 1, polls + 1));
+    let g = &stats.generations[&id];
+    assert_eq!(g.polls as u64, polls + 1);
+    assert!(g.created_here && !g.fails);
+    let seen = g.first_finished_poll.expect("the completed poll is recorded");
+    assert!(seen >= g.finished_at());
+    assert_eq!(
+        g.detection_latency(),
+        Some(seen.duration_since(g.finished_at()).unwrap())
+    );
+    assert!(stats.throttled.is_empty());
+}
+
+#[test]
+fn videos_can_be_padded_to_any_size_and_are_streamed_whole() {
+    let size = 3 * 1024 * 1024 + 7;
+    let h = Harness::new(SimConfig {
+        video_size: Some(size),
+        ..fast_config()
+    });
+    let (_, _, submitted) = submit(&h, "BIG");
+    let id = submitted["id"].as_str().unwrap().to_string();
+    let done = loop {
+        let (_, _, answer) = poll(&h, &id);
+        if answer["status"] == "completed" {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(done["video"]["file_size"], size);
+    let res = reqwest::blocking::get(done["video"]["url"].as_str().unwrap()).unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.content_length(), Some(size));
+    let bytes = res.bytes().unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    let natural = vidbatch::sim::media::video(&id);
+    // The video, its last box grown to the size: the same sample, a `free` box to the end.
+    let sample = natural.len() - 8 - format!("vidbatch simulator generation {id}").len();
+    assert_eq!(&bytes[..sample], &natural[..sample]);
+    assert_eq!(
+        u32::from_be_bytes(bytes[sample..sample + 4].try_into().unwrap()) as usize,
+        bytes.len() - sample
+    );
+    assert_eq!(&bytes[sample + 4..sample + 8], b"free");
+    let stats = h.sim.stats();
+    assert_eq!(stats.downloads.len(), 1);
+    assert_eq!(stats.downloads[0].bytes, size);
+    assert!(stats.downloads[0].finished_at.is_some());
+}

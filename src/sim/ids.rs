@@ -40,6 +40,17 @@ impl GenerationId {
             .map_or("other", |(_, m)| *m)
     }
 
+    /// A number in `[0, 1)` drawn from the id's random bits: what its render time is derived
+    /// from, so every simulator instance with the same configuration gives it the same one.
+    pub fn fraction(&self) -> f64 {
+        // SplitMix64's finaliser, so these bits are not the ones other draws might read raw.
+        let mut z = self.random.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     pub fn encode(&self) -> String {
         let fate = if self.fails { 'e' } else { 'k' };
         let id = format!("{:011x}{}{fate}-{:016x}", self.created_ms, self.model_code, self.random);
@@ -88,5 +99,21 @@ mod tests {
             (id.created_ms, 'p', true, id.random)
         );
         assert!(GenerationId::decode("f_X_2Wxezmp5xNVjO1S92").is_none());
+        assert_eq!(back.fraction(), id.fraction());
+    }
+
+    #[test]
+    fn fractions_spread_over_the_unit_interval() {
+        let draws: Vec<f64> = (0..10_000)
+            .map(|_| GenerationId::new("magic/text-to-video", false).fraction())
+            .collect();
+        assert!(draws.iter().all(|f| (0.0..1.0).contains(f)));
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        assert!((0.45..0.55).contains(&mean), "{mean}");
+        for decile in 0..10 {
+            let lo = decile as f64 / 10.0;
+            let n = draws.iter().filter(|f| (lo..lo + 0.1).contains(*f)).count();
+            assert!((800..1200).contains(&n), "decile {decile}: {n}");
+        }
     }
 }

@@ -12,11 +12,20 @@
 //! host", which serves the same files and logs any API request that followed a redirect there.
 //! The log ([`SimLog`]) keeps every submit attempt per client request id, each generation created
 //! with what became of its answer, each file request with whether it carried a key.
+//!
+//! For benchmarks it can also act like a busy account and a slow service, each off by default:
+//! render times drawn per generation ([`SimConfig::render`], derived from the id like the rest),
+//! a limit on API requests per second and one on generations running at once (answered 429 with
+//! the service's error body and a `code`), videos padded to any size and streamed; and it counts
+//! ([`SimStats`]) requests, 429s per code, and per generation its polls and how long after its
+//! finish a poll first reported it.
 
 pub mod chaos;
 mod ids;
+mod limits;
 pub mod media;
 pub mod schema;
+pub mod stats;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -29,7 +38,6 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -37,7 +45,10 @@ use sha2::{Digest, Sha256};
 use crate::api::GENERATIONS_PATH;
 use chaos::{Chaos, Fault};
 use ids::GenerationId;
+use limits::{Active, TokenBucket};
+use media::Video;
 use schema::{Schemas, Verdict};
+pub use stats::{DownloadStats, GenerationStats, SimStats};
 
 /// The legacy path that answers for pixverse models.
 pub const LEGACY_PIXVERSE_PATH: &str = "/v2/generate/video/pixverse/generation";
@@ -69,6 +80,35 @@ pub struct SimConfig {
     pub unauthorized_first_submits: u32,
     /// Seeded random faults (off by default); [`RunningSim::set_chaos`] changes them later.
     pub chaos: Option<Chaos>,
+    /// When set, the time each generation spends `generating` is drawn uniformly from this range
+    /// (derived from its id, so every instance with this configuration gives it the same one)
+    /// instead of the fixed `generating`.
+    pub render: Option<(Duration, Duration)>,
+    /// API requests (submits and polls) allowed per second, in a token bucket with a burst of
+    /// 2; the rest are answered 429 with the code `rate_limit_exceeded`.
+    pub rate_limit: Option<f64>,
+    /// Generations that may be queued or generating at once; a submit beyond them is answered
+    /// 429 with the code `concurrency_limit_exceeded` and `Retry-After: <retry_after>`, and
+    /// creates nothing. Counts the generations this instance created.
+    pub max_active: Option<usize>,
+    /// Pad every video to this many bytes (streamed; the natural size when smaller).
+    pub video_size: Option<u64>,
+}
+
+/// The code of a 429 for too many requests per second.
+pub const RATE_LIMIT_EXCEEDED: &str = "rate_limit_exceeded";
+/// The code of a 429 for too many generations running at once.
+pub const CONCURRENCY_LIMIT_EXCEEDED: &str = "concurrency_limit_exceeded";
+
+impl SimConfig {
+    /// How long a generation spends `queued`, then `generating`.
+    fn timeline(&self, id: &GenerationId) -> (Duration, Duration) {
+        let render = match self.render {
+            Some((min, max)) => min + max.saturating_sub(min).mul_f64(id.fraction()),
+            None => self.generating,
+        };
+        (self.queued, render)
+    }
 }
 
 impl Default for SimConfig {
@@ -87,6 +127,10 @@ impl Default for SimConfig {
             out_of_credits_first_submits: 0,
             unauthorized_first_submits: 0,
             chaos: None,
+            render: None,
+            rate_limit: None,
+            max_active: None,
+            video_size: None,
         }
     }
 }
@@ -240,6 +284,9 @@ struct Inner {
     other_url: String,
     log: Mutex<SimLog>,
     counters: Mutex<Counters>,
+    stats: Mutex<SimStats>,
+    bucket: Option<Mutex<TokenBucket>>,
+    active: Mutex<Active>,
 }
 
 #[derive(Default)]
@@ -308,6 +355,31 @@ impl Inner {
     fn count_fault(&self, fault: Fault) {
         *self.log.lock().unwrap().faults.entry(fault).or_default() += 1;
     }
+
+    /// Counts an API request as it arrives.
+    fn count_request(&self, submit: bool) {
+        let mut stats = self.stats.lock().unwrap();
+        stats.requests += 1;
+        if submit {
+            stats.submits += 1;
+        } else {
+            stats.polls += 1;
+        }
+    }
+
+    /// The 429 of the request-rate limit, if this request is over it.
+    fn over_rate(&self, path: &str) -> Option<Response> {
+        let wait = self
+            .bucket
+            .as_ref()?
+            .lock()
+            .unwrap()
+            .take(std::time::Instant::now())
+            .err()?;
+        // Whole seconds, as the service's `Retry-After` says them.
+        let after = Duration::from_secs(wait.as_secs_f64().ceil().max(1.0) as u64);
+        Some(throttled(self, path, after, Some(RATE_LIMIT_EXCEEDED)))
+    }
 }
 
 /// The chaos configuration and the identity of one request, to roll its dice.
@@ -345,6 +417,11 @@ impl RunningSim {
         *self.inner.chaos.lock().unwrap() = chaos;
     }
 
+    /// The counters so far: requests, 429s, and each generation's timing and polls.
+    pub fn stats(&self) -> SimStats {
+        self.inner.stats.lock().unwrap().clone()
+    }
+
     pub fn stop(self) {
         // `Drop` stops the servers.
     }
@@ -370,6 +447,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
         Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
     };
     let other_url = format!("http://{}", other.local_addr()?);
+    let bucket = config.rate_limit.map(|rate| Mutex::new(TokenBucket::new(rate)));
     let inner = Arc::new(Inner {
         chaos: Mutex::new(config.chaos.clone()),
         config,
@@ -379,6 +457,9 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
         other_url: other_url.clone(),
         log: Mutex::default(),
         counters: Mutex::default(),
+        stats: Mutex::default(),
+        bucket,
+        active: Mutex::default(),
     });
     let app = Router::new()
         .route(GENERATIONS_PATH, get(poll).post(submit_universal))
@@ -496,6 +577,7 @@ async fn submit(inner: &Inner, path: &'static str, headers: &HeaderMap, body: Bo
         .and_then(|v| v.to_str().ok())
         .map(String::from);
     inner.log.lock().unwrap().submits_received += 1;
+    inner.count_request(true);
     let mut attempt = SubmitAttempt {
         request_id: request_id.clone(),
         at: SystemTime::now(),
@@ -541,6 +623,9 @@ async fn submit_inner(
         attempt.status = (fault != Fault::SubmitReset).then(|| response.status().as_u16());
         return response;
     }
+    if let Some(response) = inner.over_rate(path) {
+        return response;
+    }
     let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
         return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large", path, None);
     };
@@ -554,7 +639,7 @@ async fn submit_inner(
         return inner.refuse(StatusCode::FORBIDDEN, message, path, None);
     }
     if inner.take_fault(|c| &mut c.submits_throttled, inner.config.throttle_first_submits) {
-        return throttled(inner, path, inner.config.retry_after);
+        return throttled(inner, path, inner.config.retry_after, None);
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return refuse(vec!["body: not valid JSON".into()]);
@@ -564,6 +649,21 @@ async fn submit_inner(
     }
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let body_sha256 = format!("{:x}", Sha256::digest(body.to_string().as_bytes()));
+    // The id first: its time and random bits say when it would finish, which the limit on
+    // generations running at once needs to know.
+    let mut id = GenerationId::new(&model, false);
+    let created_at = UNIX_EPOCH + Duration::from_millis(id.created_ms);
+    let (queued, render) = inner.config.timeline(&id);
+    if let Some(max) = inner.config.max_active {
+        let admitted = inner
+            .active
+            .lock()
+            .unwrap()
+            .admit(SystemTime::now(), created_at + queued + render, max);
+        if !admitted {
+            return throttled(inner, path, inner.config.retry_after, Some(CONCURRENCY_LIMIT_EXCEEDED));
+        }
+    }
     let fails_first = {
         let mut counters = inner.counters.lock().unwrap();
         let n = counters.per_body.entry(body_sha256.clone()).or_default();
@@ -574,7 +674,20 @@ async fn submit_inner(
         inner.count_fault(Fault::GenerationError);
     }
     let fails = fails_first || chaos.fails;
-    let id = GenerationId::new(&model, fails).encode();
+    id.fails = fails;
+    let id = id.encode();
+    inner.stats.lock().unwrap().generations.insert(
+        id.clone(),
+        GenerationStats {
+            created_at,
+            queued,
+            render,
+            created_here: true,
+            fails,
+            polls: 0,
+            first_finished_poll: None,
+        },
+    );
     if let Some(key) = chaos.key {
         inner.counters.lock().unwrap().chaos_key.insert(id.clone(), key);
     }
@@ -614,10 +727,33 @@ async fn submit_inner(
         .into_response()
 }
 
-/// A 429 asking the client to come back after `after`.
-fn throttled(inner: &Inner, path: &str, after: Duration) -> Response {
-    let message = "Too many requests, please slow down";
+/// A 429 asking the client to come back after `after`; `code` says which limit was hit (the
+/// injected faults have none).
+fn throttled(inner: &Inner, path: &str, after: Duration, code: Option<&str>) -> Response {
+    let message = match code {
+        Some(CONCURRENCY_LIMIT_EXCEEDED) => "Too many active generations: wait for one to finish",
+        _ => "Too many requests, please slow down",
+    };
+    *inner
+        .stats
+        .lock()
+        .unwrap()
+        .throttled
+        .entry(code.unwrap_or("-").to_string())
+        .or_default() += 1;
     let mut response = inner.refuse(StatusCode::TOO_MANY_REQUESTS, message, path, None);
+    if let Some(code) = code {
+        // The same body, with the code the service's 429s carry.
+        let body = json!({
+            "message": message,
+            "code": code,
+            "path": path,
+            "requestId": format!("{:08x}", fastrand::u32(..)),
+            "statusCode": "429",
+            "timestamp": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        });
+        response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    }
     let value = if after.subsec_nanos() == 0 {
         after.as_secs().max(1).to_string()
     } else {
@@ -642,7 +778,7 @@ fn gateway_fault(
 ) -> Response {
     match fault {
         Fault::SubmitReset | Fault::PollReset => connection_reset(),
-        Fault::SubmitThrottled | Fault::PollThrottled => throttled(inner, path, retry_after),
+        Fault::SubmitThrottled | Fault::PollThrottled => throttled(inner, path, retry_after, None),
         Fault::SubmitHtml | Fault::PollHtml => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
@@ -736,6 +872,7 @@ async fn poll(
     Query(query): Query<PollQuery>,
 ) -> Response {
     let path = uri.path().to_string();
+    inner.count_request(false);
     if let Err(r) = check_key(&inner, &headers, &path) {
         return *r;
     }
@@ -759,6 +896,9 @@ async fn poll(
             chaos.retry_after,
         );
     }
+    if let Some(response) = inner.over_rate(&path) {
+        return response;
+    }
     if inner.take_fault(|c| &mut c.polls_failed, inner.config.unavailable_first_polls) {
         return inner.refuse(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", &path, None);
     }
@@ -768,15 +908,32 @@ async fn poll(
     let Some(id) = GenerationId::decode(&raw) else {
         return api_error(StatusCode::NOT_FOUND, "Generation not found", &path, None);
     };
-    let elapsed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .saturating_sub(Duration::from_millis(id.created_ms));
+    let now = SystemTime::now();
+    let created_at = UNIX_EPOCH + Duration::from_millis(id.created_ms);
+    let elapsed = now.duration_since(created_at).unwrap_or_default();
     let config = &inner.config;
+    let (queued, render) = config.timeline(&id);
+    let finished = elapsed >= queued + render;
+    {
+        let mut stats = inner.stats.lock().unwrap();
+        let generation = stats.generations.entry(raw.clone()).or_insert_with(|| GenerationStats {
+            created_at,
+            queued,
+            render,
+            created_here: false,
+            fails: id.fails,
+            polls: 0,
+            first_finished_poll: None,
+        });
+        generation.polls += 1;
+        if finished && generation.first_finished_poll.is_none() {
+            generation.first_finished_poll = Some(now);
+        }
+    }
     let pixverse = id.model_code == 'p';
-    let status = if elapsed < config.queued {
+    let status = if elapsed < queued {
         if pixverse { "waiting" } else { "queued" }
-    } else if elapsed < config.queued + config.generating {
+    } else if !finished {
         "generating"
     } else if id.fails {
         "error"
@@ -809,7 +966,7 @@ async fn poll(
                     "url": signed_url(&inner, &raw, expired),
                     "content_type": "video/mp4",
                     "file_name": "output.mp4",
-                    "file_size": media::video(&raw).len(),
+                    "file_size": Video::new(&raw, config.video_size).len,
                 })
             };
             if let Some(name) = chaos.hostile_name {
@@ -895,7 +1052,7 @@ async fn redirected_file(
 }
 
 async fn serve_file(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     name: &str,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
@@ -959,46 +1116,82 @@ async fn serve_file(
         let location = format!("{}{target}", inner.other_url);
         return (StatusCode::FOUND, [(header::LOCATION, location)], "").into_response();
     }
-    let bytes = media::video(&id);
-    let len = bytes.len();
+    let video = Video::new(&id, inner.config.video_size);
+    let len = video.len;
+    // Where the body stops: the whole file, or (truncated) a third to two thirds of it, after
+    // which the connection is cut.
+    let truncated = fault == Some(Fault::DownloadTruncated);
+    let end = if truncated {
+        (len as f64 * cut / 3.0) as u64
+    } else {
+        len
+    };
+    // A pause halfway, so that a kill in between leaves a partial download.
     let pause = inner.config.download_pause;
-    let body = if fault == Some(Fault::DownloadTruncated) {
-        // Part of the file, a moment for it to go out, then the connection is cut.
-        let cut = (len as f64 * cut / 3.0) as usize;
-        let part = bytes[..cut].to_vec();
-        let stream = futures::stream::iter([Ok(part), Err(())]).then(|chunk| async move {
-            match chunk {
-                Ok(part) => Ok(part),
-                Err(()) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "simulated truncated download",
-                    ))
+    let pause_at = (!pause.is_zero()).then_some(len / 2);
+    let record = {
+        let mut stats = inner.stats.lock().unwrap();
+        stats.downloads.push(DownloadStats {
+            generation_id: id.clone(),
+            bytes: len,
+            started_at: SystemTime::now(),
+            finished_at: None,
+        });
+        stats.downloads.len() - 1
+    };
+    struct Sending {
+        video: Video,
+        sent: u64,
+        paused: bool,
+        over: bool,
+        inner: Arc<Inner>,
+    }
+    let sending = Sending {
+        video,
+        sent: 0,
+        paused: false,
+        over: false,
+        inner: inner.clone(),
+    };
+    // In chunks, so a large file is never whole in memory.
+    let stream = futures::stream::unfold(sending, move |mut s| async move {
+        if s.over {
+            return None;
+        }
+        if s.sent < end {
+            let mut max = end - s.sent;
+            if let Some(at) = pause_at {
+                if s.sent == at && !s.paused {
+                    s.paused = true;
+                    tokio::time::sleep(pause).await;
+                } else if s.sent < at {
+                    max = max.min(at - s.sent);
                 }
             }
-        });
-        Body::from_stream(stream)
-    } else if pause.is_zero() {
-        Body::from(bytes)
-    } else {
-        // Half now, the rest after a pause: a kill in between leaves a partial download.
-        let second = bytes[len / 2..].to_vec();
-        let first = bytes[..len / 2].to_vec();
-        let stream =
-            futures::stream::iter([(first, Duration::ZERO), (second, pause)]).then(|(chunk, wait)| async move {
-                tokio::time::sleep(wait).await;
-                Ok::<_, std::io::Error>(chunk)
-            });
-        Body::from_stream(stream)
-    };
+            let chunk = s.video.chunk(s.sent, max.min(1 << 20) as usize);
+            s.sent += chunk.len() as u64;
+            if s.sent == s.video.len {
+                // The last byte goes out (the connection may not ask for the end of the body).
+                s.inner.stats.lock().unwrap().downloads[record].finished_at = Some(SystemTime::now());
+            }
+            return Some((Ok(chunk), s));
+        }
+        s.over = true;
+        if truncated {
+            // A moment for what was sent to go out, then the connection is cut.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated truncated download");
+            return Some((Err(cut), s));
+        }
+        None
+    });
     (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "video/mp4".to_string()),
             (header::CONTENT_LENGTH, len.to_string()),
         ],
-        body,
+        Body::from_stream(stream),
     )
         .into_response()
 }
