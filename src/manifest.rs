@@ -149,6 +149,38 @@ impl Manifest {
     }
 }
 
+/// Where each line of a text starts, so that positions are found in logarithmic time: a reader
+/// that located each of 100,000 rows by counting lines from the top would take quadratic time.
+pub struct LineIndex<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> LineIndex<'t> {
+    pub fn new(text: &'t str) -> LineIndex<'t> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    /// The position of byte range `offset..offset + len`.
+    pub fn pos(&self, offset: usize, len: usize) -> Pos {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let line_start = self.starts[line - 1];
+        Pos {
+            line,
+            column: String::from_utf8_lossy(&self.text.as_bytes()[line_start..offset])
+                .chars()
+                .count()
+                + 1,
+            offset,
+            len: len.min(self.text.len() - offset),
+        }
+    }
+}
+
 /// Line and column (1-based, in characters) of a byte offset.
 pub fn pos_in(text: &str, offset: usize, len: usize) -> Pos {
     let offset = offset.min(text.len());
@@ -490,6 +522,10 @@ mod tests {
         assert_eq!(m.entries[0].templates.len(), 2);
         assert_eq!(m.entries[1].at.line, 5);
         // Each cell knows its column: `8` is the fifth cell of line 5.
+        let lines = LineIndex::new(text);
+        for offset in [0, 5, 37, text.len() - 1, text.len()] {
+            assert_eq!(lines.pos(offset, 1), pos_in(text, offset, 1), "{offset}");
+        }
         assert_eq!(
             (m.entries[1].params[0].1.at.line, m.entries[1].params[0].1.at.column),
             (5, 41)

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Diagnostics, Entry, Manifest, Pos, Spanned, pos_in};
+use super::{Diagnostics, Entry, LineIndex, Manifest, Pos, Spanned};
 
 /// The byte offset of the CSV record that starts at `offset`, past blank and comment lines (the
 /// csv crate reports where it started reading, which may be one of those).
@@ -53,6 +53,7 @@ fn field_spans(text: &str, start: usize) -> (Vec<(usize, usize)>, Option<usize>)
 const COLUMNS_HELP: &str = "the first row names the columns: model,input,prompt,template, then any model parameter";
 
 pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagnostics> {
+    let lines = LineIndex::new(text);
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
@@ -86,11 +87,11 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
                 len += 1;
             }
         }
-        pos_in(text, offset, len)
+        lines.pos(offset, len)
     };
     let header_line = || {
         let line = text[header_start..].split('\n').next().unwrap_or("");
-        pos_in(text, header_start, line.trim_end().len())
+        lines.pos(header_start, line.trim_end().len())
     };
     if !headers.iter().any(|h| h == "model") {
         // A misspelt `model` is shown alone; else the whole header.
@@ -124,7 +125,7 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
             Err(e) => {
                 let at = e.position().map(|p| {
                     let start = record_start(text, p.byte() as usize);
-                    pos_in(text, start, text[start..].find('\n').unwrap_or(text.len() - start))
+                    lines.pos(start, text[start..].find('\n').unwrap_or(text.len() - start))
                 });
                 let mut d = manifest.diagnostic(at, format!("malformed CSV row: {e}"));
                 d.help = Some("a cell that holds a comma, a quote or a line break is quoted: \"Sale, 30% off\"".into());
@@ -136,7 +137,7 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
         let (spans, unclosed) = field_spans(text, start);
         if let Some(quote) = unclosed {
             let mut d = manifest.diagnostic(
-                Some(pos_in(text, quote, 1)),
+                Some(lines.pos(quote, 1)),
                 "this quote is never closed: the rest of the file was read as one cell",
             );
             let cell = text[quote..].split(['\n', '\r']).next().unwrap_or("\"").trim_end();
@@ -148,14 +149,14 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
         }
         let cell_at = |i: usize| {
             let (offset, len) = spans.get(i).copied().unwrap_or((start, 0));
-            pos_in(text, offset, len)
+            lines.pos(offset, len)
         };
         // A row is shown by its first cell, or whole when that is empty.
         let row_at = match cell_at(0) {
             at if at.len > 0 => at,
             _ => {
                 let line = text[start..].split('\n').next().unwrap_or("");
-                pos_in(text, start, line.trim_end().len())
+                lines.pos(start, line.trim_end().len())
             }
         };
         if record.iter().all(str::is_empty) {

@@ -8,14 +8,23 @@ use super::{Job, JobKey};
 
 /// A file-name-safe form of a value: lowercase letters and digits, runs of anything else as `-`.
 pub fn slug(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut chars = 0;
+    // ASCII, by far the common case, without the Unicode tables.
+    let lower = |c: char| {
+        let ascii = c.is_ascii().then(|| c.to_ascii_lowercase());
+        let unicode = !c.is_ascii();
+        ascii.into_iter().chain(c.to_lowercase().filter(move |_| unicode))
+    };
+    for c in text.chars().flat_map(lower) {
         if c.is_alphanumeric() {
             out.push(c);
+            chars += 1;
         } else if !out.is_empty() && !out.ends_with('-') {
             out.push('-');
+            chars += 1;
         }
-        if out.chars().count() >= max_chars {
+        if chars >= max_chars {
             break;
         }
     }
@@ -31,26 +40,71 @@ fn input_stem(written: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(stem, _)| stem)
 }
 
+/// A piece of an output pattern: text as written, or a placeholder.
+enum Piece<'p> {
+    Text(&'p str),
+    Model,
+    Template,
+    Input,
+    Prompt,
+    JobId,
+}
+
+/// Splits a pattern (already checked by the planner) into its pieces; an unknown placeholder
+/// stays text.
+fn pieces(pattern: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut rest = pattern;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else { break };
+        let piece = match &rest[start + 1..start + len] {
+            "model" => Piece::Model,
+            "template" => Piece::Template,
+            "input" => Piece::Input,
+            "prompt" => Piece::Prompt,
+            "job_id" => Piece::JobId,
+            _ => {
+                out.push(Piece::Text(&rest[..start + len + 1]));
+                rest = &rest[start + len + 1..];
+                continue;
+            }
+        };
+        out.push(Piece::Text(&rest[..start]));
+        out.push(piece);
+        rest = &rest[start + len + 1..];
+    }
+    out.push(Piece::Text(rest));
+    out
+}
+
 /// Fills `job.file` from the pattern; names that collide get the job id appended, so two jobs
 /// never write one file. Returns the groups of jobs (indices) whose names collided.
 pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) -> Vec<Vec<usize>> {
+    // The pattern is read once; each job fills only the placeholders it uses.
+    let pieces = pieces(pattern);
+    let mut path = String::new();
+    // Models and templates repeat across thousands of jobs: each is made a slug once.
+    let mut slugs: HashMap<String, String> = HashMap::new();
+    let mut cached = |text: &str| -> String {
+        if let Some(s) = slugs.get(text) {
+            return s.clone();
+        }
+        let s = slug(text, 60);
+        slugs.insert(text.to_string(), s.clone());
+        s
+    };
     for job in jobs.iter_mut() {
         let prompt = job.params.get("prompt").and_then(Value::as_str).unwrap_or("");
-        let input = if job.input.is_some() {
-            input_stem(&job.input_label)
-        } else {
-            prompt
-        };
-        let values = [
-            ("model", slug(&job.model, 60)),
-            ("template", slug(job.template.as_deref().unwrap_or(""), 60)),
-            ("input", slug(input, 60)),
-            ("prompt", slug(prompt, 60)),
-            ("job_id", job.key.short().to_string()),
-        ];
-        let mut path = pattern.to_string();
-        for (name, value) in &values {
-            path = path.replace(&format!("{{{name}}}"), value);
+        path.clear();
+        for piece in &pieces {
+            match *piece {
+                Piece::Text(t) => path.push_str(t),
+                Piece::Model => path.push_str(&cached(&job.model)),
+                Piece::Template => path.push_str(&cached(job.template.as_deref().unwrap_or(""))),
+                Piece::Input if job.input.is_some() => path.push_str(&slug(input_stem(&job.input_label), 60)),
+                Piece::Input | Piece::Prompt => path.push_str(&slug(prompt, 60)),
+                Piece::JobId => path.push_str(job.key.short()),
+            }
         }
         let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
         let mut file = parts.join("/");
