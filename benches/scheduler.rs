@@ -1,0 +1,769 @@
+//! The scheduler benchmark of issue 7: the real `vidbatch` binary against the in-process
+//! simulator enforcing an account's limits, measured against a lower bound computed from the
+//! simulator's own render times. Run with
+//!
+//! ```sh
+//! cargo bench --bench scheduler                          # every section (about half an hour)
+//! cargo bench --bench scheduler -- regimes --jobs 200 --scale 0.5   # a quick look
+//! cargo bench --bench scheduler -- validate | inflight | downloads | slot-bound | rate-bound
+//! ```
+//!
+//! Options: `--jobs N` (jobs per regime run, default 1000), `--scale F` (every simulated time
+//! multiplied by F), `--inflight-jobs N` (default 10000), `--rows 10000,100000` (validate),
+//! `--sizes 1MiB,1GiB` (downloads), `--variants vidbatch,fixed10,fixed15`, `--client-arg ARG`
+//! (repeatable: passed to the adaptive vidbatch runs), `--timeout-secs S` (per child, default
+//! 1800).
+//!
+//! The client is a child process, so its CPU time and peak RSS are its own (`wait4`). Simulated
+//! renders model the service's at a scale: the mean render `M` stands for the service's 150 s,
+//! so the fixed baselines poll every `10/150 M` (the vendor SDK's 10 s) and `15/150 M` (the
+//! docs' 15 s). Nothing here passes or fails: it prints markdown tables.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use vidbatch::sim::{self, RunningSim, SimConfig, SimStats};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vidbatch");
+const KEY: &str = "bench-key";
+/// What a render of the real service takes, which the simulated mean render stands for.
+const SERVICE_RENDER: f64 = 150.0;
+/// The client's poll prior on the real service (`PollPolicy::service`).
+const SERVICE_PRIOR: f64 = 120.0;
+
+fn main() {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    println!("{}", machine());
+    let bench = Bench {
+        rt,
+        args,
+        prior_flag: accepts_flag("--poll-prior"),
+    };
+    let all = bench.args.sections.is_empty();
+    let wants = |s: &str| all || bench.args.sections.iter().any(|x| x == s);
+    if wants("regimes") || wants("slot-bound") {
+        bench.regime(Regime::slot_bound(&bench.args));
+    }
+    if wants("regimes") || wants("rate-bound") {
+        bench.regime(Regime::rate_bound(&bench.args));
+    }
+    if wants("validate") {
+        bench.validate();
+    }
+    if wants("inflight") {
+        bench.inflight();
+    }
+    if wants("downloads") {
+        bench.downloads();
+    }
+}
+
+struct Args {
+    sections: Vec<String>,
+    jobs: usize,
+    scale: f64,
+    inflight_jobs: usize,
+    rows: Vec<usize>,
+    sizes: Vec<u64>,
+    variants: Vec<String>,
+    client_args: Vec<String>,
+    timeout: Duration,
+}
+
+impl Args {
+    fn parse() -> Args {
+        let mut args = Args {
+            sections: Vec::new(),
+            jobs: 1000,
+            scale: 1.0,
+            inflight_jobs: 10_000,
+            rows: vec![10_000, 20_000, 50_000, 100_000],
+            sizes: vec![1 << 20, 16 << 20, 256 << 20, 1 << 30],
+            variants: vec!["vidbatch".into(), "fixed10".into(), "fixed15".into()],
+            client_args: Vec::new(),
+            timeout: Duration::from_secs(1800),
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(a) = it.next() {
+            let mut value = || it.next().unwrap_or_else(|| panic!("{a} needs a value"));
+            match a.as_str() {
+                // `cargo bench` passes this to every bench.
+                "--bench" => {}
+                "--jobs" => args.jobs = value().parse().unwrap(),
+                "--scale" => args.scale = value().parse().unwrap(),
+                "--inflight-jobs" => args.inflight_jobs = value().parse().unwrap(),
+                "--rows" => args.rows = value().split(',').map(|r| r.parse().unwrap()).collect(),
+                "--sizes" => args.sizes = value().split(',').map(parse_size).collect(),
+                "--variants" => args.variants = value().split(',').map(String::from).collect(),
+                "--client-arg" => args.client_args.push(value()),
+                "--timeout-secs" => args.timeout = Duration::from_secs(value().parse().unwrap()),
+                s if !s.starts_with('-') => args.sections.push(s.to_string()),
+                other => panic!("unknown option {other}"),
+            }
+        }
+        args
+    }
+}
+
+fn parse_size(s: &str) -> u64 {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: u64 = num.parse().unwrap();
+    n * match unit {
+        "" | "B" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        other => panic!("unknown size unit {other}"),
+    }
+}
+
+/// The machine, the date and the commit, for the record.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .is_some_and(|o| !o.stdout.is_empty());
+    format!(
+        "machine: {cores} cores ({cpu}); date: {}; commit: {commit}{}; command: {}\n",
+        humantime::format_rfc3339_seconds(SystemTime::now()),
+        if dirty { " (with uncommitted changes)" } else { "" },
+        std::env::args()
+            .skip(1)
+            .filter(|a| a != "--bench")
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// Whether the client takes this (hidden) option.
+fn accepts_flag(flag: &str) -> bool {
+    let out = Command::new(BIN)
+        .args(["run", "/nonexistent/manifest.yaml", flag, "1s"])
+        .env("AIMLAPI_KEY", KEY)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    !String::from_utf8_lossy(&out.stderr).contains("unexpected argument")
+}
+
+/// What a child process cost.
+struct ChildRun {
+    wall: Duration,
+    /// When it exited.
+    ended: SystemTime,
+    cpu: Duration,
+    max_rss_kb: u64,
+    /// The exit code (or 128 + the signal).
+    code: i32,
+}
+
+/// Runs `cmd` to its end (killed after `timeout`), with its own resource usage from `wait4`.
+fn run_child(mut cmd: Command, timeout: Duration) -> ChildRun {
+    let start = Instant::now();
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let until = Instant::now() + timeout;
+            while !done.load(Ordering::Relaxed) {
+                if Instant::now() > until {
+                    eprintln!("  (killed after {timeout:?})");
+                    // SAFETY: `pid` is our child, not yet reaped (`done` is set after `wait4`).
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let mut status = 0;
+    // SAFETY: plain C structs, written by `wait4`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waits for our own child, with valid pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "wait4: {err}");
+    }
+    let (wall, ended) = (start.elapsed(), SystemTime::now());
+    done.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
+    // Reaped by `wait4`: the `Child` must not wait again.
+    std::mem::forget(child);
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    ChildRun {
+        wall,
+        ended,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kb: usage.ru_maxrss as u64,
+        code,
+    }
+}
+
+struct Bench {
+    rt: tokio::runtime::Runtime,
+    args: Args,
+    /// Whether the client can be told its poll prior (`--poll-prior`), to scale it like the renders.
+    prior_flag: bool,
+}
+
+/// One regime of issue 7.
+struct Regime {
+    name: &'static str,
+    jobs: usize,
+    concurrency: usize,
+    rate: f64,
+    server_rate: Option<f64>,
+    max_active: Option<usize>,
+    queued: Duration,
+    render: (Duration, Duration),
+}
+
+impl Regime {
+    fn slot_bound(a: &Args) -> Regime {
+        Regime {
+            name: "slot-bound",
+            jobs: a.jobs,
+            concurrency: 100,
+            rate: 200.0,
+            server_rate: Some(200.0),
+            max_active: Some(100),
+            queued: Duration::from_secs_f64(0.5 * a.scale),
+            render: (
+                Duration::from_secs_f64(2.0 * a.scale),
+                Duration::from_secs_f64(4.0 * a.scale),
+            ),
+        }
+    }
+
+    fn rate_bound(a: &Args) -> Regime {
+        Regime {
+            name: "rate-bound",
+            jobs: a.jobs,
+            concurrency: a.jobs,
+            rate: 20.0,
+            server_rate: Some(20.0),
+            max_active: None,
+            queued: Duration::from_secs_f64(0.5 * a.scale),
+            render: (
+                Duration::from_secs_f64(2.0 * a.scale),
+                Duration::from_secs_f64(4.0 * a.scale),
+            ),
+        }
+    }
+
+    fn mean_render(&self) -> Duration {
+        (self.render.0 + self.render.1) / 2
+    }
+
+    /// The service's seconds to this regime's: the mean render stands for the service's 150 s.
+    fn scaled(&self, service_secs: f64) -> Duration {
+        self.mean_render().mul_f64(service_secs / SERVICE_RENDER)
+    }
+}
+
+/// What one client run measured.
+struct Outcome {
+    label: String,
+    run: ChildRun,
+    jobs: usize,
+    lb: Duration,
+    lb_slots: Duration,
+    lb_rate: Duration,
+    stats: SimStats,
+    completed: usize,
+}
+
+impl Outcome {
+    fn row(&self, mean_render: Duration) -> String {
+        let created = self.stats.created();
+        let mut latencies: Vec<f64> = created
+            .iter()
+            .filter_map(|(_, g)| g.detection_latency())
+            .map(|d| d.as_secs_f64())
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let mean = latencies.iter().sum::<f64>() / latencies.len().max(1) as f64;
+        let p95 = percentile(&latencies, 0.95);
+        let render = mean_render.as_secs_f64();
+        let throttled = if self.stats.throttled.is_empty() {
+            "0".to_string()
+        } else {
+            self.stats
+                .throttled
+                .iter()
+                .map(|(code, n)| format!("{n} {code}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let n = self.jobs as f64;
+        format!(
+            "| {} | {:.1} | {:.1} ({}) | **{:.2}** | {:.2} | {:.3} ({:.1} %) | {:.3} ({:.1} %) | {} | {:.3} | {:.1} | {}/{} (exit {}) |",
+            self.label,
+            self.run.wall.as_secs_f64(),
+            self.lb.as_secs_f64(),
+            if self.lb_slots >= self.lb_rate { "slots" } else { "2N/R" },
+            self.run.wall.as_secs_f64() / self.lb.as_secs_f64(),
+            self.stats.requests as f64 / n,
+            mean,
+            100.0 * mean / render,
+            p95,
+            100.0 * p95 / render,
+            throttled,
+            self.run.cpu.as_secs_f64() * 1000.0 / n,
+            self.run.max_rss_kb as f64 / 1024.0,
+            self.completed,
+            self.jobs,
+            self.run.code,
+        )
+    }
+}
+
+const OUTCOME_HEADER: &str = "| client | makespan s | LB s (bound by) | makespan / LB | requests / job | detection latency mean s (% of mean render) | p95 s (%) | 429s received | client CPU ms / job | peak RSS MB | completed |\n|---|---|---|---|---|---|---|---|---|---|---|";
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The greedy schedule of `durations` (in submit order) on `slots` slots: each starts when a
+/// slot frees, at once; its makespan.
+fn greedy(durations: &[Duration], slots: usize) -> Duration {
+    let mut free: BinaryHeap<Reverse<Duration>> = (0..slots.max(1)).map(|_| Reverse(Duration::ZERO)).collect();
+    let mut end = Duration::ZERO;
+    for &d in durations {
+        let Reverse(start) = free.pop().unwrap();
+        end = end.max(start + d);
+        free.push(Reverse(start + d));
+    }
+    end
+}
+
+/// A YAML manifest of `n` text-to-video jobs, one prompt each.
+fn manifest(dir: &Path, n: usize) -> PathBuf {
+    let mut yaml = String::from("name: bench\njobs:\n");
+    for i in 0..n {
+        writeln!(yaml, "  - model: magic/text-to-video\n    prompt: \"BENCH {i:05}\"").unwrap();
+    }
+    let path = dir.join("bench.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn completed_rows(out: &Path) -> usize {
+    let Ok(mut reader) = csv::Reader::from_path(out.join("results.csv")) else {
+        return 0;
+    };
+    let headers = reader.headers().unwrap().clone();
+    let status = headers.iter().position(|h| h == "status").unwrap();
+    reader
+        .records()
+        .filter(|r| r.as_ref().is_ok_and(|r| &r[status] == "completed"))
+        .count()
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.3}s").trim_end_matches('0').to_string()
+    } else {
+        format!("{}ms", (s * 1000.0).round() as u64)
+    }
+}
+
+impl Bench {
+    fn start_sim(&self, config: SimConfig) -> RunningSim {
+        self.rt
+            .block_on(sim::start("127.0.0.1:0".parse().unwrap(), config))
+            .unwrap()
+    }
+
+    fn vidbatch(&self, sim: &RunningSim, dir: &Path, args: &[String]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(dir)
+            .env("AIMLAPI_BASE_URL", &sim.base_url)
+            .env("AIMLAPI_KEY", KEY)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap());
+        cmd
+    }
+
+    /// The client's own adaptive polling, with its prior scaled like the renders when it can be.
+    fn adaptive_args(&self, prior: Duration) -> (String, Vec<String>) {
+        let mut args = Vec::new();
+        let label = if self.prior_flag {
+            args.extend(["--poll-prior".to_string(), secs(prior)]);
+            format!("vidbatch adaptive (prior {})", secs(prior))
+        } else {
+            "vidbatch adaptive (its service prior, 120 s: unscaled)".to_string()
+        };
+        args.extend(self.args.client_args.iter().cloned());
+        let label = if self.args.client_args.is_empty() {
+            label
+        } else {
+            format!("{label} {}", self.args.client_args.join(" "))
+        };
+        (label, args)
+    }
+
+    /// One client run against a fresh simulator.
+    fn measure(
+        &self,
+        config: SimConfig,
+        jobs: usize,
+        concurrency: usize,
+        rate: f64,
+        label: String,
+        extra: &[String],
+    ) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = manifest(dir.path(), jobs);
+        let sim = self.start_sim(config);
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            manifest.to_str().unwrap().into(),
+            "--out".into(),
+            "out".into(),
+            "--concurrency".into(),
+            concurrency.to_string(),
+            "--rate".into(),
+            rate.to_string(),
+        ];
+        args.extend_from_slice(extra);
+        eprintln!("  {label}: vidbatch {}", args[2..].join(" "));
+        let run = run_child(self.vidbatch(&sim, dir.path(), &args), self.args.timeout);
+        let stats = sim.stats();
+        drop(sim);
+        let durations: Vec<Duration> = stats.created().iter().map(|(_, g)| g.queued + g.render).collect();
+        let lb_slots = greedy(&durations, concurrency);
+        let lb_rate = Duration::from_secs_f64(2.0 * jobs as f64 / rate);
+        let completed = completed_rows(&dir.path().join("out"));
+        if run.code != 0 {
+            let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            eprintln!("  exit {}; the end of its stderr:", run.code);
+            for line in tail.iter().rev() {
+                eprintln!("    {line}");
+            }
+        }
+        let outcome = Outcome {
+            label,
+            run,
+            jobs,
+            lb: lb_slots.max(lb_rate),
+            lb_slots,
+            lb_rate,
+            stats,
+            completed,
+        };
+        eprintln!(
+            "  {}",
+            outcome
+                .row(Duration::from_secs(1))
+                .split(" | ")
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        outcome
+    }
+
+    fn regime(&self, r: Regime) {
+        let config = SimConfig {
+            queued: r.queued,
+            render: Some(r.render),
+            rate_limit: r.server_rate,
+            max_active: r.max_active,
+            // The account's "come back later" scaled like everything else (1 s of the service).
+            retry_after: r.scaled(1.0).max(Duration::from_millis(10)),
+            ..SimConfig::default()
+        };
+        eprintln!("== {} ({} jobs)", r.name, r.jobs);
+        let mut rows = Vec::new();
+        for variant in &self.args.variants {
+            let (label, extra) = match variant.as_str() {
+                "vidbatch" => self.adaptive_args(r.scaled(SERVICE_PRIOR)),
+                "fixed10" => {
+                    let every = r.scaled(10.0);
+                    (
+                        format!("fixed {} (the SDK's 10 s)", secs(every)),
+                        vec!["--poll-interval".into(), secs(every)],
+                    )
+                }
+                "fixed15" => {
+                    let every = r.scaled(15.0);
+                    (
+                        format!("fixed {} (the docs' 15 s)", secs(every)),
+                        vec!["--poll-interval".into(), secs(every)],
+                    )
+                }
+                other => panic!("unknown variant {other}"),
+            };
+            rows.push(self.measure(config.clone(), r.jobs, r.concurrency, r.rate, label, &extra));
+        }
+        let limits = format!(
+            "server limits: {} req/s, {} active",
+            r.server_rate.map_or("no limit".into(), |x| x.to_string()),
+            r.max_active.map_or("no limit".into(), |x| x.to_string()),
+        );
+        println!(
+            "### {}: N={}, --concurrency {}, --rate {}; {limits}; queue {} then renders uniform {}–{}\n",
+            r.name,
+            r.jobs,
+            r.concurrency,
+            r.rate,
+            secs(r.queued),
+            secs(r.render.0),
+            secs(r.render.1)
+        );
+        println!("{OUTCOME_HEADER}");
+        for o in &rows {
+            let renders: Vec<f64> = o.stats.created().iter().map(|(_, g)| g.render.as_secs_f64()).collect();
+            let mean = renders.iter().sum::<f64>() / renders.len().max(1) as f64;
+            println!("{}", o.row(Duration::from_secs_f64(mean.max(1e-9))));
+        }
+        println!(
+            "\nLB = max(greedy schedule of the simulator's queue + render times on C slots in submit order, 2N/R). \
+             Requests counted by the simulator (refused ones included); detection latency = first poll that \
+             reported the finish − the server-side finish.\n"
+        );
+    }
+
+    fn validate(&self) {
+        eprintln!("== validate");
+        println!("### vidbatch validate on a CSV of N text-to-video rows\n");
+        println!("| rows | wall s | µs / row | peak RSS MB | exit |\n|---|---|---|---|---|");
+        let mut last: Option<(usize, f64)> = None;
+        for &rows in &self.args.rows {
+            // Skip a size a quadratic growth would make take more than 10 minutes.
+            if let Some((n, t)) = last {
+                let predicted = t * (rows as f64 / n as f64).powi(2);
+                if predicted > 600.0 {
+                    println!("| {rows} | skipped: about {predicted:.0} s if quadratic | | | |");
+                    continue;
+                }
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let mut csv = String::from("model,prompt\n");
+            for i in 0..rows {
+                writeln!(csv, "magic/text-to-video,ROW {i:06}").unwrap();
+            }
+            let path = dir.path().join("rows.csv");
+            std::fs::write(&path, csv).unwrap();
+            let mut cmd = Command::new(BIN);
+            cmd.args(["validate", path.to_str().unwrap()])
+                .current_dir(dir.path())
+                .env_remove("RUST_LOG")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let run = run_child(cmd, self.args.timeout);
+            let wall = run.wall.as_secs_f64();
+            eprintln!("  {rows} rows: {wall:.2} s");
+            println!(
+                "| {rows} | {wall:.2} | {:.1} | {:.1} | {} |",
+                wall * 1e6 / rows as f64,
+                run.max_rss_kb as f64 / 1024.0,
+                run.code
+            );
+            last = Some((rows, wall));
+        }
+        println!();
+    }
+
+    fn inflight(&self) {
+        let n = self.args.inflight_jobs;
+        let scale = self.args.scale;
+        let r = Regime {
+            name: "in flight",
+            jobs: n,
+            concurrency: n,
+            rate: 2000.0,
+            server_rate: None,
+            max_active: None,
+            queued: Duration::from_secs_f64(1.0 * scale),
+            render: (
+                Duration::from_secs_f64(38.0 * scale),
+                Duration::from_secs_f64(42.0 * scale),
+            ),
+        };
+        eprintln!("== {n} in flight");
+        let config = SimConfig {
+            queued: r.queued,
+            render: Some(r.render),
+            ..SimConfig::default()
+        };
+        let (label, extra) = self.adaptive_args(r.scaled(SERVICE_PRIOR));
+        let o = self.measure(config, n, n, r.rate, label, &extra);
+        println!(
+            "### {n} generations in flight: --concurrency {n} --rate 2000; queue {} then renders uniform {}–{}; no server limits\n",
+            secs(r.queued),
+            secs(r.render.0),
+            secs(r.render.1)
+        );
+        println!("{OUTCOME_HEADER}");
+        println!("{}", o.row(r.mean_render()));
+        println!();
+    }
+
+    fn downloads(&self) {
+        eprintln!("== downloads");
+        println!("### Downloads: one video of each size from the simulator, vidbatch beside curl\n");
+        println!(
+            "| size | vidbatch s | vidbatch MB/s | vidbatch peak RSS MB | curl s | curl MB/s | curl peak RSS MB | vidbatch / curl throughput |\n|---|---|---|---|---|---|---|---|"
+        );
+        let http = reqwest::blocking::Client::new();
+        for &size in &self.args.sizes {
+            let config = SimConfig {
+                queued: Duration::from_millis(5),
+                generating: Duration::from_millis(5),
+                video_size: Some(size),
+                ..SimConfig::default()
+            };
+            let reps = if size <= 16 << 20 { 3 } else { 1 };
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            for _ in 0..reps {
+                // vidbatch: one job; its download is timed from the file request to the exit.
+                let dir = tempfile::tempdir().unwrap();
+                let manifest = manifest(dir.path(), 1);
+                let sim = self.start_sim(config.clone());
+                let args: Vec<String> = [
+                    "run",
+                    manifest.to_str().unwrap(),
+                    "--out",
+                    "out",
+                    "--poll-interval",
+                    "20ms",
+                    "--max-download-size",
+                    "2GiB",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+                let run = run_child(self.vidbatch(&sim, dir.path(), &args), self.args.timeout);
+                let stats = sim.stats();
+                let started = stats.downloads.iter().map(|d| d.started_at).min().expect("a download");
+                let took = run.ended.duration_since(started).unwrap_or_default();
+                assert_eq!(run.code, 0, "vidbatch failed to download {size} bytes");
+                ours.push((took, run.max_rss_kb));
+                drop(dir);
+
+                // curl: the same kind of URL, from a poll of our own.
+                let dir = tempfile::tempdir().unwrap();
+                let api = format!("{}/v2/video/generations", sim.base_url);
+                let submitted: serde_json::Value = http
+                    .post(&api)
+                    .bearer_auth(KEY)
+                    .json(&serde_json::json!({"model": "magic/text-to-video", "prompt": "CURL"}))
+                    .send()
+                    .unwrap()
+                    .json()
+                    .unwrap();
+                let id = submitted["id"].as_str().unwrap().to_string();
+                let url = loop {
+                    let polled: serde_json::Value = http
+                        .get(&api)
+                        .query(&[("generation_id", &id)])
+                        .bearer_auth(KEY)
+                        .send()
+                        .unwrap()
+                        .json()
+                        .unwrap();
+                    if polled["status"] == "completed" {
+                        break polled["video"]["url"].as_str().unwrap().to_string();
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                let file = dir.path().join("curl.mp4");
+                let mut cmd = Command::new("curl");
+                cmd.args(["-sS", "-o", file.to_str().unwrap(), &url])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null());
+                let before = sim.stats().downloads.len();
+                let run = run_child(cmd, self.args.timeout);
+                assert_eq!(run.code, 0, "curl failed");
+                assert_eq!(std::fs::metadata(&file).unwrap().len(), size);
+                let started = sim.stats().downloads[before].started_at;
+                theirs.push((run.ended.duration_since(started).unwrap_or_default(), run.max_rss_kb));
+            }
+            let median = |v: &mut Vec<(Duration, u64)>| {
+                v.sort();
+                v[v.len() / 2]
+            };
+            let (ours, theirs) = (median(&mut ours), median(&mut theirs));
+            let mbs = |d: Duration| size as f64 / (1 << 20) as f64 / d.as_secs_f64();
+            let label = if size >= 1 << 30 {
+                format!("{} GiB", size >> 30)
+            } else {
+                format!("{} MiB", size >> 20)
+            };
+            eprintln!(
+                "  {label}: vidbatch {:.1} MB/s, curl {:.1} MB/s",
+                mbs(ours.0),
+                mbs(theirs.0)
+            );
+            println!(
+                "| {label} | {:.3} | {:.0} | {:.1} | {:.3} | {:.0} | {:.1} | **{:.2}** |",
+                ours.0.as_secs_f64(),
+                mbs(ours.0),
+                ours.1 as f64 / 1024.0,
+                theirs.0.as_secs_f64(),
+                mbs(theirs.0),
+                theirs.1 as f64 / 1024.0,
+                mbs(ours.0) / mbs(theirs.0)
+            );
+        }
+        println!(
+            "\nTimes from the simulator's receipt of the file request to the process's exit (vidbatch's includes \
+             hashing, the rename, the state record and results.csv; the median of 3 runs up to 16 MiB). \
+             MB = MiB.\n"
+        );
+    }
+}
