@@ -237,6 +237,11 @@ impl ApiClient {
         Turn(())
     }
 
+    /// A turn if one is free right now, without waiting.
+    pub fn try_turn(&self) -> Option<Turn> {
+        self.limiter.check().ok().map(|()| Turn(()))
+    }
+
     async fn send(
         &self,
         _turn: Turn,

@@ -3,9 +3,12 @@
 //! 1. Every job of the plan is registered in the state database; what a previous run left is
 //!    read back and each job is placed (`resume.rs`): done (its file verified), to poll (a
 //!    generation id is known), to fetch, to submit, or `unknown` (a submit whose answer was lost).
-//! 2. The loop starts work while there is room: submits while fewer than `concurrency`
-//!    generations are in flight, polls of every in-flight generation that is due (one timer for
-//!    all, no task per job), downloads as soon as a generation completes.
+//! 2. The loop hands out work (`dispatch.rs`): every API request waits for a turn of the one
+//!    rate limiter, and the coordinator chooses what each turn is spent on (`schedule.rs`): a
+//!    submit while fewer generations than the ceiling are in flight (`--concurrency`, lowered
+//!    when the service says too many are active), else a due poll. Polls are timed from how
+//!    long renders of their kind take (`polling.rs`) and kept in one heap by time, not a task
+//!    per job. Downloads start as soon as a generation completes.
 //! 3. Workers (submit, poll, download tasks) never touch the state: they return an [`Event`],
 //!    and the loop records it synchronously (`events.rs`) before anything else happens. A submit
 //!    is recorded when its rate-limiter turn comes, just before its POST, and its generation id
@@ -33,6 +36,7 @@ use crate::plan::{Job, Plan};
 use crate::retry::RetryPolicy;
 use crate::state::{Phase, RunState, StateError};
 
+mod dispatch;
 mod events;
 pub mod polling;
 mod resume;
@@ -152,6 +156,14 @@ enum Event {
     },
 }
 
+/// A request decided but not sent yet.
+enum Outgoing {
+    /// A POST (job index): its `submitting` record must be on disk before it goes.
+    Submit(usize, futures::future::BoxFuture<'static, Event>),
+    /// A poll or a download: free to drop and redo.
+    Lookup(futures::future::BoxFuture<'static, Event>),
+}
+
 /// Where a job is in this run (the state database says where it is across runs).
 #[derive(Debug)]
 enum Track {
@@ -219,6 +231,9 @@ pub struct Coordinator<'p> {
     retrying: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Submits holding a slot whose delay is over, waiting for a turn.
     ready_retries: VecDeque<usize>,
+    /// Requests decided in this turn of the loop, sent once the writes they depend on are
+    /// committed ([`Coordinator::flush`]).
+    outbox: Vec<Outgoing>,
     /// No new generation before this (the service said too many are active).
     submits_paused_until: Option<Instant>,
     ceiling: schedule::Ceiling,
@@ -272,6 +287,7 @@ impl<'p> Coordinator<'p> {
             fetches: VecDeque::new(),
             turn: None,
             spare: None,
+            outbox: Vec::new(),
             retrying: BinaryHeap::new(),
             ready_retries: VecDeque::new(),
             submits_paused_until: None,
@@ -338,6 +354,7 @@ impl<'p> Coordinator<'p> {
                 break;
             }
             self.start_work(level);
+            self.flush();
             // Every job followed remotely is polling, due to be polled, fetching, or waiting to;
             // every job to submit is queued or waiting out a retry.
             let submits_left = (level == CancelLevel::Running && !self.queue.is_empty())
@@ -373,6 +390,21 @@ impl<'p> Coordinator<'p> {
                 Some(joined) = self.lookups.join_next() => self.joined(joined),
                 _ = tokio::time::sleep_until(wake) => {}
             }
+            // Whatever else has finished meanwhile is handled in the same batch of writes.
+            for _ in 0..256 {
+                match self.submits.try_join_next().or_else(|| self.lookups.try_join_next()) {
+                    Some(joined) => self.joined(joined),
+                    None => break,
+                }
+            }
+        }
+        // Requests decided but not sent: a POST's `submitting` record is undone (it never went).
+        for out in std::mem::take(&mut self.outbox) {
+            if let Outgoing::Submit(i, _) = out {
+                let key = self.jobs[i].key.clone();
+                self.record(|s| s.mark_queued(&key));
+                self.withdraw(i);
+            }
         }
         if self.stopped.is_none() && self.shutdown.level() > CancelLevel::Running {
             self.stopped = Some(StopReason::Interrupted);
@@ -391,6 +423,12 @@ impl<'p> Coordinator<'p> {
             self.joined(joined);
         }
         self.submits.abort_all();
+        self.outbox.clear();
+        if let Err(e) = self.state.commit() {
+            tracing::error!("the run state could not be written: {}", crate::api::error_chain(&e));
+            self.stopped
+                .get_or_insert(StopReason::Fatal("the run state could not be written".into()));
+        }
         let report = RunReport {
             stopped: self.stopped,
             resumed_done: self.resumed_done,
@@ -408,31 +446,6 @@ impl<'p> Coordinator<'p> {
                 self.stop(StopReason::Fatal(format!("internal error in a worker: {e}")));
             }
             Err(_) => {}
-        }
-    }
-
-    fn next_wake(&self) -> Instant {
-        [
-            self.due.peek().map(|Reverse((at, _))| *at),
-            self.retrying.peek().map(|Reverse((at, _))| *at),
-            self.submits_paused_until,
-        ]
-        .into_iter()
-        .flatten()
-        .fold(self.next_progress, Instant::min)
-    }
-
-    /// Puts job `i` where its next step will find it: the heap of due polls, or the queue of
-    /// fetches. Called whenever a followed job's `next_poll` or `video` is set.
-    pub(super) fn schedule(&mut self, i: usize) {
-        let Track::Remote(r) = &self.tracks[i] else { return };
-        if r.polling || r.downloading {
-            return;
-        }
-        if r.video.is_some() {
-            self.fetches.push_back(i);
-        } else if let Some(at) = r.next_poll {
-            self.due.push(Reverse((at, i)));
         }
     }
 
@@ -496,10 +509,31 @@ impl<'p> Coordinator<'p> {
         self.shutdown.escalate(level);
     }
 
-    /// Records with the state store; a failure here stops the run (we must not spend without a
-    /// record).
+    /// Commits what this turn of the loop recorded, then sends the requests it decided: no POST
+    /// leaves before its `submitting` record is on disk, and no poll or download before the
+    /// generation id it uses is (so a crash leaves nothing unknown that was not already). One
+    /// sync covers every write of the turn.
+    fn flush(&mut self) {
+        if let Err(e) = self.state.commit() {
+            // Its writes were rolled back: nothing that depends on them may go out.
+            let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
+            tracing::error!("{text}");
+            self.outbox.clear();
+            self.stop(StopReason::Fatal(text));
+            return;
+        }
+        for out in self.outbox.drain(..) {
+            match out {
+                Outgoing::Submit(_, request) => self.submits.spawn(request),
+                Outgoing::Lookup(request) => self.lookups.spawn(request),
+            };
+        }
+    }
+
+    /// Records with the state store, in the batch of this turn of the loop; a failure here stops
+    /// the run (we must not spend without a record).
     fn record(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
-        match what(&mut self.state) {
+        match self.state.begin().and_then(|()| what(&mut self.state)) {
             Ok(()) => {
                 self.results_stale = true;
                 true
@@ -511,160 +545,6 @@ impl<'p> Coordinator<'p> {
                 false
             }
         }
-    }
-
-    fn start_work(&mut self, level: CancelLevel) {
-        let now = Instant::now();
-        if self.submits_paused_until.is_some_and(|t| t <= now) {
-            self.submits_paused_until = None;
-        }
-        while let Some(&Reverse((at, i))) = self.retrying.peek() {
-            if at > now {
-                break;
-            }
-            self.retrying.pop();
-            self.ready_retries.push_back(i);
-        }
-        if level >= CancelLevel::Drain {
-            // Stopping: submits not sent yet give their slots back (they are `queued` in the state).
-            let waiting: Vec<usize> = self
-                .ready_retries
-                .drain(..)
-                .chain(self.retrying.drain().map(|e| e.0.1))
-                .collect();
-            for i in waiting {
-                self.withdraw(i);
-            }
-        }
-        while self.downloads_running < self.config.downloads
-            && let Some(i) = self.fetches.pop_front()
-        {
-            let Track::Remote(r) = &mut self.tracks[i] else {
-                continue;
-            };
-            let Some((url, size)) = r.video.clone().filter(|_| !r.downloading) else {
-                continue;
-            };
-            r.downloading = true;
-            self.downloads_running += 1;
-            let downloader = self.downloader.clone();
-            let dest = self.out.join(&self.jobs[i].file);
-            self.lookups.spawn(async move {
-                let result = downloader.fetch(&url, &dest, size).await;
-                Event::Downloaded { job: i, result }
-            });
-        }
-        // A request wants a turn: ask the rate limiter for one (or spend the one kept).
-        if self.wants_turn(level, now) {
-            match self.spare.take() {
-                Some(turn) => self.dispatch(turn, level),
-                None if self.turn.is_none() => {
-                    let api = self.api.clone();
-                    self.turn = Some(Box::pin(async move { api.turn().await }));
-                }
-                None => {}
-            }
-        }
-    }
-
-    /// Whether a new generation may start now.
-    fn slots_free(&self, level: CancelLevel, now: Instant) -> bool {
-        level == CancelLevel::Running
-            && !self.queue.is_empty()
-            && self.in_flight < self.ceiling.limit()
-            && self.submits_paused_until.is_none_or(|t| t <= now)
-    }
-
-    /// Drops due-poll entries that are stale; says whether a live one is due.
-    fn poll_due(&mut self, now: Instant) -> bool {
-        while let Some(&Reverse((at, i))) = self.due.peek() {
-            let live = matches!(&self.tracks[i], Track::Remote(r) if !r.polling && r.video.is_none() && r.next_poll == Some(at));
-            if live {
-                return at <= now;
-            }
-            self.due.pop();
-        }
-        false
-    }
-
-    fn wants_turn(&mut self, level: CancelLevel, now: Instant) -> bool {
-        self.slots_free(level, now) || !self.ready_retries.is_empty() || self.poll_due(now)
-    }
-
-    /// Spends a turn of the rate limiter on what [`schedule::choose`] says goes first.
-    fn dispatch(&mut self, turn: Turn, level: CancelLevel) {
-        let now = Instant::now();
-        let slots_free = self.slots_free(level, now);
-        let retry_ready = level == CancelLevel::Running && !self.ready_retries.is_empty();
-        let poll_due = self.poll_due(now);
-        match schedule::choose(slots_free, retry_ready, poll_due) {
-            schedule::Next::Submit => {
-                let i = match self.ready_retries.pop_front() {
-                    Some(i) => i,
-                    None => {
-                        let Some(i) = self.queue.pop_front() else { return };
-                        // The slot is taken now that the request can go: no slot waits idle
-                        // for the rate limiter.
-                        self.tracks[i] = Track::Submitting {
-                            retries: 0,
-                            sent: false,
-                        };
-                        self.in_flight += 1;
-                        i
-                    }
-                };
-                self.send_submit(i, turn);
-            }
-            schedule::Next::Poll => {
-                let Some(Reverse((_, i))) = self.due.pop() else { return };
-                let Track::Remote(r) = &mut self.tracks[i] else { return };
-                r.polling = true;
-                r.next_poll = None;
-                let api = self.api.clone();
-                let id = r.generation_id.clone();
-                self.lookups.spawn(async move {
-                    let result = api.poll(turn, &id).await;
-                    Event::Polled { job: i, result }
-                });
-            }
-            schedule::Next::Keep => self.spare = Some(turn),
-        }
-    }
-
-    /// A submit to try again after `delay`, keeping its slot. Nothing is recorded meanwhile:
-    /// the job stays `queued` in the state until its POST really goes out, so a run killed while
-    /// it waits leaves nothing to be unsure about.
-    pub(super) fn retry_submit(&mut self, i: usize, delay: Duration) {
-        if delay.is_zero() {
-            self.ready_retries.push_back(i);
-        } else {
-            self.retrying.push(Reverse((Instant::now() + delay, i)));
-        }
-    }
-
-    /// The job's turn has come: record that it is being submitted, then POST.
-    pub(super) fn send_submit(&mut self, i: usize, turn: Turn) {
-        let job = &self.jobs[i];
-        if self.shutdown.level() >= CancelLevel::Drain || !self.record(|s| s.mark_submitting(&job.key)) {
-            self.withdraw(i);
-            return;
-        }
-        if let Track::Submitting { sent, .. } = &mut self.tracks[i] {
-            *sent = true;
-        }
-        let api = self.api.clone();
-        let body = job.body();
-        let request_id = format!("vidbatch-{}", job.key.short());
-        self.submits.spawn(async move {
-            let result = api.submit(turn, &body, &request_id).await;
-            Event::Submitted { job: i, result }
-        });
-    }
-
-    /// A submit that never went out gives its slot back; the job is still `queued` in the state.
-    pub(super) fn withdraw(&mut self, i: usize) {
-        self.in_flight -= 1;
-        self.tracks[i] = Track::Queued;
     }
 }
 

@@ -298,6 +298,28 @@ impl RunState {
         Ok(())
     }
 
+    /// Opens a batch, if none is open: the writes up to [`RunState::commit`] reach the disk
+    /// together, with one sync instead of one each. The coordinator batches each turn of its
+    /// loop, and sends no request that depends on a write before that write is committed.
+    pub fn begin(&mut self) -> Result<(), StateError> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        Ok(())
+    }
+
+    /// Makes the open batch durable (`synchronous = FULL`: synced before this returns). On
+    /// failure the batch is rolled back: none of its writes happened.
+    pub fn commit(&mut self) -> Result<(), StateError> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            StateError::Sql(e)
+        })
+    }
+
     /// Whether this state knows any job: a state that knows none, in a folder that holds an
     /// earlier run's files, was lost (deleted, emptied) and must not be taken for a new run.
     pub fn knows_jobs(&self) -> Result<bool, StateError> {
@@ -435,7 +457,8 @@ impl RunState {
         credits: Option<f64>,
     ) -> Result<u32, StateError> {
         let at = now();
-        let tx = self.conn.transaction()?;
+        // A savepoint, not a transaction: it nests inside the coordinator's batch.
+        let tx = self.conn.savepoint()?;
         let attempts: u32 = tx.query_row(
             "UPDATE jobs SET phase = 'generating', generation_id = ?2, attempts = attempts + 1,
                     submitted_at = ?3, submitting_since = NULL, finished_at = NULL

@@ -1,0 +1,199 @@
+//! Handing out work: which request each turn of the rate limiter is spent on (the policy is in
+//! `schedule.rs`), when the loop must wake next, and where a followed job waits for its next
+//! step. Nothing here waits: it spawns workers, whose events come back to `events.rs`.
+
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{CancelLevel, Coordinator, Event, Outgoing, Track, schedule};
+use crate::api::Turn;
+
+impl Coordinator<'_> {
+    pub(super) fn next_wake(&self) -> Instant {
+        [
+            self.due.peek().map(|Reverse((at, _))| *at),
+            self.retrying.peek().map(|Reverse((at, _))| *at),
+            self.submits_paused_until,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.next_progress, Instant::min)
+    }
+
+    /// Puts job `i` where its next step will find it: the heap of due polls, or the queue of
+    /// fetches. Called whenever a followed job's `next_poll` or `video` is set.
+    pub(super) fn schedule(&mut self, i: usize) {
+        let Track::Remote(r) = &self.tracks[i] else { return };
+        if r.polling || r.downloading {
+            return;
+        }
+        if r.video.is_some() {
+            self.fetches.push_back(i);
+        } else if let Some(at) = r.next_poll {
+            self.due.push(Reverse((at, i)));
+        }
+    }
+
+    pub(super) fn start_work(&mut self, level: CancelLevel) {
+        let now = Instant::now();
+        if self.submits_paused_until.is_some_and(|t| t <= now) {
+            self.submits_paused_until = None;
+        }
+        while let Some(&Reverse((at, i))) = self.retrying.peek() {
+            if at > now {
+                break;
+            }
+            self.retrying.pop();
+            self.ready_retries.push_back(i);
+        }
+        if level >= CancelLevel::Drain {
+            // Stopping: submits not sent yet give their slots back (they are `queued` in the state).
+            let waiting: Vec<usize> = self
+                .ready_retries
+                .drain(..)
+                .chain(self.retrying.drain().map(|e| e.0.1))
+                .collect();
+            for i in waiting {
+                self.withdraw(i);
+            }
+        }
+        while self.downloads_running < self.config.downloads
+            && let Some(i) = self.fetches.pop_front()
+        {
+            let Track::Remote(r) = &mut self.tracks[i] else {
+                continue;
+            };
+            let Some((url, size)) = r.video.clone().filter(|_| !r.downloading) else {
+                continue;
+            };
+            r.downloading = true;
+            self.downloads_running += 1;
+            let downloader = self.downloader.clone();
+            let dest = self.out.join(&self.jobs[i].file);
+            self.outbox.push(Outgoing::Lookup(Box::pin(async move {
+                let result = downloader.fetch(&url, &dest, size).await;
+                Event::Downloaded { job: i, result }
+            })));
+        }
+        // Requests want turns: spend the one kept and every one free right now (they go out
+        // together after one commit), then ask the rate limiter for the next.
+        while self.wants_turn(level, now) {
+            let Some(turn) = self.spare.take().or_else(|| self.api.try_turn()) else {
+                break;
+            };
+            self.dispatch(turn, level);
+            if self.spare.is_some() {
+                break;
+            }
+        }
+        if self.turn.is_none() && self.spare.is_none() && self.wants_turn(level, now) {
+            let api = self.api.clone();
+            self.turn = Some(Box::pin(async move { api.turn().await }));
+        }
+    }
+
+    /// Whether a new generation may start now.
+    fn slots_free(&self, level: CancelLevel, now: Instant) -> bool {
+        level == CancelLevel::Running
+            && !self.queue.is_empty()
+            && self.in_flight < self.ceiling.limit()
+            && self.submits_paused_until.is_none_or(|t| t <= now)
+    }
+
+    /// Drops due-poll entries that are stale; says whether a live one is due.
+    fn poll_due(&mut self, now: Instant) -> bool {
+        while let Some(&Reverse((at, i))) = self.due.peek() {
+            let live = matches!(&self.tracks[i], Track::Remote(r) if !r.polling && r.video.is_none() && r.next_poll == Some(at));
+            if live {
+                return at <= now;
+            }
+            self.due.pop();
+        }
+        false
+    }
+
+    fn wants_turn(&mut self, level: CancelLevel, now: Instant) -> bool {
+        self.slots_free(level, now) || !self.ready_retries.is_empty() || self.poll_due(now)
+    }
+
+    /// Spends a turn of the rate limiter on what [`schedule::choose`] says goes first.
+    pub(super) fn dispatch(&mut self, turn: Turn, level: CancelLevel) {
+        let now = Instant::now();
+        let slots_free = self.slots_free(level, now);
+        let retry_ready = level == CancelLevel::Running && !self.ready_retries.is_empty();
+        let poll_due = self.poll_due(now);
+        match schedule::choose(slots_free, retry_ready, poll_due) {
+            schedule::Next::Submit => {
+                let i = match self.ready_retries.pop_front() {
+                    Some(i) => i,
+                    None => {
+                        let Some(i) = self.queue.pop_front() else { return };
+                        // The slot is taken now that the request can go: no slot waits idle
+                        // for the rate limiter.
+                        self.tracks[i] = Track::Submitting {
+                            retries: 0,
+                            sent: false,
+                        };
+                        self.in_flight += 1;
+                        i
+                    }
+                };
+                self.send_submit(i, turn);
+            }
+            schedule::Next::Poll => {
+                let Some(Reverse((_, i))) = self.due.pop() else { return };
+                let Track::Remote(r) = &mut self.tracks[i] else { return };
+                r.polling = true;
+                r.next_poll = None;
+                let api = self.api.clone();
+                let id = r.generation_id.clone();
+                self.outbox.push(Outgoing::Lookup(Box::pin(async move {
+                    let result = api.poll(turn, &id).await;
+                    Event::Polled { job: i, result }
+                })));
+            }
+            schedule::Next::Keep => self.spare = Some(turn),
+        }
+    }
+
+    /// A submit to try again after `delay`, keeping its slot. Nothing is recorded meanwhile:
+    /// the job stays `queued` in the state until its POST really goes out, so a run killed while
+    /// it waits leaves nothing to be unsure about.
+    pub(super) fn retry_submit(&mut self, i: usize, delay: Duration) {
+        if delay.is_zero() {
+            self.ready_retries.push_back(i);
+        } else {
+            self.retrying.push(Reverse((Instant::now() + delay, i)));
+        }
+    }
+
+    /// The job's turn has come: record that it is being submitted, then POST.
+    pub(super) fn send_submit(&mut self, i: usize, turn: Turn) {
+        let job = &self.jobs[i];
+        if self.shutdown.level() >= CancelLevel::Drain || !self.record(|s| s.mark_submitting(&job.key)) {
+            self.withdraw(i);
+            return;
+        }
+        if let Track::Submitting { sent, .. } = &mut self.tracks[i] {
+            *sent = true;
+        }
+        let api = self.api.clone();
+        let body = job.body();
+        let request_id = format!("vidbatch-{}", job.key.short());
+        self.outbox.push(Outgoing::Submit(
+            i,
+            Box::pin(async move {
+                let result = api.submit(turn, &body, &request_id).await;
+                Event::Submitted { job: i, result }
+            }),
+        ));
+    }
+
+    /// A submit that never went out gives its slot back; the job is still `queued` in the state.
+    pub(super) fn withdraw(&mut self, i: usize) {
+        self.in_flight -= 1;
+        self.tracks[i] = Track::Queued;
+    }
+}
