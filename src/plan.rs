@@ -95,6 +95,11 @@ impl Job {
         Value::Object(body)
     }
 
+    /// The parameters sent besides the model and the input.
+    pub fn params(&self) -> &Map<String, Value> {
+        &self.params
+    }
+
     /// A short human name for logs: the file without `videos/` and extension.
     pub fn label(&self) -> &str {
         let f = self.file.strip_prefix("videos/").unwrap_or(&self.file);

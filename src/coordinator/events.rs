@@ -40,7 +40,7 @@ impl Coordinator<'_> {
                 }
                 tracing::info!("{}: submitted, generation {}", job.label(), sub.generation_id);
                 let now = Instant::now();
-                let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, &job.body()).into();
+                let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
                 let first_poll = self.poll_wait(&kind, Duration::ZERO);
                 self.tracks[i] = Track::Remote(Remote {
                     generation_id: sub.generation_id,

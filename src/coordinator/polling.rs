@@ -138,8 +138,8 @@ impl PollPolicy {
 
 /// The kind a generation's duration is learned under. Templates of the magic models render
 /// alike; what changes a pixverse render is its resolution and duration.
-pub fn kind_of(model: &str, body: &serde_json::Value) -> String {
-    let param = |k: &str| match body.get(k) {
+pub fn kind_of(model: &str, params: &serde_json::Map<String, serde_json::Value>) -> String {
+    let param = |k: &str| match params.get(k) {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
         None => String::new(),
@@ -235,16 +235,19 @@ mod tests {
 
     #[test]
     fn pixverse_kinds_split_by_resolution_and_duration() {
+        let params = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let pixverse = "pixverse/v5/image-to-video";
         let a = kind_of(
-            "pixverse/v5/image-to-video",
-            &serde_json::json!({"resolution": "1080p", "duration": 5}),
+            pixverse,
+            &params(serde_json::json!({"resolution": "1080p", "duration": 5})),
         );
         let b = kind_of(
-            "pixverse/v5/image-to-video",
-            &serde_json::json!({"resolution": "540p", "duration": 5}),
+            pixverse,
+            &params(serde_json::json!({"resolution": "540p", "duration": 5})),
         );
         assert_ne!(a, b);
-        let m = kind_of("magic/image-to-video", &serde_json::json!({"template": "X"}));
+        assert_eq!(a, "pixverse/v5/image-to-video|1080p|5");
+        let m = kind_of("magic/image-to-video", &params(serde_json::json!({"template": "X"})));
         assert_eq!(m, "magic/image-to-video");
     }
 }

@@ -21,7 +21,7 @@ impl Coordinator<'_> {
         let now = Instant::now();
         // Follows a generation that already exists: poll it now. `in_flight` when it may still
         // be running remotely (it then takes a concurrency slot).
-        let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, &job.body()).into();
+        let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
         let follow = |id: &String, in_flight: bool| {
             Track::Remote(Remote {
                 generation_id: id.clone(),
