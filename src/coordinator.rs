@@ -192,13 +192,22 @@ struct Remote {
     last_pending: Instant,
     /// Until the service reports it finished, it counts against `concurrency`.
     in_flight: bool,
-    next_poll: Option<Instant>,
-    polling: bool,
+    stage: Stage,
     poll_errors: u32,
-    /// Set once completed: where to fetch the video.
-    video: Option<(String, Option<u64>)>,
-    downloading: bool,
     download_tries: u32,
+}
+
+/// What a followed generation waits for, or is doing.
+#[derive(Debug, Clone, PartialEq)]
+enum Stage {
+    /// Its next poll, at this time (an entry in the heap of due polls).
+    PollAt(Instant),
+    /// A poll is under way.
+    Polling,
+    /// Completed: its video is at `url`, waiting for a download slot.
+    Ready { url: String, size: Option<u64> },
+    /// Its video is being fetched.
+    Downloading,
 }
 
 const DOWNLOAD_TRIES: u32 = 5;

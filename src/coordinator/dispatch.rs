@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CancelLevel, Coordinator, Event, Outgoing, Track, schedule};
+use super::{CancelLevel, Coordinator, Event, Outgoing, Stage, Track, schedule};
 use crate::api::Turn;
 
 impl Coordinator<'_> {
@@ -23,16 +23,13 @@ impl Coordinator<'_> {
     }
 
     /// Puts job `i` where its next step will find it: the heap of due polls, or the queue of
-    /// fetches. Called whenever a followed job's `next_poll` or `video` is set.
+    /// fetches. Called whenever a followed job's stage changes.
     pub(super) fn schedule(&mut self, i: usize) {
         let Track::Remote(r) = &self.tracks[i] else { return };
-        if r.polling || r.downloading {
-            return;
-        }
-        if r.video.is_some() {
-            self.fetches.push_back(i);
-        } else if let Some(at) = r.next_poll {
-            self.due.push(Reverse((at, i)));
+        match r.stage {
+            Stage::PollAt(at) => self.due.push(Reverse((at, i))),
+            Stage::Ready { .. } => self.fetches.push_back(i),
+            Stage::Polling | Stage::Downloading => {}
         }
     }
 
@@ -65,10 +62,10 @@ impl Coordinator<'_> {
             let Track::Remote(r) = &mut self.tracks[i] else {
                 continue;
             };
-            let Some((url, size)) = r.video.clone().filter(|_| !r.downloading) else {
+            let Stage::Ready { url, size } = std::mem::replace(&mut r.stage, Stage::Downloading) else {
+                // Not waiting for a download slot (any more): leave it as it was.
                 continue;
             };
-            r.downloading = true;
             self.downloads_running += 1;
             let downloader = self.downloader.clone();
             let dest = self.out.join(&self.jobs[i].file);
@@ -105,7 +102,7 @@ impl Coordinator<'_> {
     /// Drops due-poll entries that are stale; says whether a live one is due.
     fn poll_due(&mut self, now: Instant) -> bool {
         while let Some(&Reverse((at, i))) = self.due.peek() {
-            let live = matches!(&self.tracks[i], Track::Remote(r) if !r.polling && r.video.is_none() && r.next_poll == Some(at));
+            let live = matches!(&self.tracks[i], Track::Remote(r) if r.stage == Stage::PollAt(at));
             if live {
                 return at <= now;
             }
@@ -145,8 +142,7 @@ impl Coordinator<'_> {
             schedule::Next::Poll => {
                 let Some(Reverse((_, i))) = self.due.pop() else { return };
                 let Track::Remote(r) = &mut self.tracks[i] else { return };
-                r.polling = true;
-                r.next_poll = None;
+                r.stage = Stage::Polling;
                 let api = self.api.clone();
                 let id = r.generation_id.clone();
                 self.outbox.push(Outgoing::Lookup(Box::pin(async move {

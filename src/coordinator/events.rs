@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Remote, StopReason, Track};
+use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Remote, Stage, StopReason, Track};
 use crate::api::{ApiError, Disposition, GenerationStatus, Op, Pending, Submission};
 use crate::download::{DownloadError, Downloaded};
 use crate::state::Failure;
@@ -49,11 +49,8 @@ impl Coordinator<'_> {
                     submitted: Some(now),
                     last_pending: now,
                     in_flight: true,
-                    next_poll: Some(now + first_poll),
-                    polling: false,
+                    stage: Stage::PollAt(now + first_poll),
                     poll_errors: 0,
-                    video: None,
-                    downloading: false,
                     download_tries: 0,
                 });
                 self.remote += 1;
@@ -162,7 +159,7 @@ impl Coordinator<'_> {
             if r.in_flight {
                 self.in_flight -= 1;
             }
-            if r.downloading {
+            if r.stage == Stage::Downloading {
                 self.downloads_running -= 1;
             }
         }
@@ -184,7 +181,6 @@ impl Coordinator<'_> {
         };
         let next_wait = self.poll_wait(&kind, age);
         let Some(r) = self.remote_mut(i) else { return };
-        r.polling = false;
         match result {
             Ok(GenerationStatus::Pending(status)) => {
                 r.poll_errors = 0;
@@ -199,7 +195,7 @@ impl Coordinator<'_> {
                 } else {
                     tracing::debug!("{}: {status}", job.label());
                     r.last_pending = now;
-                    r.next_poll = Some(now + next_wait);
+                    r.stage = Stage::PollAt(now + next_wait);
                     if let Pending::Unknown(word) = &status
                         && self.odd_statuses.insert(word.clone())
                     {
@@ -218,7 +214,7 @@ impl Coordinator<'_> {
             }) => {
                 r.poll_errors = 0;
                 let was_in_flight = std::mem::replace(&mut r.in_flight, false);
-                r.video = Some((url, file_size));
+                r.stage = Stage::Ready { url, size: file_size };
                 let id = r.generation_id.clone();
                 // It finished between the last poll that saw it running and this one: the middle
                 // is the best guess, and polls near the end are close together.
@@ -243,7 +239,7 @@ impl Coordinator<'_> {
             }
             Err(e) => match e.disposition(Op::Poll) {
                 Disposition::Abort => {
-                    r.next_poll = Some(now);
+                    r.stage = Stage::PollAt(now);
                     self.stop(StopReason::Refused(format!(
                         "the API refused a poll: {e}. Check `AIMLAPI_KEY`; the run is saved and the same command resumes it"
                     )));
@@ -267,7 +263,7 @@ impl Coordinator<'_> {
                         job.label(),
                         delay.as_secs_f64()
                     );
-                    r.next_poll = Some(now + delay);
+                    r.stage = Stage::PollAt(now + delay);
                 }
                 Disposition::FailJob | Disposition::Ambiguous => {
                     // The service answered, and not with a status (e.g. 404: it does not know
@@ -314,7 +310,8 @@ impl Coordinator<'_> {
         let retry = self.config.retry.clone();
         self.downloads_running -= 1;
         let Some(r) = self.remote_mut(i) else { return };
-        r.downloading = false;
+        // Until decided below, it is back to waiting for a fresh URL.
+        r.stage = Stage::PollAt(Instant::now());
         match result {
             Ok(done) => {
                 tracing::info!("{}: saved {} ({} bytes)", job.label(), job.file, done.bytes);
@@ -359,8 +356,7 @@ impl Coordinator<'_> {
                     job.label(),
                     DOWNLOAD_TRIES - r.download_tries
                 );
-                r.video = None;
-                r.next_poll = Some(Instant::now() + delay);
+                r.stage = Stage::PollAt(Instant::now() + delay);
             }
         }
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use tokio::time::Instant;
 
-use super::{Coordinator, Remote, Track};
+use super::{Coordinator, Remote, Stage, Track};
 use crate::download::hash_file;
 use crate::plan::{Job, JobKey};
 use crate::results::FinishedRow;
@@ -30,11 +30,8 @@ impl Coordinator<'_> {
                 submitted: None,
                 last_pending: now,
                 in_flight,
-                next_poll: Some(now),
-                polling: false,
+                stage: Stage::PollAt(now),
                 poll_errors: 0,
-                video: None,
-                downloading: false,
                 download_tries: 0,
             })
         };
