@@ -24,6 +24,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -173,6 +174,7 @@ enum Track {
     Submitting {
         retries: u32,
         sent: bool,
+        slot: Slot,
     },
     Remote(Remote),
     /// Nothing more happens to it in this run.
@@ -190,8 +192,8 @@ struct Remote {
     submitted: Option<Instant>,
     /// When it was last seen still running.
     last_pending: Instant,
-    /// Until the service reports it finished, it counts against `concurrency`.
-    in_flight: bool,
+    /// Held until the service reports it finished: until then it counts against the ceiling.
+    slot: Option<Slot>,
     stage: Stage,
     poll_errors: u32,
     download_tries: u32,
@@ -208,6 +210,33 @@ enum Stage {
     Ready { url: String, size: Option<u64> },
     /// Its video is being fetched.
     Downloading,
+}
+
+/// One of the generations allowed in flight, held by a job from the moment its submit is sent
+/// until the service reports its generation finished (or the submit gives up). Dropping it frees
+/// the slot, so no path through the coordinator can forget to.
+#[derive(Debug)]
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Where slots come from, and how many are held.
+#[derive(Debug, Clone, Default)]
+struct Slots(Arc<AtomicUsize>);
+
+impl Slots {
+    fn take(&self) -> Slot {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Slot(self.0.clone())
+    }
+
+    fn in_use(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 const DOWNLOAD_TRIES: u32 = 5;
@@ -246,7 +275,8 @@ pub struct Coordinator<'p> {
     /// No new generation before this (the service said too many are active).
     submits_paused_until: Option<Instant>,
     ceiling: schedule::Ceiling,
-    in_flight: usize,
+    /// Generations in flight: slots held by submitting and running jobs.
+    slots: Slots,
     downloads_running: usize,
     /// POSTs in the air, kept apart: on the way out their answers are awaited (a dropped answer
     /// is a generation paid for and forgotten), while everything else is simply dropped.
@@ -301,7 +331,7 @@ impl<'p> Coordinator<'p> {
             ready_retries: VecDeque::new(),
             submits_paused_until: None,
             ceiling,
-            in_flight: 0,
+            slots: Slots::default(),
             downloads_running: 0,
             submits: JoinSet::new(),
             lookups: JoinSet::new(),
@@ -335,9 +365,8 @@ impl<'p> Coordinator<'p> {
             if matches!(track, Track::Queued) {
                 coordinator.queue.push_back(i);
             }
-            if let Track::Remote(r) = &track {
+            if let Track::Remote(_) = &track {
                 coordinator.remote += 1;
-                coordinator.in_flight += usize::from(r.in_flight);
             }
             coordinator.tracks.push(track);
             coordinator.schedule(i);
@@ -391,7 +420,7 @@ impl<'p> Coordinator<'p> {
                         tracing::warn!(
                             "stopping: no new submissions; waiting for {} generation(s) already paid for \
                              (Ctrl-C again to leave now: a rerun picks them up)",
-                            self.in_flight
+                            self.slots.in_use()
                         );
                     }
                 }
@@ -472,7 +501,7 @@ impl<'p> Coordinator<'p> {
                 Track::Settled => settled += 1,
                 Track::Submitting { sent: false, .. } => holding += 1,
                 Track::Submitting { sent: true, .. } => submitting += 1,
-                Track::Remote(r) if r.in_flight => generating += 1,
+                Track::Remote(r) if r.slot.is_some() => generating += 1,
                 Track::Remote(_) => fetching += 1,
                 Track::Queued => {}
             }

@@ -95,7 +95,7 @@ impl Coordinator<'_> {
     fn slots_free(&self, level: CancelLevel, now: Instant) -> bool {
         level == CancelLevel::Running
             && !self.queue.is_empty()
-            && self.in_flight < self.ceiling.limit()
+            && self.slots.in_use() < self.ceiling.limit()
             && self.submits_paused_until.is_none_or(|t| t <= now)
     }
 
@@ -132,8 +132,8 @@ impl Coordinator<'_> {
                         self.tracks[i] = Track::Submitting {
                             retries: 0,
                             sent: false,
+                            slot: self.slots.take(),
                         };
-                        self.in_flight += 1;
                         i
                     }
                 };
@@ -189,7 +189,6 @@ impl Coordinator<'_> {
 
     /// A submit that never went out gives its slot back; the job is still `queued` in the state.
     pub(super) fn withdraw(&mut self, i: usize) {
-        self.in_flight -= 1;
         self.tracks[i] = Track::Queued;
     }
 }

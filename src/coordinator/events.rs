@@ -42,13 +42,18 @@ impl Coordinator<'_> {
                 let now = Instant::now();
                 let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
                 let first_poll = self.poll_wait(&kind, Duration::ZERO);
+                // The slot its submit took stays with the generation until it is seen finished.
+                let slot = match std::mem::replace(&mut self.tracks[i], Track::Queued) {
+                    Track::Submitting { slot, .. } => Some(slot),
+                    _ => None,
+                };
                 self.tracks[i] = Track::Remote(Remote {
                     generation_id: sub.generation_id,
                     kind,
                     since: now,
                     submitted: Some(now),
                     last_pending: now,
-                    in_flight: true,
+                    slot,
                     stage: Stage::PollAt(now + first_poll),
                     poll_errors: 0,
                     download_tries: 0,
@@ -60,7 +65,7 @@ impl Coordinator<'_> {
                 // Nothing was created: the job goes back to the front of the queue, free, and
                 // fewer generations are kept in flight from now on (`schedule::Ceiling`).
                 let before = self.ceiling.limit();
-                self.ceiling.refused(self.in_flight);
+                self.ceiling.refused(self.slots.in_use());
                 let pause = e
                     .retry_after()
                     .unwrap_or(Duration::from_secs(1))
@@ -73,7 +78,6 @@ impl Coordinator<'_> {
                         self.ceiling.limit()
                     );
                 }
-                self.in_flight -= 1;
                 self.tracks[i] = Track::Queued;
                 self.queue.push_front(i);
                 if !self.record(|s| s.mark_queued(&job.key)) {
@@ -100,14 +104,13 @@ impl Coordinator<'_> {
                         self.config.retry.max_retries - retries,
                         delay.as_secs_f64()
                     );
-                    self.tracks[i] = Track::Submitting {
-                        retries: retries + 1,
-                        sent: false,
-                    };
+                    if let Track::Submitting { retries, sent, .. } = &mut self.tracks[i] {
+                        *retries += 1;
+                        *sent = false;
+                    }
                     self.retry_submit(i, delay);
                     return;
                 }
-                self.in_flight -= 1;
                 // Failures that every other job would meet too: this one waits for the rerun.
                 let run_stopper = match (&e, e.disposition(Op::Submit)) {
                     (ApiError::Unsendable(_), _) => Some(StopReason::Fatal(format!(
@@ -155,13 +158,10 @@ impl Coordinator<'_> {
 
     /// Takes a job out of remote tracking, freeing its slot.
     pub(super) fn settle(&mut self, i: usize) {
-        if let Track::Remote(r) = &self.tracks[i] {
-            if r.in_flight {
-                self.in_flight -= 1;
-            }
-            if r.stage == Stage::Downloading {
-                self.downloads_running -= 1;
-            }
+        if let Track::Remote(r) = &self.tracks[i]
+            && r.stage == Stage::Downloading
+        {
+            self.downloads_running -= 1;
         }
         if matches!(self.tracks[i], Track::Remote(_)) {
             self.remote -= 1;
@@ -213,7 +213,8 @@ impl Coordinator<'_> {
                 file_size,
             }) => {
                 r.poll_errors = 0;
-                let was_in_flight = std::mem::replace(&mut r.in_flight, false);
+                // Its slot is free from now: the download does not hold one.
+                let was_in_flight = r.slot.take().is_some();
                 r.stage = Stage::Ready { url, size: file_size };
                 let id = r.generation_id.clone();
                 // It finished between the last poll that saw it running and this one: the middle
@@ -223,7 +224,6 @@ impl Coordinator<'_> {
                     finished.duration_since(at)
                 });
                 if was_in_flight {
-                    self.in_flight -= 1;
                     self.ceiling.finished();
                     tracing::info!("{}: generation completed, downloading", job.label());
                 }

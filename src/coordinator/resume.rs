@@ -22,6 +22,7 @@ impl Coordinator<'_> {
         // Follows a generation that already exists: poll it now. `in_flight` when it may still
         // be running remotely (it then takes a concurrency slot).
         let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
+        let slots = self.slots.clone();
         let follow = |id: &String, in_flight: bool| {
             Track::Remote(Remote {
                 generation_id: id.clone(),
@@ -29,7 +30,7 @@ impl Coordinator<'_> {
                 since: now,
                 submitted: None,
                 last_pending: now,
-                in_flight,
+                slot: in_flight.then(|| slots.take()),
                 stage: Stage::PollAt(now),
                 poll_errors: 0,
                 download_tries: 0,

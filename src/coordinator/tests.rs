@@ -46,7 +46,7 @@ fn placed(c: &Coordinator, i: usize) -> Placed {
                 matches!(r.stage, Stage::PollAt(_)),
                 "a resumed generation is polled at once"
             );
-            Placed::Remote(r.in_flight)
+            Placed::Remote(r.slot.is_some())
         }
         Track::Submitting { .. } => panic!("nothing is submitting before the run starts"),
     }
@@ -110,7 +110,7 @@ fn each_phase_left_by_a_dead_run_is_resumed_without_paying_twice() {
         )
         .unwrap();
         let placed: Vec<Placed> = (0..plan.jobs.len()).map(|i| placed(&c, i)).collect();
-        (placed, c.in_flight, c.resumed_done)
+        (placed, c.slots.in_use(), c.resumed_done)
     };
 
     let (p, in_flight, done) = build(0, false);
