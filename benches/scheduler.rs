@@ -38,6 +38,11 @@ const SERVICE_RENDER: f64 = 150.0;
 const SERVICE_PRIOR: f64 = 120.0;
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(LAUNCH) {
+        launch(&argv[2..]);
+        return;
+    }
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -189,10 +194,71 @@ struct ChildRun {
     code: i32,
 }
 
-/// Runs `cmd` to its end (killed after `timeout`), with its own resource usage from `wait4`.
-fn run_child(mut cmd: Command, timeout: Duration) -> ChildRun {
+/// The argument that makes this program a launcher: `<LAUNCH> <result file> <timeout s>
+/// <program> <args…>` runs the program and writes what it cost to the result file.
+const LAUNCH: &str = "--launch-child";
+
+/// Runs `cmd` to its end (killed after `timeout`), through a launcher: a fresh small process
+/// that spawns it and reads its resource usage with `wait4`. Spawned from this process
+/// directly, the child's peak RSS would start at this process's own (Linux counts the
+/// address space a child leaves at `exec`), which grows with the simulator's records.
+fn run_child(cmd: Command, timeout: Duration) -> ChildRun {
+    let result = tempfile::NamedTempFile::new().unwrap();
+    let mut launcher = Command::new(std::env::current_exe().unwrap());
+    launcher
+        .arg(LAUNCH)
+        .arg(result.path())
+        .arg(timeout.as_secs().to_string())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        launcher.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => launcher.env(k, v),
+            None => launcher.env_remove(k),
+        };
+    }
+    // `cmd`'s own standard streams cannot be read back from it: the child gets no stdin, no
+    // stdout, and the `stderr.log` of its folder if there is one.
+    let status = launcher
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(child_stderr(&cmd))
+        .status()
+        .unwrap();
+    assert!(status.success(), "the launcher failed: {status}");
+    let text = std::fs::read_to_string(result.path()).unwrap();
+    let f: Vec<u128> = text.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    ChildRun {
+        wall: Duration::from_micros(f[0] as u64),
+        ended: SystemTime::UNIX_EPOCH + Duration::from_micros(f[1] as u64),
+        cpu: Duration::from_micros(f[2] as u64),
+        max_rss_kb: f[3] as u64,
+        code: f[4] as i32,
+    }
+}
+
+/// Where the child's stderr should go: the file `stderr.log` of its folder when it has one.
+fn child_stderr(cmd: &Command) -> Stdio {
+    match cmd.get_current_dir().map(|d| d.join("stderr.log")) {
+        Some(path) if path.exists() => std::fs::OpenOptions::new().append(true).open(path).unwrap().into(),
+        _ => Stdio::null(),
+    }
+}
+
+/// The launcher: runs the program, kills it after the timeout, writes `wall_µs ended_µs
+/// cpu_µs max_rss_kb code` to the result file.
+fn launch(argv: &[String]) {
+    let (result, timeout, program, args) = (&argv[0], &argv[1], &argv[2], &argv[3..]);
+    let timeout = Duration::from_secs(timeout.parse().unwrap());
     let start = Instant::now();
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
     let pid = child.id() as libc::pid_t;
     let done = Arc::new(AtomicBool::new(false));
     let watchdog = {
@@ -227,19 +293,20 @@ fn run_child(mut cmd: Command, timeout: Duration) -> ChildRun {
     let _ = watchdog.join();
     // Reaped by `wait4`: the `Child` must not wait again.
     std::mem::forget(child);
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let tv = |t: libc::timeval| t.tv_sec as u128 * 1_000_000 + t.tv_usec as u128;
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         128 + libc::WTERMSIG(status)
     };
-    ChildRun {
-        wall,
-        ended,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        max_rss_kb: usage.ru_maxrss as u64,
-        code,
-    }
+    let ended = ended.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_micros();
+    let line = format!(
+        "{} {ended} {} {} {code}\n",
+        wall.as_micros(),
+        tv(usage.ru_utime) + tv(usage.ru_stime),
+        usage.ru_maxrss
+    );
+    std::fs::write(result, line).unwrap();
 }
 
 struct Bench {
@@ -428,10 +495,9 @@ impl Bench {
             .current_dir(dir)
             .env("AIMLAPI_BASE_URL", &sim.base_url)
             .env("AIMLAPI_KEY", KEY)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap());
+            .env_remove("RUST_LOG");
+        // Where `run_child` sends its stderr.
+        std::fs::File::create(dir.join("stderr.log")).unwrap();
         cmd
     }
 
@@ -600,10 +666,7 @@ impl Bench {
             let mut cmd = Command::new(BIN);
             cmd.args(["validate", path.to_str().unwrap()])
                 .current_dir(dir.path())
-                .env_remove("RUST_LOG")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
+                .env_remove("RUST_LOG");
             let run = run_child(cmd, self.args.timeout);
             let wall = run.wall.as_secs_f64();
             eprintln!("  {rows} rows: {wall:.2} s");
@@ -657,7 +720,7 @@ impl Bench {
         eprintln!("== downloads");
         println!("### Downloads: one video of each size from the simulator, vidbatch beside curl\n");
         println!(
-            "| size | vidbatch s | vidbatch MB/s | vidbatch peak RSS MB | curl s | curl MB/s | curl peak RSS MB | vidbatch / curl throughput |\n|---|---|---|---|---|---|---|---|"
+            "| size | vidbatch s | vidbatch MB/s | vidbatch peak RSS MB | curl s | curl MB/s | curl peak RSS MB | vidbatch / curl throughput | curl + fsync s | vidbatch / (curl + fsync) |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         let http = reqwest::blocking::Client::new();
         for &size in &self.args.sizes {
@@ -668,7 +731,8 @@ impl Bench {
                 ..SimConfig::default()
             };
             let reps = if size <= 16 << 20 { 3 } else { 1 };
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            let mut ours: Vec<(Duration, u64)> = Vec::new();
+            let mut theirs: Vec<(Duration, u64, Duration)> = Vec::new();
             for _ in 0..reps {
                 // vidbatch: one job; its download is timed from the file request to the exit.
                 let dir = tempfile::tempdir().unwrap();
@@ -723,21 +787,27 @@ impl Bench {
                 };
                 let file = dir.path().join("curl.mp4");
                 let mut cmd = Command::new("curl");
-                cmd.args(["-sS", "-o", file.to_str().unwrap(), &url])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null());
+                cmd.args(["-sS", "-o", file.to_str().unwrap(), &url]);
                 let before = sim.stats().downloads.len();
                 let run = run_child(cmd, self.args.timeout);
                 assert_eq!(run.code, 0, "curl failed");
                 assert_eq!(std::fs::metadata(&file).unwrap().len(), size);
                 let started = sim.stats().downloads[before].started_at;
-                theirs.push((run.ended.duration_since(started).unwrap_or_default(), run.max_rss_kb));
+                // vidbatch syncs what it keeps; curl does not: the time curl's file then takes
+                // to reach the disk, for a like-for-like figure.
+                let sync = Instant::now();
+                std::fs::File::open(&file).unwrap().sync_all().unwrap();
+                let sync = sync.elapsed();
+                theirs.push((
+                    run.ended.duration_since(started).unwrap_or_default(),
+                    run.max_rss_kb,
+                    sync,
+                ));
             }
-            let median = |v: &mut Vec<(Duration, u64)>| {
-                v.sort();
-                v[v.len() / 2]
-            };
-            let (ours, theirs) = (median(&mut ours), median(&mut theirs));
+            ours.sort();
+            theirs.sort();
+            let (ours, theirs) = (ours[ours.len() / 2], theirs[theirs.len() / 2]);
+            let durable = theirs.0 + theirs.2;
             let mbs = |d: Duration| size as f64 / (1 << 20) as f64 / d.as_secs_f64();
             let label = if size >= 1 << 30 {
                 format!("{} GiB", size >> 30)
@@ -750,20 +820,22 @@ impl Bench {
                 mbs(theirs.0)
             );
             println!(
-                "| {label} | {:.3} | {:.0} | {:.1} | {:.3} | {:.0} | {:.1} | **{:.2}** |",
+                "| {label} | {:.3} | {:.0} | {:.1} | {:.3} | {:.0} | {:.1} | **{:.2}** | {:.3} | {:.2} |",
                 ours.0.as_secs_f64(),
                 mbs(ours.0),
                 ours.1 as f64 / 1024.0,
                 theirs.0.as_secs_f64(),
                 mbs(theirs.0),
                 theirs.1 as f64 / 1024.0,
-                mbs(ours.0) / mbs(theirs.0)
+                mbs(ours.0) / mbs(theirs.0),
+                durable.as_secs_f64(),
+                mbs(ours.0) / mbs(durable),
             );
         }
         println!(
             "\nTimes from the simulator's receipt of the file request to the process's exit (vidbatch's includes \
-             hashing, the rename, the state record and results.csv; the median of 3 runs up to 16 MiB). \
-             MB = MiB.\n"
+             hashing, its fsync, the rename, the state record and results.csv; the median of 3 runs up to 16 \
+             MiB). curl does not sync: `curl + fsync` adds the time its file then takes to sync. MB = MiB.\n"
         );
     }
 }
