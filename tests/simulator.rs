@@ -214,14 +214,16 @@ fn download_urls_expire_and_are_signed() {
 
 #[test]
 fn vidbatch_sim_serves_on_its_own() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vidbatch"))
-        .args(["sim", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_vidbatch"))
+            .args(["sim", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let base = line.trim().strip_prefix("simulator listening on ").unwrap().to_string();
@@ -232,8 +234,6 @@ fn vidbatch_sim_serves_on_its_own() {
         .send()
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 // The account limits, render times and counters that benchmarks use (all off by default).

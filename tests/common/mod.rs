@@ -253,3 +253,14 @@ impl Harness {
 pub fn request_id(job_id: &str) -> String {
     format!("vidbatch-{job_id}")
 }
+
+/// A child process killed when the test ends, passed or not: a server left running would outlive
+/// the test run.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
