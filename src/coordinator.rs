@@ -157,14 +157,6 @@ enum Event {
     },
 }
 
-/// A request decided but not sent yet.
-enum Outgoing {
-    /// A POST (job index): its `submitting` record must be on disk before it goes.
-    Submit(usize, futures::future::BoxFuture<'static, Event>),
-    /// A poll or a download: free to drop and redo.
-    Lookup(futures::future::BoxFuture<'static, Event>),
-}
-
 /// Where a job is in this run (the state database says where it is across runs).
 #[derive(Debug)]
 enum Track {
@@ -263,15 +255,13 @@ pub struct Coordinator<'p> {
     /// The next turn of the rate limiter, asked for while some request wants one. Every API
     /// request goes through here, so the coordinator chooses what each turn is spent on.
     turn: Option<Pin<Box<dyn Future<Output = Turn> + Send>>>,
-    /// A turn that came when nothing wanted it, kept for the next request.
-    spare: Option<Turn>,
     /// Submits waiting out a retry delay (they hold their slot), by when they may go.
     retrying: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Submits holding a slot whose delay is over, waiting for a turn.
     ready_retries: VecDeque<usize>,
-    /// Requests decided in this turn of the loop, sent once the writes they depend on are
-    /// committed ([`Coordinator::flush`]).
-    outbox: Vec<Outgoing>,
+    /// POSTs decided in this turn of the loop (with their job), sent once their `submitting`
+    /// records are committed ([`Coordinator::flush`]).
+    outbox: Vec<(usize, futures::future::BoxFuture<'static, Event>)>,
     /// No new generation before this (the service said too many are active).
     submits_paused_until: Option<Instant>,
     ceiling: schedule::Ceiling,
@@ -325,7 +315,6 @@ impl<'p> Coordinator<'p> {
             due: BinaryHeap::new(),
             fetches: VecDeque::new(),
             turn: None,
-            spare: None,
             outbox: Vec::new(),
             retrying: BinaryHeap::new(),
             ready_retries: VecDeque::new(),
@@ -437,12 +426,10 @@ impl<'p> Coordinator<'p> {
             }
         }
         // Requests decided but not sent: a POST's `submitting` record is undone (it never went).
-        for out in std::mem::take(&mut self.outbox) {
-            if let Outgoing::Submit(i, _) = out {
-                let key = self.jobs[i].key.clone();
-                self.record(|s| s.mark_queued(&key));
-                self.withdraw(i);
-            }
+        for (i, _) in std::mem::take(&mut self.outbox) {
+            let key = self.jobs[i].key.clone();
+            self.record(|s| s.mark_queued(&key));
+            self.withdraw(i);
         }
         if self.stopped.is_none() && self.shutdown.level() > CancelLevel::Running {
             self.stopped = Some(StopReason::Interrupted);
@@ -547,10 +534,8 @@ impl<'p> Coordinator<'p> {
         self.shutdown.escalate(level);
     }
 
-    /// Commits what this turn of the loop recorded, then sends the requests it decided: no POST
-    /// leaves before its `submitting` record is on disk, and no poll or download before the
-    /// generation id it uses is (so a crash leaves nothing unknown that was not already). One
-    /// sync covers every write of the turn.
+    /// Commits what this turn of the loop recorded, then sends the POSTs it decided: none leaves
+    /// before its `submitting` record is on disk. One sync covers every write of the turn.
     fn flush(&mut self) {
         if let Err(e) = self.state.commit() {
             // Its writes were rolled back: nothing that depends on them may go out.
@@ -560,11 +545,8 @@ impl<'p> Coordinator<'p> {
             self.stop(StopReason::Fatal(text));
             return;
         }
-        for out in self.outbox.drain(..) {
-            match out {
-                Outgoing::Submit(_, request) => self.submits.spawn(request),
-                Outgoing::Lookup(request) => self.lookups.spawn(request),
-            };
+        for (_, request) in self.outbox.drain(..) {
+            self.submits.spawn(request);
         }
     }
 

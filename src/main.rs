@@ -96,6 +96,10 @@ struct RunArgs {
     /// every job again; its videos replace the files of the same name.
     #[arg(long)]
     start_over: bool,
+    /// What a render is assumed to take before any is learned [default: 2m; 1.2s with
+    /// --simulate]. For trying vidbatch against a simulator of other timings.
+    #[arg(long, value_parser = humantime::parse_duration, hide = true)]
+    poll_prior: Option<Duration>,
     /// First delay between retries of a failing request (doubles each time, with jitter).
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, hide = true)]
     retry_base: Duration,
@@ -551,11 +555,12 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
              the job now named there writes `{new}` instead"
         );
     }
-    let polling = match args.poll_interval {
-        Some(every) => Polling::Fixed(every),
+    let polling = match (args.poll_interval, args.poll_prior) {
+        (Some(every), _) => Polling::Fixed(every),
+        (None, Some(prior)) => Polling::Adaptive(PollPolicy::scaled(prior)),
         // The built-in simulator renders in about 1.2 s; the service, in minutes.
-        None if args.simulate => Polling::Adaptive(PollPolicy::scaled(Duration::from_millis(1200))),
-        None => Polling::Adaptive(PollPolicy::service()),
+        (None, None) if args.simulate => Polling::Adaptive(PollPolicy::scaled(Duration::from_millis(1200))),
+        (None, None) => Polling::Adaptive(PollPolicy::service()),
     };
     let config = RunConfig {
         concurrency: args.concurrency as usize,

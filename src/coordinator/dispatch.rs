@@ -7,13 +7,20 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CancelLevel, Coordinator, Event, Outgoing, Stage, Track, schedule};
+use super::{CancelLevel, Coordinator, Event, Stage, Track, schedule};
 use crate::api::Turn;
 
 impl Coordinator<'_> {
     pub(super) fn next_wake(&self) -> Instant {
+        // While a turn is awaited, a due poll waits for that turn, not for a timer: waking for
+        // a poll already due would only spin the loop.
+        let next_poll = self
+            .due
+            .peek()
+            .map(|Reverse((at, _))| *at)
+            .filter(|_| self.turn.is_none());
         [
-            self.due.peek().map(|Reverse((at, _))| *at),
+            next_poll,
             self.retrying.peek().map(|Reverse((at, _))| *at),
             self.submits_paused_until,
         ]
@@ -69,23 +76,21 @@ impl Coordinator<'_> {
             self.downloads_running += 1;
             let downloader = self.downloader.clone();
             let dest = self.out.join(&self.jobs[i].file);
-            self.outbox.push(Outgoing::Lookup(Box::pin(async move {
+            self.lookups.spawn(async move {
                 let result = downloader.fetch(&url, &dest, size).await;
                 Event::Downloaded { job: i, result }
-            })));
+            });
         }
-        // Requests want turns: spend the one kept and every one free right now (they go out
-        // together after one commit), then ask the rate limiter for the next.
-        while self.wants_turn(level, now) {
-            let Some(turn) = self.spare.take().or_else(|| self.api.try_turn()) else {
-                break;
-            };
+        // A request wants a turn: take it if one is free right now, else ask the rate limiter
+        // for the next. One at a time: turns taken together would leave together after the
+        // commit, closer than the rate allows.
+        if self.turn.is_none()
+            && self.wants_turn(level, now)
+            && let Some(turn) = self.api.try_turn()
+        {
             self.dispatch(turn, level);
-            if self.spare.is_some() {
-                break;
-            }
         }
-        if self.turn.is_none() && self.spare.is_none() && self.wants_turn(level, now) {
+        if self.turn.is_none() && self.wants_turn(level, now) {
             let api = self.api.clone();
             self.turn = Some(Box::pin(async move { api.turn().await }));
         }
@@ -145,12 +150,15 @@ impl Coordinator<'_> {
                 r.stage = Stage::Polling;
                 let api = self.api.clone();
                 let id = r.generation_id.clone();
-                self.outbox.push(Outgoing::Lookup(Box::pin(async move {
+                // Sent at once: what it depends on, the generation id, was committed in the turn
+                // of the loop that received it.
+                self.lookups.spawn(async move {
                     let result = api.poll(turn, &id).await;
                     Event::Polled { job: i, result }
-                })));
+                });
             }
-            schedule::Next::Keep => self.spare = Some(turn),
+            // Nothing wants it any more: a turn unused is a request not made.
+            schedule::Next::Keep => {}
         }
     }
 
@@ -178,7 +186,7 @@ impl Coordinator<'_> {
         let api = self.api.clone();
         let body = job.body();
         let request_id = format!("vidbatch-{}", job.key.short());
-        self.outbox.push(Outgoing::Submit(
+        self.outbox.push((
             i,
             Box::pin(async move {
                 let result = api.submit(turn, &body, &request_id).await;

@@ -78,14 +78,13 @@ impl RenderTimes {
 pub struct PollPolicy {
     /// What a render is assumed to take before any was seen.
     pub prior: Duration,
-    /// No two polls of one generation closer than this.
-    pub floor: Duration,
-    /// No generation left unpolled longer than this, or half the typical render if that is
-    /// longer (the first poll of a learned kind may need to wait that long).
-    pub ceiling: Duration,
+    /// No two polls of one generation closer than this, whatever was learned.
+    pub min_interval: Duration,
     /// Intervals never shorter than this share of the typical render: a few percent of it is
     /// the detection latency aimed at.
     pub floor_share: f64,
+    /// Nor longer than this share of it.
+    pub ceiling_share: f64,
     /// The first poll is placed where this share of the generations would be done.
     pub first: f64,
     /// Each later poll is placed where this share of the generations still running would be done.
@@ -93,24 +92,24 @@ pub struct PollPolicy {
 }
 
 impl PollPolicy {
-    /// For the real service: renders take minutes.
+    /// For the real service: renders take minutes; no generation is polled more than once a
+    /// second.
     pub fn service() -> PollPolicy {
         PollPolicy {
             prior: Duration::from_secs(120),
-            floor: Duration::from_secs(2),
-            ceiling: Duration::from_secs(30),
+            min_interval: Duration::from_secs(1),
             floor_share: 0.02,
+            ceiling_share: 0.5,
             first: 0.1,
             step: 0.35,
         }
     }
 
-    /// Scaled for a simulator whose renders take about `prior`.
+    /// Scaled for renders that take about `prior` (a simulator's).
     pub fn scaled(prior: Duration) -> PollPolicy {
         PollPolicy {
             prior,
-            floor: (prior / 100).max(Duration::from_millis(20)),
-            ceiling: (prior / 10).max(Duration::from_millis(100)),
+            min_interval: (prior / 100).max(Duration::from_millis(10)),
             ..PollPolicy::service()
         }
     }
@@ -118,21 +117,24 @@ impl PollPolicy {
     /// How long after now to poll a generation of `kind` that has been running for `age` and was
     /// still running at its last poll.
     pub fn next_poll(&self, times: &RenderTimes, kind: &str, age: Duration) -> Duration {
-        let samples = times.kinds.get(kind).filter(|s| !s.sorted.is_empty());
-        let typical = samples.and_then(Samples::median).unwrap_or(self.prior);
-        let floor = self.floor.max(typical.mul_f64(self.floor_share));
-        let wait = match samples {
-            // Nothing learned yet: the first poll at half the prior, then often enough to learn
-            // fast from the first completions.
-            None if age < self.prior / 2 => self.prior / 2 - age,
-            None => self.prior / 10,
-            Some(s) => match s.quantile_beyond(age, if age.is_zero() { self.first } else { self.step }) {
-                Some(at) => at.saturating_sub(age),
-                // Older than anything seen: it is late, so look often.
-                None => floor,
-            },
+        let Some(samples) = times.kinds.get(kind).filter(|s| !s.sorted.is_empty()) else {
+            // Nothing learned yet: probe at ages that double from a small share of the prior, so
+            // that the first completions are seen within a factor of two of their time whether
+            // the prior was right or far off, for a handful of polls.
+            let start = (self.prior / 32).max(self.min_interval);
+            let wait = if age < start { start - age } else { age };
+            return wait.clamp(self.min_interval, self.prior.max(self.min_interval));
         };
-        wait.clamp(floor, self.ceiling.max(typical / 2).max(floor))
+        let typical = samples.median().unwrap_or(self.prior);
+        let floor = self.min_interval.max(typical.mul_f64(self.floor_share));
+        let ceiling = typical.mul_f64(self.ceiling_share).max(floor);
+        let share = if age.is_zero() { self.first } else { self.step };
+        let wait = match samples.quantile_beyond(age, share) {
+            Some(at) => at.saturating_sub(age),
+            // Older than anything seen: late, so looked at often, but not at every moment.
+            None => typical / 10,
+        };
+        wait.clamp(floor, ceiling)
     }
 }
 
@@ -168,12 +170,21 @@ mod tests {
     }
 
     #[test]
-    fn before_anything_is_learned_the_prior_decides() {
+    fn before_anything_is_learned_polls_probe_at_doubling_ages() {
         let p = PollPolicy::service();
         let t = RenderTimes::default();
-        assert_eq!(p.next_poll(&t, "m", Duration::ZERO), secs(60.0), "half the prior");
-        assert_eq!(p.next_poll(&t, "m", secs(60.0)), secs(12.0));
-        assert_eq!(p.next_poll(&t, "m", secs(500.0)), secs(12.0));
+        // 120 s / 32 = 3.75 s, then the age doubles: 7.5, 15, 30, 60, 120, then every 120 s.
+        let mut age = Duration::ZERO;
+        let mut ages = Vec::new();
+        for _ in 0..7 {
+            age += p.next_poll(&t, "m", age);
+            ages.push(age.as_secs_f64());
+        }
+        assert_eq!(ages, [3.75, 7.5, 15.0, 30.0, 60.0, 120.0, 240.0]);
+        // Renders 50 times shorter than the prior are still seen within a factor of two.
+        let p = PollPolicy::scaled(secs(120.0));
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO), secs(3.75));
+        assert_eq!(p.next_poll(&t, "m", secs(3.75)), secs(3.75));
     }
 
     #[test]
@@ -182,17 +193,15 @@ mod tests {
         // Renders of 2.0 to 4.0 s.
         let durations: Vec<f64> = (0..=20).map(|i| 2.0 + i as f64 * 0.1).collect();
         let t = learned(&durations);
-        // The first poll near the early end: at most half the typical render.
-        let first = p.next_poll(&t, "m", Duration::ZERO);
-        assert_eq!(first, secs(1.5), "{first:?}");
+        // The first poll near the early end, at most half the typical render away.
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO), secs(1.5));
         // At 2.0 s, the next poll is where 35 % of those still running would be done.
         let at2 = p.next_poll(&t, "m", secs(2.0));
         assert!(at2 >= secs(0.6) && at2 <= secs(0.8), "{at2:?}");
-        // Close to the end, intervals shrink to the floor.
-        let at39 = p.next_poll(&t, "m", secs(3.95));
-        assert_eq!(at39, secs(0.06), "floor: 2 % of the 3 s median");
-        // Past everything seen, it is late: poll at the floor.
-        assert_eq!(p.next_poll(&t, "m", secs(9.0)), secs(0.06));
+        // Close to the end, intervals shrink to the floor: 2 % of the 3 s median.
+        assert_eq!(p.next_poll(&t, "m", secs(3.95)), secs(0.06));
+        // Past everything seen, it is late: a tenth of the typical render.
+        assert_eq!(p.next_poll(&t, "m", secs(9.0)), secs(0.3));
     }
 
     #[test]

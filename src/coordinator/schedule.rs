@@ -7,7 +7,7 @@
 pub enum Next {
     Submit,
     Poll,
-    /// Nothing wants a request now: the turn is kept for the next one that does.
+    /// Nothing wants a request now: the turn goes unused (a request not made).
     Keep,
 }
 
