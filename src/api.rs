@@ -187,6 +187,11 @@ pub struct ApiClient {
     endpoint: String,
     key: ApiKey,
     limiter: Limiter,
+    /// When the next request may leave: requests are sent at least `period` apart whatever
+    /// bunches them up before (several turns spent in one turn of the coordinator's loop, the
+    /// commit a submit waits for), so the service never sees more than `--rate`.
+    next_send: std::sync::Mutex<tokio::time::Instant>,
+    period: Duration,
     requests: AtomicU64,
 }
 
@@ -198,12 +203,14 @@ impl ApiClient {
                 "`--rate` must be a positive number of requests per second, not `{rate}`"
             ));
         }
-        // One request per 1/rate seconds, no burst: never more than `rate` in any second (give
-        // or take the few milliseconds a submit takes to be recorded between its turn and its POST).
+        // One turn per 1/rate seconds, with a burst of 50 ms' worth so that the coordinator can
+        // spend the turns that came while it was busy in one batch; sends are then paced
+        // (`next_send`), so no more than `rate` requests leave in any second.
         let period = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| "`--rate` is too low".to_string())?;
+        let burst = NonZeroU32::new((rate * 0.05).clamp(1.0, 1000.0) as u32).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)
             .ok_or("`--rate` is too high")?
-            .allow_burst(NonZeroU32::MIN);
+            .allow_burst(burst);
         let http = http_client()
             .read_timeout(Duration::from_secs(120))
             // A redirect is answered, never followed: the key would go along to wherever it points.
@@ -221,6 +228,8 @@ impl ApiClient {
             endpoint: format!("{base}{GENERATIONS_PATH}"),
             key,
             limiter: RateLimiter::direct(quota),
+            next_send: std::sync::Mutex::new(tokio::time::Instant::now()),
+            period,
             requests: AtomicU64::new(0),
         }))
     }
@@ -247,6 +256,13 @@ impl ApiClient {
         _turn: Turn,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), ApiError> {
+        let at = {
+            let mut next = self.next_send.lock().unwrap_or_else(|e| e.into_inner());
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + self.period;
+            at
+        };
+        tokio::time::sleep_until(at).await;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
             .bearer_auth(&self.key.0)

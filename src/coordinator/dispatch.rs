@@ -81,13 +81,14 @@ impl Coordinator<'_> {
                 Event::Downloaded { job: i, result }
             });
         }
-        // A request wants a turn: take it if one is free right now, else ask the rate limiter
-        // for the next. One at a time: turns taken together would leave together after the
-        // commit, closer than the rate allows.
-        if self.turn.is_none()
-            && self.wants_turn(level, now)
-            && let Some(turn) = self.api.try_turn()
-        {
+        // Requests want turns: spend every one free right now (the POSTs among them go out
+        // after one commit; the API client paces the sends), then ask the rate limiter for the
+        // next.
+        for _ in 0..1024 {
+            if self.turn.is_some() || !self.wants_turn(level, now) {
+                break;
+            }
+            let Some(turn) = self.api.try_turn() else { break };
             self.dispatch(turn, level);
         }
         if self.turn.is_none() && self.wants_turn(level, now) {
