@@ -69,10 +69,12 @@ impl Coordinator<'_> {
             let Track::Remote(r) = &mut self.tracks[i] else {
                 continue;
             };
-            let Stage::Ready { url, size } = std::mem::replace(&mut r.stage, Stage::Downloading) else {
-                // Not waiting for a download slot (any more): leave it as it was.
+            // A stale entry (not waiting for a download slot any more) is skipped as it is.
+            let Stage::Ready { url, size } = &r.stage else {
                 continue;
             };
+            let (url, size) = (url.clone(), *size);
+            r.stage = Stage::Downloading;
             self.downloads_running += 1;
             let downloader = self.downloader.clone();
             let dest = self.out.join(&self.jobs[i].file);
