@@ -148,6 +148,34 @@ struct SimArgs {
     /// The seed of `--chaos`: the same seed, the same faults for the same requests.
     #[arg(long, default_value_t = 1)]
     chaos_seed: u64,
+    /// Draw each generation's `generating` time uniformly from MIN..MAX (e.g. `2s..4s`) instead
+    /// of the fixed `--generating`.
+    #[arg(long, value_parser = parse_duration_range)]
+    render: Option<(Duration, Duration)>,
+    /// An account's request limit: API requests per second beyond it are answered 429
+    /// (`rate_limit_exceeded`).
+    #[arg(long)]
+    rate_limit: Option<f64>,
+    /// An account's limit of generations queued or generating at once; a submit beyond it is
+    /// answered 429 (`concurrency_limit_exceeded`).
+    #[arg(long)]
+    max_active: Option<usize>,
+    /// Pad every video to this size (`16MiB`, `1GiB`), streamed.
+    #[arg(long, value_parser = parse_size)]
+    video_size: Option<u64>,
+}
+
+/// `2s..4s`: a range of durations.
+fn parse_duration_range(text: &str) -> Result<(Duration, Duration), String> {
+    let (min, max) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not a range such as 2s..4s"))?;
+    let parse = |t: &str| humantime::parse_duration(t.trim()).map_err(|e| format!("`{t}`: {e}"));
+    let (min, max) = (parse(min)?, parse(max)?);
+    if min > max {
+        return Err(format!("`{text}`: the first duration is longer than the second"));
+    }
+    Ok((min, max))
 }
 
 fn parse_probability(text: &str) -> Result<f64, String> {
@@ -409,6 +437,10 @@ async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
         unavailable_first_polls: args.unavailable_first_polls,
         out_of_credits_first_submits: args.out_of_credits_first_submits,
         chaos: args.chaos.map(|rate| sim::chaos::Chaos::uniform(args.chaos_seed, rate)),
+        render: args.render,
+        rate_limit: args.rate_limit.filter(|r| r.is_finite() && *r > 0.0),
+        max_active: args.max_active,
+        video_size: args.video_size,
         ..SimConfig::default()
     };
     let sim = sim::start(SocketAddr::new(args.host, args.port), config)
