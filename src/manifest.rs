@@ -179,22 +179,20 @@ impl<'t> LineIndex<'t> {
             len: len.min(self.text.len() - offset),
         }
     }
+
+    /// Where 1-based line `line` starts (the end of the text past its last line).
+    pub fn line_start(&self, line: usize) -> usize {
+        line.checked_sub(1)
+            .and_then(|i| self.starts.get(i))
+            .copied()
+            .unwrap_or(self.text.len())
+    }
 }
 
 /// Line and column (1-based, in characters) of a byte offset.
+/// For one position (an error): a reader placing many builds a [`LineIndex`] once.
 pub fn pos_in(text: &str, offset: usize, len: usize) -> Pos {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    Pos {
-        line: before.iter().filter(|&&b| b == b'\n').count() + 1,
-        column: String::from_utf8_lossy(&text.as_bytes()[line_start..offset])
-            .chars()
-            .count()
-            + 1,
-        offset,
-        len: len.min(text.len() - offset),
-    }
+    LineIndex::new(text).pos(offset, len)
 }
 
 /// Reads and parses a manifest; the format follows the extension (`.csv`, else YAML).

@@ -5,7 +5,7 @@ use serde_json::Value;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::{Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
+use super::{Diagnostic, Diagnostics, Entry, LineIndex, Manifest, Pos, Spanned};
 
 #[derive(Debug, Clone)]
 struct Node {
@@ -30,8 +30,8 @@ enum NodeKind {
 
 struct TreeBuilder<'t> {
     text: &'t str,
-    /// Byte offset of each line's start, to place yaml-rust2's (line, column) marks.
-    line_starts: Vec<usize>,
+    /// Where each line starts, to place yaml-rust2's (line, column) marks.
+    lines: LineIndex<'t>,
     stack: Vec<(Node, usize)>,
     pending_key: Vec<Option<Node>>,
     anchors: std::collections::HashMap<usize, Node>,
@@ -44,12 +44,9 @@ struct TreeBuilder<'t> {
 
 impl<'t> TreeBuilder<'t> {
     fn new(text: &'t str) -> TreeBuilder<'t> {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
         TreeBuilder {
             text,
-            line_starts,
+            lines: LineIndex::new(text),
             stack: Vec::new(),
             pending_key: Vec::new(),
             anchors: Default::default(),
@@ -62,7 +59,7 @@ impl<'t> TreeBuilder<'t> {
     /// Where a mark points, and how far the token there goes (`scalar`: its text, when known).
     fn pos(&self, mark: Marker, scalar: Option<&str>) -> Pos {
         let line = mark.line().max(1);
-        let start = self.line_starts.get(line - 1).copied().unwrap_or(self.text.len());
+        let start = self.lines.line_start(line);
         let rest = &self.text[start..];
         let rest = rest.split('\n').next().unwrap_or("");
         let in_line = rest.char_indices().nth(mark.col()).map_or(rest.len(), |(i, _)| i);
