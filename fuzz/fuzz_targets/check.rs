@@ -1,0 +1,18 @@
+//! What both fuzz targets check: a manifest reader and the planner on arbitrary text, with no
+//! panic, no hang, bounded memory (run with `-rss_limit_mb` and `-timeout`), and every diagnostic
+//! inside the text.
+
+pub fn check(ext: &str, data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../manifests/fuzzed.{ext}"));
+    let outcome = vidbatch::manifest::parse(&path, text.into()).and_then(|m| vidbatch::plan::plan(&m));
+    if let Err(diagnostics) = outcome {
+        for d in &diagnostics.0 {
+            if let Some(at) = d.at {
+                assert!(at.offset + at.len <= text.len());
+                assert!(text.is_char_boundary(at.offset));
+            }
+            let _ = d.render(false);
+        }
+    }
+}
