@@ -32,9 +32,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::api::{ApiClient, ApiError, GenerationStatus, Submission, Turn};
+use crate::cost::{Charge, Ledger, Prices};
 use crate::download::{DownloadError, Downloaded, Downloader};
 use crate::plan::{Job, Plan};
 use crate::retry::RetryPolicy;
+use crate::sinks::{Progress, RunEvent, Sinks, Started};
 use crate::state::{Phase, RunState, StateError};
 
 mod dispatch;
@@ -60,8 +62,10 @@ pub struct RunConfig {
     /// How long to wait for one generation before giving up on it (for this run).
     pub generation_timeout: Duration,
     pub retry: RetryPolicy,
-    /// How often a progress line is logged while work is under way.
+    /// How often the sinks hear where the run stands (each keeps its own pace from there).
     pub progress_every: Duration,
+    /// Most credits committed in this output folder, every run counted (`--max-credits`).
+    pub max_credits: Option<f64>,
 }
 
 /// How the coordinator decides when to poll a generation.
@@ -139,6 +143,16 @@ pub struct RunReport {
     pub api_requests: u64,
     /// The most generations in flight the service accepted, when it refused more (and how often).
     pub concurrency_found: Option<(usize, u32)>,
+    /// Jobs (by index) whose failure was recorded by an earlier run: reported as old news.
+    pub failed_before: Vec<usize>,
+    /// Jobs not submitted because `--max-credits` would have been passed.
+    pub over_budget: usize,
+    /// Charges the service reported during this run.
+    pub credits_now: f64,
+    /// Credits committed in the folder at the end (reported, or expected for those not reported).
+    pub committed: f64,
+    /// What the jobs to submit were expected to cost, at the start.
+    pub estimate: f64,
 }
 
 /// What a worker reports back.
@@ -162,15 +176,27 @@ enum Event {
 enum Track {
     Queued,
     /// Holds a concurrency slot. `sent` once its POST is out (the state says `submitting`);
-    /// before that it is waiting for the rate limiter, or to retry.
+    /// before that it is waiting for the rate limiter, or to retry. `charge` is what it counts
+    /// for against `--max-credits` while its POST is out.
     Submitting {
         retries: u32,
         sent: bool,
         slot: Slot,
+        charge: Option<Charge>,
     },
     Remote(Remote),
     /// Nothing more happens to it in this run.
-    Settled,
+    Settled(Outcome),
+}
+
+/// How a job's run ended, for the counts people see (the state holds the details).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Failed,
+    Unknown,
+    /// Still pending: not submitted (`--max-credits`), or no longer waited for (`--timeout`).
+    Left,
 }
 
 #[derive(Debug)]
@@ -187,6 +213,10 @@ struct Remote {
     /// Held until the service reports it finished: until then it counts against the ceiling.
     slot: Option<Slot>,
     stage: Stage,
+    /// The last status a poll reported, for the counts people see.
+    queued: bool,
+    /// What it counts for against `--max-credits`.
+    charge: Charge,
     poll_errors: u32,
     download_tries: u32,
 }
@@ -237,6 +267,15 @@ const SUBMIT_GRACE: Duration = Duration::from_secs(20);
 
 pub struct Coordinator<'p> {
     jobs: &'p [Job],
+    /// Where the run's events go: nothing else is said or written by the coordinator itself.
+    sinks: Sinks<'p>,
+    prices: Prices,
+    ledger: Ledger,
+    started_at: Instant,
+    /// Requests sent, sampled at each progress event, for the recent request rate.
+    request_samples: VecDeque<(Instant, u64)>,
+    failed_before: Vec<usize>,
+    over_budget: usize,
     out: PathBuf,
     state: RunState,
     api: Arc<ApiClient>,
@@ -279,13 +318,12 @@ pub struct Coordinator<'p> {
     next_progress: Instant,
     /// Status words outside the documented ones, each reported once.
     odd_statuses: std::collections::HashSet<String>,
-    /// Something was recorded since `results.csv` was last written.
-    results_stale: bool,
     /// How long renders take, per kind: what adaptive polling is based on.
     render_times: polling::RenderTimes,
 }
 
 impl<'p> Coordinator<'p> {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         plan: &'p Plan,
         out: &Path,
@@ -294,6 +332,7 @@ impl<'p> Coordinator<'p> {
         downloader: Arc<Downloader>,
         config: RunConfig,
         shutdown: &Shutdown,
+        sinks: Sinks<'p>,
     ) -> Result<Coordinator<'p>, StateError> {
         state.register(&plan.jobs)?;
         let removed = crate::download::remove_stale_parts(&out.join("videos"));
@@ -302,8 +341,17 @@ impl<'p> Coordinator<'p> {
         }
         let next_progress = Instant::now() + config.progress_every;
         let ceiling = schedule::Ceiling::new(config.concurrency);
+        let prices = Prices::new(state.charges_by_model()?);
+        let ledger = Ledger::new(config.max_credits, 0.0);
         let mut coordinator = Coordinator {
             jobs: &plan.jobs,
+            sinks,
+            prices,
+            ledger,
+            started_at: Instant::now(),
+            request_samples: VecDeque::new(),
+            failed_before: Vec::new(),
+            over_budget: 0,
             out: out.to_path_buf(),
             state,
             api,
@@ -329,13 +377,14 @@ impl<'p> Coordinator<'p> {
             shutdown: shutdown.clone(),
             next_progress,
             odd_statuses: Default::default(),
-            results_stale: false,
             render_times: polling::RenderTimes::default(),
         };
         for (kind, render) in coordinator.state.render_times()? {
             coordinator.render_times.record(&kind, render);
         }
         let records = coordinator.state.records()?;
+        // Every run into this folder counts against `--max-credits`, this one's jobs or not.
+        coordinator.ledger.committed = coordinator.prices.committed(records.values());
         let planned: std::collections::HashSet<&crate::plan::JobKey> = plan.jobs.iter().map(|j| &j.key).collect();
         let orphans = records
             .values()
@@ -357,6 +406,9 @@ impl<'p> Coordinator<'p> {
             if let Track::Remote(_) = &track {
                 coordinator.remote += 1;
             }
+            if matches!(track, Track::Settled(Outcome::Failed)) {
+                coordinator.failed_before.push(i);
+            }
             coordinator.tracks.push(track);
             coordinator.schedule(i);
         }
@@ -365,16 +417,22 @@ impl<'p> Coordinator<'p> {
 
     /// Runs until every job is settled, or the run is stopped. Returns a plain report: failures
     /// live in the state, so there is nothing to `?` out of here.
-    pub async fn run(mut self) -> (RunState, RunReport) {
+    pub async fn run(mut self) -> (RunState, RunReport, Sinks<'p>) {
         let mut cancel = self.shutdown.subscribe();
-        if !self.queue.is_empty() || self.remote > 0 {
-            tracing::info!(
-                "{} job(s) to submit, {} generation(s) to follow, {} already done",
-                self.queue.len(),
-                self.remote,
-                self.resumed_done
-            );
-        }
+        let estimate: f64 = self
+            .queue
+            .iter()
+            .map(|&i| self.prices.estimate(&self.jobs[i].model).credits)
+            .sum();
+        let started = Started {
+            jobs: self.jobs.len(),
+            to_submit: self.queue.len(),
+            to_follow: self.remote,
+            already_done: self.resumed_done,
+            estimate: Some(estimate),
+            max_credits: self.config.max_credits,
+        };
+        self.sinks.emit(RunEvent::Started(&started));
         loop {
             let level = *cancel.borrow_and_update();
             if level == CancelLevel::Abort {
@@ -454,13 +512,41 @@ impl<'p> Coordinator<'p> {
             self.stopped
                 .get_or_insert(StopReason::Fatal("the run state could not be written".into()));
         }
+        self.note_why_left();
+        self.emit_progress();
         let report = RunReport {
             stopped: self.stopped,
             resumed_done: self.resumed_done,
             api_requests: self.api.requests_sent(),
             concurrency_found: self.ceiling.found().map(|n| (n, self.ceiling.refusals())),
+            failed_before: self.failed_before,
+            over_budget: self.over_budget,
+            credits_now: self.ledger.reported_now,
+            committed: self.ledger.committed,
+            estimate,
         };
-        (self.state, report)
+        (self.state, report, self.sinks)
+    }
+
+    /// A run stopped by something every job would meet (a refused key, an unreachable API, an
+    /// unwritable disk) says why in the rows it left, so `results.csv` is not a page of blanks.
+    fn note_why_left(&mut self) {
+        let why = match &self.stopped {
+            Some(StopReason::Refused(m) | StopReason::Unreachable(m) | StopReason::Fatal(m)) => {
+                format!("not submitted: the run stopped: {m}")
+            }
+            Some(StopReason::Interrupted) | None => return,
+        };
+        let left: Vec<usize> = (0..self.tracks.len())
+            .filter(|&i| matches!(self.tracks[i], Track::Queued))
+            .collect();
+        for i in left {
+            let key = &self.jobs[i].key;
+            self.record(|s| s.note_left(key, &why));
+        }
+        if let Err(e) = self.state.commit() {
+            tracing::warn!("the run state could not be written: {}", crate::api::error_chain(&e));
+        }
     }
 
     fn joined(&mut self, joined: Result<Event, tokio::task::JoinError>) {
@@ -474,51 +560,58 @@ impl<'p> Coordinator<'p> {
         }
     }
 
-    /// A line for people watching a long run: generations take minutes and say nothing meanwhile.
+    /// Tells the sinks where the run stands, at the pace of `progress_every`: generations take
+    /// minutes and say nothing meanwhile.
     fn progress(&mut self) {
         let now = Instant::now();
         if now < self.next_progress {
             return;
         }
         self.next_progress = now + self.config.progress_every;
-        self.refresh_results();
-        let (mut settled, mut holding, mut submitting, mut generating, mut fetching) = (0, 0, 0, 0, 0);
-        for track in &self.tracks {
-            match track {
-                Track::Settled => settled += 1,
-                Track::Submitting { sent: false, .. } => holding += 1,
-                Track::Submitting { sent: true, .. } => submitting += 1,
-                Track::Remote(r) if r.slot.is_some() => generating += 1,
-                Track::Remote(_) => fetching += 1,
-                Track::Queued => {}
-            }
-        }
-        tracing::info!(
-            "progress: {settled} of {} jobs settled, {} queued, {holding} waiting for the rate limit or a retry, \
-             {submitting} submitting, {generating} generating, {fetching} downloading",
-            self.tracks.len(),
-            self.queue.len()
-        );
+        self.emit_progress();
     }
 
-    /// Rewrites `results.csv` while the run goes on, so people (and a run killed outright) have
-    /// a recent one; the caller writes the final one. Only a warning if it fails: the state holds
-    /// the truth, and the final write reports errors.
-    fn refresh_results(&mut self) {
-        if !self.results_stale {
-            return;
+    fn emit_progress(&mut self) {
+        let progress = self.snapshot();
+        self.sinks.emit(RunEvent::Progress(&progress));
+    }
+
+    /// Where every job is: one pass over the jobs, a few times a second at most.
+    fn snapshot(&mut self) -> Progress {
+        let now = Instant::now();
+        let mut p = Progress {
+            total: self.tracks.len(),
+            credits: self.ledger.reported_now,
+            requests: self.api.requests_sent(),
+            elapsed: now.duration_since(self.started_at),
+            ..Progress::default()
+        };
+        for track in &self.tracks {
+            match track {
+                Track::Queued | Track::Submitting { sent: false, .. } => p.waiting += 1,
+                Track::Submitting { sent: true, .. } => p.submitting += 1,
+                Track::Remote(r) if r.slot.is_some() && r.queued => p.queued += 1,
+                Track::Remote(r) if r.slot.is_some() => p.generating += 1,
+                Track::Remote(_) => p.downloading += 1,
+                Track::Settled(Outcome::Done) => p.done += 1,
+                Track::Settled(Outcome::Failed) => p.failed += 1,
+                Track::Settled(Outcome::Unknown) => p.unknown += 1,
+                Track::Settled(Outcome::Left) => p.deferred += 1,
+            }
         }
-        self.results_stale = false;
-        let written = self
-            .state
-            .records()
-            .map_err(|e| crate::api::error_chain(&e))
-            .and_then(|records| {
-                crate::results::write(&self.out, self.jobs, &records).map_err(|e| crate::api::error_chain(&e))
-            });
-        if let Err(e) = written {
-            tracing::warn!("{e}");
+        // The request rate over the last five seconds or so.
+        self.request_samples.push_back((now, p.requests));
+        while self.request_samples.len() > 2 && now.duration_since(self.request_samples[1].0) >= Duration::from_secs(5)
+        {
+            self.request_samples.pop_front();
         }
+        if let Some(&(then, sent)) = self.request_samples.front() {
+            let span = now.duration_since(then).as_secs_f64();
+            if span > 0.0 {
+                p.requests_per_second = (p.requests - sent) as f64 / span;
+            }
+        }
+        p
     }
 
     /// Records why the run stops (the first serious reason wins) and tells every worker: a
@@ -554,10 +647,7 @@ impl<'p> Coordinator<'p> {
     /// the run (we must not spend without a record).
     fn record(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
         match self.state.begin().and_then(|()| what(&mut self.state)) {
-            Ok(()) => {
-                self.results_stale = true;
-                true
-            }
+            Ok(()) => true,
             Err(e) => {
                 let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
                 tracing::error!("{text}");

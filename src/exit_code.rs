@@ -9,3 +9,6 @@ pub const INVALID: i32 = 2;
 /// The run was aborted: the service refused the key or account, the run was interrupted, or its
 /// state could not be written. What was recorded is resumable with the same command.
 pub const ABORTED: i32 = 3;
+/// Another vidbatch run holds the output folder (its `state.lock`): nothing was done. Wait for it,
+/// or choose another `--out`.
+pub const BUSY: i32 = 4;

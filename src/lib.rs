@@ -13,18 +13,25 @@
 //!   long to wait before trying again.
 //! - [`download`]: streams videos to `.part` files, checks and hashes them, renames.
 //! - [`state`]: `<out>/state.db` (SQLite), the run's durable memory.
-//! - [`results`]: `<out>/results.csv` and the summary, read from the state.
+//! - [`results`]: `<out>/results.csv`, read from the state.
+//! - [`sinks`]: what people and programs see of a run, from the coordinator's events: the live
+//!   view, plain or JSON log lines, the refreshed `results.csv`, the end-of-run summary.
+//! - [`cost`]: prices, estimates, and the ledger that keeps `--max-credits`.
+//! - [`shard`]: `--shard K/N`, a split of a plan's jobs by job id.
 //! - [`sim`]: a simulator of the API (an HTTP server) for the demo and the tests.
 //! - [`exit_code`]: what the process returns.
 
 pub mod api;
 pub mod catalog;
 pub mod coordinator;
+pub mod cost;
 pub mod download;
 pub mod exit_code;
 pub mod manifest;
 pub mod plan;
 pub mod results;
 pub mod retry;
+pub mod shard;
 pub mod sim;
+pub mod sinks;
 pub mod state;

@@ -15,15 +15,42 @@ use vidbatch::download::Downloader;
 use vidbatch::exit_code;
 use vidbatch::plan::{self, Plan};
 use vidbatch::retry::RetryPolicy;
+use vidbatch::shard::Shard;
 use vidbatch::sim::{self, SimConfig};
-use vidbatch::state::{RunState, StateError};
-use vidbatch::{catalog, manifest, results};
+use vidbatch::sinks::logs::LogFormat;
+use vidbatch::sinks::{self, Finished, RunEvent, Sinks};
+use vidbatch::state::{RunState, StateError, StateReader};
+use vidbatch::{catalog, cost, manifest, results};
+
+const EXAMPLES: &str = "\
+Examples:
+  vidbatch run manifests/demo.yaml --simulate      try a manifest on the built-in simulator
+  vidbatch validate campaign.csv --out out/campaign what is done, what is new, what it will cost
+  AIMLAPI_KEY=... vidbatch run campaign.csv --max-credits 50000000
+  vidbatch status out/campaign                     look at a run, also while it goes on
+  vidbatch run nightly.csv --log-format json 2>>nightly.log   for cron
+
+Exit codes: 0 all jobs completed; 1 some jobs failed, unknown or pending; 2 invalid manifest,
+arguments or state (nothing sent); 3 the run was stopped (interrupted, key refused, disk full);
+4 another run holds the output folder.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  vidbatch run manifests/demo.yaml --simulate
+  vidbatch run campaign.csv --out out/spring --concurrency 20 --rate 10
+  vidbatch run campaign.csv --limit 3                 try the first three jobs first
+  vidbatch run campaign.csv --max-credits 50000000    never commit more than this in --out
+  vidbatch run campaign.csv --shard 2/3 --out out/shard-2
+  vidbatch run campaign.csv --log-format json 2>>run.log
+
+The same command resumes a run that was stopped: nothing already paid for is paid again.";
 
 #[derive(Parser)]
 #[command(
     name = "vidbatch",
     version,
-    about = "Batch runner for the AI/ML API's video-generation models"
+    about = "Batch runner for the AI/ML API's video-generation models",
+    after_help = EXAMPLES
 )]
 struct Cli {
     /// More output (-v: every poll; -vv: HTTP details).
@@ -32,16 +59,50 @@ struct Cli {
     /// Only warnings and errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// When to use colour: `auto` (a terminal, unless `NO_COLOR` is set), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// How logs and run events are written to stderr: `text`, or `json` (one object per line:
+    /// run started, each job submitted, retried, completed, failed, unknown, run finished).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run a manifest: validate, submit, poll, download, write results.csv.
+    #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
-    /// Check a manifest and show the jobs it makes; nothing is sent.
-    Validate { manifest: PathBuf },
+    /// Check a manifest and show its jobs and what they should cost; nothing is sent. With
+    /// `--out`, also what that folder already holds and what is new.
+    Validate {
+        manifest: PathBuf,
+        /// An output folder of earlier runs: says which jobs are done there, which are new, and
+        /// prices from what they were charged.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only the jobs of shard K of N (as `run --shard`).
+        #[arg(long, value_parser = Shard::parse)]
+        shard: Option<Shard>,
+    },
+    /// What output folders hold: counts by status, credits, generations still running, failures.
+    /// Reads only the state (no network), also while a run is going.
+    #[command(after_help = "Examples:\n  vidbatch status out/campaign\n  vidbatch status out/shard-*")]
+    Status {
+        #[arg(required = true)]
+        out: Vec<PathBuf>,
+    },
+    /// Print a completion script: `vidbatch completions bash > /etc/bash_completion.d/vidbatch`.
+    Completions { shell: clap_complete::Shell },
     /// List the template names of a model (or of every model that has templates).
     Templates { model: Option<String> },
     /// Serve the API simulator on its own (for trying vidbatch or other clients).
@@ -78,9 +139,23 @@ struct RunArgs {
     /// Give up waiting for one generation after this long (a rerun picks it up again).
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     timeout: Duration,
-    /// How often a progress line is logged and `results.csv` refreshed during the run.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    /// How often a status line is logged (when stderr is not a terminal) and `results.csv`
+    /// refreshed during the run.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     progress_every: Duration,
+    /// Never let the credits committed in `--out` pass N: every run into the folder counts, and
+    /// so do generations in flight (at their expected price until charged). The jobs left over
+    /// stay `pending` with the reason "budget reached".
+    #[arg(long, value_name = "N", value_parser = parse_credits)]
+    max_credits: Option<f64>,
+    /// Run only shard K of N (1-based, e.g. `2/3`): a split of the jobs by job id, for running one
+    /// manifest on several machines, each with its own `--out`. Taken from Kubernetes'
+    /// `JOB_COMPLETION_INDEX`/`JOB_COMPLETION_COUNT` when those are set.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    /// Only the first N jobs of the manifest (after `--shard`): to try a manifest on a few jobs.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
     /// Most downloads at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     downloads: u32,
@@ -178,6 +253,14 @@ fn parse_duration_range(text: &str) -> Result<(Duration, Duration), String> {
     Ok((min, max))
 }
 
+fn parse_credits(text: &str) -> Result<f64, String> {
+    let digits: String = text.chars().filter(|c| !matches!(c, '_' | ',')).collect();
+    match digits.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("`{text}` is not a number of credits such as 50000000")),
+    }
+}
+
 fn parse_probability(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
@@ -187,12 +270,25 @@ fn parse_probability(text: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stderr_is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    COLOR.store(color, std::sync::atomic::Ordering::Relaxed);
+    init_logging(cli.verbose, cli.quiet, cli.log_format, color);
+    let view = View {
+        format: cli.log_format,
+        color,
+        quiet: cli.quiet,
+    };
     let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(async {
             match cli.command {
-                Command::Run(args) => run(args).await,
-                Command::Validate { manifest } => validate(&manifest),
+                Command::Run(args) => run(args, view).await,
+                Command::Validate { manifest, out, shard } => validate(&manifest, out.as_deref(), shard),
+                Command::Status { out } => status(&out),
+                Command::Completions { shell } => completions(shell),
                 Command::Templates { model } => templates(model.as_deref()),
                 Command::Sim(args) => serve_sim(args).await,
             }
@@ -237,8 +333,9 @@ impl CliError {
         match self {
             CliError::Manifest(_) | CliError::Usage { .. } => exit_code::INVALID,
             CliError::State(e) => match e {
-                StateError::Locked { .. }
-                | StateError::OtherEndpoint { .. }
+                StateError::Locked { .. } => exit_code::BUSY,
+                StateError::OtherEndpoint { .. }
+                | StateError::Missing { .. }
                 | StateError::NewerSchema { .. }
                 | StateError::NotAState { .. }
                 | StateError::Lost { .. }
@@ -286,10 +383,24 @@ impl CliError {
     }
 }
 
-/// Colour only for a person at a terminal, and never when `NO_COLOR` is set.
+/// Whether stderr is drawn in colour (`--color`, `NO_COLOR`), decided once at the start.
+static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn stderr_in_color() -> bool {
+    COLOR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn stderr_is_terminal() -> bool {
     use std::io::IsTerminal as _;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    std::io::stderr().is_terminal()
+}
+
+/// How a run shows itself: the log format, colour, and whether to keep quiet.
+#[derive(Clone, Copy)]
+struct View {
+    format: LogFormat,
+    color: bool,
+    quiet: bool,
 }
 
 fn usage(message: impl Into<String>) -> CliError {
@@ -306,7 +417,7 @@ fn aborted(message: impl Into<String>) -> CliError {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, format: LogFormat, color: bool) {
     // Debug output is ours alone unless asked twice: the HTTP stack's is long.
     let default = match (quiet, verbose) {
         (true, _) => "warn",
@@ -316,11 +427,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    sinks::logs::init(filter, format, color);
 }
 
 /// Prints an error and its causes, one per line.
@@ -346,22 +453,100 @@ fn load_plan(path: &Path) -> Result<Plan, CliError> {
     Ok(plan)
 }
 
-fn validate(path: &Path) -> Result<i32, CliError> {
-    let plan = load_plan(path)?;
+fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32, CliError> {
+    let mut plan = load_plan(path)?;
+    if let Some(shard) = shard {
+        plan.jobs.retain(|j| shard.keeps(&j.key));
+    }
+    // What a folder already holds: `--out`, else the folder `run` would use, if a run used it.
+    let default_out = Path::new("out").join(plan::slug(&plan.name, 80));
+    let folder = out
+        .map(Path::to_path_buf)
+        .or_else(|| default_out.join("state.db").is_file().then_some(default_out));
+    let reader = match &folder {
+        Some(dir) => match StateReader::open(dir) {
+            Ok(reader) => Some(reader),
+            Err(StateError::Missing { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let records = match &reader {
+        Some(r) => r.records()?,
+        None => Default::default(),
+    };
+    let prices = cost::Prices::new(match &reader {
+        Some(r) => r.charges_by_model()?,
+        None => Default::default(),
+    });
+
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "job_id        model                       template                    input -> file"
-    )?;
-    for job in &plan.jobs {
+    let with_state = folder.is_some();
+    if with_state {
         writeln!(
             out,
-            "{:<13} {:<27} {:<27} {} -> {}",
+            "job_id        state    model                       template                    input -> file"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "job_id        model                       template                    input -> file"
+        )?;
+    }
+    // Per model: jobs a run would submit (and pay for), and their expected price.
+    let mut to_pay: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    for job in &plan.jobs {
+        let state = job_state(records.get(&job.key));
+        *counts.entry(state).or_default() += 1;
+        if state == "new" {
+            *to_pay.entry(&job.model).or_default() += 1;
+        }
+        let state_cell = if with_state {
+            format!("{state:<8} ")
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{:<13} {state_cell}{:<27} {:<27} {} -> {}",
             job.key.short(),
             job.model,
             job.template.as_deref().unwrap_or("-"),
             api_label(&job.input_label),
             job.file
+        )?;
+    }
+    writeln!(out)?;
+    if let Some(dir) = &folder {
+        let summary: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
+        writeln!(out, "in `{}`: {}", dir.display(), summary.join(", "))?;
+    }
+    let new_jobs: usize = to_pay.values().sum();
+    if new_jobs == 0 {
+        writeln!(out, "nothing to submit: no credits to spend")?;
+    } else {
+        writeln!(out, "expected cost of the {new_jobs} job(s) to submit:")?;
+        let width = to_pay.keys().map(|m| m.len()).max().unwrap_or(0);
+        let mut total = 0.0;
+        for (model, n) in &to_pay {
+            let estimate = prices.estimate(model);
+            let credits = estimate.credits * *n as f64;
+            total += credits;
+            writeln!(
+                out,
+                "  {model:<width$}  {n:>5} × {:>11} = {:>14}  ({})",
+                sinks::thousands(estimate.credits),
+                sinks::thousands(credits),
+                estimate.basis.as_str()
+            )?;
+        }
+        writeln!(
+            out,
+            "  {:<width$}  {new_jobs:>5}   {:>11}   {:>14}",
+            "total",
+            "",
+            sinks::thousands(total)
         )?;
     }
     writeln!(
@@ -370,6 +555,139 @@ fn validate(path: &Path) -> Result<i32, CliError> {
         path.display(),
         plan.jobs.len()
     )?;
+    out.flush()?;
+    Ok(exit_code::OK)
+}
+
+/// A job as `validate --out` sees it in the folder's state.
+fn job_state(record: Option<&vidbatch::state::JobRecord>) -> &'static str {
+    use vidbatch::state::{Failure, Phase};
+    let Some(r) = record else { return "new" };
+    match (r.phase, r.failure) {
+        (Phase::Queued, _) | (Phase::Failed, Some(Failure::Rejected)) => "new",
+        (Phase::Completed, _) => "done",
+        (Phase::Submitting, _) => "unknown",
+        (Phase::Generating | Phase::Downloading, _)
+        | (Phase::Failed, Some(Failure::Unfinished | Failure::Download)) => "running",
+        (Phase::Failed, _) => "failed",
+    }
+}
+
+/// `vidbatch status OUT…`: from each folder's state alone, without the network or its lock.
+fn status(folders: &[PathBuf]) -> Result<i32, CliError> {
+    use vidbatch::state::{Failure, Phase};
+    let mut out = std::io::stdout().lock();
+    let mut totals = [0usize; 5];
+    let mut credits_total = 0.0;
+    for dir in folders {
+        let reader = StateReader::open(dir)?;
+        let records = reader.records()?;
+        let mut counts = [0usize; 5];
+        let mut credits = 0.0;
+        let mut failures = Vec::new();
+        let mut running = Vec::new();
+        for r in records.values() {
+            credits += r.credits.unwrap_or(0.0);
+            let column = match (r.phase, r.failure) {
+                (Phase::Completed, _) => 0,
+                (Phase::Failed, Some(Failure::Unfinished)) => 4,
+                (Phase::Failed, _) => 1,
+                (Phase::Submitting, _) => 2,
+                (Phase::Generating | Phase::Downloading, _) => 3,
+                (Phase::Queued, _) => 4,
+            };
+            counts[column] += 1;
+            if column == 1 {
+                failures.push(r);
+            }
+            if column == 3 {
+                running.push(r);
+            }
+        }
+        let busy = match folder_in_use(dir) {
+            true => "a run is going",
+            false => "no run is going",
+        };
+        writeln!(out, "{} ({busy}):", dir.display())?;
+        writeln!(
+            out,
+            "  {} completed, {} failed, {} unknown, {} running, {} pending; {} credits recorded",
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            counts[4],
+            sinks::thousands(credits)
+        )?;
+        if !running.is_empty() {
+            running.sort_by(|a, b| a.file.cmp(&b.file));
+            writeln!(out, "  still running remotely ({}):", running.len())?;
+            for r in running.iter().take(20) {
+                writeln!(
+                    out,
+                    "    {} {} generation {}",
+                    r.key.short(),
+                    record_name(r),
+                    r.generation_id.as_deref().unwrap_or("-")
+                )?;
+            }
+        }
+        if !failures.is_empty() {
+            failures.sort_by(|a, b| a.file.cmp(&b.file));
+            writeln!(out, "  failed ({}):", failures.len())?;
+            for r in failures.iter().take(20) {
+                writeln!(
+                    out,
+                    "    {} {}: {}",
+                    r.key.short(),
+                    record_name(r),
+                    r.error.as_deref().unwrap_or("no reason recorded")
+                )?;
+            }
+            if failures.len() > 20 {
+                writeln!(out, "    … and {} more (see results.csv)", failures.len() - 20)?;
+            }
+        }
+        for (t, c) in totals.iter_mut().zip(counts) {
+            *t += c;
+        }
+        credits_total += credits;
+    }
+    if folders.len() > 1 {
+        writeln!(
+            out,
+            "all {} folders: {} completed, {} failed, {} unknown, {} running, {} pending; {} credits recorded",
+            folders.len(),
+            totals[0],
+            totals[1],
+            totals[2],
+            totals[3],
+            totals[4],
+            sinks::thousands(credits_total)
+        )?;
+    }
+    out.flush()?;
+    Ok(exit_code::OK)
+}
+
+/// A job's name from its record: its file name without the folder and extension.
+fn record_name(r: &vidbatch::state::JobRecord) -> &str {
+    let f = r.file.strip_prefix("videos/").unwrap_or(&r.file);
+    f.rsplit_once('.').map_or(f, |(stem, _)| stem)
+}
+
+/// Whether a run holds the folder's lock now (asked without waiting, and let go at once).
+fn folder_in_use(dir: &Path) -> bool {
+    match std::fs::OpenOptions::new().write(true).open(dir.join("state.lock")) {
+        Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<i32, CliError> {
+    use clap::CommandFactory as _;
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut Cli::command(), "vidbatch", &mut out);
     out.flush()?;
     Ok(exit_code::OK)
 }
@@ -517,8 +835,25 @@ fn watch_signals(shutdown: Shutdown) {
     });
 }
 
-async fn run(args: RunArgs) -> Result<i32, CliError> {
+async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let mut plan = load_plan(&args.manifest)?;
+    let shard = match args.shard {
+        Some(shard) => Some(shard),
+        None => Shard::from_kubernetes(
+            std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
+            std::env::var("JOB_COMPLETION_COUNT").ok().as_deref(),
+        )
+        .map_err(usage)?,
+    };
+    // File names were decided over the whole plan: a shard's files are named as in a run of all.
+    if let Some(shard) = shard {
+        let before = plan.jobs.len();
+        plan.jobs.retain(|j| shard.keeps(&j.key));
+        tracing::info!("shard {shard}: {} of the manifest's {before} job(s)", plan.jobs.len());
+    }
+    if let Some(limit) = args.limit {
+        plan.jobs.truncate(limit);
+    }
     let out = args
         .out
         .clone()
@@ -605,46 +940,119 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
             base: args.retry_base,
             ..RetryPolicy::default()
         },
-        progress_every: args.progress_every.max(Duration::from_millis(10)),
+        progress_every: Duration::ZERO,
+        max_credits: args.max_credits,
     };
+    let progress_every = args.progress_every.max(Duration::from_millis(10));
+    let live = view.format == LogFormat::Text && !view.quiet && stderr_is_terminal();
+    let mut sinks = Sinks::default();
+    match view.format {
+        LogFormat::Json => sinks.push(sinks::json::JsonLines::new(Box::new(std::io::stderr()), progress_every)),
+        LogFormat::Text if live => {
+            sinks.push(sinks::live::Live::new(view.color));
+            sinks.push(sinks::lines::Lines::new(None, false));
+        }
+        LogFormat::Text => sinks.push(sinks::lines::Lines::new(Some(progress_every), true)),
+    }
+    sinks.push(sinks::results_file::ResultsFile::new(
+        out.clone(),
+        &plan.jobs,
+        progress_every,
+    ));
+    // The live view redraws a few times a second; plain lines and JSON keep their own pace.
+    let config = RunConfig {
+        progress_every: if live {
+            Duration::from_millis(200)
+        } else {
+            progress_every.min(Duration::from_secs(1))
+        },
+        ..config
+    };
+    let started = std::time::Instant::now();
     let shutdown = Shutdown::default();
     watch_signals(shutdown.clone());
-    let coordinator = Coordinator::new(&plan, &out, state, api, downloader, config, &shutdown)?;
-    let (state, report) = coordinator.run().await;
+    let coordinator = Coordinator::new(&plan, &out, state, api, downloader, config, &shutdown, sinks)?;
+    let (state, report, mut sinks) = coordinator.run().await;
     drop(simulator);
 
     let records = state.records()?;
-    let summary = results::write(&out, &plan.jobs, &records).map_err(|e| aborted(error_chain(&e)))?;
-    let results_path = out.join("results.csv");
-    eprintln!(
-        "{} job(s): {} completed, {} failed, {} unknown, {} pending ({} already done before this run; {} API requests; {} credits recorded)",
-        summary.total(),
-        summary.completed,
-        summary.failed,
-        summary.unknown,
-        summary.pending,
-        report.resumed_done,
-        report.api_requests,
-        summary.credits
-    );
+    let totals = results::write(&out, &plan.jobs, &records).map_err(|e| aborted(error_chain(&e)))?;
+    let (outcome, stopped) = match &report.stopped {
+        Some(StopReason::Refused(message) | StopReason::Fatal(message)) => {
+            (Err(aborted(message.clone())), Some(message.clone()))
+        }
+        Some(StopReason::Unreachable(message)) => (
+            Err(CliError::Aborted {
+                message: message.clone(),
+                help: Some("check the network and `AIMLAPI_BASE_URL`".into()),
+            }),
+            Some(message.clone()),
+        ),
+        Some(StopReason::Interrupted) => (
+            Ok(exit_code::ABORTED),
+            Some("interrupted: the same command resumes the run".to_string()),
+        ),
+        None if totals.completed == totals.total() => (Ok(exit_code::OK), None),
+        None => (Ok(exit_code::JOBS_INCOMPLETE), None),
+    };
+    let finished = Finished {
+        completed: totals.completed,
+        failed: totals.failed,
+        unknown: totals.unknown,
+        pending: totals.pending,
+        credits: totals.credits,
+        api_requests: report.api_requests,
+        elapsed: started.elapsed(),
+        stopped: stopped.clone(),
+        exit_code: match &outcome {
+            Ok(code) => *code,
+            Err(e) => e.exit_code(),
+        },
+    };
+    sinks.emit(RunEvent::Finished(&finished));
+    drop(sinks);
+
+    if view.format == LogFormat::Text && !view.quiet {
+        let failed_before: std::collections::HashSet<usize> = report.failed_before.iter().copied().collect();
+        let summary = sinks::summary::Summary {
+            jobs: plan
+                .jobs
+                .iter()
+                .enumerate()
+                .map(|(i, job)| {
+                    let record = records.get(&job.key);
+                    sinks::summary::JobLine {
+                        job_id: job.key.short().to_string(),
+                        model: job.model.clone(),
+                        name: job.label().to_string(),
+                        status: results::Status::of(record),
+                        error: record.and_then(|r| r.error.clone()),
+                        earlier: failed_before.contains(&i),
+                        paid_failure: record.and_then(|r| r.failure) == Some(vidbatch::state::Failure::Generation),
+                    }
+                })
+                .collect(),
+            credits_now: report.credits_now,
+            estimate: Some(report.estimate),
+            credits_total: totals.credits,
+            over_budget: report.over_budget,
+            max_credits: args.max_credits,
+            elapsed: finished.elapsed,
+            api_requests: report.api_requests,
+            out: out.clone(),
+            command: std::env::args()
+                .map(|a| sinks::summary::shell_quote(&a))
+                .collect::<Vec<_>>()
+                .join(" "),
+            stopped,
+        };
+        eprint!("{}", sinks::summary::render(&summary));
+    }
     if let Some((limit, refusals)) = report.concurrency_found {
-        eprintln!(
+        tracing::warn!(
             "the service refused {refusals} submit(s) for too many active generations: this account runs about \
              {limit} at once (`--concurrency {limit}` avoids the refusals)"
         );
     }
-    eprintln!("results: {}", results_path.display());
-    match report.stopped {
-        Some(StopReason::Refused(message) | StopReason::Fatal(message)) => Err(aborted(message)),
-        Some(StopReason::Unreachable(message)) => Err(CliError::Aborted {
-            message,
-            help: Some("check the network and `AIMLAPI_BASE_URL`".into()),
-        }),
-        Some(StopReason::Interrupted) => {
-            eprintln!("interrupted: the same command resumes the run");
-            Ok(exit_code::ABORTED)
-        }
-        None if summary.completed == summary.total() => Ok(exit_code::OK),
-        None => Ok(exit_code::JOBS_INCOMPLETE),
-    }
+    outcome
 }

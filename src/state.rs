@@ -52,6 +52,8 @@ pub enum StateError {
     Lost { out: PathBuf, found: String },
     #[error("the run state `{path}` has a row vidbatch cannot read (job `{key}`: {what})")]
     Corrupt { path: PathBuf, key: String, what: String },
+    #[error("`{path}` does not exist: no run has used this folder")]
+    Missing { path: PathBuf },
     #[error("writing the run state failed")]
     Sql(#[from] rusqlite::Error),
 }
@@ -147,6 +149,12 @@ pub struct JobRecord {
     pub failure: Option<Failure>,
     pub submitted_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Generations of this job whose charge the service has not reported (yet).
+    pub uncharged: u32,
+    pub model: String,
+    pub template: Option<String>,
+    /// The input as the manifest wrote it.
+    pub input: String,
 }
 
 /// The schema, one step per version: `PRAGMA user_version` says how many have been applied. A
@@ -196,6 +204,15 @@ const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub struct RunState {
     conn: Connection,
     path: PathBuf,
+    /// Holds the folder's lock for as long as the state is open.
+    _lock: std::fs::File,
+}
+
+/// A read-only view of a folder's state, for `status`, `validate --out` and the results refresh:
+/// it takes no lock and writes nothing, so it works beside a run.
+pub struct StateReader {
+    conn: Connection,
+    path: PathBuf,
 }
 
 pub fn now() -> String {
@@ -211,21 +228,43 @@ impl RunState {
             source,
         })?;
         let path = out.join("state.db");
+        // One run per folder: a lock on a file beside the state, held while this process lives
+        // (the kernel drops it when the process dies, however it dies). Readers (`status`, the
+        // results refresh) do not take it, so they can look while a run goes on.
+        let lock_path = out.join("state.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StateError::CreateDir {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked { path }),
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StateError::CreateDir {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
         let open_err = |source| StateError::Open {
             path: path.clone(),
             source,
         };
         let conn = Connection::open(&path).map_err(open_err)?;
-        // A busy database means another run holds it: say so now rather than wait.
-        conn.busy_timeout(std::time::Duration::ZERO).map_err(open_err)?;
-        // EXCLUSIVE keeps the file locked for as long as this connection lives, so two runs can
-        // never share one output folder; FULL makes each recorded id survive a power cut.
+        // Readers hold the database only for the moment of a query (WAL lets them read beside
+        // the writer); a short wait covers a checkpoint.
+        conn.busy_timeout(std::time::Duration::from_secs(2)).map_err(open_err)?;
+        // FULL makes each recorded id survive a power cut.
         let setup = conn.execute_batch(
-            "PRAGMA locking_mode = EXCLUSIVE;
-             PRAGMA journal_mode = WAL;
+            "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA cache_size = -16000;
-             BEGIN EXCLUSIVE; COMMIT;",
+             BEGIN IMMEDIATE; COMMIT;",
         );
         if let Err(e) = setup {
             return Err(match e.sqlite_error_code() {
@@ -236,7 +275,11 @@ impl RunState {
                 _ => open_err(e),
             });
         }
-        let mut state = RunState { conn, path };
+        let mut state = RunState {
+            conn,
+            path,
+            _lock: lock,
+        };
         state.migrate()?;
         match state.meta("endpoint")? {
             Some(recorded) if recorded != endpoint => {
@@ -373,51 +416,23 @@ impl RunState {
     }
 
     pub fn records(&self) -> Result<HashMap<JobKey, JobRecord>, StateError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT j.key, j.phase, j.generation_id, j.attempts, j.file, j.bytes, j.sha256, j.error, j.failure,
-                    j.submitted_at, j.finished_at, g.credits
-             FROM jobs j
-             LEFT JOIN (SELECT job_key, SUM(credits) AS credits FROM generations GROUP BY job_key) g
-                    ON g.job_key = j.key",
+        records(&self.conn, &self.path)
+    }
+
+    /// The highest charge seen per model in this folder: what a job of that model is expected to
+    /// cost when no price is known (and at least what it is counted at against `--max-credits`).
+    pub fn charges_by_model(&self) -> Result<HashMap<String, f64>, StateError> {
+        charges_by_model(&self.conn)
+    }
+
+    /// Says why jobs still `queued` were left (a refused key, `--max-credits`), in their `error`
+    /// cell; the next submit clears it.
+    pub fn note_left(&self, key: &JobKey, why: &str) -> Result<(), StateError> {
+        self.conn.execute(
+            "UPDATE jobs SET error = ?2 WHERE key = ?1 AND phase = 'queued'",
+            params![key.0, why],
         )?;
-        let rows = stmt.query_map([], |r| {
-            let phase: String = r.get(1)?;
-            let failure: Option<String> = r.get(8)?;
-            Ok((
-                phase,
-                failure,
-                JobRecord {
-                    key: JobKey(r.get(0)?),
-                    phase: Phase::Queued,
-                    generation_id: r.get(2)?,
-                    attempts: r.get(3)?,
-                    file: r.get(4)?,
-                    bytes: r.get::<_, Option<i64>>(5)?.map(|b| b as u64),
-                    sha256: r.get(6)?,
-                    error: r.get(7)?,
-                    failure: None,
-                    submitted_at: r.get(9)?,
-                    finished_at: r.get(10)?,
-                    credits: r.get(11)?,
-                },
-            ))
-        })?;
-        let mut out = HashMap::new();
-        for row in rows {
-            let (phase, failure, mut record) = row?;
-            let corrupt = |what: String| StateError::Corrupt {
-                path: self.path.clone(),
-                key: record.key.0.clone(),
-                what,
-            };
-            record.phase = Phase::parse(&phase).ok_or_else(|| corrupt(format!("unknown phase `{phase}`")))?;
-            record.failure = match failure {
-                None => None,
-                Some(f) => Some(Failure::parse(&f).ok_or_else(|| corrupt(format!("unknown failure `{f}`")))?),
-            };
-            out.insert(record.key.clone(), record);
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// Generations created so far for this job.
@@ -585,6 +600,115 @@ impl RunState {
             .prepare("SELECT job_key, generation_id FROM generations ORDER BY job_key, attempt")?;
         let rows = stmt.query_map([], |r| Ok((JobKey(r.get(0)?), r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn records(conn: &Connection, path: &Path) -> Result<HashMap<JobKey, JobRecord>, StateError> {
+    let mut stmt = conn.prepare(
+        "SELECT j.key, j.phase, j.generation_id, j.attempts, j.file, j.bytes, j.sha256, j.error, j.failure,
+                j.submitted_at, j.finished_at, g.credits, COALESCE(g.uncharged, 0), j.model, j.template, j.input
+         FROM jobs j
+         LEFT JOIN (SELECT job_key, SUM(credits) AS credits, SUM(credits IS NULL) AS uncharged
+                    FROM generations GROUP BY job_key) g
+                ON g.job_key = j.key",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let phase: String = r.get(1)?;
+        let failure: Option<String> = r.get(8)?;
+        Ok((
+            phase,
+            failure,
+            JobRecord {
+                key: JobKey(r.get(0)?),
+                phase: Phase::Queued,
+                generation_id: r.get(2)?,
+                attempts: r.get(3)?,
+                file: r.get(4)?,
+                bytes: r.get::<_, Option<i64>>(5)?.map(|b| b as u64),
+                sha256: r.get(6)?,
+                error: r.get(7)?,
+                failure: None,
+                submitted_at: r.get(9)?,
+                finished_at: r.get(10)?,
+                credits: r.get(11)?,
+                uncharged: r.get(12)?,
+                model: r.get(13)?,
+                template: r.get(14)?,
+                input: r.get(15)?,
+            },
+        ))
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (phase, failure, mut record) = row?;
+        let corrupt = |what: String| StateError::Corrupt {
+            path: path.to_path_buf(),
+            key: record.key.0.clone(),
+            what,
+        };
+        record.phase = Phase::parse(&phase).ok_or_else(|| corrupt(format!("unknown phase `{phase}`")))?;
+        record.failure = match failure {
+            None => None,
+            Some(f) => Some(Failure::parse(&f).ok_or_else(|| corrupt(format!("unknown failure `{f}`")))?),
+        };
+        out.insert(record.key.clone(), record);
+    }
+    Ok(out)
+}
+
+fn charges_by_model(conn: &Connection) -> Result<HashMap<String, f64>, StateError> {
+    let mut stmt = conn.prepare(
+        "SELECT j.model, MAX(g.credits) FROM generations g JOIN jobs j ON j.key = g.job_key
+         WHERE g.credits IS NOT NULL GROUP BY j.model",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl StateReader {
+    /// Opens `<out>/state.db` to read, whether or not a run holds the folder. A folder without a
+    /// state is an error that says so.
+    pub fn open(out: &Path) -> Result<StateReader, StateError> {
+        let path = out.join("state.db");
+        if !path.is_file() {
+            return Err(StateError::Missing { path });
+        }
+        let open_err = |source| StateError::Open {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|source| StateError::NotAState {
+                path: path.clone(),
+                source,
+            })?;
+        if version > SCHEMA_VERSION {
+            return Err(StateError::NewerSchema {
+                path,
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Ok(StateReader { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn records(&self) -> Result<HashMap<JobKey, JobRecord>, StateError> {
+        records(&self.conn, &self.path)
+    }
+
+    pub fn charges_by_model(&self) -> Result<HashMap<String, f64>, StateError> {
+        charges_by_model(&self.conn)
     }
 }
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CancelLevel, Coordinator, Event, Stage, Track, schedule};
+use super::{CancelLevel, Coordinator, Event, Outcome, Stage, Track, schedule};
 use crate::api::Turn;
+use crate::sinks::RunEvent;
 
 impl Coordinator<'_> {
     pub(super) fn next_wake(&self) -> Instant {
@@ -134,13 +135,14 @@ impl Coordinator<'_> {
                 let i = match self.ready_retries.pop_front() {
                     Some(i) => i,
                     None => {
-                        let Some(i) = self.queue.pop_front() else { return };
+                        let Some(i) = self.next_affordable() else { return };
                         // The slot is taken now that the request can go: no slot waits idle
                         // for the rate limiter.
                         self.tracks[i] = Track::Submitting {
                             retries: 0,
                             sent: false,
                             slot: self.slots.take(),
+                            charge: None,
                         };
                         i
                     }
@@ -165,6 +167,32 @@ impl Coordinator<'_> {
         }
     }
 
+    /// The next queued job that `--max-credits` leaves room for. A job that does not fit is left
+    /// pending for this run, with the reason in its row; a cheaper one behind it may still fit.
+    fn next_affordable(&mut self) -> Option<usize> {
+        while let Some(i) = self.queue.pop_front() {
+            let expected = self.prices.estimate(&self.jobs[i].model);
+            if self.ledger.allows(expected.credits) {
+                return Some(i);
+            }
+            let cap = self.ledger.cap.unwrap_or_default();
+            let why = format!(
+                "budget reached: submitting it ({} credits, {}) would pass --max-credits {} \
+                 ({} committed in this folder)",
+                crate::sinks::thousands(expected.credits),
+                expected.basis.as_str(),
+                crate::sinks::thousands(cap),
+                crate::sinks::thousands(self.ledger.committed)
+            );
+            let job = &self.jobs[i];
+            self.record(|s| s.note_left(&job.key, &why));
+            self.tracks[i] = Track::Settled(Outcome::Left);
+            self.over_budget += 1;
+            self.sinks.emit(RunEvent::Pending { job, reason: &why });
+        }
+        None
+    }
+
     /// A submit to try again after `delay`, keeping its slot. Nothing is recorded meanwhile:
     /// the job stays `queued` in the state until its POST really goes out, so a run killed while
     /// it waits leaves nothing to be unsure about.
@@ -183,8 +211,11 @@ impl Coordinator<'_> {
             self.withdraw(i);
             return;
         }
-        if let Track::Submitting { sent, .. } = &mut self.tracks[i] {
+        // Counted against `--max-credits` from the record on: the POST may create a generation.
+        let expected = self.prices.estimate(&job.model).credits;
+        if let Track::Submitting { sent, charge, .. } = &mut self.tracks[i] {
             *sent = true;
+            *charge = Some(self.ledger.reserve(expected));
         }
         let api = self.api.clone();
         let body = job.body();
@@ -198,8 +229,19 @@ impl Coordinator<'_> {
         ));
     }
 
-    /// A submit that never went out gives its slot back; the job is still `queued` in the state.
+    /// A submit that never went out gives its slot (and what it counted against the cap) back;
+    /// the job is still `queued` in the state.
     pub(super) fn withdraw(&mut self, i: usize) {
+        self.release_charge(i);
         self.tracks[i] = Track::Queued;
+    }
+
+    /// A submit that created nothing no longer counts against `--max-credits`.
+    pub(super) fn release_charge(&mut self, i: usize) {
+        if let Track::Submitting { charge, .. } = &mut self.tracks[i]
+            && let Some(charge) = charge.take()
+        {
+            self.ledger.release(charge);
+        }
     }
 }

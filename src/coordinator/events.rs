@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Remote, Stage, StopReason, Track};
+use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Outcome, Remote, Stage, StopReason, Track};
 use crate::api::{ApiError, Disposition, GenerationStatus, Op, Pending, Submission};
+use crate::cost::Charge;
 use crate::download::{DownloadError, Downloaded};
+use crate::sinks::RunEvent;
 use crate::state::Failure;
 
 impl Coordinator<'_> {
@@ -29,8 +31,11 @@ impl Coordinator<'_> {
         let job = &self.jobs[i];
         match result {
             Ok(sub) => {
-                let recorded =
-                    self.record(|s| s.record_generation(&job.key, &sub.generation_id, sub.credits).map(drop));
+                let mut attempt = 0;
+                let recorded = self.record(|s| {
+                    attempt = s.record_generation(&job.key, &sub.generation_id, sub.credits)?;
+                    Ok(())
+                });
                 if !recorded {
                     tracing::error!(
                         "{}: generation `{}` was created but could not be recorded; note this id",
@@ -38,15 +43,26 @@ impl Coordinator<'_> {
                         sub.generation_id
                     );
                 }
-                tracing::info!("{}: submitted, generation {}", job.label(), sub.generation_id);
                 let now = Instant::now();
                 let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
                 let first_poll = self.poll_wait(&kind, Duration::ZERO);
                 // The slot its submit took stays with the generation until it is seen finished.
-                let slot = match std::mem::replace(&mut self.tracks[i], Track::Queued) {
-                    Track::Submitting { slot, .. } => Some(slot),
-                    _ => None,
+                let (slot, charge) = match std::mem::replace(&mut self.tracks[i], Track::Queued) {
+                    Track::Submitting { slot, charge, .. } => (Some(slot), charge),
+                    _ => (None, None),
                 };
+                // A generation exists: it counts, at its reported charge when there is one.
+                let mut charge =
+                    charge.unwrap_or_else(|| self.ledger.reserve(self.prices.estimate(&job.model).credits));
+                if let Some(credits) = sub.credits {
+                    self.ledger.reported(&mut charge, credits);
+                }
+                self.sinks.emit(RunEvent::Submitted {
+                    job,
+                    generation_id: &sub.generation_id,
+                    attempt,
+                    credits: sub.credits,
+                });
                 self.tracks[i] = Track::Remote(Remote {
                     generation_id: sub.generation_id,
                     kind,
@@ -55,6 +71,8 @@ impl Coordinator<'_> {
                     last_pending: now,
                     slot,
                     stage: Stage::PollAt(now + first_poll),
+                    queued: true,
+                    charge,
                     poll_errors: 0,
                     download_tries: 0,
                 });
@@ -71,6 +89,7 @@ impl Coordinator<'_> {
                     .unwrap_or(Duration::from_secs(1))
                     .min(self.config.retry.max);
                 self.submits_paused_until = Some(Instant::now() + pause);
+                self.release_charge(i);
                 if self.ceiling.limit() < before {
                     tracing::warn!(
                         "the service has too many generations of this account running ({e}); \
@@ -93,17 +112,18 @@ impl Coordinator<'_> {
                     && retries < self.config.retry.max_retries
                 {
                     // Retryable means nothing was created: the job is `queued` until its next POST.
+                    self.release_charge(i);
                     if !self.record(|s| s.mark_queued(&job.key)) || self.shutdown.level() >= CancelLevel::Drain {
                         self.withdraw(i);
                         return;
                     }
                     let delay = self.config.retry.delay(retries, after);
-                    tracing::warn!(
-                        "transient error submitting `{}` ({} tries left, next in {:.1}s): {e}",
-                        job.label(),
-                        self.config.retry.max_retries - retries,
-                        delay.as_secs_f64()
-                    );
+                    self.sinks.emit(RunEvent::Retrying {
+                        job,
+                        attempt: retries + 1,
+                        delay,
+                        error: &format!("{e} ({} tries left)", self.config.retry.max_retries - retries),
+                    });
                     if let Track::Submitting { retries, sent, .. } = &mut self.tracks[i] {
                         *retries += 1;
                         *sent = false;
@@ -127,23 +147,33 @@ impl Coordinator<'_> {
                     _ => None,
                 };
                 if let Some(reason) = run_stopper {
+                    self.release_charge(i);
                     self.record(|s| s.mark_queued(&job.key));
                     self.tracks[i] = Track::Queued;
                     self.stop(reason);
                     return;
                 }
-                self.tracks[i] = Track::Settled;
                 if e.disposition(Op::Submit) == Disposition::Ambiguous {
-                    // Left as `submitting`: reported `unknown`, never silently paid again.
-                    tracing::error!(
-                        "{}: the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
-                         Left as `unknown`",
-                        job.label()
+                    // Left as `submitting`: reported `unknown`, never silently paid again. It
+                    // stays counted against `--max-credits`: a generation may exist.
+                    self.tracks[i] = Track::Settled(Outcome::Unknown);
+                    let error = format!(
+                        "the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
+                         Left as `unknown`"
                     );
+                    self.sinks.emit(RunEvent::Unknown { job, error: &error });
                 } else {
                     // Refused as sent (400), or retries spent on a service that kept answering.
-                    tracing::error!("{}: submit failed: {e}", job.label());
+                    self.release_charge(i);
+                    self.tracks[i] = Track::Settled(Outcome::Failed);
+                    let error = format!("submit failed: {e}");
                     self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
+                    self.sinks.emit(RunEvent::Failed {
+                        job,
+                        generation_id: None,
+                        error: &error,
+                        resubmitting: false,
+                    });
                 }
             }
         }
@@ -157,7 +187,7 @@ impl Coordinator<'_> {
     }
 
     /// Takes a job out of remote tracking, freeing its slot.
-    pub(super) fn settle(&mut self, i: usize) {
+    pub(super) fn settle(&mut self, i: usize, outcome: Outcome) {
         if let Track::Remote(r) = &self.tracks[i]
             && r.stage == Stage::Downloading
         {
@@ -166,7 +196,7 @@ impl Coordinator<'_> {
         if matches!(self.tracks[i], Track::Remote(_)) {
             self.remote -= 1;
         }
-        self.tracks[i] = Track::Settled;
+        self.tracks[i] = Track::Settled(outcome);
     }
 
     fn on_polled(&mut self, i: usize, result: Result<GenerationStatus, ApiError>) {
@@ -180,7 +210,7 @@ impl Coordinator<'_> {
             _ => return,
         };
         let next_wait = self.poll_wait(&kind, age);
-        let Some(r) = self.remote_mut(i) else { return };
+        let Track::Remote(r) = &mut self.tracks[i] else { return };
         match result {
             Ok(GenerationStatus::Pending(status)) => {
                 r.poll_errors = 0;
@@ -189,11 +219,12 @@ impl Coordinator<'_> {
                         "no result after {}s (last status `{status}`); the generation may still finish: rerun to pick it up",
                         timeout.as_secs()
                     );
-                    tracing::error!("{}: {message}", job.label());
                     self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
-                    self.settle(i);
+                    self.settle(i, Outcome::Left);
+                    self.sinks.emit(RunEvent::Pending { job, reason: &message });
                 } else {
                     tracing::debug!("{}: {status}", job.label());
+                    r.queued = matches!(&status, Pending::Known(word) if word == "queued");
                     r.last_pending = now;
                     r.stage = Stage::PollAt(now + next_wait);
                     if let Pending::Unknown(word) = &status
@@ -213,6 +244,9 @@ impl Coordinator<'_> {
                 file_size,
             }) => {
                 r.poll_errors = 0;
+                if let Some(credits) = credits {
+                    self.ledger.reported(&mut r.charge, credits);
+                }
                 // Its slot is free from now: the download does not hold one.
                 let was_in_flight = r.slot.take().is_some();
                 r.stage = Stage::Ready { url, size: file_size };
@@ -225,7 +259,10 @@ impl Coordinator<'_> {
                 });
                 if was_in_flight {
                     self.ceiling.finished();
-                    tracing::info!("{}: generation completed, downloading", job.label());
+                    self.sinks.emit(RunEvent::Generated {
+                        job,
+                        generation_id: &id,
+                    });
                 }
                 self.record(|s| s.mark_downloading(&job.key, &id, credits));
                 if let Some(render) = render {
@@ -251,14 +288,15 @@ impl Coordinator<'_> {
                         r.generation_id,
                         timeout.as_secs()
                     );
-                    tracing::error!("{}: {message}", job.label());
                     self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
-                    self.settle(i);
+                    self.settle(i, Outcome::Left);
+                    self.sinks.emit(RunEvent::Pending { job, reason: &message });
                 }
                 Disposition::Retry { after } => {
                     let delay = retry.delay(r.poll_errors, after).max(next_wait);
                     r.poll_errors += 1;
-                    tracing::warn!(
+                    // Polls are free and retried quietly; the run's counts show the wait.
+                    tracing::debug!(
                         "transient error polling `{}` (next try in {:.1}s): {e}",
                         job.label(),
                         delay.as_secs_f64()
@@ -288,20 +326,26 @@ impl Coordinator<'_> {
     fn generation_failed(&mut self, i: usize, id: &str, message: &str) {
         let job = &self.jobs[i];
         self.record(|s| s.mark_failed(&job.key, Failure::Generation, message));
-        self.settle(i);
+        self.settle(i, Outcome::Failed);
         let attempts = self.state.attempts(&job.key).unwrap_or(u32::MAX);
-        if attempts <= self.config.paid_retries {
-            tracing::warn!(
-                "{}: generation {id} failed: {message}; submitting again (paid retry {attempts} of {})",
-                job.label(),
+        let resubmitting = attempts <= self.config.paid_retries;
+        let error = if resubmitting {
+            format!(
+                "generation {id} failed: {message} (paid retry {attempts} of {})",
                 self.config.paid_retries
-            );
-            if self.record(|s| s.mark_queued(&job.key)) {
-                self.tracks[i] = Track::Queued;
-                self.queue.push_back(i);
-            }
+            )
         } else {
-            tracing::error!("{}: generation {id} failed: {message}", job.label());
+            format!("generation {id} failed: {message}")
+        };
+        self.sinks.emit(RunEvent::Failed {
+            job,
+            generation_id: Some(id),
+            error: &error,
+            resubmitting,
+        });
+        if resubmitting && self.record(|s| s.mark_queued(&job.key)) {
+            self.tracks[i] = Track::Queued;
+            self.queue.push_back(i);
         }
     }
 
@@ -314,14 +358,32 @@ impl Coordinator<'_> {
         r.stage = Stage::PollAt(Instant::now());
         match result {
             Ok(done) => {
-                tracing::info!("{}: saved {} ({} bytes)", job.label(), job.file, done.bytes);
+                let credits = match r.charge {
+                    Charge::Reported(c) => Some(c),
+                    _ => None,
+                };
+                let generation_id = r.generation_id.clone();
                 self.record(|s| s.mark_completed(&job.key, &job.file, done.bytes, &done.sha256));
-                self.settle(i);
+                self.settle(i, Outcome::Done);
+                self.sinks.emit(RunEvent::Completed {
+                    job,
+                    generation_id: Some(&generation_id),
+                    bytes: done.bytes,
+                    credits,
+                });
             }
             Err(e @ DownloadError::Write { .. }) => {
                 // A full or read-only disk fails every video to come: stop paying for them.
-                self.record(|s| s.mark_failed(&job.key, Failure::Download, &e.to_string()));
-                self.settle(i);
+                let error = e.to_string();
+                let generation_id = r.generation_id.clone();
+                self.record(|s| s.mark_failed(&job.key, Failure::Download, &error));
+                self.settle(i, Outcome::Failed);
+                self.sinks.emit(RunEvent::Failed {
+                    job,
+                    generation_id: Some(&generation_id),
+                    error: &error,
+                    resubmitting: false,
+                });
                 self.stop(StopReason::Fatal(format!(
                     "{e}; stopping before more generations are paid for (a rerun fetches the finished ones again)"
                 )));
@@ -330,9 +392,15 @@ impl Coordinator<'_> {
                 // Fetching it again would meet the same limit: the job waits for a rerun with a
                 // higher one (the generation stays paid for and fetchable until its URL expires).
                 let message = format!("{e}; rerun with a higher --max-download-size to fetch it");
-                tracing::error!("{}: {message}", job.label());
+                let generation_id = r.generation_id.clone();
                 self.record(|s| s.mark_failed(&job.key, Failure::Download, &message));
-                self.settle(i);
+                self.settle(i, Outcome::Failed);
+                self.sinks.emit(RunEvent::Failed {
+                    job,
+                    generation_id: Some(&generation_id),
+                    error: &message,
+                    resubmitting: false,
+                });
             }
             Err(e) => {
                 r.download_tries += 1;
@@ -341,9 +409,15 @@ impl Coordinator<'_> {
                         "{e} (after {} tries; a rerun fetches it again at no cost)",
                         r.download_tries
                     );
-                    tracing::error!("{}: {message}", job.label());
+                    let generation_id = r.generation_id.clone();
                     self.record(|s| s.mark_failed(&job.key, Failure::Download, &message));
-                    self.settle(i);
+                    self.settle(i, Outcome::Failed);
+                    self.sinks.emit(RunEvent::Failed {
+                        job,
+                        generation_id: Some(&generation_id),
+                        error: &message,
+                        resubmitting: false,
+                    });
                     return;
                 }
                 // A fresh poll gives a fresh URL: that mends an expired link and costs nothing.

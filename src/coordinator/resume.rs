@@ -6,7 +6,8 @@ use std::path::Path;
 
 use tokio::time::Instant;
 
-use super::{Coordinator, Remote, Stage, Track};
+use super::{Coordinator, Outcome, Remote, Stage, Track};
+use crate::cost::Charge;
 use crate::download::hash_file;
 use crate::plan::{Job, JobKey};
 use crate::results::FinishedRow;
@@ -23,6 +24,13 @@ impl Coordinator<'_> {
         // be running remotely (it then takes a concurrency slot).
         let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
         let slots = self.slots.clone();
+        // Counted by the ledger from the records already; one not priced yet is counted at its
+        // expected price until the service says.
+        let charge = if record.uncharged > 0 {
+            Charge::Expected(self.prices.estimate(&job.model).credits)
+        } else {
+            Charge::Counted
+        };
         let follow = |id: &String, in_flight: bool| {
             Track::Remote(Remote {
                 generation_id: id.clone(),
@@ -32,6 +40,8 @@ impl Coordinator<'_> {
                 last_pending: now,
                 slot: in_flight.then(|| slots.take()),
                 stage: Stage::PollAt(now),
+                queued: false,
+                charge,
                 poll_errors: 0,
                 download_tries: 0,
             })
@@ -51,10 +61,10 @@ impl Coordinator<'_> {
                      Left as `unknown`; `--resubmit-unknown` submits it again",
                     job.label()
                 );
-                Track::Settled
+                Track::Settled(Outcome::Unknown)
             }
             (Phase::Generating, Some(id)) => {
-                tracing::info!("{}: resuming generation {id}", job.label());
+                tracing::debug!("{}: resuming generation {id}", job.label());
                 follow(id, true)
             }
             (Phase::Downloading, Some(id)) => follow(id, false),
@@ -63,7 +73,7 @@ impl Coordinator<'_> {
                 match hash_file(&path) {
                     Ok(d) if Some(d.bytes) == record.bytes && Some(&d.sha256) == record.sha256.as_ref() => {
                         self.resumed_done += 1;
-                        Track::Settled
+                        Track::Settled(Outcome::Done)
                     }
                     found => {
                         let why = if found.is_ok() { "changed" } else { "missing" };
@@ -79,7 +89,9 @@ impl Coordinator<'_> {
                 }
             }
             (Phase::Failed, id) => match (record.failure, id) {
-                (Some(Failure::Generation), _) if record.attempts > self.config.paid_retries => Track::Settled,
+                (Some(Failure::Generation), _) if record.attempts > self.config.paid_retries => {
+                    Track::Settled(Outcome::Failed)
+                }
                 (Some(Failure::Generation), _) => {
                     self.state.mark_queued(&job.key)?;
                     Track::Queued

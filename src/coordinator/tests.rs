@@ -22,6 +22,7 @@ fn config(paid_retries: u32, resubmit_unknown: bool) -> RunConfig {
         generation_timeout: Duration::from_secs(60),
         retry: RetryPolicy::default(),
         progress_every: Duration::from_secs(60),
+        max_credits: None,
     }
 }
 
@@ -39,7 +40,7 @@ fn placed(c: &Coordinator, i: usize) -> Placed {
             assert!(c.queue.contains(&i));
             Placed::Queued
         }
-        Track::Settled => Placed::Settled,
+        Track::Settled(_) => Placed::Settled,
         Track::Remote(r) => {
             assert!(c.due.iter().any(|e| e.0.1 == i), "a followed job is due to be polled");
             assert!(
@@ -107,6 +108,7 @@ fn each_phase_left_by_a_dead_run_is_resumed_without_paying_twice() {
             downloader.clone(),
             config(paid_retries, resubmit_unknown),
             &Shutdown::default(),
+            crate::sinks::Sinks::default(),
         )
         .unwrap();
         let placed: Vec<Placed> = (0..plan.jobs.len()).map(|i| placed(&c, i)).collect();

@@ -1,0 +1,217 @@
+//! What generations cost, before and during a run: prices known from the vendor's pages, charges
+//! seen in earlier runs into the same folder, and the ledger that keeps `--max-credits`.
+//!
+//! Money rule: a job is counted against the cap from the moment its submit is recorded (before
+//! the POST) at its expected price, and at its real charge once the service reports it. Submits
+//! whose outcome is unknown stay counted. So paid submits never pass the cap, counting those in
+//! flight, across every run into the same folder.
+
+use std::collections::HashMap;
+
+use crate::state::{JobRecord, Phase};
+
+/// Charges the vendor's pages show: 1,050,000 credits for every `magic/*` generation. PixVerse's
+/// depend on its options (420,000 and 2,000,000 for the same documented request), so it has no
+/// fixed price here.
+pub fn catalog_price(model: &str) -> Option<f64> {
+    model.starts_with("magic/").then_some(1_050_000.0)
+}
+
+/// The largest charge the vendor's pages show for one generation: what a model of unknown price
+/// is counted at until a real charge is seen.
+pub const HIGHEST_DOCUMENTED: f64 = 2_000_000.0;
+
+/// Expected prices, per model.
+#[derive(Debug, Clone, Default)]
+pub struct Prices {
+    /// The highest charge seen per model in this folder's earlier generations.
+    observed: HashMap<String, f64>,
+}
+
+/// An expected charge, and what it is based on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub credits: f64,
+    pub basis: Basis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// Charged this much before, into the same folder.
+    Observed,
+    /// The vendor's documented price.
+    Catalog,
+    /// No price known: the highest charge seen anywhere, so a cap is never passed.
+    Highest,
+}
+
+impl Basis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Observed => "charged before",
+            Basis::Catalog => "documented price",
+            Basis::Highest => "price unknown: counted at the highest seen",
+        }
+    }
+}
+
+impl Prices {
+    pub fn new(observed: HashMap<String, f64>) -> Prices {
+        Prices { observed }
+    }
+
+    /// The most one generation is expected to cost anywhere.
+    pub fn highest(&self) -> f64 {
+        self.observed.values().copied().fold(HIGHEST_DOCUMENTED, f64::max)
+    }
+
+    /// What a generation of `model` is expected to cost: the higher of its documented price and
+    /// its charges seen before (a cap must not be passed because a price went up), else the
+    /// highest charge seen.
+    pub fn estimate(&self, model: &str) -> Estimate {
+        match (self.observed.get(model).copied(), catalog_price(model)) {
+            (Some(seen), Some(listed)) if seen > listed => Estimate {
+                credits: seen,
+                basis: Basis::Observed,
+            },
+            (_, Some(listed)) => Estimate {
+                credits: listed,
+                basis: Basis::Catalog,
+            },
+            (Some(seen), None) => Estimate {
+                credits: seen,
+                basis: Basis::Observed,
+            },
+            (None, None) => Estimate {
+                credits: self.highest(),
+                basis: Basis::Highest,
+            },
+        }
+    }
+
+    /// Credits committed by what a folder's state records: charges reported, plus the expected
+    /// price of each generation whose charge is not known yet and of each submit whose outcome is
+    /// unknown (it may have created a paid generation).
+    pub fn committed<'r>(&self, records: impl IntoIterator<Item = &'r JobRecord>) -> f64 {
+        records
+            .into_iter()
+            .map(|r| {
+                let unpriced = r.uncharged + u32::from(r.phase == Phase::Submitting);
+                r.credits.unwrap_or(0.0) + unpriced as f64 * self.estimate(&r.model).credits
+            })
+            .sum()
+    }
+}
+
+/// What one generation counts for against the cap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Charge {
+    /// Counted at its expected price; the service has not said.
+    Expected(f64),
+    /// The service reported this charge.
+    Reported(f64),
+    /// Counted already, from the state a resumed run started with: a later report of the same
+    /// charge changes nothing.
+    Counted,
+}
+
+impl Charge {
+    pub fn amount(self) -> f64 {
+        match self {
+            Charge::Expected(c) | Charge::Reported(c) => c,
+            Charge::Counted => 0.0,
+        }
+    }
+}
+
+/// Credits committed in a folder (every run), and the cap they must stay under.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pub cap: Option<f64>,
+    /// Reported charges plus expected prices of generations not priced yet.
+    pub committed: f64,
+    /// Charges the service reported during this run.
+    pub reported_now: f64,
+}
+
+impl Ledger {
+    pub fn new(cap: Option<f64>, committed: f64) -> Ledger {
+        Ledger {
+            cap,
+            committed,
+            reported_now: 0.0,
+        }
+    }
+
+    /// Whether a generation expected to cost `credits` may be submitted under the cap.
+    pub fn allows(&self, credits: f64) -> bool {
+        self.cap.is_none_or(|cap| self.committed + credits <= cap + 1e-6)
+    }
+
+    /// Counts a submit about to go out.
+    pub fn reserve(&mut self, credits: f64) -> Charge {
+        self.committed += credits;
+        Charge::Expected(credits)
+    }
+
+    /// A submit that created nothing gives its reservation back.
+    pub fn release(&mut self, charge: Charge) {
+        self.committed -= charge.amount();
+        if let Charge::Reported(c) = charge {
+            self.reported_now -= c;
+        }
+    }
+
+    /// The service reported what a generation costs: it replaces what was counted.
+    pub fn reported(&mut self, charge: &mut Charge, credits: f64) {
+        let before = match *charge {
+            Charge::Counted => return,
+            Charge::Reported(c) => c,
+            Charge::Expected(_) => 0.0,
+        };
+        self.committed += credits - charge.amount();
+        self.reported_now += credits - before;
+        *charge = Charge::Reported(credits);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_prefer_the_higher_of_listed_and_seen_and_fall_back_to_the_highest() {
+        let prices = Prices::new(HashMap::from([
+            ("magic/image-to-video".to_string(), 1_200_000.0),
+            ("pixverse/v5/image-to-video".to_string(), 1_260_000.0),
+        ]));
+        assert_eq!(prices.estimate("magic/image-to-video").credits, 1_200_000.0);
+        assert_eq!(prices.estimate("magic/text-to-video").credits, 1_050_000.0);
+        assert_eq!(prices.estimate("magic/text-to-video").basis, Basis::Catalog);
+        assert_eq!(prices.estimate("pixverse/v5/image-to-video").credits, 1_260_000.0);
+        let fresh = Prices::default();
+        assert_eq!(fresh.estimate("pixverse/v5/image-to-video").credits, HIGHEST_DOCUMENTED);
+        assert_eq!(fresh.estimate("pixverse/v5/image-to-video").basis, Basis::Highest);
+    }
+
+    #[test]
+    fn the_ledger_counts_a_submit_from_its_record_and_settles_on_the_reported_charge() {
+        let mut ledger = Ledger::new(Some(3_000_000.0), 0.0);
+        assert!(ledger.allows(2_000_000.0));
+        let mut a = ledger.reserve(2_000_000.0);
+        // In flight at its expected price: a second one would pass the cap.
+        assert!(!ledger.allows(2_000_000.0));
+        ledger.reported(&mut a, 1_260_000.0);
+        assert_eq!(ledger.committed, 1_260_000.0);
+        assert_eq!(ledger.reported_now, 1_260_000.0);
+        assert!(ledger.allows(1_260_000.0));
+        let b = ledger.reserve(1_260_000.0);
+        // Refused without creating anything: freed.
+        ledger.release(b);
+        assert_eq!(ledger.committed, 1_260_000.0);
+        // A report repeated at completion changes nothing.
+        ledger.reported(&mut a, 1_260_000.0);
+        assert_eq!(ledger.committed, 1_260_000.0);
+        assert_eq!(ledger.reported_now, 1_260_000.0);
+    }
+}

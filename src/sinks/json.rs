@@ -1,0 +1,181 @@
+//! `--log-format json`: one JSON object per line for each event, for cron mail, log shippers and
+//! `jq`. Every object has `ts` (RFC 3339, UTC) and `event`; job events name the job by its id
+//! (the `job_id` of `results.csv`) with its model, template, input and file. Progress objects
+//! come at the pace of the plain status line. The API key is in no event.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::{RunEvent, Sink};
+use crate::plan::Job;
+
+pub struct JsonLines {
+    out: Box<dyn Write + Send>,
+    progress_every: Duration,
+    next_progress: Option<Instant>,
+}
+
+impl JsonLines {
+    pub fn new(out: Box<dyn Write + Send>, progress_every: Duration) -> JsonLines {
+        JsonLines {
+            out,
+            progress_every,
+            next_progress: None,
+        }
+    }
+
+    fn write(&mut self, event: &str, mut fields: Value) {
+        let mut object = serde_json::Map::new();
+        object.insert("ts".into(), timestamp().into());
+        object.insert("event".into(), event.into());
+        if let Value::Object(fields) = fields.take() {
+            object.extend(fields);
+        }
+        let mut line = Value::Object(object).to_string();
+        line.push('\n');
+        // A log that cannot be written must not stop the run: the state holds the truth.
+        let _ = self.out.write_all(line.as_bytes());
+        let _ = self.out.flush();
+    }
+}
+
+pub fn timestamp() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn job_fields(job: &Job) -> Value {
+    json!({
+        "job_id": job.key.short(),
+        "model": job.model,
+        "template": job.template,
+        "input": job.input_label,
+        "file": job.file,
+    })
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Value::Object(base), Value::Object(extra)) = (&mut base, extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+impl Sink for JsonLines {
+    fn event(&mut self, event: &RunEvent<'_>) {
+        match event {
+            RunEvent::Started(s) => {
+                self.next_progress = Some(Instant::now() + self.progress_every);
+                self.write(
+                    "run_started",
+                    json!({
+                        "jobs": s.jobs,
+                        "to_submit": s.to_submit,
+                        "to_follow": s.to_follow,
+                        "already_done": s.already_done,
+                        "estimated_credits": s.estimate,
+                        "max_credits": s.max_credits,
+                    }),
+                );
+            }
+            RunEvent::Submitted {
+                job,
+                generation_id,
+                attempt,
+                credits,
+            } => self.write(
+                "job_submitted",
+                with(
+                    job_fields(job),
+                    json!({"generation_id": generation_id, "attempt": attempt, "credits": credits}),
+                ),
+            ),
+            RunEvent::Retrying {
+                job,
+                attempt,
+                delay,
+                error,
+            } => self.write(
+                "job_retried",
+                with(
+                    job_fields(job),
+                    json!({"attempt": attempt, "delay_ms": delay.as_millis() as u64, "error": error}),
+                ),
+            ),
+            RunEvent::Generated { job, generation_id } => self.write(
+                "job_generated",
+                with(job_fields(job), json!({"generation_id": generation_id})),
+            ),
+            RunEvent::Completed {
+                job,
+                generation_id,
+                bytes,
+                credits,
+            } => self.write(
+                "job_completed",
+                with(
+                    job_fields(job),
+                    json!({"generation_id": generation_id, "bytes": bytes, "credits": credits}),
+                ),
+            ),
+            RunEvent::Failed {
+                job,
+                generation_id,
+                error,
+                resubmitting,
+            } => self.write(
+                "job_failed",
+                with(
+                    job_fields(job),
+                    json!({"generation_id": generation_id, "error": error, "resubmitting": resubmitting}),
+                ),
+            ),
+            RunEvent::Unknown { job, error } => {
+                self.write("job_unknown", with(job_fields(job), json!({"error": error})))
+            }
+            RunEvent::Pending { job, reason } => {
+                self.write("job_pending", with(job_fields(job), json!({"error": reason})))
+            }
+            RunEvent::Progress(p) => {
+                let now = Instant::now();
+                if self.next_progress.is_some_and(|next| now >= next) {
+                    self.next_progress = Some(now + self.progress_every);
+                    self.write(
+                        "progress",
+                        json!({
+                            "total": p.total,
+                            "done": p.done,
+                            "failed": p.failed,
+                            "unknown": p.unknown,
+                            "deferred": p.deferred,
+                            "waiting": p.waiting,
+                            "submitting": p.submitting,
+                            "queued": p.queued,
+                            "generating": p.generating,
+                            "downloading": p.downloading,
+                            "credits": p.credits,
+                            "requests": p.requests,
+                            "elapsed_ms": p.elapsed.as_millis() as u64,
+                        }),
+                    );
+                }
+            }
+            RunEvent::Finished(f) => self.write(
+                "run_finished",
+                json!({
+                    "completed": f.completed,
+                    "failed": f.failed,
+                    "unknown": f.unknown,
+                    "pending": f.pending,
+                    "credits": f.credits,
+                    "api_requests": f.api_requests,
+                    "elapsed_ms": f.elapsed.as_millis() as u64,
+                    "stopped": f.stopped,
+                    "exit_code": f.exit_code,
+                }),
+            ),
+        }
+    }
+}

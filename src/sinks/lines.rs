@@ -1,0 +1,175 @@
+//! Plain lines for a log file or a terminal too narrow for more: at most one line per job event
+//! (finished, failed, unknown, retried, deferred) at the default level, and a status line every
+//! few seconds. Lines go through `tracing`, so `-q`/`-v` and the timestamps apply to them.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Progress, RunEvent, Sink, Started, job_name, short_duration, thousands};
+
+pub struct Lines {
+    /// How often the status line is written; `None` when something else shows progress (the
+    /// live view).
+    status_every: Option<Duration>,
+    /// Whether a finished job gets its line (the live view's bar already counts them).
+    completions: bool,
+    next_status: Option<Instant>,
+    settled_at_start: usize,
+}
+
+impl Lines {
+    pub fn new(status_every: Option<Duration>, completions: bool) -> Lines {
+        Lines {
+            status_every,
+            completions,
+            next_status: None,
+            settled_at_start: 0,
+        }
+    }
+}
+
+impl Sink for Lines {
+    fn event(&mut self, event: &RunEvent<'_>) {
+        match event {
+            RunEvent::Started(s) => {
+                self.settled_at_start = s.already_done;
+                tracing::info!("{}", started_line(s));
+                self.next_status = self.status_every.map(|every| Instant::now() + every);
+            }
+            RunEvent::Submitted {
+                job,
+                generation_id,
+                attempt,
+                ..
+            } => {
+                tracing::debug!(
+                    "{}: submitted (attempt {attempt}), generation {generation_id}",
+                    job_name(job)
+                );
+            }
+            RunEvent::Retrying {
+                job,
+                attempt,
+                delay,
+                error,
+            } => tracing::warn!(
+                "{}: transient error submitting, retry {attempt} in {:.1}s: {error}",
+                job_name(job),
+                delay.as_secs_f64()
+            ),
+            RunEvent::Generated { job, generation_id } => {
+                tracing::debug!("{}: generation {generation_id} completed, downloading", job_name(job));
+            }
+            RunEvent::Completed { job, bytes, .. } => {
+                if self.completions {
+                    tracing::info!(
+                        "{}: saved {} ({} bytes)",
+                        job_name(job),
+                        job.file,
+                        thousands(*bytes as f64)
+                    );
+                }
+            }
+            RunEvent::Failed {
+                job,
+                error,
+                resubmitting,
+                ..
+            } => {
+                if *resubmitting {
+                    tracing::warn!("{}: {error}; submitting again (paid retry)", job_name(job));
+                } else {
+                    tracing::error!("{}: {error}", job_name(job));
+                }
+            }
+            RunEvent::Unknown { job, error } => tracing::error!("{}: {error}", job_name(job)),
+            RunEvent::Pending { job, reason } => tracing::warn!("{}: left pending: {reason}", job_name(job)),
+            RunEvent::Progress(p) => {
+                if let (Some(every), Some(next)) = (self.status_every, self.next_status) {
+                    let now = Instant::now();
+                    if now >= next {
+                        self.next_status = Some(now + every);
+                        tracing::info!("{}", status_line(p, self.settled_at_start));
+                    }
+                }
+            }
+            RunEvent::Finished(_) => {}
+        }
+    }
+}
+
+pub fn started_line(s: &Started) -> String {
+    let mut line = format!(
+        "{} job(s): {} to submit, {} generation(s) to follow, {} already done",
+        s.jobs, s.to_submit, s.to_follow, s.already_done
+    );
+    if let Some(estimate) = s.estimate.filter(|_| s.to_submit > 0) {
+        line.push_str(&format!("; about {} credits to spend", thousands(estimate)));
+    }
+    if let Some(cap) = s.max_credits {
+        line.push_str(&format!(" (at most {} with --max-credits)", thousands(cap)));
+    }
+    line
+}
+
+/// One line of where a run stands, for logs: every count is there, zeros included, so the lines
+/// of a run line up and `grep` finds the same words each time.
+pub fn status_line(p: &Progress, settled_at_start: usize) -> String {
+    let percent = (p.settled() * 100).checked_div(p.total).unwrap_or(100);
+    let eta = p.eta(settled_at_start).map_or_else(|| "-".to_string(), short_duration);
+    format!(
+        "[{}] {}/{} settled ({percent}%): {} done, {} failed, {} unknown, {} deferred | {} waiting, {} submitting, \
+         {} queued, {} generating, {} downloading | {} credits, {:.1} req/s, ETA {eta}",
+        short_duration(p.elapsed),
+        p.settled(),
+        p.total,
+        p.done,
+        p.failed,
+        p.unknown,
+        p.deferred,
+        p.waiting,
+        p.submitting,
+        p.queued,
+        p.generating,
+        p.downloading,
+        thousands(p.credits),
+        p.requests_per_second,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_for_logs() {
+        let p = Progress {
+            total: 210,
+            waiting: 12,
+            submitting: 1,
+            queued: 4,
+            generating: 30,
+            downloading: 2,
+            done: 158,
+            failed: 2,
+            unknown: 1,
+            deferred: 0,
+            credits: 165_900_000.0,
+            requests: 900,
+            requests_per_second: 4.85,
+            elapsed: Duration::from_secs(372),
+        };
+        insta::assert_snapshot!(status_line(&p, 10));
+        insta::assert_snapshot!(super::super::live::counts_line(&p));
+        let started = Started {
+            jobs: 210,
+            to_submit: 200,
+            to_follow: 0,
+            already_done: 10,
+            estimate: Some(210_000_000.0),
+            max_credits: Some(250_000_000.0),
+        };
+        insta::assert_snapshot!(started_line(&started));
+    }
+}

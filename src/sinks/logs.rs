@@ -1,0 +1,106 @@
+//! Where `tracing` lines go: plain text on stderr (colour only for a person at a terminal),
+//! above the live view's bar while one is drawn, or JSON objects in the same shape as the event
+//! lines of `--log-format json`.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use indicatif::ProgressBar;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// The bar being drawn, if any: log lines are printed above it rather than through it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+pub fn show_bar(bar: Option<ProgressBar>) {
+    *BAR.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
+/// Writes to stderr, clearing the live view's bar around the text.
+pub struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match bar {
+            Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().write_all(buf)),
+            _ => std::io::stderr().write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn init(filter: EnvFilter, format: LogFormat, color: bool) {
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_ansi(color)
+                    .with_writer(|| Stderr),
+            )
+            .init(),
+        LogFormat::Json => registry.with(JsonLogs).init(),
+    }
+}
+
+/// Log lines as `{"ts", "event": "log", "level", "message", …fields}`.
+struct JsonLogs;
+
+impl<S: tracing::Subscriber> Layer<S> for JsonLogs {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut fields = Fields(serde_json::Map::new());
+        event.record(&mut fields);
+        let mut object = serde_json::Map::new();
+        object.insert("ts".into(), super::json::timestamp().into());
+        object.insert("event".into(), "log".into());
+        object.insert(
+            "level".into(),
+            event.metadata().level().as_str().to_ascii_lowercase().into(),
+        );
+        object.extend(fields.0);
+        let mut line = serde_json::Value::Object(object).to_string();
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+}
+
+struct Fields(serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().into(), format!("{value:?}").into());
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+}

@@ -1,0 +1,321 @@
+//! The end-of-run summary: what happened, per model and status; what it cost beside what was
+//! expected; how long it took; where the files are; each failure with its reason (saying which
+//! are old news from earlier runs); and the exact command that resumes or retries.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use super::{short_duration, thousands};
+use crate::results::Status;
+
+/// One job's line in the summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobLine {
+    pub job_id: String,
+    pub model: String,
+    pub name: String,
+    pub status: Status,
+    pub error: Option<String>,
+    /// Its failure was recorded by an earlier run.
+    pub earlier: bool,
+    /// A paid generation failed: only `--paid-retries` submits it again.
+    pub paid_failure: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub jobs: Vec<JobLine>,
+    /// Charges the service reported in this run.
+    pub credits_now: f64,
+    /// What this run's submits were expected to cost.
+    pub estimate: Option<f64>,
+    /// Every charge recorded in the folder, all runs.
+    pub credits_total: f64,
+    pub over_budget: usize,
+    pub max_credits: Option<f64>,
+    pub elapsed: Duration,
+    pub api_requests: u64,
+    pub out: std::path::PathBuf,
+    /// The command as it was given, ready to paste.
+    pub command: String,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+/// How many failures are listed one by one; the rest are in `results.csv`.
+const LISTED: usize = 20;
+
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let statuses = [Status::Completed, Status::Failed, Status::Unknown, Status::Pending];
+    let mut by_model: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    for job in &s.jobs {
+        let column = statuses.iter().position(|st| *st == job.status).unwrap_or(3);
+        by_model.entry(&job.model).or_default()[column] += 1;
+    }
+    let completed = s.jobs.iter().filter(|j| j.status == Status::Completed).count();
+    let _ = writeln!(out, "finished: {completed} of {} job(s) completed", s.jobs.len());
+    let width = by_model.keys().map(|m| m.len()).max().unwrap_or(5).max(5);
+    let _ = writeln!(out, "  {:<width$}  completed  failed  unknown  pending", "model");
+    let mut totals = [0usize; 4];
+    for (model, counts) in &by_model {
+        let _ = writeln!(
+            out,
+            "  {model:<width$}  {:>9}  {:>6}  {:>7}  {:>7}",
+            counts[0], counts[1], counts[2], counts[3]
+        );
+        for (t, c) in totals.iter_mut().zip(counts) {
+            *t += c;
+        }
+    }
+    if by_model.len() > 1 {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>9}  {:>6}  {:>7}  {:>7}",
+            "total", totals[0], totals[1], totals[2], totals[3]
+        );
+    }
+    let mut credits = format!("credits: {} spent in this run", thousands(s.credits_now));
+    if let Some(estimate) = s.estimate.filter(|e| *e > 0.0) {
+        let _ = write!(credits, " (expected {})", thousands(estimate));
+    }
+    let _ = write!(credits, "; {} recorded in this folder", thousands(s.credits_total));
+    if let Some(cap) = s.max_credits {
+        let _ = write!(credits, "; --max-credits {}", thousands(cap));
+    }
+    let _ = writeln!(out, "{credits}");
+    let _ = writeln!(
+        out,
+        "time: {} · {} API requests",
+        short_duration(s.elapsed),
+        s.api_requests
+    );
+    let _ = writeln!(
+        out,
+        "videos: {}  results: {}",
+        display(&s.out.join("videos")),
+        display(&s.out.join("results.csv"))
+    );
+    if let Some(why) = &s.stopped {
+        let _ = writeln!(out, "stopped early: {why}");
+    }
+
+    let failed: Vec<&JobLine> = s.jobs.iter().filter(|j| j.status == Status::Failed).collect();
+    if !failed.is_empty() {
+        let earlier = failed.iter().filter(|j| j.earlier).count();
+        let _ = write!(out, "failed ({}", failed.len());
+        if earlier > 0 {
+            let _ = write!(out, ", {earlier} of them from earlier runs");
+        }
+        let _ = writeln!(out, "):");
+        // This run's failures first: they are the news.
+        let mut ordered = failed.clone();
+        ordered.sort_by_key(|j| j.earlier);
+        for job in ordered.iter().take(LISTED) {
+            let _ = writeln!(
+                out,
+                "  {} {}{}: {}",
+                job.job_id,
+                job.name,
+                if job.earlier { " (earlier run)" } else { "" },
+                job.error.as_deref().unwrap_or("no reason recorded")
+            );
+        }
+        if ordered.len() > LISTED {
+            let _ = writeln!(out, "  … and {} more in results.csv", ordered.len() - LISTED);
+        }
+    }
+    let unknown = totals[2];
+    let pending = totals[3];
+    let mut next = Vec::new();
+    if pending > 0 {
+        let why = if s.over_budget > 0 {
+            format!(" ({} over --max-credits: raise it to go on)", s.over_budget)
+        } else {
+            String::new()
+        };
+        next.push(format!("resume the {pending} pending job(s){why}: {}", s.command));
+    }
+    let paid_failures = s
+        .jobs
+        .iter()
+        .filter(|j| j.status == Status::Failed && j.paid_failure)
+        .count();
+    if paid_failures > 0 {
+        next.push(format!(
+            "submit the {paid_failures} failed generation(s) again (paid again): {} --paid-retries 1",
+            s.command
+        ));
+    }
+    if unknown > 0 {
+        next.push(format!(
+            "{unknown} submit(s) may have created a generation: check the account's history, then if none exists: {} --resubmit-unknown",
+            s.command
+        ));
+    }
+    if !next.is_empty() {
+        let _ = writeln!(out, "next:");
+        for line in next {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// An argument as a POSIX shell reads it back: bare when safe, else in single quotes.
+pub fn shell_quote(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if safe {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str, model: &str, name: &str, status: Status, error: Option<&str>, earlier: bool) -> JobLine {
+        JobLine {
+            job_id: id.into(),
+            model: model.into(),
+            name: name.into(),
+            status,
+            error: error.map(Into::into),
+            earlier,
+            paid_failure: error.is_some_and(|e| e.starts_with("generation")),
+        }
+    }
+
+    fn summary(jobs: Vec<JobLine>) -> Summary {
+        Summary {
+            jobs,
+            credits_now: 4_200_000.0,
+            estimate: Some(5_250_000.0),
+            credits_total: 9_450_000.0,
+            over_budget: 0,
+            max_credits: None,
+            elapsed: Duration::from_secs(754),
+            api_requests: 118,
+            out: "out/spring".into(),
+            command: "vidbatch run spring.csv --out out/spring".into(),
+            stopped: None,
+        }
+    }
+
+    #[test]
+    fn a_clean_run() {
+        let s = summary(vec![
+            line(
+                "a1",
+                "magic/image-to-video",
+                "shoe/paris",
+                Status::Completed,
+                None,
+                false,
+            ),
+            line(
+                "a2",
+                "magic/image-to-video",
+                "bag/paris",
+                Status::Completed,
+                None,
+                false,
+            ),
+            line("b1", "magic/text-to-video", "sale", Status::Completed, None, false),
+        ]);
+        insta::assert_snapshot!(render(&s));
+    }
+
+    #[test]
+    fn failures_old_and_new_pending_over_budget_and_unknown() {
+        let mut s = summary(vec![
+            line(
+                "a1",
+                "magic/image-to-video",
+                "shoe/paris",
+                Status::Completed,
+                None,
+                false,
+            ),
+            line(
+                "a2",
+                "magic/image-to-video",
+                "bag/paris",
+                Status::Failed,
+                Some("generation g-1 failed: the template renderer gave up"),
+                true,
+            ),
+            line(
+                "a3",
+                "magic/image-to-video",
+                "hat/paris",
+                Status::Failed,
+                Some("submit failed: HTTP 400: image too small"),
+                false,
+            ),
+            line(
+                "b1",
+                "pixverse/v5/image-to-video",
+                "presenter",
+                Status::Unknown,
+                None,
+                false,
+            ),
+            line(
+                "b2",
+                "pixverse/v5/image-to-video",
+                "presenter-2",
+                Status::Pending,
+                Some("budget reached"),
+                false,
+            ),
+        ]);
+        s.over_budget = 1;
+        s.max_credits = Some(10_000_000.0);
+        insta::assert_snapshot!(render(&s));
+    }
+
+    #[test]
+    fn a_run_stopped_by_a_refused_key() {
+        let mut s = summary(vec![
+            line(
+                "a1",
+                "magic/text-to-video",
+                "one",
+                Status::Pending,
+                Some("not submitted"),
+                false,
+            ),
+            line(
+                "a2",
+                "magic/text-to-video",
+                "two",
+                Status::Pending,
+                Some("not submitted"),
+                false,
+            ),
+        ]);
+        s.credits_now = 0.0;
+        s.stopped = Some("the API refused the request for `one`: HTTP 401. Check `AIMLAPI_KEY`".into());
+        insta::assert_snapshot!(render(&s));
+    }
+
+    #[test]
+    fn arguments_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("manifests/demo.yaml"), "manifests/demo.yaml");
+        assert_eq!(shell_quote("my campaign.csv"), "'my campaign.csv'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

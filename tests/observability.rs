@@ -1,0 +1,311 @@
+//! Running with eyes open: what a run shows (live view on a terminal, plain lines, JSON lines),
+//! what it costs (`--max-credits`), what `status` reads beside a run, and `--shard`/`--limit`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Harness, KEY, assert_said, fast_config, stderr};
+use vidbatch::exit_code;
+use vidbatch::sim::SimConfig;
+
+fn prompts(n: usize) -> String {
+    let list: Vec<String> = (0..n).map(|i| format!("P{i:02}")).collect();
+    format!(
+        "jobs:\n  - model: magic/text-to-video\n    prompts: [{}]\n",
+        list.join(", ")
+    )
+}
+
+/// What the simulator charged in all: every generation it created, at its model's price.
+fn charged(h: &Harness) -> f64 {
+    h.log()
+        .submits
+        .iter()
+        .map(|s| match s.body["model"].as_str().unwrap_or_default() {
+            m if m.starts_with("magic/") => 1_050_000.0,
+            _ => 1_260_000.0,
+        })
+        .sum()
+}
+
+#[test]
+fn json_lines_tell_the_same_story_as_results_csv() {
+    let h = Harness::fast();
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/text-to-video\n    prompts: [ONE, TWO, THREE]\n  - model: magic/image-to-video\n    \
+         inputs: [assets/shoe.jpg]\n    templates: [Tokyo Billboard]\n",
+    );
+    let output = h.run(&manifest, &["--log-format", "json", "--progress-every", "50ms"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let said = stderr(&output);
+    assert!(!said.contains(KEY), "the key is in no event");
+    let events: Vec<serde_json::Value> = said
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let of = |kind: &str| -> Vec<&serde_json::Value> { events.iter().filter(|e| e["event"] == kind).collect() };
+    assert!(events.iter().all(|e| e["ts"].is_string()), "every object has a time");
+    assert_eq!(of("run_started").len(), 1);
+    assert_eq!(of("run_started")[0]["to_submit"], 4);
+    assert!(!of("progress").is_empty(), "progress objects at the status pace");
+    let rows = h.results();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let id = row["job_id"].as_str();
+        let submitted: Vec<_> = of("job_submitted").into_iter().filter(|e| e["job_id"] == id).collect();
+        let completed: Vec<_> = of("job_completed").into_iter().filter(|e| e["job_id"] == id).collect();
+        assert_eq!(submitted.len(), 1, "{id}");
+        assert_eq!(completed.len(), 1, "{id}");
+        for e in [submitted[0], completed[0]] {
+            assert_eq!(e["generation_id"], row["generation_id"].as_str(), "{id}");
+            assert_eq!(e["model"], row["model"].as_str());
+            assert_eq!(e["file"], row["file"].as_str());
+        }
+        assert_eq!(completed[0]["bytes"].to_string(), row["bytes"]);
+        assert_eq!(completed[0]["credits"].as_f64().unwrap().to_string(), row["credits"]);
+    }
+    let finished = of("run_finished");
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["completed"], 4);
+    assert_eq!(finished[0]["exit_code"], 0);
+    assert_eq!(finished[0]["credits"].as_f64(), Some(4.0 * 1_050_000.0));
+}
+
+#[test]
+fn plain_lines_carry_no_escape_codes_and_one_line_per_job() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", &prompts(6));
+    let output = h.run(&manifest, &["--progress-every", "50ms"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let said = stderr(&output);
+    assert!(!said.contains('\x1b'), "no escape codes when stderr is a file:\n{said}");
+    assert_eq!(said.matches(": saved videos/").count(), 6, "{said}");
+    assert!(said.contains("settled ("), "a status line: {said}");
+    assert!(said.contains("finished: 6 of 6 job(s) completed"), "{said}");
+    // Colour when asked for, even into a file.
+    let again = h.run(&manifest, &["--color", "always"]);
+    assert!(stderr(&again).contains('\x1b'), "{}", stderr(&again));
+}
+
+#[test]
+fn the_live_view_draws_on_a_terminal() {
+    let h = Harness::new(SimConfig {
+        generating: Duration::from_millis(600),
+        ..fast_config()
+    });
+    h.write("m.yaml", &prompts(6));
+    // `script` gives the run a pseudo-terminal; its output is what the terminal was sent.
+    let command = format!(
+        "{} run m.yaml --out out --rate 20 --poll-interval 50ms",
+        env!("CARGO_BIN_EXE_vidbatch")
+    );
+    let output = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .current_dir(h.dir.path())
+        .env("AIMLAPI_BASE_URL", &h.sim.base_url)
+        .env("AIMLAPI_KEY", KEY)
+        .env("COLUMNS", "120")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("`script` (util-linux) runs the live view under a pseudo-terminal");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("\x1b["), "drawn with escape codes");
+    assert!(screen.contains("/6 ("), "done/total: {screen}");
+    assert!(screen.contains("ETA"), "{screen}");
+    assert!(
+        screen.contains(" generating") && screen.contains(" done"),
+        "counts per state: {screen}"
+    );
+    assert!(screen.contains("credits") && screen.contains("req/s"), "{screen}");
+    assert!(screen.contains("finished: 6 of 6 job(s) completed"), "{screen}");
+    assert!(
+        !screen.contains(": saved videos/"),
+        "the bar counts finished jobs; they get no line each"
+    );
+}
+
+#[test]
+fn max_credits_is_never_passed_even_across_a_killed_run() {
+    let h = Harness::new(SimConfig {
+        generating: Duration::from_millis(800),
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", &prompts(12));
+    let cap = "5500000";
+    let args = ["--max-credits", cap, "--concurrency", "3", "--rate", "50"];
+    let mut first = h.spawn_run(&manifest, &args);
+    h.wait_for("two paid submits", |l| l.submits.len() >= 2);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let output = h.run(&manifest, &args);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    let paid = charged(&h);
+    assert!(paid <= 5_500_000.0, "the simulator charged {paid}");
+    let rows = h.results();
+    let count = |status: &str| rows.iter().filter(|r| r["status"] == status).count();
+    // A submit cut off by the kill is `unknown` and still counted: it may have been paid.
+    assert_eq!(count("completed") + count("unknown"), 5, "{rows:#?}");
+    assert!(count("completed") >= 4, "{rows:#?}");
+    let over: Vec<_> = rows.iter().filter(|r| r["status"] == "pending").collect();
+    assert_eq!(over.len(), 7);
+    assert!(over.iter().all(|r| r["error"].contains("budget reached")), "{over:#?}");
+    assert_said(&output, "over --max-credits: raise it to go on");
+
+    // A higher cap takes more, counting what the folder already committed.
+    let output = h.run(&manifest, &["--max-credits", "9000000"]);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    let paid = charged(&h);
+    assert!((7.0 * 1_050_000.0..=9_000_000.0).contains(&paid), "{paid}");
+}
+
+#[test]
+fn an_unknown_price_counts_at_the_highest_seen() {
+    let h = Harness::fast();
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: pixverse/v5/image-to-video\n    inputs: [assets/shoe.jpg, assets/bag.png, \
+         assets/presenter.jpg]\n    prompt: wave\n",
+    );
+    // PixVerse's price is not listed: each is counted at the highest documented charge,
+    // 2,000,000, until the service charges it. Under a cap of 3,000,000 the first goes out and is
+    // charged 1,260,000; a second, counted at 2,000,000, would pass the cap.
+    let output = h.run(&manifest, &["--max-credits", "3000000", "--concurrency", "1"]);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    let paid = charged(&h);
+    assert!(paid <= 3_000_000.0, "{paid}");
+    assert_eq!(h.log().submits.len(), 1, "the second would be counted at 2,000,000");
+    let validate = h.finish(h.command(&["validate", "m.yaml", "--out", "out"]));
+    let said = String::from_utf8_lossy(&validate.stdout);
+    assert!(
+        said.contains("1,260,000") && said.contains("charged before"),
+        "validate prices from the folder's charges: {said}"
+    );
+}
+
+#[test]
+fn status_reads_a_folder_while_a_run_holds_it() {
+    let h = Harness::new(SimConfig {
+        generating: Duration::from_secs(3),
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", &prompts(3));
+    let mut run = h.spawn_run(&manifest, &[]);
+    h.wait_for("three submits", |l| l.submits.len() == 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = h.finish(h.command(&["status", "out"]));
+    let said = String::from_utf8_lossy(&status.stdout).into_owned();
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert_eq!(status.status.code(), Some(exit_code::OK), "{}", stderr(&status));
+    assert!(said.contains("a run is going"), "{said}");
+    assert!(said.contains("3 running"), "{said}");
+    assert!(said.contains("still running remotely (3)"), "{said}");
+    let after = h.finish(h.command(&["status", "out"]));
+    assert!(String::from_utf8_lossy(&after.stdout).contains("no run is going"));
+    let missing = h.finish(h.command(&["status", "nowhere"]));
+    assert_eq!(missing.status.code(), Some(exit_code::INVALID));
+    assert_said(&missing, "no run has used this folder");
+}
+
+/// Job ids and files of `validate` output.
+fn planned(h: &Harness, extra: &[&str]) -> BTreeSet<(String, String)> {
+    let mut args = vec!["validate", "m.yaml"];
+    args.extend_from_slice(extra);
+    let output = h.finish(h.command(&args));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.contains(" -> ") && !l.starts_with("job_id"))
+        .map(|l| {
+            let id = l.split_whitespace().next().unwrap().to_string();
+            let file = l.rsplit(" -> ").next().unwrap().to_string();
+            (id, file)
+        })
+        .collect()
+}
+
+#[test]
+fn shards_split_the_plan_exactly_and_name_files_as_the_whole_run() {
+    let h = Harness::fast();
+    h.write("m.yaml", &prompts(30));
+    let whole = planned(&h, &[]);
+    assert_eq!(whole.len(), 30);
+    let parts: Vec<_> = (1..=3).map(|k| planned(&h, &["--shard", &format!("{k}/3")])).collect();
+    let mut union = BTreeSet::new();
+    for part in &parts {
+        assert!(!part.is_empty() && part.len() < 30, "{}", part.len());
+        for job in part {
+            assert!(union.insert(job.clone()), "{job:?} is in two shards");
+        }
+    }
+    assert_eq!(union, whole, "the shards together are the plan, file names included");
+
+    // Runs: `--shard` and Kubernetes' indexed-job variables pick the same jobs.
+    let manifest = h.path("m.yaml");
+    let out = h.finish(h.run_in("shard-1", &manifest, &["--shard", "1/3"]));
+    assert_eq!(out.status.code(), Some(0));
+    let mut k8s = h.run_in("shard-2", &manifest, &[]);
+    k8s.env("JOB_COMPLETION_INDEX", "1").env("JOB_COMPLETION_COUNT", "3");
+    assert_eq!(h.finish(k8s).status.code(), Some(0));
+    for (dir, part) in [("shard-1", &parts[0]), ("shard-2", &parts[1])] {
+        let rows = common::read_results(&h.path(dir).join("results.csv"));
+        let got: BTreeSet<(String, String)> = rows.iter().map(|r| (r["job_id"].clone(), r["file"].clone())).collect();
+        assert_eq!(&got, part, "{dir}");
+    }
+    let status = h.finish(h.command(&["status", "shard-1", "shard-2"]));
+    let said = String::from_utf8_lossy(&status.stdout);
+    let done = parts[0].len() + parts[1].len();
+    assert!(said.contains(&format!("all 2 folders: {done} completed")), "{said}");
+}
+
+#[test]
+fn limit_runs_the_first_jobs_only() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", &prompts(5));
+    let output = h.run(&manifest, &["--limit", "2"]);
+    assert_eq!(output.status.code(), Some(exit_code::OK));
+    let rows = h.results();
+    let inputs: Vec<&str> = rows.iter().map(|r| r["input"].as_str()).collect();
+    assert_eq!(inputs, ["P00", "P01"]);
+    assert_eq!(h.log().submits.len(), 2);
+}
+
+#[test]
+fn a_refused_key_says_why_in_every_row_it_left() {
+    let h = Harness::new(SimConfig {
+        key: Some("the-right-key".into()),
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", &prompts(3));
+    let output = h.run(&manifest, &[]);
+    assert_eq!(output.status.code(), Some(exit_code::ABORTED));
+    let rows = h.results();
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        assert_eq!(row["status"], "pending");
+        assert!(
+            row["error"].contains("the run stopped") && row["error"].contains("AIMLAPI_KEY"),
+            "{row:?}"
+        );
+    }
+    assert_said(&output, "stopped early");
+}
+
+#[test]
+fn completion_scripts_are_printed_for_each_shell() {
+    let h = Harness::fast();
+    for shell in ["bash", "zsh", "fish"] {
+        let output = h.finish(h.command(&["completions", shell]));
+        assert_eq!(output.status.code(), Some(0));
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(script.contains("vidbatch") && script.contains("max-credits"), "{shell}");
+    }
+    let help = h.finish(h.command(&["run", "--help"]));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"));
+}
