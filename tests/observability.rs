@@ -151,7 +151,6 @@ fn max_credits_is_never_passed_even_across_a_killed_run() {
     let count = |status: &str| rows.iter().filter(|r| r["status"] == status).count();
     // A submit cut off by the kill is `unknown` and still counted: it may have been paid.
     assert_eq!(count("completed") + count("unknown"), 5, "{rows:#?}");
-    assert!(count("completed") >= 4, "{rows:#?}");
     let over: Vec<_> = rows.iter().filter(|r| r["status"] == "pending").collect();
     assert_eq!(over.len(), 7);
     assert!(over.iter().all(|r| r["error"].contains("budget reached")), "{over:#?}");
