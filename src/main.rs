@@ -929,20 +929,6 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         (None, None) if args.simulate => Polling::Adaptive(PollPolicy::scaled(Duration::from_millis(1200))),
         (None, None) => Polling::Adaptive(PollPolicy::service()),
     };
-    let config = RunConfig {
-        concurrency: args.concurrency as usize,
-        downloads: args.downloads as usize,
-        polling,
-        paid_retries: args.paid_retries,
-        resubmit_unknown: args.resubmit_unknown,
-        generation_timeout: args.timeout,
-        retry: RetryPolicy {
-            base: args.retry_base,
-            ..RetryPolicy::default()
-        },
-        progress_every: Duration::ZERO,
-        max_credits: args.max_credits,
-    };
     let progress_every = args.progress_every.max(Duration::from_millis(10));
     let live = view.format == LogFormat::Text && !view.quiet && stderr_is_terminal();
     let mut sinks = Sinks::default();
@@ -959,14 +945,24 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         &plan.jobs,
         progress_every,
     ));
-    // The live view redraws a few times a second; plain lines and JSON keep their own pace.
     let config = RunConfig {
+        concurrency: args.concurrency as usize,
+        downloads: args.downloads as usize,
+        polling,
+        paid_retries: args.paid_retries,
+        resubmit_unknown: args.resubmit_unknown,
+        generation_timeout: args.timeout,
+        retry: RetryPolicy {
+            base: args.retry_base,
+            ..RetryPolicy::default()
+        },
+        // The live view redraws a few times a second; plain lines and JSON keep their own pace.
         progress_every: if live {
             Duration::from_millis(200)
         } else {
             progress_every.min(Duration::from_secs(1))
         },
-        ..config
+        max_credits: args.max_credits,
     };
     let started = std::time::Instant::now();
     let shutdown = Shutdown::default();

@@ -194,9 +194,10 @@ pub fn short_duration(d: Duration) -> String {
     }
 }
 
-/// What a person reads as a job's name: its input and template (the file name says both).
-pub fn job_name(job: &Job) -> &str {
-    job.label()
+/// How a log line names a job: its id (the `job_id` of `results.csv`, for grep) and its file
+/// name, which says its model, template and input.
+pub fn job_name(job: &Job) -> String {
+    format!("{} {}", job.key.short(), job.label())
 }
 
 #[cfg(test)]
