@@ -14,6 +14,8 @@
 //! - [`download`]: streams videos to `.part` files, checks and hashes them, renames.
 //! - [`state`]: `<out>/state.db` (SQLite), the run's durable memory.
 //! - [`results`]: `<out>/results.csv` and the summary, read from the state.
+//! - [`gallery`]: `<out>/report.html`, the videos side by side (inputs × templates), made from
+//!   `results.csv`.
 //! - [`sim`]: a simulator of the API (an HTTP server) for the demo and the tests.
 //! - [`exit_code`]: what the process returns.
 
@@ -22,6 +24,7 @@ pub mod catalog;
 pub mod coordinator;
 pub mod download;
 pub mod exit_code;
+pub mod gallery;
 pub mod manifest;
 pub mod plan;
 pub mod results;

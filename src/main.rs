@@ -46,6 +46,8 @@ enum Command {
     Templates { model: Option<String> },
     /// Serve the API simulator on its own (for trying vidbatch or other clients).
     Sim(SimArgs),
+    /// Write `OUT/report.html` again from `OUT/results.csv`: the videos side by side.
+    Report { out: PathBuf },
 }
 
 #[derive(Args)]
@@ -195,6 +197,7 @@ fn main() -> ExitCode {
                 Command::Validate { manifest } => validate(&manifest),
                 Command::Templates { model } => templates(model.as_deref()),
                 Command::Sim(args) => serve_sim(args).await,
+                Command::Report { out } => report(&out),
             }
         }),
         Err(e) => Err(CliError::Aborted {
@@ -424,6 +427,18 @@ fn templates(model: Option<&str>) -> Result<i32, CliError> {
     Ok(exit_code::OK)
 }
 
+/// `vidbatch report OUT`: the page again, from `OUT/results.csv` alone.
+fn report(out: &Path) -> Result<i32, CliError> {
+    match vidbatch::gallery::write(out) {
+        Ok(page) => {
+            writeln!(std::io::stdout(), "{}", page.display())?;
+            Ok(exit_code::OK)
+        }
+        Err(e @ vidbatch::gallery::ReportError::NoResults { .. }) => Err(usage(e.to_string())),
+        Err(e) => Err(aborted(error_chain(&e))),
+    }
+}
+
 async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
     let config = SimConfig {
         queued: args.queued,
@@ -634,6 +649,11 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
         );
     }
     eprintln!("results: {}", results_path.display());
+    // The page is for people to look at: failing to write it does not fail the run.
+    match vidbatch::gallery::write_after_run(&out, &plan.jobs) {
+        Ok(page) => eprintln!("report: {}", page.display()),
+        Err(e) => tracing::warn!("no report: {}", error_chain(&e)),
+    }
     match report.stopped {
         Some(StopReason::Refused(message) | StopReason::Fatal(message)) => Err(aborted(message)),
         Some(StopReason::Unreachable(message)) => Err(CliError::Aborted {
