@@ -550,6 +550,9 @@ fn format_number(n: f64) -> String {
 
 fn span(from: std::time::SystemTime, to: std::time::SystemTime) -> String {
     let secs = to.duration_since(from).map_or(0, |d| d.as_secs());
+    if secs == 0 {
+        return "<1s".into();
+    }
     humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
 }
 
