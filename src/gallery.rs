@@ -422,7 +422,11 @@ fn section(model: &str, rows: &[&ResultRow], has_copy: &dyn Fn(&str) -> bool) ->
 fn cell(row: &ResultRow) -> CellView {
     let mut facts = Vec::new();
     if let Some(c) = row.credits {
-        facts.push(format!("{} credits", format_number(c)));
+        facts.push(format!(
+            "{} credit{}",
+            format_number(c),
+            if c == 1.0 { "" } else { "s" }
+        ));
     }
     if let (Ok(a), Ok(b)) = (
         humantime::parse_rfc3339_weak(&row.submitted_at),

@@ -101,7 +101,6 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
         waiting.as_u64().unwrap() >= 1,
         "every video loaded at once: lazy loading is off"
     );
-    browser.screenshot();
 
     // Scrolled to the end: the last videos load and play, the first ones pause.
     browser.eval("window.scrollTo(0, document.body.scrollHeight)");
@@ -117,7 +116,7 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
     // Back at the top, every video has been seen: the whole page makes the picture.
     browser.eval("window.scrollTo(0, 0)");
     browser.wait_for_playing();
-    browser.screenshot();
+    browser.screenshot("", true);
 
     // A click enlarges a video; Esc closes it.
     browser.eval("document.querySelector('video.cell-video').click()");
@@ -162,6 +161,68 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
     let none = h.finish(h.command(&["report", "nowhere"]));
     assert_eq!(none.status.code(), Some(exit_code::INVALID));
     assert!(stderr(&none).contains("no results.csv in `nowhere`: run a manifest into it first"));
+}
+
+/// 500 cells (25 inputs × 20 templates): the page opens at once, loads only the videos near the
+/// screen, plays at most a few dozen, and keeps that bound while the grid is scrolled about.
+#[test]
+fn five_hundred_cells_load_and_play_only_what_is_on_screen() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut csv = String::from(
+        "job_id,model,template,input,status,generation_id,file,bytes,sha256,credits,attempts,submitted_at,finished_at,error\n",
+    );
+    let video = vidbatch::sim::media::video("g");
+    for t in 0..20 {
+        std::fs::create_dir_all(out.join(format!("videos/t{t}"))).unwrap();
+        for i in 0..25 {
+            let file = format!("videos/t{t}/input-{i}.mp4");
+            std::fs::write(out.join(&file), &video).unwrap();
+            let id = format!("{t:02}{i:02}00000000");
+            csv.push_str(&format!(
+                "{id},magic/image-to-video,Template {t},assets/input-{i}.jpg,completed,g{id},{file},{},x,1,1,,,\n",
+                video.len()
+            ));
+        }
+    }
+    std::fs::write(out.join("results.csv"), csv).unwrap();
+    let report = Command::new(env!("CARGO_BIN_EXE_vidbatch"))
+        .args(["report", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(exit_code::OK), "{}", stderr(&report));
+
+    let mut browser = Browser::open(&chromium, dir.path());
+    let start = Instant::now();
+    browser.navigate(&out.join("report.html"));
+    assert_eq!(
+        browser.eval("document.querySelectorAll('video.cell-video').length"),
+        500
+    );
+    let bounds = "(() => { const vs = [...document.querySelectorAll('video.cell-video')]; return [vs.filter(v => v.getAttribute('src')).length, vs.filter(v => !v.paused).length]; })()";
+    let check = |browser: &mut Browser, when: &str| {
+        let playing = browser.wait_for_playing();
+        let counts = browser.eval(bounds);
+        let (loaded, running) = (counts[0].as_u64().unwrap(), counts[1].as_u64().unwrap());
+        eprintln!("{when}: {playing} in view, {loaded} loaded, {running} playing");
+        assert!(playing >= 4, "{when}: {playing} in view");
+        assert!(loaded <= 48, "{when}: {loaded} videos loaded");
+        assert!(running <= 40, "{when}: {running} videos playing");
+    };
+    check(&mut browser, "opened");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the page took {:?}",
+        start.elapsed()
+    );
+    for (x, y) in [(2400, 0), (4800, 2000), (0, 4000), (1200, 1200)] {
+        browser.eval(&format!("document.querySelector('.grid').scrollTo({x}, {y})"));
+        std::thread::sleep(Duration::from_millis(100));
+        check(&mut browser, &format!("scrolled to {x},{y}"));
+    }
+    browser.screenshot("-500", false);
+    browser.assert_nothing_from_the_network();
 }
 
 /// Every row of `results.csv` is one entry of the page, in the grid of its model, on the row of
@@ -400,7 +461,11 @@ impl Browser {
 
     /// Waits until every video in view has data and plays (its time moves); returns how many.
     fn wait_for_playing(&mut self) -> u64 {
-        let in_view = "[...document.querySelectorAll('video.cell-video')].filter(v => { const r = v.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; })";
+        // On screen: inside the window and inside its grid's scrolled box.
+        let in_view = "[...document.querySelectorAll('video.cell-video')].filter(v => { \
+            const r = v.getBoundingClientRect(), g = v.closest('.grid').getBoundingClientRect(); \
+            return r.bottom > Math.max(0, g.top) && r.top < Math.min(innerHeight, g.bottom) \
+                && r.right > Math.max(0, g.left) && r.left < Math.min(innerWidth, g.right); })";
         self.wait_until(
             "the videos in view play",
             &format!("(() => {{ const vs = {in_view}; return vs.length > 0 && vs.every(v => !v.paused && v.readyState >= 2 && v.currentTime > 0); }})()"),
@@ -469,21 +534,27 @@ impl Browser {
         }
     }
 
-    /// Keeps a picture of the whole page for people to look at (`VIDBATCH_REPORT_SCREENSHOT`, or
-    /// `report-screenshot.png` in the target folder).
-    fn screenshot(&mut self) {
-        let size = self.call("Page.getLayoutMetrics", json!({}))["cssContentSize"].clone();
-        let clip = json!({"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1});
-        let shot = self.call(
-            "Page.captureScreenshot",
-            json!({"format": "png", "clip": clip, "captureBeyondViewport": true}),
-        );
+    /// Keeps a picture of the page for people to look at, whole or as on screen:
+    /// `report-screenshot<suffix>.png` in the target folder, or `VIDBATCH_REPORT_SCREENSHOT`
+    /// (a path, with the suffix put before its extension).
+    fn screenshot(&mut self, suffix: &str, whole: bool) {
+        let mut params = json!({"format": "png"});
+        if whole {
+            let size = self.call("Page.getLayoutMetrics", json!({}))["cssContentSize"].clone();
+            params["clip"] = json!({"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1});
+            params["captureBeyondViewport"] = true.into();
+        }
+        let shot = self.call("Page.captureScreenshot", params);
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().unwrap())
             .unwrap();
-        let path = std::env::var_os("VIDBATCH_REPORT_SCREENSHOT")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("../report-screenshot.png"));
+        let path = match std::env::var_os("VIDBATCH_REPORT_SCREENSHOT").map(PathBuf::from) {
+            Some(p) => p.with_file_name(format!(
+                "{}{suffix}.png",
+                p.file_stem().unwrap_or_default().to_string_lossy()
+            )),
+            None => Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("../report-screenshot{suffix}.png")),
+        };
         std::fs::write(&path, png).unwrap();
         eprintln!("screenshot: {}", path.display());
     }
