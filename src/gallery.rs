@@ -157,10 +157,10 @@ pub fn write_after_run(out: &Path, jobs: &[Job]) -> Result<PathBuf, ReportError>
     let inputs = jobs
         .iter()
         .filter_map(|j| Some((j.input_label.as_str(), j.local_input()?)));
-    keep_inputs(out, inputs).map_err(|source| ReportError::Write {
-        path: out.join(INPUTS_DIR),
-        source,
-    })?;
+    if let Err(e) = keep_inputs(out, inputs) {
+        // The page is still worth having without the pictures of the inputs.
+        tracing::warn!("cannot copy the inputs to `{}`: {e}", out.join(INPUTS_DIR).display());
+    }
     write(out)
 }
 
@@ -339,7 +339,13 @@ impl Gallery {
         }
 
         let models = distinct(rows.iter().map(|r| r.model.as_str()));
-        let statuses = distinct(rows.iter().map(|r| r.status.as_str()));
+        let mut statuses = distinct(rows.iter().map(|r| r.status.as_str()));
+        let rank = |s: &String| {
+            ["completed", "failed", "unknown", "pending"]
+                .iter()
+                .position(|k| k == s)
+        };
+        statuses.sort_by_key(|s| rank(s).unwrap_or(usize::MAX));
         let labels = distinct(rows.iter().filter_map(|r| r.label.as_deref()).filter(|l| !l.is_empty()));
         let sections = models
             .iter()

@@ -63,7 +63,7 @@ fn images_are_rows_and_templates_columns() {
             time: "2m".into(),
         }
     );
-    assert_eq!(g.statuses, ["completed", "failed", "pending"]);
+    assert_eq!(g.statuses, ["completed", "failed", "pending"], "in a fixed order");
     assert!(g.labels.is_empty(), "no label column, no label filter");
 }
 
@@ -241,4 +241,31 @@ fn numbers_are_grouped() {
     assert_eq!(format_number(2_000_000.0), "2,000,000");
     assert_eq!(format_number(1234.5), "1,234.5");
     assert_eq!(format_number(999.0), "999");
+}
+
+#[test]
+fn inputs_are_copied_once_and_again_only_when_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("shoe.jpg");
+    std::fs::write(&source, b"first").unwrap();
+    let out = dir.path().join("out");
+    let copies = |out: &Path| std::fs::read_dir(out.join(INPUTS_DIR)).unwrap().count();
+    let shoe = ("assets/shoe.jpg", source.as_path());
+    keep_inputs(&out, [shoe, shoe].into_iter()).unwrap();
+    assert_eq!(copies(&out), 1);
+    let copy = out.join(INPUTS_DIR).join(input_copy_name("assets/shoe.jpg").unwrap());
+    assert_eq!(std::fs::read(&copy).unwrap(), b"first");
+    // Replaced by another file of another size: copied again.
+    std::fs::remove_file(&source).unwrap();
+    std::fs::write(&source, b"second!").unwrap();
+    keep_inputs(&out, [shoe].into_iter()).unwrap();
+    assert_eq!(std::fs::read(&copy).unwrap(), b"second!");
+    assert_eq!(copies(&out), 1, "no temporary file left");
+    // A URL or a prompt has nothing to copy.
+    keep_inputs(
+        &out,
+        [("https://example.com/a.png", shoe.1), ("SALE", shoe.1)].into_iter(),
+    )
+    .unwrap();
+    assert_eq!(copies(&out), 1);
 }
