@@ -18,6 +18,8 @@
 //!   view, plain or JSON log lines, the refreshed `results.csv`, the end-of-run summary.
 //! - [`cost`]: prices, estimates, and the ledger that keeps `--max-credits`.
 //! - [`shard`]: `--shard K/N`, a split of a plan's jobs by job id.
+//! - [`gallery`]: `<out>/report.html`, the videos side by side (inputs × templates), made from
+//!   `results.csv`.
 //! - [`sim`]: a simulator of the API (an HTTP server) for the demo and the tests.
 //! - [`exit_code`]: what the process returns.
 
@@ -27,6 +29,7 @@ pub mod coordinator;
 pub mod cost;
 pub mod download;
 pub mod exit_code;
+pub mod gallery;
 pub mod manifest;
 pub mod plan;
 pub mod results;

@@ -107,6 +107,8 @@ enum Command {
     Templates { model: Option<String> },
     /// Serve the API simulator on its own (for trying vidbatch or other clients).
     Sim(SimArgs),
+    /// Write `OUT/report.html` again from `OUT/results.csv`: the videos side by side.
+    Report { out: PathBuf },
 }
 
 #[derive(Args)]
@@ -291,6 +293,7 @@ fn main() -> ExitCode {
                 Command::Completions { shell } => completions(shell),
                 Command::Templates { model } => templates(model.as_deref()),
                 Command::Sim(args) => serve_sim(args).await,
+                Command::Report { out } => report(&out),
             }
         }),
         Err(e) => Err(CliError::Aborted {
@@ -742,6 +745,18 @@ fn templates(model: Option<&str>) -> Result<i32, CliError> {
     Ok(exit_code::OK)
 }
 
+/// `vidbatch report OUT`: the page again, from `OUT/results.csv` alone.
+fn report(out: &Path) -> Result<i32, CliError> {
+    match vidbatch::gallery::write(out) {
+        Ok(page) => {
+            writeln!(std::io::stdout(), "{}", page.display())?;
+            Ok(exit_code::OK)
+        }
+        Err(e @ vidbatch::gallery::ReportError::NoResults { .. }) => Err(usage(e.to_string())),
+        Err(e) => Err(aborted(error_chain(&e))),
+    }
+}
+
 async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
     let config = SimConfig {
         queued: args.queued,
@@ -973,6 +988,14 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
 
     let records = state.records()?;
     let totals = results::write(&out, &plan.jobs, &records).map_err(|e| aborted(error_chain(&e)))?;
+    // The page is for people to look at: failing to write it does not fail the run.
+    let page = match vidbatch::gallery::write_after_run(&out, &plan.jobs) {
+        Ok(page) => Some(page),
+        Err(e) => {
+            tracing::warn!("no report: {}", error_chain(&e));
+            None
+        }
+    };
     let (outcome, stopped) = match &report.stopped {
         Some(StopReason::Refused(message) | StopReason::Fatal(message)) => {
             (Err(aborted(message.clone())), Some(message.clone()))
@@ -1036,6 +1059,7 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             elapsed: finished.elapsed,
             api_requests: report.api_requests,
             out: out.clone(),
+            report: page,
             command: std::env::args()
                 .map(|a| sinks::summary::shell_quote(&a))
                 .collect::<Vec<_>>()

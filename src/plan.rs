@@ -100,6 +100,14 @@ impl Job {
         &self.params
     }
 
+    /// The local file the input was read from; `None` for a URL or no input.
+    pub fn local_input(&self) -> Option<&std::path::Path> {
+        match &self.input {
+            Some((_, InputValue::Local(local))) => Some(&local.path),
+            _ => None,
+        }
+    }
+
     /// A short human name for logs: the file without `videos/` and extension.
     pub fn label(&self) -> &str {
         let f = self.file.strip_prefix("videos/").unwrap_or(&self.file);

@@ -24,6 +24,8 @@ pub const COLUMNS: &[&str] = &[
     "submitted_at",
     "finished_at",
     "error",
+    // What tells a job's variant apart besides model, template and input (the report's columns).
+    "params",
 ];
 
 /// A job's status as results report it.
@@ -140,6 +142,7 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
             get(|r| r.submitted_at.clone()),
             get(|r| r.finished_at.clone()),
             error,
+            variant_params(job),
         ];
         writer
             .write_record(row.iter().map(|c| neutralise(c).into_owned()))
@@ -151,6 +154,20 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
     drop(file);
     std::fs::rename(&tmp, &path).map_err(err)?;
     Ok(summary)
+}
+
+/// The parameters a job sends besides its model, input and template, as a JSON object (empty when
+/// none); the prompt is left out when it is the job's input (text-to-video).
+fn variant_params(job: &Job) -> String {
+    let mut params = job.params().clone();
+    params.remove("template");
+    if params.get("prompt").and_then(|p| p.as_str()) == Some(job.input_label.as_str()) {
+        params.remove("prompt");
+    }
+    if params.is_empty() {
+        return String::new();
+    }
+    serde_json::Value::Object(params).to_string()
 }
 
 /// A cell a spreadsheet would run as a formula (`=…`, `+…`, `-…`, `@…`, or a leading tab or

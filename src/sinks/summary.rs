@@ -38,6 +38,8 @@ pub struct Summary {
     pub elapsed: Duration,
     pub api_requests: u64,
     pub out: std::path::PathBuf,
+    /// `report.html`, when it was written.
+    pub report: Option<std::path::PathBuf>,
     /// The command as it was given, ready to paste.
     pub command: String,
     /// Why the run stopped early, if it did.
@@ -92,12 +94,20 @@ pub fn render(s: &Summary) -> String {
         short_duration(s.elapsed),
         s.api_requests
     );
-    let _ = writeln!(
+    let _ = write!(
         out,
         "videos: {}  results: {}",
         display(&s.out.join("videos")),
         display(&s.out.join("results.csv"))
     );
+    match &s.report {
+        Some(page) => {
+            let _ = writeln!(out, "  report: {}", display(page));
+        }
+        None => {
+            let _ = writeln!(out);
+        }
+    }
     if let Some(why) = &s.stopped {
         let _ = writeln!(out, "stopped early: {why}");
     }
@@ -208,6 +218,7 @@ mod tests {
             elapsed: Duration::from_secs(754),
             api_requests: 118,
             out: "out/spring".into(),
+            report: Some("out/spring/report.html".into()),
             command: "vidbatch run spring.csv --out out/spring".into(),
             stopped: None,
         }
