@@ -988,14 +988,7 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
 
     let records = state.records()?;
     let totals = results::write(&out, &plan.jobs, &records).map_err(|e| aborted(error_chain(&e)))?;
-    // The page is for people to look at: failing to write it does not fail the run.
-    let page = match vidbatch::gallery::write_after_run(&out, &plan.jobs) {
-        Ok(page) => Some(page),
-        Err(e) => {
-            tracing::warn!("no report: {}", error_chain(&e));
-            None
-        }
-    };
+
     let (outcome, stopped) = match &report.stopped {
         Some(StopReason::Refused(message) | StopReason::Fatal(message)) => {
             (Err(aborted(message.clone())), Some(message.clone()))
@@ -1031,9 +1024,9 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     sinks.emit(RunEvent::Finished(&finished));
     drop(sinks);
 
-    if view.format == LogFormat::Text && !view.quiet {
+    let summary = (view.format == LogFormat::Text && !view.quiet).then(|| {
         let failed_before: std::collections::HashSet<usize> = report.failed_before.iter().copied().collect();
-        let summary = sinks::summary::Summary {
+        sinks::summary::Summary {
             jobs: plan
                 .jobs
                 .iter()
@@ -1059,12 +1052,27 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             elapsed: finished.elapsed,
             api_requests: report.api_requests,
             out: out.clone(),
-            report: page,
+            report: None,
             command: std::env::args()
                 .map(|a| sinks::summary::shell_quote(&a))
                 .collect::<Vec<_>>()
                 .join(" "),
             stopped,
+        }
+    });
+    drop(records);
+    // The page is for people to look at: failing to write it does not fail the run.
+    let page = match vidbatch::gallery::write_after_run(&out, &plan.jobs) {
+        Ok(page) => Some(page),
+        Err(e) => {
+            tracing::warn!("no report: {}", error_chain(&e));
+            None
+        }
+    };
+    if let Some(summary) = summary {
+        let summary = sinks::summary::Summary {
+            report: page,
+            ..summary
         };
         eprint!("{}", sinks::summary::render(&summary));
     }
