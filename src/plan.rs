@@ -2,8 +2,7 @@
 //! has succeeded for every entry: a single problem anywhere stops the whole run before any credit
 //! is spent.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,7 +10,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, InputSlot, ModelSpec};
-use crate::manifest::{Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
+use crate::manifest::{self, Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
 
 /// The default naming pattern under `<out>/videos/`; empty components are dropped.
 pub const DEFAULT_OUTPUT: &str = "{model}/{template}/{input}.mp4";
@@ -25,9 +24,24 @@ const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template"];
 pub struct JobKey(pub String);
 
 impl JobKey {
-    /// The short form shown to people and written as `job_id`.
+    /// The short form shown to people and written as `job_id`: 12 hex digits, or as many more
+    /// as it takes not to read as a number (`325635679e10`, `000123456789`), which spreadsheets
+    /// would turn into one (3.26E+18) when they open `results.csv`.
     pub fn short(&self) -> &str {
-        &self.0[..12]
+        let mut n = self.0.len().min(12);
+        while n < self.0.len() && looks_like_a_number(&self.0[..n]) {
+            n += 1;
+        }
+        &self.0[..n]
+    }
+}
+
+/// Whether a spreadsheet reads hex digits as a number: all digits, or digits, `e`, digits.
+fn looks_like_a_number(hex: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    match hex.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => digits(mantissa) && digits(exponent),
+        None => digits(hex),
     }
 }
 
@@ -43,6 +57,24 @@ pub struct LocalInput {
     pub path: PathBuf,
     pub sha256: String,
     pub data_url: String,
+}
+
+impl LocalInput {
+    /// Its content's type, as sniffed: `image/jpeg`.
+    pub fn mime(&self) -> &str {
+        self.data_url["data:".len()..].split(';').next().unwrap_or("")
+    }
+
+    /// `image` or `video`.
+    pub fn family(&self) -> &str {
+        self.mime().split('/').next().unwrap_or("")
+    }
+}
+
+/// An input sent as written rather than read from a file.
+fn is_url(text: &str) -> bool {
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("data:")
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +100,17 @@ impl InputValue {
     }
 }
 
+/// Another name for a job's input: its own row in `results.csv` and its own file, which is a
+/// copy of the job's video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub input_label: String,
+    pub user_label: Option<String>,
+    /// Relative to the output folder (`videos/…`), like [`Job::file`].
+    pub file: String,
+    pub at: Pos,
+}
+
 #[derive(Debug, Clone)]
 pub struct Job {
     pub key: JobKey,
@@ -80,6 +123,11 @@ pub struct Job {
     pub file: String,
     /// Where its entry is written in the manifest.
     pub at: Pos,
+    /// The manifest's `label`: free text of the user's, carried to `results.csv`, never sent.
+    pub user_label: Option<String>,
+    /// Other names of the same content (another file with the same bytes): one generation, paid
+    /// once, and a row and a copy of the video for each name.
+    pub aliases: Vec<Alias>,
     params: Map<String, Value>,
     input: Option<(&'static str, InputValue)>,
 }
@@ -120,9 +168,10 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
         manifest,
         // What reading found; planning goes on, so that every problem is reported in one run.
         errors: manifest.problems.clone(),
-        warnings: Vec::new(),
+        warnings: manifest.warnings.clone(),
         inputs: HashMap::new(),
         warned_models: Vec::new(),
+        column_errors: BTreeMap::new(),
     };
     let pattern = manifest.output.clone().unwrap_or(Spanned {
         value: DEFAULT_OUTPUT.into(),
@@ -134,32 +183,19 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
     for entry in &manifest.entries {
         planner.expand(entry, &mut jobs);
     }
+    planner.report_column_errors();
     if !planner.errors.is_empty() {
         planner.errors.sort_by_key(|d| d.at.map(|p| (p.line, p.column)));
         return Err(Diagnostics(planner.errors));
     }
 
-    // Identical jobs run once.
-    let mut first_line: HashMap<JobKey, usize> = HashMap::new();
-    let mut unique = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match first_line.entry(job.key.clone()) {
-            MapEntry::Occupied(o) => planner.warnings.push(manifest.warning(
-                Some(job.at),
-                format!(
-                    "this job ({} · {}) repeats the one of line {}: it runs once",
-                    job.model,
-                    job.input_label,
-                    o.get()
-                ),
-            )),
-            MapEntry::Vacant(v) => {
-                v.insert(job.at.line);
-                unique.push(job);
-            }
-        }
-    }
+    // Identical jobs run once; the same content under another name runs once too, and keeps
+    // its own row and file as an alias.
+    let unique = aliases::merge_duplicates(manifest, jobs, &mut planner.warnings);
+    let primaries = unique.len();
+    let mut unique = aliases::with_stand_ins(unique);
     let collisions = name_files(&pattern.value, &mut unique);
+    aliases::separate_files(&mut unique, primaries);
     // Jobs that a pattern of the user's names alike because it lacks a placeholder: a mistake
     // (the job ids appended would hide it). Alike by chance, the job ids settle it.
     if user_pattern {
@@ -193,7 +229,7 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
     }
     Ok(Plan {
         name: manifest.name.clone(),
-        jobs: unique,
+        jobs: aliases::fold_back(unique, primaries),
         warnings: planner.warnings,
     })
 }
@@ -205,6 +241,16 @@ struct Planner<'m> {
     /// Each local file is read and encoded once, however many jobs use it.
     inputs: HashMap<PathBuf, Arc<LocalInput>>,
     warned_models: Vec<String>,
+    /// Problems of table columns, by (header line, column, message).
+    column_errors: BTreeMap<(usize, usize, String), ColumnError>,
+}
+
+/// One problem of a table's column: where its name is, the help, and the rows (lines) it
+/// affects.
+struct ColumnError {
+    at: Pos,
+    help: String,
+    rows: Vec<usize>,
 }
 
 /// What one entry resolved to, before the cross product.
@@ -218,6 +264,29 @@ struct Resolved {
 }
 
 impl Planner<'_> {
+    /// A problem of a table's column (its name is placed on the header cell): reported once,
+    /// with every row it affects, rather than once a row.
+    fn column_error(&mut self, entry: &Entry, name: &Spanned<String>, message: String, help: String) {
+        let error = self
+            .column_errors
+            .entry((name.at.line, name.at.column, message))
+            .or_insert_with(|| ColumnError {
+                at: name.at,
+                help,
+                rows: Vec::new(),
+            });
+        error.rows.push(entry.at.line);
+    }
+
+    /// The column problems, each made one diagnostic listing its rows.
+    fn report_column_errors(&mut self) {
+        for ((_, _, message), mut error) in std::mem::take(&mut self.column_errors) {
+            error.rows.dedup();
+            let message = format!("{message} ({})", self.manifest.rows(&error.rows));
+            self.error(error.at, message, Some(error.help));
+        }
+    }
+
     fn error(&mut self, at: Pos, message: impl Into<String>, help: Option<String>) {
         let mut d = self.manifest.diagnostic(Some(at), message);
         d.help = help;
@@ -321,6 +390,8 @@ impl Planner<'_> {
                         input_label,
                         file: String::new(),
                         at: entry.at,
+                        user_label: entry.label.as_ref().map(|l| l.value.clone()),
+                        aliases: Vec::new(),
                         params,
                         input,
                     });
@@ -410,14 +481,107 @@ impl Planner<'_> {
         if entry.inputs.is_empty() {
             return vec![None];
         }
-        entry
-            .inputs
-            .iter()
-            .filter_map(|written| {
-                let value = self.input_value(written, slot)?;
-                Some(Some((written.value.clone(), value)))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for written in &entry.inputs {
+            if !is_url(&written.value) && names_several(&self.manifest.dir, &written.value) {
+                out.extend(self.several_inputs(written, slot).into_iter().map(Some));
+            } else if let Some(value) = self.input_value(written, slot, &written.value) {
+                out.push(Some((written.value.clone(), value)));
+            }
+        }
+        out
+    }
+
+    /// The files of a glob or a folder, each an input of its own, told apart by content: those
+    /// the model cannot take (a video among the photos, a text file) are left out with one
+    /// warning; none left is an error.
+    fn several_inputs(
+        &mut self,
+        written: &Spanned<String>,
+        slot: Option<InputSlot>,
+    ) -> Vec<(String, (&'static str, InputValue))> {
+        let text = written.value.as_str();
+        let found = match expand(&self.manifest.dir, text) {
+            Ok(found) => found,
+            Err(refused) => {
+                self.error(
+                    written.at,
+                    format!("input `{text}`: {}", refused.message),
+                    Some(refused.help),
+                );
+                return Vec::new();
+            }
+        };
+        let want = slot.and_then(|s| s.media());
+        let mut taken = Vec::new();
+        let mut left_out = Vec::new();
+        for (label, path) in found {
+            let local = match self.local(&path) {
+                Ok(local) => local,
+                Err(refused) => {
+                    left_out.push(format!("`{label}` ({})", refused.message));
+                    continue;
+                }
+            };
+            let family = local.family();
+            match (want, slot.and_then(|s| s.field())) {
+                (Some(want), Some(field)) if family == want => taken.push((label, (field, InputValue::Local(local)))),
+                (Some(_), _) => left_out.push(format!("`{label}` (a {family})")),
+                (None, _) => {
+                    let field = if family == "video" { "video_url" } else { "image_url" };
+                    taken.push((label, (field, InputValue::Local(local))));
+                }
+            }
+        }
+        let what = match want {
+            Some(media) => format!("{media}s"),
+            None => "images or videos".into(),
+        };
+        let pattern = text.contains(['*', '?', '[']);
+        let looked = self.manifest.dir.join(text);
+        if taken.is_empty() {
+            let (message, help) = match (left_out.len(), pattern) {
+                (0, true) => (
+                    format!("no file matches (looked for `{}`)", looked.display()),
+                    "`*` stands for any part of a name, `?` for one character; paths are relative to the manifest's \
+                     folder, and hidden files are left out",
+                ),
+                (0, false) => (
+                    format!("the folder holds no file (looked in `{}`)", looked.display()),
+                    "put the images in that folder, or check its path (relative to the manifest's folder); hidden \
+                     files and subfolders are left out",
+                ),
+                (n, _) => (
+                    format!(
+                        "none of the {n} file(s) it names is one of the {what} this model takes: {}",
+                        left_out.join(", ")
+                    ),
+                    "check that the path names the files you meant; files are told apart by their content, not their \
+                     names",
+                ),
+            };
+            self.error(written.at, format!("input `{text}`: {message}"), Some(help.into()));
+        } else if !left_out.is_empty() {
+            self.warnings.push(self.manifest.warning(
+                Some(written.at),
+                format!(
+                    "input `{text}`: {} file(s) left out, not {what}: {}",
+                    left_out.len(),
+                    left_out.join(", ")
+                ),
+            ));
+        }
+        taken
+    }
+
+    /// A local file read, or the one already read at that path.
+    fn local(&mut self, path: &std::path::Path) -> Result<Arc<LocalInput>, values::Refused> {
+        if let Some(l) = self.inputs.get(path) {
+            return Ok(l.clone());
+        }
+        let l = Arc::new(read_local(path)?);
+        self.inputs.insert(path.to_path_buf(), l.clone());
+        Ok(l)
     }
 
     /// Reads a local input (or checks a URL) and decides which request field carries it.
@@ -425,10 +589,10 @@ impl Planner<'_> {
         &mut self,
         written: &Spanned<String>,
         slot: Option<InputSlot>,
+        text: &str,
     ) -> Option<(&'static str, InputValue)> {
-        let text = written.value.as_str();
         let lower = text.to_ascii_lowercase();
-        if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("data:") {
+        if is_url(text) {
             let field = match slot {
                 Some(s) => s.field()?,
                 // An unknown model: the extension is the best guess we have.
@@ -445,26 +609,19 @@ impl Planner<'_> {
             return None;
         }
         let path = self.manifest.dir.join(text);
-        let local = match self.inputs.get(&path) {
-            Some(l) => l.clone(),
-            None => match read_local(&path) {
-                Ok(l) => {
-                    let l = Arc::new(l);
-                    self.inputs.insert(path.clone(), l.clone());
-                    l
-                }
-                Err(refused) => {
-                    self.error(
-                        written.at,
-                        format!("input `{text}`: {}", refused.message),
-                        Some(refused.help),
-                    );
-                    return None;
-                }
-            },
+        let local = match self.local(&path) {
+            Ok(l) => l,
+            Err(refused) => {
+                self.error(
+                    written.at,
+                    format!("input `{text}`: {}", refused.message),
+                    Some(refused.help),
+                );
+                return None;
+            }
         };
-        let mime = local.data_url["data:".len()..].split(';').next().unwrap_or("");
-        let family = mime.split('/').next().unwrap_or("");
+        let mime = local.mime();
+        let family = local.family();
         let field = match slot {
             Some(s) => {
                 let want = s.media()?;
@@ -601,50 +758,69 @@ impl Planner<'_> {
                 out.insert(name.value.clone(), v);
                 continue;
             };
-            if matches!(name.value.as_str(), "prompt" | "template" | "model")
-                || spec.input.field() == Some(name.value.as_str())
-            {
-                let help = if entry.params_are_text {
-                    "the input's column is named `input`".into()
+            // A column header is matched as written in a spreadsheet: `Negative Prompt`.
+            let folded = entry.params_are_text.then(|| manifest::fold_header(&name.value));
+            let written = folded.as_deref().unwrap_or(&name.value);
+            if matches!(written, "prompt" | "template" | "model") || spec.input.field() == Some(written) {
+                if entry.params_are_text {
+                    self.column_error(
+                        entry,
+                        name,
+                        format!("the column `{}` is a job field, not a parameter", name.value),
+                        "the input's column is named `input`".into(),
+                    );
                 } else {
-                    "write it beside `model:` (for the input: `input:`), not under `params:`".into()
-                };
-                self.error(
-                    name.at,
-                    format!("`{}` is a job field, not a parameter", name.value),
-                    Some(help),
-                );
+                    self.error(
+                        name.at,
+                        format!("`{}` is a job field, not a parameter", name.value),
+                        Some("write it beside `model:` (for the input: `input:`), not under `params:`".into()),
+                    );
+                }
                 continue;
             }
-            let Some(param) = spec.param(&name.value) else {
+            let Some(param) = spec.param(written) else {
                 let known: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
                 // A CSV column that is none of the job's: a misspelt job column, most likely.
                 let column = entry
                     .params_are_text
                     .then(|| catalog::closest(&name.value, CSV_JOB_COLUMNS.iter().copied()))
                     .flatten();
-                let help = match (catalog::closest(&name.value, known.iter().copied()), column) {
-                    (Some(k), _) => Some(format!("did you mean `{k}`?")),
-                    (None, Some(c)) => Some(format!("did you mean the `{c}` column?")),
-                    (None, None) if known.is_empty() && entry.params_are_text => Some(format!(
-                        "`{}` takes no parameters: leave this cell empty, or give the row to a model that takes `{}`",
-                        spec.id, name.value
-                    )),
-                    (None, None) if known.is_empty() => {
-                        Some(format!("`{}` takes no parameters: remove `{}`", spec.id, name.value))
-                    }
-                    (None, None) => Some(format!("`{}` takes {}", spec.id, catalog::quoted_list(&known))),
+                let near = catalog::closest(written, known.iter().copied());
+                if entry.params_are_text {
+                    // A column of the user's, most often: one diagnostic for the column.
+                    let own = format!(
+                        "rename it `#{}`: a column whose name starts with `#` is yours, never sent",
+                        name.value.trim()
+                    );
+                    let help = match (near, column) {
+                        (Some(k), _) => format!("did you mean `{k}`? If the column is yours, {own}"),
+                        (None, Some(c)) => format!("did you mean the `{c}` column? If the column is yours, {own}"),
+                        (None, None) if known.is_empty() => format!("`{}` takes no parameters; {own}", spec.id),
+                        (None, None) => format!("`{}` takes {}; {own}", spec.id, catalog::quoted_list(&known)),
+                    };
+                    self.column_error(
+                        entry,
+                        name,
+                        format!("unknown column `{}`: not a parameter of `{}`", name.value, spec.id),
+                        help,
+                    );
+                    continue;
+                }
+                let help = match near {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None if known.is_empty() => format!("`{}` takes no parameters: remove `{}`", spec.id, name.value),
+                    None => format!("`{}` takes {}", spec.id, catalog::quoted_list(&known)),
                 };
                 self.error(
                     name.at,
                     format!("unknown parameter `{}` for `{}`", name.value, spec.id),
-                    help,
+                    Some(help),
                 );
                 continue;
             };
             match coerce(param.kind, &value.value) {
                 Ok(v) => {
-                    out.insert(name.value.clone(), v);
+                    out.insert(param.name.to_string(), v);
                 }
                 Err(refused) => self.error(
                     value.at,
@@ -703,11 +879,12 @@ fn canonical_json(v: &Value, hasher: &mut Sha256) {
     }
 }
 
+mod aliases;
 mod inputs;
 mod naming;
 mod values;
 
-use inputs::{guess_field_from_name, read_local};
+use inputs::{expand, guess_field_from_name, names_several, read_local};
 
 use naming::name_files;
 pub use naming::{keep_clear_of, slug};

@@ -72,3 +72,81 @@ pub(super) fn read_local(path: &Path) -> Result<LocalInput, Refused> {
         data_url,
     })
 }
+
+/// Whether an input as written names several files: a glob (`photos/*.jpg`) or a folder
+/// (`photos/`, or a path that is one).
+pub(super) fn names_several(dir: &Path, written: &str) -> bool {
+    written.contains(['*', '?', '[']) || written.ends_with(['/', '\\']) || dir.join(written).is_dir()
+}
+
+/// Files a folder holds that no one means as an input: hidden ones (`.DS_Store`, `._shoe.jpg`)
+/// and the thumbnail caches Windows leaves beside photos.
+fn is_clutter(name: &str) -> bool {
+    name.starts_with('.') || name.eq_ignore_ascii_case("Thumbs.db") || name.eq_ignore_ascii_case("desktop.ini")
+}
+
+/// The files a glob or a folder names, relative to `dir` as they are written in results (`/`
+/// separators), sorted by their bytes so every run sees one order; subfolders are not entered,
+/// hidden files are left out. An error says what was looked for.
+pub(super) fn expand(dir: &Path, written: &str) -> Result<Vec<(String, std::path::PathBuf)>, Refused> {
+    let relative = |path: &Path| {
+        let rel = path.strip_prefix(dir).unwrap_or(path);
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut found = Vec::new();
+    if written.contains(['*', '?', '[']) {
+        // The manifest's folder is matched literally, whatever characters its name holds.
+        let pattern = format!(
+            "{}/{}",
+            glob::Pattern::escape(&dir.to_string_lossy()),
+            written.replace('\\', "/")
+        );
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let paths = glob::glob_with(&pattern, options).map_err(|e| {
+            refused(
+                format!("`{written}` is not a valid pattern: {}", e.msg),
+                "`*` matches any part of a name, `?` one character, `[abc]` one of those; a `[` that is part of \
+                 the name is written `[[]`"
+                    .into(),
+            )
+        })?;
+        for path in paths.flatten() {
+            let hidden = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .components()
+                .any(|c| is_clutter(&c.as_os_str().to_string_lossy()));
+            if path.is_file() && !hidden {
+                found.push((relative(&path), path));
+            }
+        }
+    } else {
+        let folder = dir.join(written);
+        let entries = std::fs::read_dir(&folder).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => refused(
+                format!("folder not found (looked for `{}`)", folder.display()),
+                "check the spelling; local paths are relative to the manifest's folder".into(),
+            ),
+            _ => refused(
+                format!("cannot read the folder `{}`: {e}", folder.display()),
+                "check that the folder can be read".into(),
+            ),
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if !is_clutter(&name) && path.is_file() {
+                found.push((relative(&path), path));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(found)
+}
