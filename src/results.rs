@@ -112,7 +112,7 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
         summary.credits += row.credits.unwrap_or(0.0);
         let aliases = job.aliases.iter().map(|alias| {
             let copied = match (row.status, record) {
-                (Status::Completed, Some(r)) => Some(copy_for_alias(out, &r.file, &alias.file)),
+                (Status::Completed, Some(r)) => Some(copy_for_alias(out, &r.file, r.sha256.as_deref(), &alias.file)),
                 _ => None,
             };
             row.alias(alias, copied)
@@ -138,16 +138,19 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
     Ok(summary)
 }
 
-/// Makes `<out>/<alias_file>` a copy of `<out>/<video>`: a hard link (no space taken), else a
-/// copy through a temporary file. A file already there of the video's size is taken as the copy
-/// made by an earlier write; one of another size is someone else's, and is not overwritten.
-fn copy_for_alias(out: &Path, video: &str, alias_file: &str) -> Result<(), String> {
+/// Makes `<out>/<alias_file>` a copy of `<out>/<video>` (whose SHA-256 is `sha256`): a hard
+/// link (no space taken), else a copy through a temporary file. A file already there is the copy
+/// an earlier write made when it is the same file (a link) or has the same content; anything else
+/// is not ours to overwrite.
+fn copy_for_alias(out: &Path, video: &str, sha256: Option<&str>, alias_file: &str) -> Result<(), String> {
     let (from, to) = (out.join(video), out.join(alias_file));
-    let size = std::fs::metadata(&from)
-        .map_err(|e| format!("the shared video `{video}` cannot be read ({e}): a rerun fetches it and copies it"))?
-        .len();
+    let source = std::fs::metadata(&from)
+        .map_err(|e| format!("the shared video `{video}` cannot be read ({e}): a rerun fetches it and copies it"))?;
     if let Ok(there) = std::fs::metadata(&to) {
-        if there.len() == size {
+        if same_file(&source, &there)
+            || (there.len() == source.len()
+                && crate::download::hash_file(&to).is_ok_and(|d| Some(d.sha256.as_str()) == sha256))
+        {
             return Ok(());
         }
         return Err(format!(
@@ -165,6 +168,18 @@ fn copy_for_alias(out: &Path, video: &str, alias_file: &str) -> Result<(), Strin
     let part = to.with_extension("part");
     std::fs::copy(&from, &part).map_err(cannot)?;
     std::fs::rename(&part, &to).map_err(cannot)
+}
+
+/// Whether two paths are one file (a hard link): checked without reading the video again.
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
 }
 
 /// One row of `results.csv`, before its cells are made text.
