@@ -150,3 +150,35 @@ fn a_job_id_that_would_read_as_a_number_is_written_longer_and_stays_text() {
     // The same id everywhere: the request id the service saw.
     assert_eq!(h.log().creates_for(&request_id(&id)).len(), 1);
 }
+
+/// The three example manifests of `manifests/` (see README) stay valid, with what they show.
+#[test]
+fn the_example_manifests_validate() {
+    for (name, jobs, said) in [
+        (
+            "campaign-variants.yaml",
+            21,
+            Some("`products/shoe.jpg` has the same content as `products/shoe-side.jpg`"),
+        ),
+        ("nightly.csv", 4, None),
+        (
+            "bulk-render.yaml",
+            3,
+            Some("1 file(s) left out, not images: `shots/teaser.mp4` (a video)"),
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_vidbatch"))
+            .args(["validate", &format!("manifests/{name}")])
+            .current_dir(repo())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(exit_code::OK), "{name}: {}", stderr(&output));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains(&format!(": {jobs} job(s) valid")), "{name}: {stdout}");
+        match said {
+            Some(said) => assert_said(&output, said),
+            None => assert_eq!(stderr(&output), "", "{name}"),
+        }
+    }
+}

@@ -15,6 +15,8 @@ use crate::manifest::{Diagnostic, Manifest};
 pub(super) fn merge_duplicates(manifest: &Manifest, jobs: Vec<Job>, warnings: &mut Vec<Diagnostic>) -> Vec<Job> {
     let mut first: HashMap<JobKey, usize> = HashMap::new();
     let mut unique: Vec<Job> = Vec::with_capacity(jobs.len());
+    // Said once per pair of names, however many templates they go through.
+    let mut told: HashSet<(String, String)> = HashSet::new();
     for job in jobs {
         let i = match first.entry(job.key.clone()) {
             MapEntry::Vacant(v) => {
@@ -28,15 +30,20 @@ pub(super) fn merge_duplicates(manifest: &Manifest, jobs: Vec<Job>, warnings: &m
         let named = std::iter::once(&earlier.input_label).chain(earlier.aliases.iter().map(|a| &a.input_label));
         let line = earlier.at.line;
         let message = if named.clone().any(|n| *n == job.input_label) {
-            format!(
+            Some(format!(
                 "this job ({} · {}) repeats the one of line {line}: it runs once",
                 job.model, job.input_label
-            )
+            ))
         } else {
-            let message = format!(
-                "`{}` has the same content as `{}` (line {line}): one generation, its video copied to both names",
-                job.input_label, earlier.input_label
-            );
+            let pair = (job.input_label.clone(), earlier.input_label.clone());
+            let message = (!told.contains(&pair)).then(|| {
+                format!(
+                    "`{}` has the same content as `{}` (line {line}): generated once, each video copied to both \
+                     names",
+                    job.input_label, earlier.input_label
+                )
+            });
+            told.insert(pair);
             earlier.aliases.push(Alias {
                 input_label: job.input_label,
                 user_label: job.user_label,
@@ -45,7 +52,9 @@ pub(super) fn merge_duplicates(manifest: &Manifest, jobs: Vec<Job>, warnings: &m
             });
             message
         };
-        warnings.push(manifest.warning(Some(job.at), message));
+        if let Some(message) = message {
+            warnings.push(manifest.warning(Some(job.at), message));
+        }
     }
     unique
 }
