@@ -516,6 +516,19 @@ impl Planner<'_> {
         let mut taken = Vec::new();
         let mut left_out = Vec::new();
         for (label, path) in found {
+            // Left out by its first bytes when it is clearly not what the model takes.
+            if let (Some(want), Some(mime)) = (want, sniff(&path))
+                && !mime.starts_with(&format!("{want}/"))
+            {
+                let family = mime.split('/').next().unwrap_or("");
+                let what = if matches!(family, "image" | "video") {
+                    format!("a {family}")
+                } else {
+                    mime.clone()
+                };
+                left_out.push(format!("`{label}` ({what})"));
+                continue;
+            }
             let local = match self.local(&path) {
                 Ok(local) => local,
                 Err(refused) => {
@@ -884,7 +897,7 @@ mod inputs;
 mod naming;
 mod values;
 
-use inputs::{expand, guess_field_from_name, names_several, read_local};
+use inputs::{expand, guess_field_from_name, names_several, read_local, sniff};
 
 use naming::name_files;
 pub use naming::{keep_clear_of, slug};

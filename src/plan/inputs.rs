@@ -76,7 +76,21 @@ pub(super) fn read_local(path: &Path) -> Result<LocalInput, Refused> {
 /// Whether an input as written names several files: a glob (`photos/*.jpg`) or a folder
 /// (`photos/`, or a path that is one).
 pub(super) fn names_several(dir: &Path, written: &str) -> bool {
-    written.contains(['*', '?', '[']) || written.ends_with(['/', '\\']) || dir.join(written).is_dir()
+    let path = dir.join(written);
+    // A file that exists is itself, whatever its name holds (`photo[1].jpg`).
+    if path.is_file() {
+        return false;
+    }
+    written.contains(['*', '?', '[']) || written.ends_with(['/', '\\']) || path.is_dir()
+}
+
+/// What a file's first bytes say it is (`image/png`), without reading all of it: a folder may
+/// hold videos of gigabytes that an image model leaves out.
+pub(super) fn sniff(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(8192);
+    std::fs::File::open(path).ok()?.take(8192).read_to_end(&mut head).ok()?;
+    infer::get(&head).map(|kind| kind.mime_type().to_string())
 }
 
 /// Files a folder holds that no one means as an input: hidden ones (`.DS_Store`, `._shoe.jpg`)
@@ -99,11 +113,15 @@ pub(super) fn expand(dir: &Path, written: &str) -> Result<Vec<(String, std::path
     let mut found = Vec::new();
     if written.contains(['*', '?', '[']) {
         // The manifest's folder is matched literally, whatever characters its name holds.
-        let pattern = format!(
-            "{}/{}",
-            glob::Pattern::escape(&dir.to_string_lossy()),
-            written.replace('\\', "/")
-        );
+        let pattern = if Path::new(written).is_absolute() {
+            written.to_string()
+        } else {
+            format!(
+                "{}/{}",
+                glob::Pattern::escape(&dir.to_string_lossy()),
+                written.replace('\\', "/")
+            )
+        };
         let options = glob::MatchOptions {
             case_sensitive: true,
             require_literal_separator: true,
@@ -118,12 +136,13 @@ pub(super) fn expand(dir: &Path, written: &str) -> Result<Vec<(String, std::path
             )
         })?;
         for path in paths.flatten() {
-            let hidden = path
-                .strip_prefix(dir)
-                .unwrap_or(&path)
-                .components()
-                .any(|c| is_clutter(&c.as_os_str().to_string_lossy()));
-            if path.is_file() && !hidden {
+            // Hidden files are not matched by a wildcard (`require_literal_leading_dot`); one
+            // written out (`photos/.a.jpg`) is meant.
+            let cache = path.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                !n.starts_with('.') && is_clutter(&n)
+            });
+            if path.is_file() && !cache {
                 found.push((relative(&path), path));
             }
         }

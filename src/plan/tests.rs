@@ -387,6 +387,20 @@ fn globs_and_folders_name_their_files_sorted_and_told_apart_by_content() {
     // In a CSV cell too.
     let (_dir, p) = load_with("m.csv", b"model,input\nmagic/image-to-video,photos/*.jpg\n", photos);
     assert_eq!(inputs(&p.unwrap()).len(), 2);
+    // A file whose name holds a glob's characters is itself; an absolute glob is not joined.
+    let (dir, p) = load_with(
+        "m.yaml",
+        b"jobs:\n  - model: magic/image-to-video\n    input: photos/b[1].jpg\n",
+        &[("photos/b[1].jpg", &shoe), ("photos/b1.jpg", &bag)],
+    );
+    assert_eq!(
+        inputs(&p.unwrap()),
+        [("photos/b[1].jpg".to_string(), "image_url".to_string())]
+    );
+    let absolute = format!("{}/photos/*.jpg", dir.path().display());
+    let text = format!("jobs:\n  - model: magic/image-to-video\n    input: \"{absolute}\"\n");
+    let (_dir, p) = load_with("m.yaml", text.as_bytes(), photos);
+    assert_eq!(inputs(&p.unwrap()).len(), 2);
 }
 
 #[test]
@@ -538,4 +552,56 @@ fn spreadsheets_are_read_like_csv_and_name_cells() {
             .iter()
             .any(|d| d.contains("bad.xlsx: sheet Sheet1, cell B3: this cell holds the error `#N/A`"))
     );
+}
+
+/// A manifest saved in each encoding a spreadsheet or an editor uses reads as the same jobs, and
+/// a problem in it is placed on the same line and column of the file.
+#[test]
+fn every_encoding_gives_the_same_jobs_and_the_same_places() {
+    use encoding_rs::WINDOWS_1252;
+    let text = "Model;Prompt;Label\r\nmagic/text-to-video;Soldes d’été -20%;Café\r\nmagic/text-to-video;é;Crème\r\nmagic/text-to-video;Crème brûlée;Fête;en trop\r\n";
+    let encode = |encoding: &str, text: &str| -> Vec<u8> {
+        let utf16 = |mark: [u8; 2], unit: fn(u16) -> [u8; 2]| -> Vec<u8> {
+            mark.into_iter().chain(text.encode_utf16().flat_map(unit)).collect()
+        };
+        match encoding {
+            "UTF-8" => text.as_bytes().to_vec(),
+            "UTF-8 with a mark" => [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+            "UTF-16 LE" => utf16([0xFF, 0xFE], u16::to_le_bytes),
+            "UTF-16 BE" => utf16([0xFE, 0xFF], u16::to_be_bytes),
+            _ => WINDOWS_1252.encode(text).0.into_owned(),
+        }
+    };
+    for name in ["UTF-8", "UTF-8 with a mark", "UTF-16 LE", "UTF-16 BE", "Windows-1252"] {
+        let (_dir, p) = load_with("m.csv", &encode(name, text), &[]);
+        let err = p.expect_err(name);
+        let places: Vec<(usize, usize, &str)> = err
+            .0
+            .iter()
+            .map(|d| (d.at.unwrap().line, d.at.unwrap().column, d.message.as_str()))
+            .collect();
+        // Past accented characters, the column is still the file's (in characters).
+        assert_eq!(
+            places,
+            [(4, 39, "this row has 4 cells, but the header names 3 columns")],
+            "{name}"
+        );
+        // Without the bad row, the jobs themselves.
+        let good = &text[..text.find("magic/text-to-video;Crème").unwrap()];
+        let (_dir, p) = load_with("m.csv", &encode(name, good), &[]);
+        let p = p.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let jobs: Vec<(String, Option<&str>)> = p
+            .jobs
+            .iter()
+            .map(|j| (j.input_label.clone(), j.user_label.as_deref()))
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                ("Soldes d’été -20%".to_string(), Some("Café")),
+                ("é".to_string(), Some("Crème"))
+            ],
+            "{name}"
+        );
+    }
 }
