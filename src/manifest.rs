@@ -187,8 +187,8 @@ impl Manifest {
         }
     }
 
-    /// Rows named by where they start, for a message about many: `lines 2, 3 and 4`, or `rows 2
-    /// to 7` in a spreadsheet; past a few, `… and 195 more`.
+    /// Rows named by where they start, for a message about many: `lines 2, 3 and 4` (`rows …` in
+    /// a spreadsheet); past five, `lines 2, 3, 4, 5, 6 and 195 more`.
     pub fn rows(&self, lines: &[usize]) -> String {
         const SHOWN: usize = 5;
         let word = if self.sheet.is_some() { "row" } else { "line" };
@@ -534,6 +534,35 @@ mod tests {
         .unwrap();
         assert_eq!(load(&bom).unwrap().entries.len(), 1);
         assert!(load(dir.path()).unwrap_err().0[0].message.contains("folder"));
+    }
+
+    #[test]
+    fn places_are_named_as_spreadsheets_name_them() {
+        for (n, letters) in [
+            (1, "A"),
+            (3, "C"),
+            (26, "Z"),
+            (27, "AA"),
+            (52, "AZ"),
+            (53, "BA"),
+            (703, "AAA"),
+        ] {
+            assert_eq!(column_letters(n), letters, "{n}");
+        }
+        let mut m = Manifest::new("m.csv".as_ref(), "".into());
+        for (lines, said) in [
+            (vec![2], "line 2"),
+            (vec![2, 3, 4], "lines 2, 3 and 4"),
+            ((2..=6).collect(), "lines 2, 3, 4, 5 and 6"),
+            ((2..=201).collect(), "lines 2, 3, 4, 5, 6 and 195 more"),
+        ] {
+            assert_eq!(m.rows(&lines), said);
+        }
+        m.sheet = Some("jobs".into());
+        assert_eq!(m.rows(&[7, 9]), "rows 7 and 9");
+        let d = m.diagnostic(Some(Pos::line(7)), "x");
+        assert_eq!(d.to_string(), "m.csv: sheet jobs, cell A7: x");
+        assert!(d.source.is_none(), "a sheet has no text to draw");
     }
 
     #[cfg(unix)]

@@ -496,9 +496,14 @@ fn labels_and_columns_of_ones_own_are_never_sent() {
 #[test]
 fn spreadsheets_are_read_like_csv_and_name_cells() {
     let sheets = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sheets");
-    for name in ["campaign.xlsx", "campaign.ods"] {
+    // A workbook saved with a `.csv` name by mistake is still read for what it is.
+    for (name, saved_as) in [
+        ("campaign.xlsx", "campaign.xlsx"),
+        ("campaign.ods", "campaign.ods"),
+        ("campaign.xlsx", "campaign.csv"),
+    ] {
         let bytes = std::fs::read(sheets.join(name)).unwrap();
-        let (_dir, p) = load_with(name, &bytes, &[]);
+        let (_dir, p) = load_with(saved_as, &bytes, &[]);
         let p = p.unwrap_or_else(|e| panic!("{name}: {e}"));
         // Model, template, input, label, and the body without the input.
         type Shown<'j> = (&'j str, Option<&'j str>, &'j str, Option<&'j str>, String);
