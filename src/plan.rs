@@ -16,7 +16,7 @@ use crate::manifest::{self, Diagnostic, Diagnostics, Entry, Manifest, Pos, Spann
 pub const DEFAULT_OUTPUT: &str = "{model}/{template}/{input}.mp4";
 const PLACEHOLDERS: &[&str] = &["model", "template", "input", "prompt", "job_id"];
 /// The columns of a CSV manifest that are job fields, not model parameters.
-const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template"];
+const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template", "label"];
 
 /// A job's identity: the SHA-256 of what is sent (model, parameters, input content or URL), so
 /// that reordering or adding manifest lines never changes another job's key.

@@ -178,7 +178,8 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
         .collect();
     let header_line = lines.pos(header_start, text[header_start..header_end].trim_end().len());
     let mut problems = Vec::new();
-    let columns = table::read_header(manifest, &names, header_line, &mut problems)?;
+    let columns = table::read_header(manifest, &names, header_line)?;
+    let mut filled = vec![false; columns.len()];
 
     let body_start = text[header_end..].find('\n').map_or(text.len(), |i| header_end + i + 1);
     let mut reader = csv::ReaderBuilder::new()
@@ -234,14 +235,22 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        if record.len() > columns.len() {
-            let extra = cell_at(columns.len());
+        for (i, cell) in record.iter().enumerate().take(columns.len()) {
+            filled[i] |= !cell.is_empty();
+        }
+        // Cells past the header's columns count only when filled: spreadsheets export empty ones.
+        let last_filled = (0..record.len()).rev().find(|&i| !record[i].is_empty()).unwrap_or(0);
+        if last_filled >= columns.len() {
+            let first_extra = (columns.len()..=last_filled)
+                .find(|&i| !record[i].is_empty())
+                .unwrap_or(last_filled);
+            let extra = cell_at(first_extra);
             too_long.add(extra.line, || {
                 let mut d = manifest.diagnostic(
                     Some(extra),
                     format!(
                         "this row has {} cells, but the header names {} columns",
-                        record.len(),
+                        last_filled + 1,
                         columns.len()
                     ),
                 );
@@ -269,6 +278,7 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
         let cell = |i: usize| (record.get(i).unwrap_or("").to_string(), cell_at(i));
         entries.extend(table::entry(&columns, row_at, cell));
     }
+    problems.extend(table::unnamed_but_filled(manifest, &columns, &filled));
     problems.extend(malformed.finish(manifest, ("is malformed", "are malformed")));
     problems.extend(too_long.finish(manifest, ("has too many cells", "have too many cells")));
     if entries.is_empty() && problems.is_empty() {
@@ -352,6 +362,10 @@ mod tests {
             (
                 "a `;` in a header name does not make `;` the separator",
                 "model,input,prompt,template,duration,#a;b;c;d;e;f\nmagic/image-to-video,a.jpg,,T1|T2,,\npixverse/v5/image-to-video,b.jpg,\"hi, there\",,8,x\n",
+            ),
+            (
+                "empty columns past the last one used, as spreadsheets export them",
+                "model,input,prompt,template,duration,,\nmagic/image-to-video,a.jpg,,T1|T2,,,\npixverse/v5/image-to-video,b.jpg,\"hi, there\",,8,,,,\n",
             ),
             (
                 "own columns first, comments before the header",

@@ -102,7 +102,15 @@ pub(super) fn parse_sheet(path: &Path, bytes: &[u8]) -> Result<Manifest, Diagnos
         .map(|c| (cell_text(&rows[header_row][c]), at(header_row, c)))
         .collect();
     let mut problems = Vec::new();
-    let columns = table::read_header(&manifest, &names, at(header_row, 0), &mut problems)?;
+    let columns = table::read_header(&manifest, &names, at(header_row, 0))?;
+    let filled: Vec<bool> = (0..width)
+        .map(|c| {
+            rows.iter()
+                .skip(header_row + 1)
+                .any(|row| row.get(c).is_some_and(|cell| !cell_text(cell).trim().is_empty()))
+        })
+        .collect();
+    problems.extend(table::unnamed_but_filled(&manifest, &columns, &filled));
     // A cell holding a formula's error (`#REF!`) would be sent as text: each is refused.
     for (r, row) in rows.iter().enumerate().skip(header_row) {
         for (c, cell) in row.iter().enumerate() {

@@ -60,13 +60,11 @@ pub(super) fn column(header: &str) -> Column {
 pub(super) const COLUMNS_HELP: &str = "the first row names the columns: model, input, prompt, template, label, then any \
                                        model parameter; a column of your own starts with `#` (`#sku`)";
 
-/// The header's columns, each with where its name is. Refused whole without a `model` column;
-/// columns without a name are reported in `problems`.
+/// The header's columns, each with where its name is. Refused whole without a `model` column.
 pub(super) fn read_header(
     manifest: &Manifest,
     names: &[(String, Pos)],
     header_at: Pos,
-    problems: &mut Vec<Diagnostic>,
 ) -> Result<Vec<(Column, Pos)>, Diagnostics> {
     let columns: Vec<(Column, Pos)> = names.iter().map(|(name, at)| (column(name), *at)).collect();
     if !columns.iter().any(|(c, _)| *c == Column::Model) {
@@ -84,14 +82,22 @@ pub(super) fn read_header(
         });
         return Err(Diagnostics(vec![d]));
     }
-    for (i, (c, at)) in columns.iter().enumerate() {
-        if *c == Column::Unnamed {
+    Ok(columns)
+}
+
+/// The columns without a name that some row fills (`filled[i]`): each is reported on the
+/// header. Empty ones are what spreadsheets export past the last column used, and harmless.
+pub(super) fn unnamed_but_filled(manifest: &Manifest, columns: &[(Column, Pos)], filled: &[bool]) -> Vec<Diagnostic> {
+    columns
+        .iter()
+        .enumerate()
+        .filter(|&(i, (c, _))| *c == Column::Unnamed && filled.get(i).copied().unwrap_or(false))
+        .map(|(i, (_, at))| {
             let mut d = manifest.diagnostic(Some(*at), format!("column {} has no name in the header", i + 1));
             d.help = Some("name every column, or delete the empty one".into());
-            problems.push(d);
-        }
-    }
-    Ok(columns)
+            d
+        })
+        .collect()
 }
 
 /// One row made an entry; `None` for a row without any cell filled in a column of ours.
