@@ -140,16 +140,20 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
 
 /// Makes `<out>/<alias_file>` a copy of `<out>/<video>` (whose SHA-256 is `sha256`): a hard
 /// link (no space taken), else a copy through a temporary file. A file already there is the copy
-/// an earlier write made when it is the same file (a link) or has the same content; anything else
-/// is not ours to overwrite.
+/// an earlier write made when it is the same file (a link), or of the same size and newer than
+/// the video, or of the same content; anything else is not ours to overwrite.
 fn copy_for_alias(out: &Path, video: &str, sha256: Option<&str>, alias_file: &str) -> Result<(), String> {
     let (from, to) = (out.join(video), out.join(alias_file));
     let source = std::fs::metadata(&from)
         .map_err(|e| format!("the shared video `{video}` cannot be read ({e}): a rerun fetches it and copies it"))?;
     if let Ok(there) = std::fs::metadata(&to) {
+        // A copy made after the video was written is ours: results are written every few seconds,
+        // and hashing each copy each time would read every video again and again.
+        let newer = matches!((there.modified(), source.modified()), (Ok(a), Ok(b)) if a >= b);
+        let same_size = there.len() == source.len();
         if same_file(&source, &there)
-            || (there.len() == source.len()
-                && crate::download::hash_file(&to).is_ok_and(|d| Some(d.sha256.as_str()) == sha256))
+            || (same_size && newer)
+            || (same_size && crate::download::hash_file(&to).is_ok_and(|d| Some(d.sha256.as_str()) == sha256))
         {
             return Ok(());
         }
@@ -418,5 +422,28 @@ mod tests {
         ] {
             assert_eq!(JobKey(key.into()).short(), short, "{key}");
         }
+    }
+
+    #[test]
+    fn an_aliases_copy_is_made_once_and_never_over_someone_elses_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        std::fs::create_dir_all(out.join("videos")).unwrap();
+        std::fs::write(out.join("videos/a.mp4"), b"video").unwrap();
+        let sha = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(b"video"));
+        let copy = |to: &str| copy_for_alias(out, "videos/a.mp4", Some(&sha), to);
+
+        assert_eq!(copy("videos/sub/b.mp4"), Ok(()));
+        assert_eq!(std::fs::read(out.join("videos/sub/b.mp4")).unwrap(), b"video");
+        assert_eq!(copy("videos/sub/b.mp4"), Ok(()), "made again, it is already there");
+
+        std::fs::write(out.join("videos/c.mp4"), b"someone else's").unwrap();
+        let refused = copy("videos/c.mp4").unwrap_err();
+        assert!(refused.contains("already holds another file"), "{refused}");
+        assert_eq!(std::fs::read(out.join("videos/c.mp4")).unwrap(), b"someone else's");
+
+        let missing = copy_for_alias(out, "videos/gone.mp4", None, "videos/d.mp4").unwrap_err();
+        assert!(missing.contains("a rerun fetches it"), "{missing}");
+        assert!(!out.join("videos/d.mp4").exists());
     }
 }
