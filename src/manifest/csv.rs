@@ -4,6 +4,8 @@
 //! line, an Excel `sep=;` first line is obeyed, and lines starting with `#` before the header
 //! are comments unless they are the header itself (`#sku;model;…`).
 
+use std::borrow::Cow;
+
 use super::table::{self, COLUMNS_HELP};
 use super::{Diagnostic, Diagnostics, LineIndex, Manifest, Pos};
 
@@ -275,8 +277,8 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
                 lines.pos(start, line.trim_end().len())
             }
         };
-        let cell = |i: usize| (record.get(i).unwrap_or("").to_string(), cell_at(i));
-        entries.extend(table::entry(&columns, row_at, cell));
+        let text = |i: usize| Cow::Borrowed(record.get(i).unwrap_or(""));
+        entries.extend(table::entry(&columns, row_at, text, cell_at));
     }
     problems.extend(table::unnamed_but_filled(manifest, &columns, &filled));
     problems.extend(malformed.finish(manifest, ("is malformed", "are malformed")));

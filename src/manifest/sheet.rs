@@ -3,6 +3,7 @@
 //! and the columns mean what they mean in a CSV manifest ([`super::table`]). Places are cells,
 //! written as the spreadsheet shows them: `campaign.xlsx: sheet Sheet1, cell C7`.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
@@ -133,14 +134,13 @@ pub(super) fn parse_sheet(path: &Path, bytes: &[u8]) -> Result<Manifest, Diagnos
         }
     }
     for (r, row) in rows.iter().enumerate().skip(header_row + 1) {
-        let cell = |c: usize| {
-            let text = match row.get(c) {
-                Some(Data::Error(_)) | None => String::new(),
-                Some(cell) => cell_text(cell),
-            };
-            (text, at(r, c))
+        let text = |c: usize| match row.get(c) {
+            Some(Data::Error(_)) | None => Cow::Borrowed(""),
+            Some(cell) => Cow::Owned(cell_text(cell)),
         };
-        manifest.entries.extend(table::entry(&columns, at(r, 0), cell));
+        manifest
+            .entries
+            .extend(table::entry(&columns, at(r, 0), text, |c| at(r, c)));
     }
     if manifest.entries.is_empty() && problems.is_empty() {
         let mut d = manifest.diagnostic(

@@ -8,6 +8,8 @@
 //!   as a line that starts with `#` is a comment. It is the one way to keep such a column.
 //! - Every other column is a model parameter.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::{Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
@@ -101,8 +103,14 @@ pub(super) fn unnamed_but_filled(manifest: &Manifest, columns: &[(Column, Pos)],
 }
 
 /// One row made an entry; `None` for a row without any cell filled in a column of ours.
-/// `cell(i)` is the text of column `i` (empty past the row's end) and where it is.
-pub(super) fn entry(columns: &[(Column, Pos)], row_at: Pos, cell: impl Fn(usize) -> (String, Pos)) -> Option<Entry> {
+/// `text(i)` is the text of column `i` (empty past the row's end), `at(i)` where it is: asked
+/// only of filled cells, as placing one costs more than reading it.
+pub(super) fn entry<'r>(
+    columns: &[(Column, Pos)],
+    row_at: Pos,
+    text: impl Fn(usize) -> Cow<'r, str>,
+    at: impl Fn(usize) -> Pos,
+) -> Option<Entry> {
     let mut entry = Entry {
         at: row_at,
         params_are_text: true,
@@ -110,13 +118,17 @@ pub(super) fn entry(columns: &[(Column, Pos)], row_at: Pos, cell: impl Fn(usize)
     };
     let mut filled = false;
     for (i, (column, header_at)) in columns.iter().enumerate() {
-        let (text, at) = cell(i);
-        let text = text.trim();
         // The user's own columns do not make a row a job, nor do cells under no name (reported
         // with the header).
-        if text.is_empty() || matches!(column, Column::Own | Column::Unnamed) {
+        if matches!(column, Column::Own | Column::Unnamed) {
             continue;
         }
+        let text = text(i);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let at = at(i);
         filled = true;
         let spanned = |value: &str| Spanned {
             value: value.to_string(),

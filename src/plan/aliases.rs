@@ -81,6 +81,9 @@ pub(super) fn with_stand_ins(jobs: Vec<Job>) -> Vec<Job> {
 /// Gives each stand-in (after the first `jobs` entries) a file of its own: an alias shares its
 /// job's id, so the id appended to a colliding name does not tell them apart; a number does.
 pub(super) fn separate_files(all: &mut [Job], jobs: usize) {
+    if all.len() == jobs {
+        return;
+    }
     let mut taken: HashSet<String> = all[..jobs].iter().map(|j| j.file.to_lowercase()).collect();
     for stand_in in &mut all[jobs..] {
         let base = stand_in.file.clone();
