@@ -132,6 +132,8 @@ const CASES: &[(&str, i32, Shown)] = &[
     ("75-glob-matches-nothing.yaml", INVALID, Drawn),
     ("76-folder-of-mixed-files.yaml", OK, Accepted),
     ("77-excel-semicolons-capitals.csv", OK, Accepted),
+    // UTF-8 with a line pasted from a Windows-1252 file: neither reading is right.
+    ("78-mixed-encodings.csv", INVALID, Drawn),
 ];
 
 /// The line every refused manifest ends with.

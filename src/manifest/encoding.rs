@@ -68,6 +68,29 @@ pub(super) fn decode(bytes: Vec<u8>) -> Result<Decoded, Unreadable> {
         Err(e) => e,
     };
     let bytes = error.as_bytes();
+    // UTF-8 characters beside bytes that are not: one encoding pasted into the other. Read as
+    // 1252 the UTF-8 would turn to `Ã©`, so neither reading is right.
+    if bytes.utf8_chunks().any(|chunk| !chunk.valid().is_ascii()) {
+        // Shown as UTF-8 up to the end of the bad byte's line, bad bytes as `�`; all before it
+        // is UTF-8, so its offset is the same in the text shown.
+        let bad = error.utf8_error().valid_up_to();
+        let end = bytes[bad..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| bad + i);
+        let shown = String::from_utf8_lossy(&bytes[..end]).into_owned();
+        return Err(Unreadable {
+            at: Some(pos_in(&shown, bad, '\u{fffd}'.len_utf8())),
+            readable: Some(shown),
+            ..Unreadable::new(
+                format!(
+                    "byte 0x{:02X} is not UTF-8, but the text around it is: the file mixes two encodings",
+                    bytes[bad]
+                ),
+                Some(&format!("retype the characters shown as `�`, then {SAVE_AS_UTF8}")),
+            )
+        });
+    }
     match implausible_1252(bytes) {
         None => {
             let (text, _) = WINDOWS_1252.decode_without_bom_handling(bytes);
@@ -184,6 +207,12 @@ mod tests {
                 (2, 3),
             ),
             (b"\xFF\xFEm\x00\x00\xD8", "UTF-16LE text is damaged", (1, 2)),
+            // UTF-8 `é` on line 1, a Windows-1252 `é` on line 2.
+            (
+                b"model,prompt # caf\xC3\xA9\nx,Caf\xE9\n",
+                "the file mixes two encodings",
+                (2, 6),
+            ),
         ];
         for &(bytes, message, (line, column)) in cases {
             let Err(refused) = decode(bytes.to_vec()) else {
