@@ -49,6 +49,9 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// The manifest's text, to show the offending line.
     pub source: Option<Arc<str>>,
+    /// In a spreadsheet: the sheet, and `at` is a cell (line = row, column = column), written
+    /// `sheet Sheet1, cell C7` as people find it in their spreadsheet program.
+    pub sheet: Option<Arc<str>>,
 }
 
 impl Diagnostic {
@@ -61,8 +64,11 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
-        if let Some(at) = self.at {
-            write!(f, ":{}:{}", at.line, at.column)?;
+        match (&self.sheet, self.at) {
+            (Some(sheet), Some(at)) => write!(f, ": sheet {sheet}, cell {}{}", column_letters(at.column), at.line)?,
+            (Some(sheet), None) => write!(f, ": sheet {sheet}")?,
+            (None, Some(at)) => write!(f, ":{}:{}", at.line, at.column)?,
+            (None, None) => {}
         }
         write!(f, ": {}", self.message)?;
         if let Some(help) = &self.help {
@@ -70,6 +76,18 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// A spreadsheet's name for 1-based column `n`: `A`, …, `Z`, `AA`, ….
+pub fn column_letters(mut n: usize) -> String {
+    let mut letters = Vec::new();
+    while n > 0 {
+        n -= 1;
+        letters.push(b'A' + (n % 26) as u8);
+        n /= 26;
+    }
+    letters.reverse();
+    String::from_utf8(letters).unwrap_or_default()
 }
 
 /// Every problem found; nothing is submitted while this is non-empty.
@@ -108,7 +126,11 @@ pub struct Entry {
     /// Parameter name (with its line) and value.
     pub params: Vec<(Spanned<String>, Spanned<Value>)>,
     /// CSV cells are all text: the planner turns them into numbers where the model wants one.
+    /// A parameter's name is then placed on its header cell, so that one column's problem is
+    /// reported once for all the rows it affects.
     pub params_are_text: bool,
+    /// Free text of the user's, carried to `results.csv`, never sent.
+    pub label: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -122,9 +144,37 @@ pub struct Manifest {
     pub name: String,
     pub output: Option<Spanned<String>>,
     pub entries: Vec<Entry>,
+    /// Things worth saying that do not stop the run (the encoding guessed, say).
+    pub warnings: Vec<Diagnostic>,
+    /// The sheet read, for a spreadsheet: positions are then its cells, and `text` is empty.
+    pub sheet: Option<Arc<str>>,
 }
 
 impl Manifest {
+    /// An empty manifest read from `path`: its folder, and its name from the file's.
+    pub fn new(path: &Path, text: Arc<str>) -> Manifest {
+        let dir = path
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "manifest".into());
+        Manifest {
+            file: path.to_path_buf(),
+            text,
+            problems: Vec::new(),
+            dir,
+            name,
+            output: None,
+            entries: Vec::new(),
+            warnings: Vec::new(),
+            sheet: None,
+        }
+    }
+
     pub fn diagnostic(&self, at: Option<Pos>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
@@ -132,7 +182,22 @@ impl Manifest {
             at,
             message: message.into(),
             help: None,
-            source: Some(self.text.clone()),
+            source: self.sheet.is_none().then(|| self.text.clone()),
+            sheet: self.sheet.clone(),
+        }
+    }
+
+    /// Rows named by where they start, for a message about many: `lines 2, 3 and 4` (`rows …` in
+    /// a spreadsheet); past five, `lines 2, 3, 4, 5, 6 and 195 more`.
+    pub fn rows(&self, lines: &[usize]) -> String {
+        const SHOWN: usize = 5;
+        let word = if self.sheet.is_some() { "row" } else { "line" };
+        let listed: Vec<String> = lines.iter().take(SHOWN).map(|l| l.to_string()).collect();
+        match lines.len() {
+            0 => String::new(),
+            1 => format!("{word} {}", listed[0]),
+            n if n <= SHOWN => format!("{word}s {} and {}", listed[..n - 1].join(", "), listed[n - 1]),
+            n => format!("{word}s {} and {} more", listed.join(", "), n - SHOWN),
         }
     }
 
@@ -195,51 +260,52 @@ pub fn pos_in(text: &str, offset: usize, len: usize) -> Pos {
     LineIndex::new(text).pos(offset, len)
 }
 
-/// Reads and parses a manifest; the format follows the extension (`.csv`, else YAML).
+/// Reads and parses a manifest: a spreadsheet (`.xlsx`, `.ods`, … or any file that is one by its
+/// content), else text in UTF-8, UTF-16 or Windows-1252, read as CSV (`.csv`, `.tsv`, `.txt`) or
+/// YAML (anything else).
 pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
-    let text: Arc<str> = match read_text(path) {
-        Ok(t) => t.into(),
-        Err(unreadable) => {
-            let mut d = Diagnostic {
-                severity: Severity::Error,
-                file: path.to_path_buf(),
-                at: unreadable.at,
-                message: unreadable.message,
-                help: unreadable.help,
-                source: None,
-            };
-            // The text up to the first bad byte is shown, as far as it goes.
-            if let Some(good) = unreadable.readable {
-                d.source = Some(good.into());
-            }
-            return Err(Diagnostics(vec![d]));
+    let refused = |unreadable: Unreadable| {
+        let mut d = Diagnostic {
+            severity: Severity::Error,
+            file: path.to_path_buf(),
+            at: unreadable.at,
+            message: unreadable.message,
+            help: unreadable.help,
+            source: None,
+            sheet: None,
+        };
+        // The text up to the first bad byte is shown, as far as it goes.
+        if let Some(good) = unreadable.readable {
+            d.source = Some(good.into());
         }
+        Diagnostics(vec![d])
     };
-    parse(path, text)
+    let bytes = read_bytes(path).map_err(refused)?;
+    if sheet::is_spreadsheet(path, &bytes) {
+        return sheet::parse_sheet(path, &bytes);
+    }
+    let decoded = encoding::decode(bytes).map_err(refused)?;
+    let mut manifest = parse(path, decoded.text.into())?;
+    if let Some(offset) = decoded.windows_1252_at {
+        let text = manifest.text.clone();
+        let len = text[offset..].chars().next().map_or(0, char::len_utf8);
+        let mut d = manifest.warning(
+            Some(manifest.pos(offset, len)),
+            "this file is not UTF-8: it was read as Windows-1252 (what Excel saves as \"CSV\")",
+        );
+        d.help = Some("check that this text reads right; saving as \"CSV UTF-8\" removes the doubt".into());
+        manifest.warnings.push(d);
+    }
+    Ok(manifest)
 }
 
 /// Parses a manifest's text as if read from `path` (the format follows its extension). Problems
 /// in fields are kept in [`Manifest::problems`] for the planner to report with its own.
 pub fn parse(path: &Path, text: Arc<str>) -> Result<Manifest, Diagnostics> {
-    let dir = path
-        .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "manifest".into());
-    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let mut manifest = Manifest {
-        file: path.to_path_buf(),
-        text: text.clone(),
-        problems: Vec::new(),
-        dir,
-        name: stem,
-        output: None,
-        entries: Vec::new(),
-    };
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| ["csv", "tsv", "txt"].iter().any(|c| e.eq_ignore_ascii_case(c)));
+    let mut manifest = Manifest::new(path, text.clone());
     if is_csv {
         parse_csv(&text, &mut manifest)?;
     } else {
@@ -252,7 +318,7 @@ pub fn parse(path: &Path, text: Arc<str>) -> Result<Manifest, Diagnostics> {
 /// such as `/dev/zero`) is refused before memory runs out.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
-/// Why a manifest's text could not be read.
+/// Why a manifest could not be read.
 struct Unreadable {
     at: Option<Pos>,
     message: String,
@@ -272,15 +338,14 @@ impl Unreadable {
     }
 }
 
-/// Reads a manifest's text: bounded in size, UTF-8 (a byte-order mark is dropped), with the line
-/// and column of the first byte that is not UTF-8 and a way to fix it.
-fn read_text(path: &Path) -> Result<String, Unreadable> {
+/// Reads a manifest's bytes, bounded in size.
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Unreadable> {
     use std::io::Read as _;
     let cannot = |e: std::io::Error| Unreadable::new(format!("cannot read the manifest: {e}"), None);
     if path.is_dir() {
         return Err(Unreadable::new(
             "this is a folder, not a manifest file",
-            Some("give the path of a `.yaml` or `.csv` file"),
+            Some("give the path of a `.yaml`, `.csv`, `.xlsx` or `.ods` file"),
         ));
     }
     let file = std::fs::File::open(path).map_err(cannot)?;
@@ -294,44 +359,17 @@ fn read_text(path: &Path) -> Result<String, Unreadable> {
             Some("split it into several manifests, each with its own `--out` or run one after another"),
         ));
     }
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(Unreadable {
-            at: Some(Pos::line(1)),
-            ..Unreadable::new(
-                "the manifest is UTF-16 text; vidbatch reads UTF-8",
-                Some("in Excel: Save As → \"CSV UTF-8\"; in an editor: save with the UTF-8 encoding"),
-            )
-        });
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(bytes);
-    String::from_utf8(bytes).map_err(|e| {
-        let bytes = e.as_bytes();
-        let good = e.utf8_error().valid_up_to();
-        // The readable text, with the bad byte shown as `�` so the line can be underlined.
-        let end = bytes[good..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |i| good + i);
-        let shown = String::from_utf8_lossy(&bytes[..end]).into_owned();
-        let at = pos_in(&shown, good, '\u{fffd}'.len_utf8());
-        Unreadable {
-            at: Some(at),
-            readable: Some(shown),
-            ..Unreadable::new(
-                format!("byte 0x{:02X} is not UTF-8 text", bytes[good]),
-                Some(
-                    "the file was probably saved as Windows-1252 or Latin-1: save it as UTF-8 \
-                     (in Excel: Save As → \"CSV UTF-8\")",
-                ),
-            )
-        }
-    })
+    Ok(bytes)
 }
 
 mod csv;
+mod encoding;
+mod sheet;
+mod table;
 mod yaml;
 
 use self::csv::parse_csv;
+pub use table::fold_header;
 use yaml::parse_yaml;
 
 #[cfg(test)]
@@ -339,15 +377,7 @@ mod tests {
     use super::*;
 
     fn yaml(text: &str) -> Result<Manifest, Diagnostics> {
-        let mut m = Manifest {
-            file: "m.yaml".into(),
-            text: text.into(),
-            problems: Vec::new(),
-            dir: ".".into(),
-            name: "m".into(),
-            output: None,
-            entries: Vec::new(),
-        };
+        let mut m = Manifest::new("m.yaml".as_ref(), text.into());
         parse_yaml(text, &mut m)?;
         if m.problems.is_empty() {
             Ok(m)
@@ -471,20 +501,31 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_text_says_where_and_what_to_do() {
+    fn text_in_other_encodings_is_read_and_what_is_no_text_says_where_and_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let latin1 = dir.path().join("m.csv");
         std::fs::write(&latin1, b"model,prompt\nmagic/text-to-video,Caf\xE9 -20%\n").unwrap();
-        let err = load(&latin1).unwrap_err();
-        assert_eq!(err.0[0].at.map(|p| (p.line, p.column)), Some((2, 24)));
-        assert!(err.0[0].message.contains("byte 0xE9 is not UTF-8"), "{err}");
-        assert!(err.0[0].help.as_deref().unwrap().contains("save it as UTF-8"), "{err}");
+        let m = load(&latin1).unwrap();
+        assert_eq!(m.entries[0].prompts[0].value, "Café -20%");
+        // The guess is shown where it matters, to be checked.
+        assert_eq!(m.warnings[0].at.map(|p| (p.line, p.column)), Some((2, 24)));
+        assert!(
+            m.warnings[0].message.contains("read as Windows-1252"),
+            "{}",
+            m.warnings[0]
+        );
+        let binary = dir.path().join("b.csv");
+        std::fs::write(&binary, b"model,prompt\nmagic/text-to-video,Caf\xE9\x01\n").unwrap();
+        let err = load(&binary).unwrap_err();
+        assert_eq!(err.0[0].at.map(|p| (p.line, p.column)), Some((2, 25)));
+        assert!(err.0[0].message.contains("byte 0x01 is not text"), "{err}");
+        assert!(err.0[0].help.as_deref().unwrap().contains("CSV UTF-8"), "{err}");
         // The line is shown, the bad byte as `�`, underlined.
         let drawn = err.0[0].render(false);
-        assert!(drawn.contains("magic/text-to-video,Caf\u{fffd} -20%"), "{drawn}");
+        assert!(drawn.contains("magic/text-to-video,Café\u{fffd}"), "{drawn}");
         let utf16 = dir.path().join("u.csv");
         std::fs::write(&utf16, b"\xFF\xFEm\x00").unwrap();
-        assert!(load(&utf16).unwrap_err().0[0].message.contains("UTF-16"));
+        assert!(load(&utf16).unwrap_err().0[0].message.contains("no `model` column"));
         let bom = dir.path().join("b.yaml");
         std::fs::write(
             &bom,
@@ -493,6 +534,35 @@ mod tests {
         .unwrap();
         assert_eq!(load(&bom).unwrap().entries.len(), 1);
         assert!(load(dir.path()).unwrap_err().0[0].message.contains("folder"));
+    }
+
+    #[test]
+    fn places_are_named_as_spreadsheets_name_them() {
+        for (n, letters) in [
+            (1, "A"),
+            (3, "C"),
+            (26, "Z"),
+            (27, "AA"),
+            (52, "AZ"),
+            (53, "BA"),
+            (703, "AAA"),
+        ] {
+            assert_eq!(column_letters(n), letters, "{n}");
+        }
+        let mut m = Manifest::new("m.csv".as_ref(), "".into());
+        for (lines, said) in [
+            (vec![2], "line 2"),
+            (vec![2, 3, 4], "lines 2, 3 and 4"),
+            ((2..=6).collect(), "lines 2, 3, 4, 5 and 6"),
+            ((2..=201).collect(), "lines 2, 3, 4, 5, 6 and 195 more"),
+        ] {
+            assert_eq!(m.rows(&lines), said);
+        }
+        m.sheet = Some("jobs".into());
+        assert_eq!(m.rows(&[7, 9]), "rows 7 and 9");
+        let d = m.diagnostic(Some(Pos::line(7)), "x");
+        assert_eq!(d.to_string(), "m.csv: sheet jobs, cell A7: x");
+        assert!(d.source.is_none(), "a sheet has no text to draw");
     }
 
     #[cfg(unix)]
@@ -505,15 +575,7 @@ mod tests {
     #[test]
     fn csv_rows_become_entries_with_lines() {
         let text = "model,input,prompt,template,duration\n# a comment\nmagic/image-to-video,a.jpg,,Tokyo Billboard|Phone App,\n\npixverse/v5/image-to-video,b.jpg,hello,,8\n";
-        let mut m = Manifest {
-            file: "m.csv".into(),
-            text: text.into(),
-            problems: Vec::new(),
-            dir: ".".into(),
-            name: "m".into(),
-            output: None,
-            entries: Vec::new(),
-        };
+        let mut m = Manifest::new("m.csv".as_ref(), text.into());
         parse_csv(text, &mut m).unwrap();
         assert!(m.problems.is_empty());
         assert_eq!(m.entries.len(), 2);

@@ -2,22 +2,21 @@
 //! has succeeded for every entry: a single problem anywhere stops the whole run before any credit
 //! is spent.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{self, InputSlot, ModelSpec};
-use crate::manifest::{Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
+use crate::catalog::{self, ModelSpec};
+use crate::manifest::{self, Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
 
 /// The default naming pattern under `<out>/videos/`; empty components are dropped.
 pub const DEFAULT_OUTPUT: &str = "{model}/{template}/{input}.mp4";
 const PLACEHOLDERS: &[&str] = &["model", "template", "input", "prompt", "job_id"];
 /// The columns of a CSV manifest that are job fields, not model parameters.
-const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template"];
+const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template", "label"];
 
 /// A job's identity: the SHA-256 of what is sent (model, parameters, input content or URL), so
 /// that reordering or adding manifest lines never changes another job's key.
@@ -25,9 +24,24 @@ const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template"];
 pub struct JobKey(pub String);
 
 impl JobKey {
-    /// The short form shown to people and written as `job_id`.
+    /// The short form shown to people and written as `job_id`: 12 hex digits, or as many more
+    /// as it takes not to read as a number (`325635679e10`, `000123456789`), which spreadsheets
+    /// would turn into one (3.26E+18) when they open `results.csv`.
     pub fn short(&self) -> &str {
-        &self.0[..12]
+        let mut n = self.0.len().min(12);
+        while n < self.0.len() && looks_like_a_number(&self.0[..n]) {
+            n += 1;
+        }
+        &self.0[..n]
+    }
+}
+
+/// Whether a spreadsheet reads hex digits as a number: all digits, or digits, `e`, digits.
+fn looks_like_a_number(hex: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    match hex.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => digits(mantissa) && digits(exponent),
+        None => digits(hex),
     }
 }
 
@@ -43,6 +57,24 @@ pub struct LocalInput {
     pub path: PathBuf,
     pub sha256: String,
     pub data_url: String,
+}
+
+impl LocalInput {
+    /// Its content's type, as sniffed: `image/jpeg`.
+    pub fn mime(&self) -> &str {
+        self.data_url["data:".len()..].split(';').next().unwrap_or("")
+    }
+
+    /// `image` or `video`.
+    pub fn family(&self) -> &str {
+        self.mime().split('/').next().unwrap_or("")
+    }
+}
+
+/// An input sent as written rather than read from a file.
+fn is_url(text: &str) -> bool {
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("data:")
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +100,17 @@ impl InputValue {
     }
 }
 
+/// Another name for a job's input: its own row in `results.csv` and its own file, which is a
+/// copy of the job's video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub input_label: String,
+    pub user_label: Option<String>,
+    /// Relative to the output folder (`videos/…`), like [`Job::file`].
+    pub file: String,
+    pub at: Pos,
+}
+
 #[derive(Debug, Clone)]
 pub struct Job {
     pub key: JobKey,
@@ -80,6 +123,11 @@ pub struct Job {
     pub file: String,
     /// Where its entry is written in the manifest.
     pub at: Pos,
+    /// The manifest's `label`: free text of the user's, carried to `results.csv`, never sent.
+    pub user_label: Option<String>,
+    /// Other names of the same content (another file with the same bytes): one generation, paid
+    /// once, and a row and a copy of the video for each name.
+    pub aliases: Vec<Alias>,
     params: Map<String, Value>,
     input: Option<(&'static str, InputValue)>,
 }
@@ -128,9 +176,10 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
         manifest,
         // What reading found; planning goes on, so that every problem is reported in one run.
         errors: manifest.problems.clone(),
-        warnings: Vec::new(),
+        warnings: manifest.warnings.clone(),
         inputs: HashMap::new(),
         warned_models: Vec::new(),
+        column_errors: BTreeMap::new(),
     };
     let pattern = manifest.output.clone().unwrap_or(Spanned {
         value: DEFAULT_OUTPUT.into(),
@@ -142,32 +191,19 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
     for entry in &manifest.entries {
         planner.expand(entry, &mut jobs);
     }
+    planner.report_column_errors();
     if !planner.errors.is_empty() {
         planner.errors.sort_by_key(|d| d.at.map(|p| (p.line, p.column)));
         return Err(Diagnostics(planner.errors));
     }
 
-    // Identical jobs run once.
-    let mut first_line: HashMap<JobKey, usize> = HashMap::new();
-    let mut unique = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match first_line.entry(job.key.clone()) {
-            MapEntry::Occupied(o) => planner.warnings.push(manifest.warning(
-                Some(job.at),
-                format!(
-                    "this job ({} · {}) repeats the one of line {}: it runs once",
-                    job.model,
-                    job.input_label,
-                    o.get()
-                ),
-            )),
-            MapEntry::Vacant(v) => {
-                v.insert(job.at.line);
-                unique.push(job);
-            }
-        }
-    }
+    // Identical jobs run once; the same content under another name runs once too, and keeps
+    // its own row and file as an alias.
+    let unique = aliases::merge_duplicates(manifest, jobs, &mut planner.warnings);
+    let primaries = unique.len();
+    let mut unique = aliases::with_stand_ins(unique);
     let collisions = name_files(&pattern.value, &mut unique);
+    aliases::separate_files(&mut unique, primaries);
     // Jobs that a pattern of the user's names alike because it lacks a placeholder: a mistake
     // (the job ids appended would hide it). Alike by chance, the job ids settle it.
     if user_pattern {
@@ -201,7 +237,7 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
     }
     Ok(Plan {
         name: manifest.name.clone(),
-        jobs: unique,
+        jobs: aliases::fold_back(unique, primaries),
         warnings: planner.warnings,
     })
 }
@@ -213,6 +249,16 @@ struct Planner<'m> {
     /// Each local file is read and encoded once, however many jobs use it.
     inputs: HashMap<PathBuf, Arc<LocalInput>>,
     warned_models: Vec<String>,
+    /// Problems of table columns, by (header line, column, message).
+    column_errors: BTreeMap<(usize, usize, String), ColumnError>,
+}
+
+/// One problem of a table's column: where its name is, the help, and the rows (lines) it
+/// affects.
+struct ColumnError {
+    at: Pos,
+    help: String,
+    rows: Vec<usize>,
 }
 
 /// What one entry resolved to, before the cross product.
@@ -226,6 +272,29 @@ struct Resolved {
 }
 
 impl Planner<'_> {
+    /// A problem of a table's column (its name is placed on the header cell): reported once,
+    /// with every row it affects, rather than once a row.
+    fn column_error(&mut self, entry: &Entry, name: &Spanned<String>, message: String, help: String) {
+        let error = self
+            .column_errors
+            .entry((name.at.line, name.at.column, message))
+            .or_insert_with(|| ColumnError {
+                at: name.at,
+                help,
+                rows: Vec::new(),
+            });
+        error.rows.push(entry.at.line);
+    }
+
+    /// The column problems, each made one diagnostic listing its rows.
+    fn report_column_errors(&mut self) {
+        for ((_, _, message), mut error) in std::mem::take(&mut self.column_errors) {
+            error.rows.dedup();
+            let message = format!("{message} ({})", self.manifest.rows(&error.rows));
+            self.error(error.at, message, Some(error.help));
+        }
+    }
+
     fn error(&mut self, at: Pos, message: impl Into<String>, help: Option<String>) {
         let mut d = self.manifest.diagnostic(Some(at), message);
         d.help = help;
@@ -329,6 +398,8 @@ impl Planner<'_> {
                         input_label,
                         file: String::new(),
                         at: entry.at,
+                        user_label: entry.label.as_ref().map(|l| l.value.clone()),
+                        aliases: Vec::new(),
                         params,
                         input,
                     });
@@ -380,126 +451,6 @@ impl Planner<'_> {
             templates,
             params,
         })
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn inputs(&mut self, entry: &Entry, spec: Option<&ModelSpec>) -> Vec<Option<(String, (&'static str, InputValue))>> {
-        let slot = spec.map(|s| s.input);
-        match slot {
-            Some(InputSlot::None) if !entry.inputs.is_empty() => {
-                let model = spec.map_or("", |s| s.id);
-                let help = if entry.params_are_text {
-                    "leave the `input` cell empty: the text shown in the video goes in the `prompt` column"
-                } else {
-                    "remove `input:`: the text shown in the video goes in `prompt:` (or `prompts:`)"
-                };
-                self.error(
-                    entry.inputs[0].at,
-                    format!("`{model}` takes no input file"),
-                    Some(help.into()),
-                );
-                return vec![None];
-            }
-            Some(s) if s != InputSlot::None && entry.inputs.is_empty() => {
-                let media = s.media().unwrap_or("file");
-                self.error(
-                    entry.at,
-                    format!("`{}` needs an input {media}", spec.map_or("", |s| s.id)),
-                    Some(if entry.params_are_text {
-                        format!("fill the row's `input` cell with the {media}'s path or URL")
-                    } else {
-                        format!("add `input:` with the {media}'s path or URL (or `inputs:` with a list of them)")
-                    }),
-                );
-                return vec![None];
-            }
-            _ => {}
-        }
-        if entry.inputs.is_empty() {
-            return vec![None];
-        }
-        entry
-            .inputs
-            .iter()
-            .filter_map(|written| {
-                let value = self.input_value(written, slot)?;
-                Some(Some((written.value.clone(), value)))
-            })
-            .collect()
-    }
-
-    /// Reads a local input (or checks a URL) and decides which request field carries it.
-    fn input_value(
-        &mut self,
-        written: &Spanned<String>,
-        slot: Option<InputSlot>,
-    ) -> Option<(&'static str, InputValue)> {
-        let text = written.value.as_str();
-        let lower = text.to_ascii_lowercase();
-        if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("data:") {
-            let field = match slot {
-                Some(s) => s.field()?,
-                // An unknown model: the extension is the best guess we have.
-                None => guess_field_from_name(&lower),
-            };
-            return Some((field, InputValue::Url(text.to_string())));
-        }
-        if let Some((scheme, _)) = text.split_once("://") {
-            self.error(
-                written.at,
-                format!("input `{text}`: `{scheme}://` URLs are not supported"),
-                Some("use an http(s) URL or a path relative to the manifest".into()),
-            );
-            return None;
-        }
-        let path = self.manifest.dir.join(text);
-        let local = match self.inputs.get(&path) {
-            Some(l) => l.clone(),
-            None => match read_local(&path) {
-                Ok(l) => {
-                    let l = Arc::new(l);
-                    self.inputs.insert(path.clone(), l.clone());
-                    l
-                }
-                Err(refused) => {
-                    self.error(
-                        written.at,
-                        format!("input `{text}`: {}", refused.message),
-                        Some(refused.help),
-                    );
-                    return None;
-                }
-            },
-        };
-        let mime = local.data_url["data:".len()..].split(';').next().unwrap_or("");
-        let family = mime.split('/').next().unwrap_or("");
-        let field = match slot {
-            Some(s) => {
-                let want = s.media()?;
-                if family != want {
-                    // A model that takes what was given, if one is known.
-                    let other = catalog::MODELS
-                        .iter()
-                        .find(|m| m.input.media() == Some(family))
-                        .map(|m| format!("; for {family} input, use a model such as `{}`", m.id))
-                        .unwrap_or_default();
-                    let article = |media: &str| if media == "image" { "an" } else { "a" };
-                    self.error(
-                        written.at,
-                        format!(
-                            "input `{text}` is {mime}, but this model needs {} {want}",
-                            article(want)
-                        ),
-                        Some(format!("give {} {want} file{other}", article(want))),
-                    );
-                    return None;
-                }
-                s.field()?
-            }
-            None if family == "video" => "video_url",
-            None => "image_url",
-        };
-        Some((field, InputValue::Local(local)))
     }
 
     fn prompts(&mut self, entry: &Entry, spec: Option<&ModelSpec>) -> Vec<Option<String>> {
@@ -609,50 +560,69 @@ impl Planner<'_> {
                 out.insert(name.value.clone(), v);
                 continue;
             };
-            if matches!(name.value.as_str(), "prompt" | "template" | "model")
-                || spec.input.field() == Some(name.value.as_str())
-            {
-                let help = if entry.params_are_text {
-                    "the input's column is named `input`".into()
+            // A column header is matched as written in a spreadsheet: `Negative Prompt`.
+            let folded = entry.params_are_text.then(|| manifest::fold_header(&name.value));
+            let written = folded.as_deref().unwrap_or(&name.value);
+            if matches!(written, "prompt" | "template" | "model") || spec.input.field() == Some(written) {
+                if entry.params_are_text {
+                    self.column_error(
+                        entry,
+                        name,
+                        format!("the column `{}` is a job field, not a parameter", name.value),
+                        "the input's column is named `input`".into(),
+                    );
                 } else {
-                    "write it beside `model:` (for the input: `input:`), not under `params:`".into()
-                };
-                self.error(
-                    name.at,
-                    format!("`{}` is a job field, not a parameter", name.value),
-                    Some(help),
-                );
+                    self.error(
+                        name.at,
+                        format!("`{}` is a job field, not a parameter", name.value),
+                        Some("write it beside `model:` (for the input: `input:`), not under `params:`".into()),
+                    );
+                }
                 continue;
             }
-            let Some(param) = spec.param(&name.value) else {
+            let Some(param) = spec.param(written) else {
                 let known: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
                 // A CSV column that is none of the job's: a misspelt job column, most likely.
                 let column = entry
                     .params_are_text
                     .then(|| catalog::closest(&name.value, CSV_JOB_COLUMNS.iter().copied()))
                     .flatten();
-                let help = match (catalog::closest(&name.value, known.iter().copied()), column) {
-                    (Some(k), _) => Some(format!("did you mean `{k}`?")),
-                    (None, Some(c)) => Some(format!("did you mean the `{c}` column?")),
-                    (None, None) if known.is_empty() && entry.params_are_text => Some(format!(
-                        "`{}` takes no parameters: leave this cell empty, or give the row to a model that takes `{}`",
-                        spec.id, name.value
-                    )),
-                    (None, None) if known.is_empty() => {
-                        Some(format!("`{}` takes no parameters: remove `{}`", spec.id, name.value))
-                    }
-                    (None, None) => Some(format!("`{}` takes {}", spec.id, catalog::quoted_list(&known))),
+                let near = catalog::closest(written, known.iter().copied());
+                if entry.params_are_text {
+                    // A column of the user's, most often: one diagnostic for the column.
+                    let own = format!(
+                        "rename it `#{}`: a column whose name starts with `#` is yours, never sent",
+                        name.value.trim()
+                    );
+                    let help = match (near, column) {
+                        (Some(k), _) => format!("did you mean `{k}`? If the column is yours, {own}"),
+                        (None, Some(c)) => format!("did you mean the `{c}` column? If the column is yours, {own}"),
+                        (None, None) if known.is_empty() => format!("`{}` takes no parameters; {own}", spec.id),
+                        (None, None) => format!("`{}` takes {}; {own}", spec.id, catalog::quoted_list(&known)),
+                    };
+                    self.column_error(
+                        entry,
+                        name,
+                        format!("unknown column `{}`: not a parameter of `{}`", name.value, spec.id),
+                        help,
+                    );
+                    continue;
+                }
+                let help = match near {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None if known.is_empty() => format!("`{}` takes no parameters: remove `{}`", spec.id, name.value),
+                    None => format!("`{}` takes {}", spec.id, catalog::quoted_list(&known)),
                 };
                 self.error(
                     name.at,
                     format!("unknown parameter `{}` for `{}`", name.value, spec.id),
-                    help,
+                    Some(help),
                 );
                 continue;
             };
             match coerce(param.kind, &value.value) {
                 Ok(v) => {
-                    out.insert(name.value.clone(), v);
+                    out.insert(param.name.to_string(), v);
                 }
                 Err(refused) => self.error(
                     value.at,
@@ -711,11 +681,10 @@ fn canonical_json(v: &Value, hasher: &mut Sha256) {
     }
 }
 
+mod aliases;
 mod inputs;
 mod naming;
 mod values;
-
-use inputs::{guess_field_from_name, read_local};
 
 use naming::name_files;
 pub use naming::{keep_clear_of, slug};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::plan::{Job, JobKey};
+use crate::plan::{Alias, Job, JobKey};
 use crate::state::{Failure, JobRecord, Phase};
 
 /// The contract's column order; tools read these by name and position.
@@ -24,6 +24,9 @@ pub const COLUMNS: &[&str] = &[
     "submitted_at",
     "finished_at",
     "error",
+    // Added last, so that every earlier column keeps its position for the tools that read by
+    // position.
+    "label",
     // What tells a job's variant apart besides model, template and input (the report's columns).
     "params",
 ];
@@ -84,7 +87,14 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
-/// Writes the results file atomically (temporary file, then rename) and returns the counts.
+/// Written first: spreadsheets read the file as UTF-8 only with it (without, Excel shows `Café`
+/// as `CafÃ©`); CSV readers of programs skip it, as [`read_finished`] does.
+pub const BOM: &str = "\u{feff}";
+
+/// Writes the results file atomically (temporary file, then rename) and returns the counts: one
+/// row per job, then one per alias of it (another name of the same content). An alias's copy of
+/// its job's video is made here, as soon as the job is completed: this runs during the run, at
+/// its end and on every rerun, so a copy that went missing is made again.
 pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> Result<Summary, WriteError> {
     let path = out.join("results.csv");
     let tmp = out.join(".results.csv.tmp");
@@ -93,60 +103,34 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
         source,
     };
     let mut summary = Summary::default();
-    let mut writer = csv::Writer::from_path(&tmp).map_err(|e| err(e.into()))?;
+    let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    file.write_all(BOM.as_bytes()).map_err(err)?;
+    let mut writer = csv::Writer::from_writer(file);
     writer.write_record(COLUMNS).map_err(|e| err(e.into()))?;
     for job in jobs {
         let record = records.get(&job.key);
-        let status = Status::of(record);
-        match status {
-            Status::Completed => summary.completed += 1,
-            Status::Failed => summary.failed += 1,
-            Status::Unknown => summary.unknown += 1,
-            Status::Pending => summary.pending += 1,
-        }
-        let credits = record.and_then(|r| r.credits);
-        summary.credits += credits.unwrap_or(0.0);
-        let get = |f: fn(&JobRecord) -> Option<String>| record.and_then(f).unwrap_or_default();
-        let completed = status == Status::Completed;
-        let error = match status {
-            Status::Unknown => {
-                "the submit's answer was lost: a generation may exist (rerun with --resubmit-unknown to submit again)"
-                    .into()
+        let row = Row::of(job, record);
+        // Paid once: the credits are on the job's row only, so that summing the column is right.
+        summary.credits += row.credits.unwrap_or(0.0);
+        let aliases = job.aliases.iter().map(|alias| {
+            let copied = match (row.status, record) {
+                (Status::Completed, Some(r)) => Some(copy_for_alias(out, &r.file, r.sha256.as_deref(), &alias.file)),
+                _ => None,
+            };
+            row.alias(alias, copied)
+        });
+        for row in std::iter::once(row.clone()).chain(aliases) {
+            // Counted by name: whoever wrote two names expects two results.
+            match row.status {
+                Status::Completed => summary.completed += 1,
+                Status::Failed => summary.failed += 1,
+                Status::Unknown => summary.unknown += 1,
+                Status::Pending => summary.pending += 1,
             }
-            _ => get(|r| r.error.clone()),
-        };
-        let row = [
-            job.key.short().to_string(),
-            job.model.clone(),
-            job.template.clone().unwrap_or_default(),
-            job.input_label.clone(),
-            status.as_str().to_string(),
-            get(|r| r.generation_id.clone()),
-            if completed {
-                get(|r| Some(r.file.clone()))
-            } else {
-                String::new()
-            },
-            if completed {
-                get(|r| r.bytes.map(|b| b.to_string()))
-            } else {
-                String::new()
-            },
-            if completed {
-                get(|r| r.sha256.clone())
-            } else {
-                String::new()
-            },
-            credits.map(format_credits).unwrap_or_default(),
-            record.map_or(0, |r| r.attempts).to_string(),
-            get(|r| r.submitted_at.clone()),
-            get(|r| r.finished_at.clone()),
-            error,
-            variant_params(job),
-        ];
-        writer
-            .write_record(row.iter().map(|c| neutralise(c).into_owned()))
-            .map_err(|e| err(e.into()))?;
+            writer
+                .write_record(row.cells().iter().map(|c| neutralise(c).into_owned()))
+                .map_err(|e| err(e.into()))?;
+        }
     }
     let mut file = writer.into_inner().map_err(|e| err(e.into_error()))?;
     file.flush().map_err(err)?;
@@ -154,6 +138,161 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
     drop(file);
     std::fs::rename(&tmp, &path).map_err(err)?;
     Ok(summary)
+}
+
+/// Makes `<out>/<alias_file>` a copy of `<out>/<video>` (whose SHA-256 is `sha256`): a hard
+/// link (no space taken), else a copy through a temporary file. A file already there is the copy
+/// an earlier write made when it is the same file (a link), or of the same size and newer than
+/// the video, or of the same content; anything else is not ours to overwrite.
+fn copy_for_alias(out: &Path, video: &str, sha256: Option<&str>, alias_file: &str) -> Result<(), String> {
+    let (from, to) = (out.join(video), out.join(alias_file));
+    let source = std::fs::metadata(&from)
+        .map_err(|e| format!("the shared video `{video}` cannot be read ({e}): a rerun fetches it and copies it"))?;
+    if let Ok(there) = std::fs::metadata(&to) {
+        // A copy made after the video was written is ours: results are written every few seconds,
+        // and hashing each copy each time would read every video again and again.
+        let newer = matches!((there.modified(), source.modified()), (Ok(a), Ok(b)) if a >= b);
+        let same_size = there.len() == source.len();
+        if same_file(&source, &there)
+            || (same_size && newer)
+            || (same_size && crate::download::hash_file(&to).is_ok_and(|d| Some(d.sha256.as_str()) == sha256))
+        {
+            return Ok(());
+        }
+        return Err(format!(
+            "`{alias_file}` already holds another file; it was not overwritten (move it away and rerun)"
+        ));
+    }
+    let cannot = |e: std::io::Error| format!("cannot copy `{video}` to `{alias_file}`: {e}");
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(cannot)?;
+    }
+    if std::fs::hard_link(&from, &to).is_ok() {
+        return Ok(());
+    }
+    // Another file system, or one without links: a whole copy, renamed into place.
+    let part = to.with_extension("part");
+    std::fs::copy(&from, &part).map_err(cannot)?;
+    std::fs::rename(&part, &to).map_err(cannot)
+}
+
+/// Whether two paths are one file (a hard link): checked without reading the video again.
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// One row of `results.csv`, before its cells are made text.
+#[derive(Debug, Clone)]
+struct Row {
+    job_id: String,
+    model: String,
+    template: String,
+    input: String,
+    status: Status,
+    generation_id: String,
+    file: String,
+    bytes: String,
+    sha256: String,
+    credits: Option<f64>,
+    attempts: String,
+    submitted_at: String,
+    finished_at: String,
+    error: String,
+    label: String,
+    params: String,
+}
+
+impl Row {
+    fn of(job: &Job, record: Option<&JobRecord>) -> Row {
+        let status = Status::of(record);
+        let get = |f: fn(&JobRecord) -> Option<String>| record.and_then(f).unwrap_or_default();
+        let if_completed = |f: fn(&JobRecord) -> Option<String>| {
+            if status == Status::Completed {
+                get(f)
+            } else {
+                String::new()
+            }
+        };
+        let error = match status {
+            Status::Unknown => {
+                "the submit's answer was lost: a generation may exist (rerun with --resubmit-unknown to submit again)"
+                    .into()
+            }
+            _ => get(|r| r.error.clone()),
+        };
+        Row {
+            job_id: job.key.short().to_string(),
+            model: job.model.clone(),
+            template: job.template.clone().unwrap_or_default(),
+            input: job.input_label.clone(),
+            status,
+            generation_id: get(|r| r.generation_id.clone()),
+            file: if_completed(|r| Some(r.file.clone())),
+            bytes: if_completed(|r| r.bytes.map(|b| b.to_string())),
+            sha256: if_completed(|r| r.sha256.clone()),
+            credits: record.and_then(|r| r.credits),
+            attempts: record.map_or(0, |r| r.attempts).to_string(),
+            submitted_at: get(|r| r.submitted_at.clone()),
+            finished_at: get(|r| r.finished_at.clone()),
+            error,
+            label: job.user_label.clone().unwrap_or_default(),
+            params: variant_params(job),
+        }
+    }
+
+    /// The row of an alias: its job's generation under the alias's name and file. `copied` is
+    /// how making its copy went, once the job has a video: a copy that failed fails the row.
+    /// Credits and attempts stay blank: they were paid and made once, on the job's row.
+    fn alias(&self, alias: &Alias, copied: Option<Result<(), String>>) -> Row {
+        let mut row = Row {
+            input: alias.input_label.clone(),
+            label: alias.user_label.clone().unwrap_or_default(),
+            credits: None,
+            attempts: String::new(),
+            ..self.clone()
+        };
+        match copied {
+            Some(Ok(())) => row.file = alias.file.clone(),
+            Some(Err(why)) => {
+                row.status = Status::Failed;
+                row.file = String::new();
+                row.bytes = String::new();
+                row.sha256 = String::new();
+                row.error = why;
+            }
+            None => {}
+        }
+        row
+    }
+
+    /// The cells, in the order of [`COLUMNS`].
+    fn cells(self) -> [String; 16] {
+        [
+            self.job_id,
+            self.model,
+            self.template,
+            self.input,
+            self.status.as_str().to_string(),
+            self.generation_id,
+            self.file,
+            self.bytes,
+            self.sha256,
+            self.credits.map(format_credits).unwrap_or_default(),
+            self.attempts,
+            self.submitted_at,
+            self.finished_at,
+            self.error,
+            self.label,
+            self.params,
+        ]
+    }
 }
 
 /// The parameters a job sends besides its model, input and template, as a JSON object (empty when
@@ -199,7 +338,8 @@ pub struct FinishedRow {
 /// are skipped: adoption then checks every file against its hash anyway.
 pub fn read_finished(out: &Path) -> std::io::Result<Vec<FinishedRow>> {
     let path = out.join("results.csv");
-    let mut reader = match csv::Reader::from_path(&path) {
+    // Flexible: a spreadsheet that saved the file may have dropped empty cells at the ends of rows.
+    let mut reader = match csv::ReaderBuilder::new().flexible(true).from_path(&path) {
         Ok(r) => r,
         Err(e) => match e.into_kind() {
             csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -220,9 +360,11 @@ pub fn read_finished(out: &Path) -> std::io::Result<Vec<FinishedRow>> {
         return Ok(Vec::new());
     };
     let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for record in reader.records().flatten() {
         let get = |i: usize| original(record.get(i).unwrap_or_default()).to_string();
-        if get(status) != "completed" {
+        // A job's own row comes before its aliases' (same id, copies of its video).
+        if get(status) != "completed" || !seen.insert(get(id)) {
             continue;
         }
         let Ok(size) = get(bytes).parse() else { continue };
@@ -266,5 +408,62 @@ mod tests {
             assert_eq!(neutralise(given), written, "{given:?}");
             assert_eq!(original(&neutralise(given)), given, "{given:?}");
         }
+    }
+
+    #[test]
+    fn finished_rows_are_read_past_the_mark_and_an_alias_row_is_not_its_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "{BOM}{}\n\
+             0123456789ab,m,,a.jpg,completed,g1,videos/a.mp4,10,ff,2,1,,,,Café 🎉\n\
+             0123456789ab,m,,b.jpg,completed,g1,videos/b.mp4,10,ff,,,,,,\n\
+             '-23456789abc,m,,c.jpg,completed,,videos/c.mp4,11,ee,,,,,,\n\
+             3456789abcde,m,,d.jpg,failed,,,,,,,,,x,\n",
+            COLUMNS.join(",")
+        );
+        std::fs::write(dir.path().join("results.csv"), text).unwrap();
+        let rows = read_finished(dir.path()).unwrap();
+        let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.job_id.as_str(), r.file.as_str())).collect();
+        assert_eq!(
+            got,
+            [("0123456789ab", "videos/a.mp4"), ("-23456789abc", "videos/c.mp4")]
+        );
+    }
+
+    #[test]
+    fn ids_never_read_as_numbers() {
+        for (key, short) in [
+            ("325635679e10aaaa", "325635679e10a"),
+            ("3256356790109999f", "3256356790109999f"),
+            ("000123456789e", "000123456789e"),
+            ("0123456789abcdef", "0123456789ab"),
+            ("e12345678901", "e12345678901"),
+            ("12345678901e", "12345678901e"),
+        ] {
+            assert_eq!(JobKey(key.into()).short(), short, "{key}");
+        }
+    }
+
+    #[test]
+    fn an_aliases_copy_is_made_once_and_never_over_someone_elses_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        std::fs::create_dir_all(out.join("videos")).unwrap();
+        std::fs::write(out.join("videos/a.mp4"), b"video").unwrap();
+        let sha = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(b"video"));
+        let copy = |to: &str| copy_for_alias(out, "videos/a.mp4", Some(&sha), to);
+
+        assert_eq!(copy("videos/sub/b.mp4"), Ok(()));
+        assert_eq!(std::fs::read(out.join("videos/sub/b.mp4")).unwrap(), b"video");
+        assert_eq!(copy("videos/sub/b.mp4"), Ok(()), "made again, it is already there");
+
+        std::fs::write(out.join("videos/c.mp4"), b"someone else's").unwrap();
+        let refused = copy("videos/c.mp4").unwrap_err();
+        assert!(refused.contains("already holds another file"), "{refused}");
+        assert_eq!(std::fs::read(out.join("videos/c.mp4")).unwrap(), b"someone else's");
+
+        let missing = copy_for_alias(out, "videos/gone.mp4", None, "videos/d.mp4").unwrap_err();
+        assert!(missing.contains("a rerun fetches it"), "{missing}");
+        assert!(!out.join("videos/d.mp4").exists());
     }
 }

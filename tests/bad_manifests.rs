@@ -43,13 +43,14 @@ const CASES: &[(&str, i32, Shown)] = &[
     ("01-alias-bomb.yaml", INVALID, Drawn),
     ("02-alias-unknown-anchor.yaml", INVALID, Drawn),
     ("03-deep-nesting.yaml", INVALID, Drawn),
-    // Encodings: a byte-order mark is fine; Windows-1252 and UTF-16 text are not.
+    // Encodings: a byte-order mark is fine, UTF-16 with its mark too; Windows-1252 is read with
+    // a warning to check it.
     ("04-bom-is-fine.yaml", OK, Accepted),
     ("05-bom-is-fine.csv", OK, Accepted),
-    ("06-windows-1252.csv", INVALID, Drawn),
-    ("07-windows-1252.yaml", INVALID, Drawn),
-    ("08-utf16le.csv", INVALID, Plain),
-    ("09-utf16be.yaml", INVALID, Plain),
+    ("06-windows-1252.csv", OK, Accepted),
+    ("07-windows-1252.yaml", OK, Accepted),
+    ("08-utf16le.csv", OK, Accepted),
+    ("09-utf16be.yaml", OK, Accepted),
     // Wrong types, unknown fields and parameters, values outside their enums.
     ("10-wrong-types-params.yaml", INVALID, Drawn),
     ("11-wrong-types-fields.yaml", INVALID, Drawn),
@@ -121,6 +122,18 @@ const CASES: &[(&str, i32, Shown)] = &[
     ("69-plural-column.csv", INVALID, Drawn),
     // No such file: the only fixture that does not exist (its `.expected` does).
     ("70-no-such-manifest.yaml", INVALID, PlainNoHelp),
+    // Spreadsheet exports: a column of the user's named once with its rows; 200 rows with an
+    // unquoted comma, one error; bytes that are no text; a spreadsheet's cells.
+    ("71-unknown-column-many-rows.csv", INVALID, Drawn),
+    ("72-unquoted-commas.csv", INVALID, Drawn),
+    ("73-not-text.csv", INVALID, Drawn),
+    ("74-bad-cell.xlsx", INVALID, Plain),
+    // Globs and folders: one that matches nothing, one with files that are not images.
+    ("75-glob-matches-nothing.yaml", INVALID, Drawn),
+    ("76-folder-of-mixed-files.yaml", OK, Accepted),
+    ("77-excel-semicolons-capitals.csv", OK, Accepted),
+    // UTF-8 with a line pasted from a Windows-1252 file: neither reading is right.
+    ("78-mixed-encodings.csv", INVALID, Drawn),
 ];
 
 /// The line every refused manifest ends with.
@@ -445,22 +458,28 @@ fn every_error_names_its_place_shows_its_text_and_says_what_to_do() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// The manifests that are valid: each plans its one job; a duplicate and a model vidbatch does not
-/// know are warned about.
+/// The manifests that are valid: each plans its jobs; a duplicate, a model vidbatch does not know,
+/// a guessed encoding and files left out of a folder are warned about.
 #[test]
 fn accepted_manifests_plan_their_jobs_with_warnings_where_due() {
     for (outcome, &(name, _, shown)) in outcomes().iter().zip(CASES) {
         if shown != Accepted {
             continue;
         }
+        let jobs = match name {
+            "76-folder-of-mixed-files.yaml" => 3,
+            _ => 1,
+        };
         assert!(
-            outcome.stdout.contains(": 1 job(s) valid"),
+            outcome.stdout.contains(&format!(": {jobs} job(s) valid")),
             "{name}: {}",
             outcome.stdout
         );
         let warning = match name {
             "31-duplicate-jobs.yaml" | "32-duplicate-jobs.csv" => Some("repeats the one of line 2: it runs once"),
             "37-unknown-model.yaml" => Some("is not one vidbatch knows"),
+            "06-windows-1252.csv" | "07-windows-1252.yaml" => Some("it was read as Windows-1252"),
+            "76-folder-of-mixed-files.yaml" => Some("4 file(s) left out, not images"),
             _ => None,
         };
         match warning {

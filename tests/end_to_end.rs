@@ -68,10 +68,11 @@ fn the_demo_runs_all_four_models_end_to_end() {
     assert_files_match_results(&out, &rows);
     assert_bodies_match_vendor_schemas(&h);
 
-    // Column order is part of the contract: these first, in this order (more may follow).
+    // Column order is part of the contract: these first, in this order (more may follow); the
+    // byte-order mark makes spreadsheets read UTF-8.
     let header = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert!(header.starts_with(
-        "job_id,model,template,input,status,generation_id,file,bytes,sha256,credits,attempts,submitted_at,finished_at,error,"
+        "\u{feff}job_id,model,template,input,status,generation_id,file,bytes,sha256,credits,attempts,submitted_at,finished_at,error,label,params\n"
     ));
 
     let i2v = bodies(&h, "magic/image-to-video");

@@ -140,6 +140,14 @@ fn csv_cell() -> impl Strategy<Value = String> {
             "8",
             "=1+1",
             "",
+            // Spreadsheet exports: spellings of headers, own columns, labels, globs, folders.
+            " Model ",
+            "#sku",
+            "label",
+            "sep=;",
+            "assets/*.jpg",
+            "assets/",
+            "assets/[",
         ])
         .prop_map(String::from),
         "[ -~é\"]{0,12}",
@@ -147,7 +155,9 @@ fn csv_cell() -> impl Strategy<Value = String> {
 }
 
 fn csv_text() -> impl Strategy<Value = String> {
-    let row = prop::collection::vec(csv_cell(), 0..7).prop_map(|cells| cells.join(","));
+    // A separator per row: one file's rows agree, but the reader must survive when they do not.
+    let separator = prop::sample::select(vec![",", ";", "\t"]);
+    let row = (prop::collection::vec(csv_cell(), 0..7), separator).prop_map(|(cells, sep)| cells.join(sep));
     let sep = prop::sample::select(vec!["\n", "\r\n", "\n\n", "\r"]);
     prop::collection::vec((row, sep), 0..12)
         .prop_map(|rows| rows.into_iter().map(|(r, s)| format!("{r}{s}")).collect::<String>())

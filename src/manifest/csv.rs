@@ -1,31 +1,92 @@
-//! CSV manifests: one row, one entry. Known columns are job fields; every other column is a
-//! parameter.
+//! CSV manifests: one row, one entry (see [`super::table`] for what the columns mean).
+//!
+//! Read as spreadsheets export them: the separator (`,`, `;` or a tab) is found from the header
+//! line, an Excel `sep=;` first line is obeyed, and lines starting with `#` before the header
+//! are comments unless they are the header itself (`#sku;model;…`).
 
-use serde_json::Value;
+use std::borrow::Cow;
 
-use super::{Diagnostics, Entry, LineIndex, Manifest, Pos, Spanned};
+use super::table::{self, COLUMNS_HELP};
+use super::{Diagnostic, Diagnostics, LineIndex, Manifest, Pos};
+
+/// The separators a spreadsheet exports with: `,` (English locales), `;` (where `,` is the
+/// decimal point), tab ("Text (Tab delimited)").
+const SEPARATORS: [u8; 3] = [b',', b';', b'\t'];
+
+/// The text of each line from `offset`: (start, line without its line break).
+fn lines_from(text: &str, offset: usize) -> impl Iterator<Item = (usize, &str)> {
+    let mut start = offset.min(text.len());
+    std::iter::from_fn(move || {
+        if start >= text.len() {
+            return None;
+        }
+        let rest = &text[start..];
+        let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        let line = (start, rest[..end].trim_end_matches(['\n', '\r']));
+        start += end;
+        Some(line)
+    })
+}
 
 /// The byte offset of the CSV record that starts at `offset`, past blank and comment lines (the
 /// csv crate reports where it started reading, which may be one of those).
-fn record_start(text: &str, mut offset: usize) -> usize {
-    offset = offset.min(text.len());
-    while offset < text.len() {
-        let rest = &text[offset..];
-        let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
-        let content = rest[..end].trim();
-        if !(content.is_empty() || content.starts_with('#')) {
-            break;
-        }
-        offset += end;
-    }
-    offset
+fn record_start(text: &str, offset: usize) -> usize {
+    lines_from(text, offset)
+        .find(|(_, line)| !(line.trim().is_empty() || line.trim_start().starts_with('#')))
+        .map_or(text.len(), |(start, _)| start)
+}
+
+/// A header's cells split by `sep`, unquoted and trimmed.
+fn header_names(text: &str, start: usize, sep: u8) -> Vec<(String, (usize, usize))> {
+    let (spans, _, _) = field_spans(text, start, sep);
+    spans
+        .into_iter()
+        .map(|(offset, len)| {
+            let raw = text[offset..offset + len].trim();
+            let name = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                Some(inner) => inner.replace("\"\"", "\""),
+                None => raw.to_string(),
+            };
+            (name.trim().to_string(), (offset, len))
+        })
+        .collect()
+}
+
+/// The separator of a header line: the one that splits it into the most names we know, then into
+/// the most columns; `,` when nothing tells. Counting alone could be fooled by a `;` inside one
+/// header name; the known names are what a manifest's header must hold.
+fn separator(text: &str, start: usize) -> u8 {
+    let score = |sep: u8| {
+        let names = header_names(text, start, sep);
+        let known = names
+            .iter()
+            .filter(|(n, _)| !matches!(table::column(n), table::Column::Param(_) | table::Column::Unnamed))
+            .count();
+        (known, names.len())
+    };
+    // On a tie the earlier separator wins (`max_by_key` keeps the last of equals: reversed).
+    SEPARATORS
+        .iter()
+        .rev()
+        .copied()
+        .max_by_key(|&sep| score(sep))
+        .unwrap_or(b',')
+}
+
+/// Whether a line that starts with `#` is the header rather than a comment: it has a `model`
+/// column under some separator.
+fn is_header(text: &str, start: usize) -> bool {
+    SEPARATORS.iter().any(|&sep| {
+        let names = header_names(text, start, sep);
+        names.len() > 1 && names.iter().any(|(n, _)| table::column(n) == table::Column::Model)
+    })
 }
 
 /// Where each field of the record starting at `start` lies: (byte offset, byte length), quotes
-/// included, and where a quote opens that the text never closes. The csv crate has read the
-/// record already; this only finds its fields again, reading quotes as it does: a quote opens a
-/// quoted cell only as its first character.
-fn field_spans(text: &str, start: usize) -> (Vec<(usize, usize)>, Option<usize>) {
+/// included; where a quote opens that the text never closes; and where the record ends. The csv
+/// crate has read the record already; this only finds its fields again, reading quotes as it
+/// does: a quote opens a quoted cell only as its first character.
+fn field_spans(text: &str, start: usize, sep: u8) -> (Vec<(usize, usize)>, Option<usize>, usize) {
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut i = start;
@@ -36,7 +97,7 @@ fn field_spans(text: &str, start: usize) -> (Vec<(usize, usize)>, Option<usize>)
             b'"' if quoted.is_some() && bytes.get(i + 1) == Some(&b'"') => i += 1,
             b'"' if quoted.is_some() => quoted = None,
             b'"' if i == field_start => quoted = Some(i),
-            b',' if quoted.is_none() => {
+            b if b == sep && quoted.is_none() => {
                 spans.push((field_start, i - field_start));
                 field_start = i + 1;
             }
@@ -46,95 +107,117 @@ fn field_spans(text: &str, start: usize) -> (Vec<(usize, usize)>, Option<usize>)
         i += 1;
     }
     spans.push((field_start, i - field_start));
-    (spans, quoted)
+    (spans, quoted, i)
 }
 
-/// The columns of a CSV manifest, for its helps.
-const COLUMNS_HELP: &str = "the first row names the columns: model,input,prompt,template, then any model parameter";
+/// Rows with the same problem, reported once: the first drawn, the others listed by line.
+#[derive(Default)]
+struct Grouped {
+    first: Option<Diagnostic>,
+    lines: Vec<usize>,
+}
+
+impl Grouped {
+    fn add(&mut self, line: usize, d: impl FnOnce() -> Diagnostic) {
+        if self.first.is_none() {
+            self.first = Some(d());
+        }
+        self.lines.push(line);
+    }
+
+    /// The diagnostic, saying which other rows have the same problem.
+    fn finish(self, manifest: &Manifest, same: (&str, &str)) -> Option<Diagnostic> {
+        let mut d = self.first?;
+        let more = match self.lines.len() {
+            0 | 1 => return Some(d),
+            2 => format!("1 more row {}", same.0),
+            n => format!("{} more rows {}", n - 1, same.1),
+        };
+        d.message = format!("{}; {more} ({})", d.message, manifest.rows(&self.lines[1..]));
+        Some(d)
+    }
+}
 
 pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagnostics> {
     let lines = LineIndex::new(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        // Row lengths are checked here, to say which cells are extra.
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let header_start = record_start(text, 0);
+    // Excel writes `sep=;` as a first line when asked to say its separator.
+    let declared = lines_from(text, 0).next().and_then(|(_, line)| {
+        let sep = line.trim().strip_prefix("sep=")?.as_bytes();
+        (sep.len() == 1).then_some(sep[0])
+    });
+    let from = match declared {
+        Some(_) => lines_from(text, 0).nth(1).map_or(text.len(), |(start, _)| start),
+        None => 0,
+    };
+    let header_start = lines_from(text, from)
+        .find(|&(start, line)| {
+            let content = line.trim();
+            !content.is_empty() && (!content.starts_with('#') || is_header(text, start))
+        })
+        .map_or(text.len(), |(start, _)| start);
     if header_start == text.len() {
         let mut d = manifest.diagnostic(None, "the manifest is empty");
         d.help = Some(COLUMNS_HELP.into());
         return Err(Diagnostics(vec![d]));
     }
-    let headers = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            let mut d = manifest.diagnostic(Some(Pos::line(1)), format!("cannot read the CSV header: {e}"));
-            d.help = Some(COLUMNS_HELP.into());
-            return Err(Diagnostics(vec![d]));
-        }
-    };
-    let (header_spans, _) = field_spans(text, header_start);
-    let header_at = |column: usize| {
-        let (mut offset, mut len) = header_spans.get(column).copied().unwrap_or((header_start, 0));
-        // A column without a name is shown by the commas around it.
-        if len == 0 {
-            if text[..offset].ends_with(',') {
-                offset -= 1;
-                len += 1;
+    let sep = declared.unwrap_or_else(|| separator(text, header_start));
+    let (_, _, header_end) = field_spans(text, header_start, sep);
+    let names: Vec<(String, Pos)> = header_names(text, header_start, sep)
+        .into_iter()
+        .map(|(name, (mut offset, mut len))| {
+            // A column without a name is shown by the separators around it.
+            if len == 0 {
+                if offset > 0 && text.as_bytes()[offset - 1] == sep {
+                    offset -= 1;
+                    len += 1;
+                }
+                if text.as_bytes().get(offset + len) == Some(&sep) {
+                    len += 1;
+                }
             }
-            if text[offset + len..].starts_with(',') {
-                len += 1;
-            }
-        }
-        lines.pos(offset, len)
-    };
-    let header_line = || {
-        let line = text[header_start..].split('\n').next().unwrap_or("");
-        lines.pos(header_start, line.trim_end().len())
-    };
-    if !headers.iter().any(|h| h == "model") {
-        // A misspelt `model` is shown alone; else the whole header.
-        let near = headers
-            .iter()
-            .position(|h| crate::catalog::closest(h, ["model"]).is_some());
-        let mut d = manifest.diagnostic(
-            Some(near.map_or_else(header_line, header_at)),
-            "the CSV header has no `model` column",
-        );
-        d.help = Some(match near {
-            Some(i) => format!("rename `{}` to `model`; {COLUMNS_HELP}", &headers[i]),
-            None => COLUMNS_HELP.into(),
-        });
-        return Err(Diagnostics(vec![d]));
-    }
+            (name, lines.pos(offset, len))
+        })
+        .collect();
+    let header_line = lines.pos(header_start, text[header_start..header_end].trim_end().len());
     let mut problems = Vec::new();
-    for (i, h) in headers.iter().enumerate() {
-        if h.is_empty() {
-            let mut d = manifest.diagnostic(
-                Some(header_at(i)),
-                format!("column {} has no name in the header", i + 1),
-            );
-            d.help = Some("name every column, or delete the empty one".into());
-            problems.push(d);
-        }
-    }
+    let columns = table::read_header(manifest, &names, header_line)?;
+    let mut filled = vec![false; columns.len()];
+
+    let body_start = text[header_end..].find('\n').map_or(text.len(), |i| header_end + i + 1);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(sep)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        // Row lengths are checked here, to say which cells are extra.
+        .flexible(true)
+        .from_reader(&text.as_bytes()[body_start..]);
+    let mut malformed = Grouped::default();
+    let mut too_long = Grouped::default();
+    let mut entries = Vec::new();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
                 let at = e.position().map(|p| {
-                    let start = record_start(text, p.byte() as usize);
+                    let start = record_start(text, body_start + p.byte() as usize);
                     lines.pos(start, text[start..].find('\n').unwrap_or(text.len() - start))
                 });
-                let mut d = manifest.diagnostic(at, format!("malformed CSV row: {e}"));
-                d.help = Some("a cell that holds a comma, a quote or a line break is quoted: \"Sale, 30% off\"".into());
-                problems.push(d);
+                let line = at.map_or(0, |a| a.line);
+                malformed.add(line, || {
+                    let mut d = manifest.diagnostic(at, format!("malformed CSV row: {e}"));
+                    d.help = Some(
+                        "a cell that holds a separator, a quote or a line break is quoted: \"Sale, 30% off\"".into(),
+                    );
+                    d
+                });
                 continue;
             }
         };
-        let start = record.position().map_or(0, |p| record_start(text, p.byte() as usize));
-        let (spans, unclosed) = field_spans(text, start);
+        let start = record
+            .position()
+            .map_or(body_start, |p| record_start(text, body_start + p.byte() as usize));
+        let (spans, unclosed, _) = field_spans(text, start, sep);
         if let Some(quote) = unclosed {
             let mut d = manifest.diagnostic(
                 Some(lines.pos(quote, 1)),
@@ -151,6 +234,41 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
             let (offset, len) = spans.get(i).copied().unwrap_or((start, 0));
             lines.pos(offset, len)
         };
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        for (i, cell) in record.iter().enumerate().take(columns.len()) {
+            filled[i] |= !cell.is_empty();
+        }
+        // Cells past the header's columns count only when filled: spreadsheets export empty ones.
+        let last_filled = (0..record.len()).rev().find(|&i| !record[i].is_empty()).unwrap_or(0);
+        if last_filled >= columns.len() {
+            let first_extra = (columns.len()..=last_filled)
+                .find(|&i| !record[i].is_empty())
+                .unwrap_or(last_filled);
+            let extra = cell_at(first_extra);
+            too_long.add(extra.line, || {
+                let mut d = manifest.diagnostic(
+                    Some(extra),
+                    format!(
+                        "this row has {} cells, but the header names {} columns",
+                        last_filled + 1,
+                        columns.len()
+                    ),
+                );
+                let shown = if sep == b'\t' {
+                    "a tab".into()
+                } else {
+                    format!("`{}`", sep as char)
+                };
+                d.help = Some(format!(
+                    "a cell that holds {shown} is quoted (\"Sale{} 30% off\"); or name the extra column in the header",
+                    sep as char
+                ));
+                d
+            });
+            continue;
+        }
         // A row is shown by its first cell, or whole when that is empty.
         let row_at = match cell_at(0) {
             at if at.len > 0 => at,
@@ -159,72 +277,139 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
                 lines.pos(start, line.trim_end().len())
             }
         };
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
-        if record.len() > headers.len() {
-            let extra = cell_at(headers.len());
-            let mut d = manifest.diagnostic(
-                Some(extra),
-                format!(
-                    "this row has {} cells, but the header names {} columns",
-                    record.len(),
-                    headers.len()
-                ),
-            );
-            d.help = Some(
-                "a cell that holds a comma is quoted (\"Sale, 30% off\"); or name the extra column in the header"
-                    .into(),
-            );
-            problems.push(d);
-            continue;
-        }
-        let mut entry = Entry {
-            at: row_at,
-            params_are_text: true,
-            ..Entry::default()
-        };
-        for (i, (column, cell)) in headers.iter().zip(record.iter()).enumerate() {
-            // A column without a name was reported with the header.
-            if cell.is_empty() || column.is_empty() {
-                continue;
-            }
-            let at = cell_at(i);
-            let spanned = |value: &str| Spanned {
-                value: value.to_string(),
-                at,
-            };
-            match column {
-                "model" => entry.model = Some(spanned(cell)),
-                "input" => entry.inputs = vec![spanned(cell)],
-                "prompt" => entry.prompts = vec![spanned(cell)],
-                "template" | "templates" => {
-                    entry.templates = cell
-                        .split('|')
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(spanned)
-                        .collect()
-                }
-                param => entry.params.push((
-                    Spanned {
-                        value: param.to_string(),
-                        at,
-                    },
-                    Spanned {
-                        value: Value::String(cell.to_string()),
-                        at,
-                    },
-                )),
-            }
-        }
-        manifest.entries.push(entry);
+        let text = |i: usize| Cow::Borrowed(record.get(i).unwrap_or(""));
+        entries.extend(table::entry(&columns, row_at, text, cell_at));
     }
-    if manifest.entries.is_empty() && problems.is_empty() {
-        let mut d = manifest.diagnostic(Some(header_line()), "the CSV has a header but no rows: nothing to do");
+    problems.extend(table::unnamed_but_filled(manifest, &columns, &filled));
+    problems.extend(malformed.finish(manifest, ("is malformed", "are malformed")));
+    problems.extend(too_long.finish(manifest, ("has too many cells", "have too many cells")));
+    if entries.is_empty() && problems.is_empty() {
+        let mut d = manifest.diagnostic(Some(header_line), "the CSV has a header but no rows: nothing to do");
         d.help = Some("add one row per job under the header".into());
         problems.push(d);
     }
+    problems.sort_by_key(|d| d.at.map(|p| (p.line, p.column)));
+    manifest.entries = entries;
     manifest.problems.extend(problems);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Manifest {
+        let mut m = Manifest::new("m.csv".as_ref(), text.into());
+        parse_csv(text, &mut m).unwrap_or_else(|e| panic!("{e}"));
+        m
+    }
+
+    /// (model, input, template count, prompt, params) of each entry.
+    type Row = (String, String, usize, String, Vec<(String, String)>);
+
+    fn rows(m: &Manifest) -> Vec<Row> {
+        m.entries
+            .iter()
+            .map(|e| {
+                (
+                    e.model.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+                    e.inputs.first().map(|s| s.value.clone()).unwrap_or_default(),
+                    e.templates.len(),
+                    e.prompts.first().map(|s| s.value.clone()).unwrap_or_default(),
+                    e.params
+                        .iter()
+                        .map(|(k, v)| (k.value.clone(), v.value.as_str().unwrap_or_default().to_string()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// The dialects spreadsheets export: each reads as the same two entries.
+    #[test]
+    fn separators_and_header_spellings_read_alike() {
+        let expected = vec![
+            (
+                "magic/image-to-video".to_string(),
+                "a.jpg".to_string(),
+                2,
+                String::new(),
+                vec![],
+            ),
+            (
+                "pixverse/v5/image-to-video".to_string(),
+                "b.jpg".to_string(),
+                0,
+                "hi, there".to_string(),
+                vec![("duration".to_string(), "8".to_string())],
+            ),
+        ];
+        for (name, text) in [
+            (
+                "commas",
+                "model,input,prompt,template,duration\nmagic/image-to-video,a.jpg,,T1|T2,\npixverse/v5/image-to-video,b.jpg,\"hi, there\",,8\n",
+            ),
+            (
+                "semicolons, capitals, spaces",
+                " Model ;INPUT; Prompt ;Templates;duration\r\nmagic/image-to-video;a.jpg;;T1|T2;\r\npixverse/v5/image-to-video;b.jpg;hi, there;;8\r\n",
+            ),
+            (
+                "tabs",
+                "model\tinput\tprompt\ttemplate\tduration\nmagic/image-to-video\ta.jpg\t\tT1|T2\t\npixverse/v5/image-to-video\tb.jpg\thi, there\t\t8\n",
+            ),
+            (
+                "Excel's sep= line",
+                "sep=;\nmodel;input;prompt;template;duration\nmagic/image-to-video;a.jpg;;T1|T2;\npixverse/v5/image-to-video;b.jpg;hi, there;;8\n",
+            ),
+            (
+                "a `;` in a header name does not make `;` the separator",
+                "model,input,prompt,template,duration,#a;b;c;d;e;f\nmagic/image-to-video,a.jpg,,T1|T2,,\npixverse/v5/image-to-video,b.jpg,\"hi, there\",,8,x\n",
+            ),
+            (
+                "empty columns past the last one used, as spreadsheets export them",
+                "model,input,prompt,template,duration,,\nmagic/image-to-video,a.jpg,,T1|T2,,,\npixverse/v5/image-to-video,b.jpg,\"hi, there\",,8,,,,\n",
+            ),
+            (
+                "own columns first, comments before the header",
+                "# nightly export, do not edit\n#sku;model;input;prompt;template;duration;#notes\n;magic/image-to-video;a.jpg;;T1|T2;;\nS-2;pixverse/v5/image-to-video;b.jpg;hi, there;;8;call Ann\n;;;;;;only a note\n",
+            ),
+        ] {
+            let m = read(text);
+            assert!(m.problems.is_empty(), "{name}: {}", Diagnostics(m.problems.clone()));
+            assert_eq!(rows(&m), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn labels_are_read_and_own_columns_are_not_parameters() {
+        let m = read("model,Label,#sku,prompt\nmagic/text-to-video,Spring hero,S-1,SALE\n");
+        let e = &m.entries[0];
+        assert_eq!(e.label.as_ref().unwrap().value, "Spring hero");
+        assert!(e.params.is_empty());
+    }
+
+    #[test]
+    fn a_parameter_is_placed_on_its_header_and_its_value_on_its_cell() {
+        let m = read("model;input;seed\nm;a.jpg;7\n");
+        let (name, value) = &m.entries[0].params[0];
+        assert_eq!((name.at.line, name.at.column), (1, 13));
+        assert_eq!((value.at.line, value.at.column), (2, 9));
+    }
+
+    #[test]
+    fn one_cause_in_many_rows_is_one_diagnostic() {
+        let mut text = String::from("model,input,prompt\n");
+        for i in 0..200 {
+            text.push_str(&format!("magic/text-to-video,,Sale, {i}% off\n"));
+        }
+        let m = read(&text);
+        assert_eq!(m.problems.len(), 1, "{}", Diagnostics(m.problems.clone()));
+        let d = &m.problems[0];
+        assert_eq!(d.line(), Some(2));
+        assert_eq!(
+            d.message,
+            "this row has 4 cells, but the header names 3 columns; 199 more rows have too many cells \
+             (lines 3, 4, 5, 6, 7 and 194 more)"
+        );
+    }
 }

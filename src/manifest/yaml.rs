@@ -266,6 +266,7 @@ const JOB_KEYS: &[&str] = &[
     "prompts",
     "template",
     "templates",
+    "label",
     "params",
 ];
 
@@ -277,6 +278,7 @@ fn example(field: &str) -> &'static str {
         "model" => "model: magic/image-to-video",
         "input" | "inputs" => "inputs: [assets/shoe.jpg, assets/bag.png]",
         "prompt" | "prompts" => "prompts: [\"SALE -30%\", NEW SEASON]",
+        "label" => "label: spring hero, variant B",
         _ => "templates: [Tokyo Billboard, Phone App]",
     }
 }
@@ -466,6 +468,11 @@ impl YamlReader<'_> {
                 "template" | "templates" => {
                     seen.push("template");
                     entry.templates = self.one_or_many(key, value, &name);
+                }
+                // Free text of the user's, carried to `results.csv`, never sent.
+                "label" => {
+                    seen.push("label");
+                    entry.label = self.text(value, "label", value_at(key, value), false);
                 }
                 "params" => {
                     seen.push("params");

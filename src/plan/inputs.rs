@@ -1,14 +1,243 @@
-//! Local input files: read once, typed by their content, encoded as data URLs.
+//! An entry's inputs: URLs sent as written; local files read once, typed by their content and
+//! encoded as data URLs; folders and globs expanded into the files they name.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::LocalInput;
 use super::values::{Refused, refused};
+use super::{InputValue, LocalInput, Planner, is_url};
+use crate::catalog::{self, InputSlot, ModelSpec};
+use crate::manifest::{Entry, Spanned};
 
-pub(super) fn guess_field_from_name(lower_url: &str) -> &'static str {
+impl Planner<'_> {
+    #[allow(clippy::type_complexity)]
+    pub(super) fn inputs(
+        &mut self,
+        entry: &Entry,
+        spec: Option<&ModelSpec>,
+    ) -> Vec<Option<(String, (&'static str, InputValue))>> {
+        let slot = spec.map(|s| s.input);
+        match slot {
+            Some(InputSlot::None) if !entry.inputs.is_empty() => {
+                let model = spec.map_or("", |s| s.id);
+                let help = if entry.params_are_text {
+                    "leave the `input` cell empty: the text shown in the video goes in the `prompt` column"
+                } else {
+                    "remove `input:`: the text shown in the video goes in `prompt:` (or `prompts:`)"
+                };
+                self.error(
+                    entry.inputs[0].at,
+                    format!("`{model}` takes no input file"),
+                    Some(help.into()),
+                );
+                return vec![None];
+            }
+            Some(s) if s != InputSlot::None && entry.inputs.is_empty() => {
+                let media = s.media().unwrap_or("file");
+                self.error(
+                    entry.at,
+                    format!("`{}` needs an input {media}", spec.map_or("", |s| s.id)),
+                    Some(if entry.params_are_text {
+                        format!("fill the row's `input` cell with the {media}'s path or URL")
+                    } else {
+                        format!("add `input:` with the {media}'s path or URL (or `inputs:` with a list of them)")
+                    }),
+                );
+                return vec![None];
+            }
+            _ => {}
+        }
+        if entry.inputs.is_empty() {
+            return vec![None];
+        }
+        let mut out = Vec::new();
+        for written in &entry.inputs {
+            if !is_url(&written.value) && names_several(&self.manifest.dir, &written.value) {
+                out.extend(self.several_inputs(written, slot).into_iter().map(Some));
+            } else if let Some(value) = self.input_value(written, slot) {
+                out.push(Some((written.value.clone(), value)));
+            }
+        }
+        out
+    }
+
+    /// The files of a glob or a folder, each an input of its own, told apart by content: those
+    /// the model cannot take (a video among the photos, a text file) are left out with one
+    /// warning; none left is an error.
+    fn several_inputs(
+        &mut self,
+        written: &Spanned<String>,
+        slot: Option<InputSlot>,
+    ) -> Vec<(String, (&'static str, InputValue))> {
+        let text = written.value.as_str();
+        let found = match expand(&self.manifest.dir, text) {
+            Ok(found) => found,
+            Err(refused) => {
+                self.error(
+                    written.at,
+                    format!("input `{text}`: {}", refused.message),
+                    Some(refused.help),
+                );
+                return Vec::new();
+            }
+        };
+        let want = slot.and_then(|s| s.media());
+        let mut taken = Vec::new();
+        let mut left_out = Vec::new();
+        for (label, path) in found {
+            // Left out by its first bytes when it is clearly not what the model takes.
+            if let (Some(want), Some(mime)) = (want, sniff(&path))
+                && !mime.starts_with(&format!("{want}/"))
+            {
+                let family = mime.split('/').next().unwrap_or("");
+                let what = if matches!(family, "image" | "video") {
+                    format!("a {family}")
+                } else {
+                    mime.clone()
+                };
+                left_out.push(format!("`{label}` ({what})"));
+                continue;
+            }
+            let local = match self.local(&path) {
+                Ok(local) => local,
+                Err(refused) => {
+                    left_out.push(format!("`{label}` ({})", refused.message));
+                    continue;
+                }
+            };
+            let family = local.family();
+            match (want, slot.and_then(|s| s.field())) {
+                (Some(want), Some(field)) if family == want => taken.push((label, (field, InputValue::Local(local)))),
+                (Some(_), _) => left_out.push(format!("`{label}` (a {family})")),
+                (None, _) => {
+                    let field = if family == "video" { "video_url" } else { "image_url" };
+                    taken.push((label, (field, InputValue::Local(local))));
+                }
+            }
+        }
+        let what = match want {
+            Some(media) => format!("{media}s"),
+            None => "images or videos".into(),
+        };
+        let pattern = text.contains(['*', '?', '[']);
+        let looked = self.manifest.dir.join(text);
+        if taken.is_empty() {
+            let (message, help) = match (left_out.len(), pattern) {
+                (0, true) => (
+                    format!("no file matches (looked for `{}`)", looked.display()),
+                    "`*` stands for any part of a name, `?` for one character; paths are relative to the manifest's \
+                     folder, and hidden files are left out",
+                ),
+                (0, false) => (
+                    format!("the folder holds no file (looked in `{}`)", looked.display()),
+                    "put the images in that folder, or check its path (relative to the manifest's folder); hidden \
+                     files and subfolders are left out",
+                ),
+                (n, _) => (
+                    format!(
+                        "none of the {n} file(s) it names is one of the {what} this model takes: {}",
+                        left_out.join(", ")
+                    ),
+                    "check that the path names the files you meant; files are told apart by their content, not their \
+                     names",
+                ),
+            };
+            self.error(written.at, format!("input `{text}`: {message}"), Some(help.into()));
+        } else if !left_out.is_empty() {
+            self.warnings.push(self.manifest.warning(
+                Some(written.at),
+                format!(
+                    "input `{text}`: {} file(s) left out, not {what}: {}",
+                    left_out.len(),
+                    left_out.join(", ")
+                ),
+            ));
+        }
+        taken
+    }
+
+    /// A local file read, or the one already read at that path.
+    fn local(&mut self, path: &Path) -> Result<Arc<LocalInput>, Refused> {
+        if let Some(l) = self.inputs.get(path) {
+            return Ok(l.clone());
+        }
+        let l = Arc::new(read_local(path)?);
+        self.inputs.insert(path.to_path_buf(), l.clone());
+        Ok(l)
+    }
+
+    /// Reads a local input (or checks a URL) and decides which request field carries it.
+    fn input_value(
+        &mut self,
+        written: &Spanned<String>,
+        slot: Option<InputSlot>,
+    ) -> Option<(&'static str, InputValue)> {
+        let text = written.value.as_str();
+        let lower = text.to_ascii_lowercase();
+        if is_url(text) {
+            let field = match slot {
+                Some(s) => s.field()?,
+                // An unknown model: the extension is the best guess we have.
+                None => guess_field_from_name(&lower),
+            };
+            return Some((field, InputValue::Url(text.to_string())));
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            self.error(
+                written.at,
+                format!("input `{text}`: `{scheme}://` URLs are not supported"),
+                Some("use an http(s) URL or a path relative to the manifest".into()),
+            );
+            return None;
+        }
+        let path = self.manifest.dir.join(text);
+        let local = match self.local(&path) {
+            Ok(l) => l,
+            Err(refused) => {
+                self.error(
+                    written.at,
+                    format!("input `{text}`: {}", refused.message),
+                    Some(refused.help),
+                );
+                return None;
+            }
+        };
+        let mime = local.mime();
+        let family = local.family();
+        let field = match slot {
+            Some(s) => {
+                let want = s.media()?;
+                if family != want {
+                    // A model that takes what was given, if one is known.
+                    let other = catalog::MODELS
+                        .iter()
+                        .find(|m| m.input.media() == Some(family))
+                        .map(|m| format!("; for {family} input, use a model such as `{}`", m.id))
+                        .unwrap_or_default();
+                    let article = |media: &str| if media == "image" { "an" } else { "a" };
+                    self.error(
+                        written.at,
+                        format!(
+                            "input `{text}` is {mime}, but this model needs {} {want}",
+                            article(want)
+                        ),
+                        Some(format!("give {} {want} file{other}", article(want))),
+                    );
+                    return None;
+                }
+                s.field()?
+            }
+            None if family == "video" => "video_url",
+            None => "image_url",
+        };
+        Some((field, InputValue::Local(local)))
+    }
+}
+
+fn guess_field_from_name(lower_url: &str) -> &'static str {
     let path = lower_url.split(['?', '#']).next().unwrap_or("");
     let video = [".mp4", ".mov", ".webm", ".m4v", ".mkv", ".avi"]
         .iter()
@@ -20,7 +249,7 @@ pub(super) fn guess_field_from_name(lower_url: &str) -> &'static str {
 /// What inputs may be, for the help of a refused one.
 const INPUT_KINDS: &str = "inputs are images (jpeg, png, webp, …) or videos (mp4, mov, webm)";
 
-pub(super) fn read_local(path: &Path) -> Result<LocalInput, Refused> {
+fn read_local(path: &Path) -> Result<LocalInput, Refused> {
     // A folder first: reading one fails with an OS message that says less.
     if path.is_dir() {
         return Err(refused(
@@ -71,4 +300,101 @@ pub(super) fn read_local(path: &Path) -> Result<LocalInput, Refused> {
         sha256,
         data_url,
     })
+}
+
+/// Whether an input as written names several files: a glob (`photos/*.jpg`) or a folder
+/// (`photos/`, or a path that is one).
+fn names_several(dir: &Path, written: &str) -> bool {
+    let path = dir.join(written);
+    // A file that exists is itself, whatever its name holds (`photo[1].jpg`).
+    if path.is_file() {
+        return false;
+    }
+    written.contains(['*', '?', '[']) || written.ends_with(['/', '\\']) || path.is_dir()
+}
+
+/// What a file's first bytes say it is (`image/png`), without reading all of it: a folder may
+/// hold videos of gigabytes that an image model leaves out.
+fn sniff(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(8192);
+    std::fs::File::open(path).ok()?.take(8192).read_to_end(&mut head).ok()?;
+    infer::get(&head).map(|kind| kind.mime_type().to_string())
+}
+
+/// Files a folder holds that no one means as an input: hidden ones (`.DS_Store`, `._shoe.jpg`)
+/// and the thumbnail caches Windows leaves beside photos.
+fn is_clutter(name: &str) -> bool {
+    name.starts_with('.') || name.eq_ignore_ascii_case("Thumbs.db") || name.eq_ignore_ascii_case("desktop.ini")
+}
+
+/// The files a glob or a folder names, relative to `dir` as they are written in results (`/`
+/// separators), sorted by their bytes so every run sees one order; subfolders are not entered,
+/// hidden files are left out. An error says what was looked for.
+fn expand(dir: &Path, written: &str) -> Result<Vec<(String, std::path::PathBuf)>, Refused> {
+    let relative = |path: &Path| {
+        let rel = path.strip_prefix(dir).unwrap_or(path);
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut found = Vec::new();
+    if written.contains(['*', '?', '[']) {
+        // The manifest's folder is matched literally, whatever characters its name holds.
+        let pattern = if Path::new(written).is_absolute() {
+            written.to_string()
+        } else {
+            format!(
+                "{}/{}",
+                glob::Pattern::escape(&dir.to_string_lossy()),
+                written.replace('\\', "/")
+            )
+        };
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let paths = glob::glob_with(&pattern, options).map_err(|e| {
+            refused(
+                format!("`{written}` is not a valid pattern: {}", e.msg),
+                "`*` matches any part of a name, `?` one character, `[abc]` one of those; a `[` that is part of \
+                 the name is written `[[]`"
+                    .into(),
+            )
+        })?;
+        for path in paths.flatten() {
+            // Hidden files are not matched by a wildcard (`require_literal_leading_dot`); one
+            // written out (`photos/.a.jpg`) is meant.
+            let cache = path.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                !n.starts_with('.') && is_clutter(&n)
+            });
+            if path.is_file() && !cache {
+                found.push((relative(&path), path));
+            }
+        }
+    } else {
+        let folder = dir.join(written);
+        let entries = std::fs::read_dir(&folder).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => refused(
+                format!("folder not found (looked for `{}`)", folder.display()),
+                "check the spelling; local paths are relative to the manifest's folder".into(),
+            ),
+            _ => refused(
+                format!("cannot read the folder `{}`: {e}", folder.display()),
+                "check that the folder can be read".into(),
+            ),
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if !is_clutter(&name) && path.is_file() {
+                found.push((relative(&path), path));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(found)
 }

@@ -281,3 +281,332 @@ fn files_holding_another_jobs_finished_video_are_kept_clear_of() {
     assert_eq!(p.jobs[1].file, expected);
     assert_eq!(moved, vec![(b.file, expected)]);
 }
+
+/// Loads `name` from a fresh folder holding the demo assets and `files` (path, bytes).
+fn load_with(name: &str, text: &[u8], files: &[(&str, &[u8])]) -> (tempfile::TempDir, Result<Plan, Diagnostics>) {
+    let (dir, _) = load("unused.yaml", "");
+    for (path, bytes) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let result = manifest::load(&path).and_then(|m| plan(&m));
+    (dir, result)
+}
+
+fn asset(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("manifests/assets")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// (input as written, request field) of each job.
+fn inputs(p: &Plan) -> Vec<(String, String)> {
+    p.jobs
+        .iter()
+        .map(|j| {
+            let body = j.body();
+            let field = ["image_url", "video_url"].into_iter().find(|f| body.get(*f).is_some());
+            (j.input_label.clone(), field.unwrap_or("-").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn globs_and_folders_name_their_files_sorted_and_told_apart_by_content() {
+    let (shoe, bag, teaser) = (asset("shoe.jpg"), asset("bag.png"), asset("teaser.mp4"));
+    let photos: &[(&str, &[u8])] = &[
+        ("photos/b.jpg", &shoe),
+        // A PNG named `.jpg`: content decides.
+        ("photos/A.jpg", &bag),
+        ("photos/c.mp4", &teaser),
+        ("photos/notes.txt", b"not an image"),
+        // Hidden, and a copy of a photo: were it read, it would be a job's alias.
+        ("photos/.DS_Store", &shoe),
+        ("photos/sub/d.jpg", &shoe),
+    ];
+    // The manifest, the (input, field) of its jobs, a warning about files left out.
+    type Case<'c> = (&'c str, &'c [(&'c str, &'c str)], Option<&'c str>);
+    let cases: &[Case] = &[
+        (
+            "jobs:\n  - model: magic/image-to-video\n    inputs: photos/\n",
+            &[("photos/A.jpg", "image_url"), ("photos/b.jpg", "image_url")],
+            Some("input `photos/`: 2 file(s) left out, not images: `photos/c.mp4` (a video), `photos/notes.txt`"),
+        ),
+        (
+            "jobs:\n  - model: magic/image-to-video\n    inputs: [photos/*.jpg, assets/presenter.jpg]\n",
+            &[
+                ("photos/A.jpg", "image_url"),
+                ("photos/b.jpg", "image_url"),
+                ("assets/presenter.jpg", "image_url"),
+            ],
+            None,
+        ),
+        (
+            "jobs:\n  - model: magic/video-to-video\n    input: photos\n",
+            &[("photos/c.mp4", "video_url")],
+            Some("3 file(s) left out, not videos"),
+        ),
+        // A model vidbatch does not know takes either, each in its field.
+        (
+            "jobs:\n  - model: acme/any-to-video\n    inputs: photos/*\n",
+            &[
+                ("photos/A.jpg", "image_url"),
+                ("photos/b.jpg", "image_url"),
+                ("photos/c.mp4", "video_url"),
+            ],
+            Some("1 file(s) left out, not images or videos: `photos/notes.txt`"),
+        ),
+        (
+            "jobs:\n  - model: magic/image-to-video\n    input: photos/sub/*.jpg\n",
+            &[("photos/sub/d.jpg", "image_url")],
+            None,
+        ),
+    ];
+    for &(text, expected, warning) in cases {
+        let (_dir, p) = load_with("m.yaml", text.as_bytes(), photos);
+        let p = p.unwrap_or_else(|e| panic!("{text}\n{e}"));
+        let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(inputs(&p), expected, "{text}");
+        let warned: Vec<&str> = p
+            .warnings
+            .iter()
+            .map(|w| w.message.as_str())
+            .filter(|m| m.starts_with("input"))
+            .collect();
+        match warning {
+            Some(w) => assert!(warned.len() == 1 && warned[0].contains(w), "{text}: {warned:?}"),
+            None => assert!(warned.is_empty(), "{text}: {warned:?}"),
+        }
+    }
+    // In a CSV cell too.
+    let (_dir, p) = load_with("m.csv", b"model,input\nmagic/image-to-video,photos/*.jpg\n", photos);
+    assert_eq!(inputs(&p.unwrap()).len(), 2);
+    // A file whose name holds a glob's characters is itself; an absolute glob is not joined.
+    let (dir, p) = load_with(
+        "m.yaml",
+        b"jobs:\n  - model: magic/image-to-video\n    input: photos/b[1].jpg\n",
+        &[("photos/b[1].jpg", &shoe), ("photos/b1.jpg", &bag)],
+    );
+    assert_eq!(
+        inputs(&p.unwrap()),
+        [("photos/b[1].jpg".to_string(), "image_url".to_string())]
+    );
+    let absolute = format!("{}/photos/*.jpg", dir.path().display());
+    let text = format!("jobs:\n  - model: magic/image-to-video\n    input: \"{absolute}\"\n");
+    let (_dir, p) = load_with("m.yaml", text.as_bytes(), photos);
+    assert_eq!(inputs(&p.unwrap()).len(), 2);
+}
+
+#[test]
+fn a_glob_or_folder_with_nothing_to_take_names_its_line_and_what_was_looked_for() {
+    let files: &[(&str, &[u8])] = &[("empty/.DS_Store", b"x"), ("docs/brief.txt", b"a brief")];
+    for (input, line, message) in [
+        ("photos/*.jpg", 3, "input `photos/*.jpg`: no file matches (looked for `"),
+        ("empty/", 3, "input `empty/`: the folder holds no file (looked in `"),
+        (
+            "docs/",
+            3,
+            "input `docs/`: none of the 1 file(s) it names is one of the images this model takes: `docs/brief.txt`",
+        ),
+        ("photos/[a", 3, "input `photos/[a`: `photos/[a` is not a valid pattern"),
+    ] {
+        let text = format!("jobs:\n  - model: magic/image-to-video\n    input: {input}\n");
+        let (_dir, p) = load_with("m.yaml", text.as_bytes(), files);
+        let err = p.expect_err(input);
+        assert_eq!(err.0[0].line(), Some(line), "{input}");
+        assert!(err.0[0].message.starts_with(message), "{input}: {}", err.0[0].message);
+        assert!(err.0[0].help.is_some());
+    }
+}
+
+#[test]
+fn the_same_content_under_two_names_is_one_job_with_an_alias() {
+    let shoe = asset("shoe.jpg");
+    let files: &[(&str, &[u8])] = &[("a/shoe.jpg", &shoe), ("b/shoe.jpg", &shoe), ("b/shoe-copy.jpg", &shoe)];
+    let (_dir, p) = load_with(
+        "m.yaml",
+        b"jobs:\n  - model: magic/image-to-video\n    inputs: [a/shoe.jpg, b/shoe.jpg]\n    label: first\n  - model: magic/image-to-video\n    input: b/shoe-copy.jpg\n    label: copy\n  - model: magic/image-to-video\n    input: a/shoe.jpg\n",
+        files,
+    );
+    let p = p.unwrap();
+    assert_eq!(p.jobs.len(), 1, "one generation");
+    let job = &p.jobs[0];
+    assert_eq!(job.input_label, "a/shoe.jpg");
+    assert_eq!(job.user_label.as_deref(), Some("first"));
+    let aliases: Vec<(&str, Option<&str>, &str)> = job
+        .aliases
+        .iter()
+        .map(|a| (a.input_label.as_str(), a.user_label.as_deref(), a.file.as_str()))
+        .collect();
+    let id = job.key.short();
+    assert_eq!(
+        job.file,
+        format!("videos/magic-image-to-video/thailand-street/shoe-{id}.mp4")
+    );
+    assert_eq!(
+        aliases,
+        [
+            (
+                "b/shoe.jpg",
+                Some("first"),
+                format!("videos/magic-image-to-video/thailand-street/shoe-{id}-2.mp4").as_str()
+            ),
+            (
+                "b/shoe-copy.jpg",
+                Some("copy"),
+                "videos/magic-image-to-video/thailand-street/shoe-copy.mp4"
+            ),
+        ]
+    );
+    let warnings: Vec<&str> = p.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        warnings[0].contains("`b/shoe.jpg` has the same content as `a/shoe.jpg` (line 2)"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[2].contains("repeats the one of line 2: it runs once"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn labels_and_columns_of_ones_own_are_never_sent() {
+    let (_dir, p) = load(
+        "m.csv",
+        "#SKU;Model;Input;Prompt;Label;Negative Prompt;Duration\nS-1;pixverse/v5/image-to-video;assets/presenter.jpg;Hi;Spring, hero;blurry;8\n",
+    );
+    let p = p.unwrap();
+    let body = p.jobs[0].body();
+    assert_eq!(p.jobs[0].user_label.as_deref(), Some("Spring, hero"));
+    assert_eq!(body["negative_prompt"], "blurry");
+    assert_eq!(body["duration"], 8);
+    let sent = body.to_string();
+    assert!(
+        !sent.contains("Spring") && !sent.contains("S-1") && !sent.contains("SKU"),
+        "{sent}"
+    );
+}
+
+#[test]
+fn spreadsheets_are_read_like_csv_and_name_cells() {
+    let sheets = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sheets");
+    // A workbook saved with a `.csv` name by mistake is still read for what it is.
+    for (name, saved_as) in [
+        ("campaign.xlsx", "campaign.xlsx"),
+        ("campaign.ods", "campaign.ods"),
+        ("campaign.xlsx", "campaign.csv"),
+    ] {
+        let bytes = std::fs::read(sheets.join(name)).unwrap();
+        let (_dir, p) = load_with(saved_as, &bytes, &[]);
+        let p = p.unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Model, template, input, label, and the body without the input.
+        type Shown<'j> = (&'j str, Option<&'j str>, &'j str, Option<&'j str>, String);
+        let jobs: Vec<Shown> = p
+            .jobs
+            .iter()
+            .map(|j| {
+                let mut body = j.body();
+                body.as_object_mut().unwrap().retain(|k, _| !k.ends_with("_url"));
+                (
+                    j.model.as_str(),
+                    j.template.as_deref(),
+                    j.input_label.as_str(),
+                    j.user_label.as_deref(),
+                    body.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                (
+                    "magic/image-to-video",
+                    Some("Tokyo Billboard"),
+                    "assets/shoe.jpg",
+                    Some("Hero shoe"),
+                    r#"{"model":"magic/image-to-video","template":"Tokyo Billboard"}"#.to_string()
+                ),
+                (
+                    "pixverse/v5/image-to-video",
+                    None,
+                    "assets/presenter.jpg",
+                    Some("Presenter, 5 s"),
+                    r#"{"duration":5,"model":"pixverse/v5/image-to-video","prompt":"A presenter waves","resolution":"720p"}"#
+                        .to_string()
+                ),
+            ],
+            "{name}"
+        );
+    }
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_manifests/74-bad-cell.xlsx")).unwrap();
+    let (_dir, p) = load_with("bad.xlsx", &bytes, &[]);
+    let shown: Vec<String> = p.unwrap_err().0.iter().map(|d| d.to_string()).collect();
+    assert!(
+        shown[0].contains("bad.xlsx: sheet Sheet1, cell C2: unknown template `Tokio Billboard`"),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|d| d.contains("bad.xlsx: sheet Sheet1, cell B3: this cell holds the error `#N/A`"))
+    );
+}
+
+/// A manifest saved in each encoding a spreadsheet or an editor uses reads as the same jobs, and
+/// a problem in it is placed on the same line and column of the file.
+#[test]
+fn every_encoding_gives_the_same_jobs_and_the_same_places() {
+    use encoding_rs::WINDOWS_1252;
+    let text = "Model;Prompt;Label\r\nmagic/text-to-video;Soldes d’été -20%;Café\r\nmagic/text-to-video;é;Crème\r\nmagic/text-to-video;Crème brûlée;Fête;en trop\r\n";
+    let encode = |encoding: &str, text: &str| -> Vec<u8> {
+        let utf16 = |mark: [u8; 2], unit: fn(u16) -> [u8; 2]| -> Vec<u8> {
+            mark.into_iter().chain(text.encode_utf16().flat_map(unit)).collect()
+        };
+        match encoding {
+            "UTF-8" => text.as_bytes().to_vec(),
+            "UTF-8 with a mark" => [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+            "UTF-16 LE" => utf16([0xFF, 0xFE], u16::to_le_bytes),
+            "UTF-16 BE" => utf16([0xFE, 0xFF], u16::to_be_bytes),
+            _ => WINDOWS_1252.encode(text).0.into_owned(),
+        }
+    };
+    for name in ["UTF-8", "UTF-8 with a mark", "UTF-16 LE", "UTF-16 BE", "Windows-1252"] {
+        let (_dir, p) = load_with("m.csv", &encode(name, text), &[]);
+        let err = p.expect_err(name);
+        let places: Vec<(usize, usize, &str)> = err
+            .0
+            .iter()
+            .map(|d| (d.at.unwrap().line, d.at.unwrap().column, d.message.as_str()))
+            .collect();
+        // Past accented characters, the column is still the file's (in characters).
+        assert_eq!(
+            places,
+            [(4, 39, "this row has 4 cells, but the header names 3 columns")],
+            "{name}"
+        );
+        // Without the bad row, the jobs themselves.
+        let good = &text[..text.find("magic/text-to-video;Crème").unwrap()];
+        let (_dir, p) = load_with("m.csv", &encode(name, good), &[]);
+        let p = p.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let jobs: Vec<(String, Option<&str>)> = p
+            .jobs
+            .iter()
+            .map(|j| (j.input_label.clone(), j.user_label.as_deref()))
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                ("Soldes d’été -20%".to_string(), Some("Café")),
+                ("é".to_string(), Some("Crème"))
+            ],
+            "{name}"
+        );
+    }
+}

@@ -27,19 +27,28 @@ impl JsonLines {
         }
     }
 
-    fn write(&mut self, event: &str, mut fields: Value) {
-        let mut object = serde_json::Map::new();
-        object.insert("ts".into(), timestamp().into());
-        object.insert("event".into(), event.into());
-        if let Value::Object(fields) = fields.take() {
-            object.extend(fields);
-        }
-        let mut line = Value::Object(object).to_string();
-        line.push('\n');
+    fn write(&mut self, event: &str, fields: Value) {
+        let line = line(event, fields);
         // A log that cannot be written must not stop the run: the state holds the truth.
         let _ = self.out.write_all(line.as_bytes());
         let _ = self.out.flush();
     }
+}
+
+/// `{"ts": …, "event": …, …fields}` and a newline: `ts` and `event` first, for people reading the
+/// log with `tail`.
+pub fn line(event: &str, fields: Value) -> String {
+    let mut line = format!("{{\"ts\":{},\"event\":{}", Value::from(timestamp()), Value::from(event));
+    if let Value::Object(fields) = fields {
+        for (k, v) in fields {
+            line.push(',');
+            line.push_str(&Value::from(k).to_string());
+            line.push(':');
+            line.push_str(&v.to_string());
+        }
+    }
+    line.push_str("}\n");
+    line
 }
 
 pub fn timestamp() -> String {

@@ -68,15 +68,12 @@ impl<S: tracing::Subscriber> Layer<S> for JsonLogs {
         let mut fields = Fields(serde_json::Map::new());
         event.record(&mut fields);
         let mut object = serde_json::Map::new();
-        object.insert("ts".into(), super::json::timestamp().into());
-        object.insert("event".into(), "log".into());
         object.insert(
             "level".into(),
             event.metadata().level().as_str().to_ascii_lowercase().into(),
         );
         object.extend(fields.0);
-        let mut line = serde_json::Value::Object(object).to_string();
-        line.push('\n');
+        let line = super::json::line("log", serde_json::Value::Object(object));
         let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }

@@ -1,0 +1,193 @@
+//! What the columns of a table manifest — a CSV file or a spreadsheet — mean, and a row made an
+//! entry. Both readers only find the cells and where they are; the meaning is the same.
+//!
+//! - `model`, `input`, `prompt`, `template` (or `templates`) are job fields, `label` is free text
+//!   carried to `results.csv`. Header names are matched as spreadsheets write them: case, spaces
+//!   around, and spaces or underscores inside do not matter (`Model`, ` model `, `Negative Prompt`).
+//! - A column whose name starts with `#` is the user's own (`#sku`, `#notes`): read, never sent,
+//!   as a line that starts with `#` is a comment. It is the one way to keep such a column.
+//! - Every other column is a model parameter.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::{Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
+
+/// What a column holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Column {
+    Model,
+    Input,
+    Prompt,
+    Template,
+    Label,
+    /// The user's own (`#…`): never sent.
+    Own,
+    /// A model parameter, named as written (trimmed): an unknown model gets it as is.
+    Param(String),
+    /// No name in the header: reported there; its cells are skipped.
+    Unnamed,
+}
+
+/// A header name folded as people mean it: lowercase, with runs of spaces or underscores as one
+/// `_` and none around (`Negative Prompt` is `negative_prompt`).
+pub fn fold_header(name: &str) -> String {
+    name.split(|c: char| c.is_whitespace() || c == '_')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
+        .to_lowercase()
+}
+
+pub(super) fn column(header: &str) -> Column {
+    let name = header.trim();
+    if name.is_empty() {
+        return Column::Unnamed;
+    }
+    if name.starts_with('#') {
+        return Column::Own;
+    }
+    match fold_header(name).as_str() {
+        "model" => Column::Model,
+        "input" => Column::Input,
+        "prompt" => Column::Prompt,
+        "template" | "templates" => Column::Template,
+        "label" => Column::Label,
+        _ => Column::Param(name.to_string()),
+    }
+}
+
+/// The columns of a table manifest, for its helps.
+pub(super) const COLUMNS_HELP: &str = "the first row names the columns: model, input, prompt, template, label, then any \
+                                       model parameter; a column of your own starts with `#` (`#sku`)";
+
+/// The header's columns, each with where its name is. Refused whole without a `model` column.
+pub(super) fn read_header(
+    manifest: &Manifest,
+    names: &[(String, Pos)],
+    header_at: Pos,
+) -> Result<Vec<(Column, Pos)>, Diagnostics> {
+    let columns: Vec<(Column, Pos)> = names.iter().map(|(name, at)| (column(name), *at)).collect();
+    if !columns.iter().any(|(c, _)| *c == Column::Model) {
+        // A misspelt `model` is shown alone; else the whole header.
+        let near = names
+            .iter()
+            .position(|(h, _)| crate::catalog::closest(&fold_header(h), ["model"]).is_some());
+        let mut d = manifest.diagnostic(
+            Some(near.map_or(header_at, |i| names[i].1)),
+            "the header has no `model` column",
+        );
+        d.help = Some(match near {
+            Some(i) => format!("rename `{}` to `model`; {COLUMNS_HELP}", names[i].0.trim()),
+            None => COLUMNS_HELP.into(),
+        });
+        return Err(Diagnostics(vec![d]));
+    }
+    Ok(columns)
+}
+
+/// The columns without a name that some row fills (`filled[i]`): each is reported on the
+/// header. Empty ones are what spreadsheets export past the last column used, and harmless.
+pub(super) fn unnamed_but_filled(manifest: &Manifest, columns: &[(Column, Pos)], filled: &[bool]) -> Vec<Diagnostic> {
+    columns
+        .iter()
+        .enumerate()
+        .filter(|&(i, (c, _))| *c == Column::Unnamed && filled.get(i).copied().unwrap_or(false))
+        .map(|(i, (_, at))| {
+            let mut d = manifest.diagnostic(Some(*at), format!("column {} has no name in the header", i + 1));
+            d.help = Some("name every column, or delete the empty one".into());
+            d
+        })
+        .collect()
+}
+
+/// One row made an entry; `None` for a row without any cell filled in a column of ours.
+/// `text(i)` is the text of column `i` (empty past the row's end), `at(i)` where it is: asked
+/// only of filled cells, as placing one costs more than reading it.
+pub(super) fn entry<'r>(
+    columns: &[(Column, Pos)],
+    row_at: Pos,
+    text: impl Fn(usize) -> Cow<'r, str>,
+    at: impl Fn(usize) -> Pos,
+) -> Option<Entry> {
+    let mut entry = Entry {
+        at: row_at,
+        params_are_text: true,
+        ..Entry::default()
+    };
+    let mut filled = false;
+    for (i, (column, header_at)) in columns.iter().enumerate() {
+        // The user's own columns do not make a row a job, nor do cells under no name (reported
+        // with the header).
+        if matches!(column, Column::Own | Column::Unnamed) {
+            continue;
+        }
+        let text = text(i);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let at = at(i);
+        filled = true;
+        let spanned = |value: &str| Spanned {
+            value: value.to_string(),
+            at,
+        };
+        match column {
+            Column::Model => entry.model = Some(spanned(text)),
+            Column::Input => entry.inputs = vec![spanned(text)],
+            Column::Prompt => entry.prompts = vec![spanned(text)],
+            Column::Label => entry.label = Some(spanned(text)),
+            Column::Template => {
+                entry.templates = text
+                    .split('|')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(spanned)
+                    .collect()
+            }
+            Column::Param(name) => entry.params.push((
+                // Placed on the header: a column's problem is one problem, however many rows.
+                Spanned {
+                    value: name.clone(),
+                    at: *header_at,
+                },
+                Spanned {
+                    value: Value::String(text.to_string()),
+                    at,
+                },
+            )),
+            Column::Own | Column::Unnamed => {}
+        }
+    }
+    filled.then_some(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_matched_as_spreadsheets_write_them() {
+        for (header, meant) in [
+            ("model", Column::Model),
+            ("Model", Column::Model),
+            ("  MODEL ", Column::Model),
+            ("Input", Column::Input),
+            ("prompt", Column::Prompt),
+            ("Templates", Column::Template),
+            ("Label", Column::Label),
+            ("#sku", Column::Own),
+            (" # notes", Column::Own),
+            ("", Column::Unnamed),
+            ("   ", Column::Unnamed),
+            ("Negative Prompt", Column::Param("Negative Prompt".into())),
+            ("inputs", Column::Param("inputs".into())),
+            ("sku", Column::Param("sku".into())),
+        ] {
+            assert_eq!(column(header), meant, "{header:?}");
+        }
+        assert_eq!(fold_header(" Lip  Sync_TTS content "), "lip_sync_tts_content");
+    }
+}

@@ -1,0 +1,112 @@
+//! The same content under several names. Jobs are keyed by what is sent, so two names for one
+//! photo make one job and one payment; but each name was written by someone who expects its row
+//! in `results.csv` and its own file. So the later names become [`Alias`]es of the first job:
+//! named here like jobs, given a copy of the video when results are written.
+
+use std::collections::HashMap;
+use std::collections::HashSet;
+use std::collections::hash_map::Entry as MapEntry;
+
+use super::{Alias, Job, JobKey};
+use crate::manifest::{Diagnostic, Manifest};
+
+/// Jobs with the key of an earlier one: the same name again runs once (with a warning); another
+/// name becomes an alias of the earlier job (with a warning saying so).
+pub(super) fn merge_duplicates(manifest: &Manifest, jobs: Vec<Job>, warnings: &mut Vec<Diagnostic>) -> Vec<Job> {
+    let mut first: HashMap<JobKey, usize> = HashMap::new();
+    let mut unique: Vec<Job> = Vec::with_capacity(jobs.len());
+    // Said once per pair of names, however many templates they go through.
+    let mut told: HashSet<(String, String)> = HashSet::new();
+    for job in jobs {
+        let i = match first.entry(job.key.clone()) {
+            MapEntry::Vacant(v) => {
+                v.insert(unique.len());
+                unique.push(job);
+                continue;
+            }
+            MapEntry::Occupied(o) => *o.get(),
+        };
+        let earlier = &mut unique[i];
+        let named = std::iter::once(&earlier.input_label).chain(earlier.aliases.iter().map(|a| &a.input_label));
+        let line = earlier.at.line;
+        let message = if named.clone().any(|n| *n == job.input_label) {
+            Some(format!(
+                "this job ({} · {}) repeats the one of line {line}: it runs once",
+                job.model, job.input_label
+            ))
+        } else {
+            let pair = (job.input_label.clone(), earlier.input_label.clone());
+            let message = (!told.contains(&pair)).then(|| {
+                format!(
+                    "`{}` has the same content as `{}` (line {line}): generated once, each video copied to both \
+                     names",
+                    job.input_label, earlier.input_label
+                )
+            });
+            told.insert(pair);
+            earlier.aliases.push(Alias {
+                input_label: job.input_label,
+                user_label: job.user_label,
+                file: String::new(),
+                at: job.at,
+            });
+            message
+        };
+        if let Some(message) = message {
+            warnings.push(manifest.warning(Some(job.at), message));
+        }
+    }
+    unique
+}
+
+/// The jobs followed by a stand-in job for each alias (its job with the alias's name), so that
+/// files are named for all at once and never collide.
+pub(super) fn with_stand_ins(jobs: Vec<Job>) -> Vec<Job> {
+    let mut stand_ins = Vec::new();
+    for job in &jobs {
+        for alias in &job.aliases {
+            let mut stand_in = job.clone();
+            stand_in.aliases.clear();
+            stand_in.input_label = alias.input_label.clone();
+            stand_in.user_label = alias.user_label.clone();
+            stand_in.at = alias.at;
+            stand_ins.push(stand_in);
+        }
+    }
+    let mut all = jobs;
+    all.extend(stand_ins);
+    all
+}
+
+/// Gives each stand-in (after the first `jobs` entries) a file of its own: an alias shares its
+/// job's id, so the id appended to a colliding name does not tell them apart; a number does.
+pub(super) fn separate_files(all: &mut [Job], jobs: usize) {
+    if all.len() == jobs {
+        return;
+    }
+    let mut taken: HashSet<String> = all[..jobs].iter().map(|j| j.file.to_lowercase()).collect();
+    for stand_in in &mut all[jobs..] {
+        let base = stand_in.file.clone();
+        let mut n = 1;
+        while taken.contains(&stand_in.file.to_lowercase()) {
+            n += 1;
+            stand_in.file = match base.rsplit_once('.') {
+                Some((stem, ext)) if !ext.contains('/') => format!("{stem}-{n}.{ext}"),
+                _ => format!("{base}-{n}"),
+            };
+        }
+        taken.insert(stand_in.file.to_lowercase());
+    }
+}
+
+/// The jobs again, each alias with the file its stand-in was given.
+pub(super) fn fold_back(mut all: Vec<Job>, jobs: usize) -> Vec<Job> {
+    let stand_ins = all.split_off(jobs);
+    let mut files = stand_ins.into_iter().map(|s| s.file);
+    for job in &mut all {
+        for alias in &mut job.aliases {
+            alias.file = files.next().unwrap_or_default();
+        }
+    }
+    all
+}
