@@ -1052,6 +1052,7 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             elapsed: finished.elapsed,
             api_requests: report.api_requests,
             out: out.clone(),
+            rows: totals.total(),
             report: None,
             command: std::env::args()
                 .map(|a| sinks::summary::shell_quote(&a))

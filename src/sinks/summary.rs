@@ -38,6 +38,8 @@ pub struct Summary {
     pub elapsed: Duration,
     pub api_requests: u64,
     pub out: std::path::PathBuf,
+    /// Rows of `results.csv`: more than jobs when inputs of the same content share a generation.
+    pub rows: usize,
     /// `report.html`, when it was written.
     pub report: Option<std::path::PathBuf>,
     /// The command as it was given, ready to paste.
@@ -58,7 +60,15 @@ pub fn render(s: &Summary) -> String {
         by_model.entry(&job.model).or_default()[column] += 1;
     }
     let completed = s.jobs.iter().filter(|j| j.status == Status::Completed).count();
-    let _ = writeln!(out, "finished: {completed} of {} job(s) completed", s.jobs.len());
+    let _ = write!(out, "finished: {completed} of {} job(s) completed", s.jobs.len());
+    if s.rows > s.jobs.len() {
+        let _ = write!(
+            out,
+            " ({} rows in results.csv: inputs of the same content share a generation, and each has its row)",
+            s.rows
+        );
+    }
+    let _ = writeln!(out);
     let width = by_model.keys().map(|m| m.len()).max().unwrap_or(5).max(5);
     let _ = writeln!(out, "  {:<width$}  completed  failed  unknown  pending", "model");
     let mut totals = [0usize; 4];
@@ -218,6 +228,7 @@ mod tests {
             elapsed: Duration::from_secs(754),
             api_requests: 118,
             out: "out/spring".into(),
+            rows: 0,
             report: Some("out/spring/report.html".into()),
             command: "vidbatch run spring.csv --out out/spring".into(),
             stopped: None,
