@@ -429,6 +429,7 @@ impl<'p> Coordinator<'p> {
             to_submit: self.queue.len(),
             to_follow: self.remote,
             already_done: self.resumed_done,
+            settled: self.tracks.iter().filter(|t| matches!(t, Track::Settled(_))).count(),
             estimate: Some(estimate),
             max_credits: self.config.max_credits,
         };

@@ -50,7 +50,7 @@ impl Basis {
         match self {
             Basis::Observed => "charged before",
             Basis::Catalog => "documented price",
-            Basis::Highest => "price unknown: counted at the highest seen",
+            Basis::Highest => "no fixed price: counted at the highest charge seen",
         }
     }
 }
@@ -66,8 +66,8 @@ impl Prices {
     }
 
     /// What a generation of `model` is expected to cost: the higher of its documented price and
-    /// its charges seen before (a cap must not be passed because a price went up), else the
-    /// highest charge seen.
+    /// its charges seen before (a cap must not be passed because a price went up); for a model
+    /// with no documented price, the highest charge seen for any model.
     pub fn estimate(&self, model: &str) -> Estimate {
         match (self.observed.get(model).copied(), catalog_price(model)) {
             (Some(seen), Some(listed)) if seen > listed => Estimate {
@@ -78,11 +78,10 @@ impl Prices {
                 credits: listed,
                 basis: Basis::Catalog,
             },
-            (Some(seen), None) => Estimate {
-                credits: seen,
-                basis: Basis::Observed,
-            },
-            (None, None) => Estimate {
+            // Not listed, and its charge varies with options (the vendor's pages show 420,000 and
+            // 2,000,000 for one request): what this folder was charged is no bound, the highest
+            // charge seen anywhere is.
+            (_, None) => Estimate {
                 credits: self.highest(),
                 basis: Basis::Highest,
             },
@@ -188,7 +187,14 @@ mod tests {
         assert_eq!(prices.estimate("magic/image-to-video").credits, 1_200_000.0);
         assert_eq!(prices.estimate("magic/text-to-video").credits, 1_050_000.0);
         assert_eq!(prices.estimate("magic/text-to-video").basis, Basis::Catalog);
-        assert_eq!(prices.estimate("pixverse/v5/image-to-video").credits, 1_260_000.0);
+        // Charged 1,260,000 once is no bound on the next charge: the highest seen anywhere is.
+        assert_eq!(
+            prices.estimate("pixverse/v5/image-to-video").credits,
+            HIGHEST_DOCUMENTED
+        );
+        let seen_more = Prices::new(HashMap::from([("pixverse/v5/image-to-video".to_string(), 2_500_000.0)]));
+        assert_eq!(seen_more.estimate("pixverse/v5/image-to-video").credits, 2_500_000.0);
+        assert_eq!(seen_more.estimate("kling/v9").credits, 2_500_000.0);
         let fresh = Prices::default();
         assert_eq!(fresh.estimate("pixverse/v5/image-to-video").credits, HIGHEST_DOCUMENTED);
         assert_eq!(fresh.estimate("pixverse/v5/image-to-video").basis, Basis::Highest);

@@ -278,6 +278,7 @@ fn main() -> ExitCode {
         ColorChoice::Auto => stderr_is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
     COLOR.store(color, std::sync::atomic::Ordering::Relaxed);
+    JSON.store(cli.log_format == LogFormat::Json, std::sync::atomic::Ordering::Relaxed);
     init_logging(cli.verbose, cli.quiet, cli.log_format, color);
     let view = View {
         format: cli.log_format,
@@ -343,7 +344,10 @@ impl CliError {
                 | StateError::NotAState { .. }
                 | StateError::Lost { .. }
                 | StateError::Corrupt { .. } => exit_code::INVALID,
-                StateError::CreateDir { .. } | StateError::Open { .. } | StateError::Sql(_) => exit_code::ABORTED,
+                StateError::CreateDir { .. }
+                | StateError::Lock { .. }
+                | StateError::Open { .. }
+                | StateError::Sql(_) => exit_code::ABORTED,
             },
             CliError::Aborted { .. } => exit_code::ABORTED,
             // A reader that went away wants no more: that is not a failure.
@@ -371,11 +375,37 @@ impl CliError {
 
     fn report(&self) {
         match self {
+            CliError::Manifest(diagnostics) if stderr_is_json() => {
+                for d in &diagnostics.0 {
+                    eprint!("{}", diagnostic_line(d));
+                }
+            }
+            CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other if stderr_is_json() => {
+                let mut causes = Vec::new();
+                let mut source = std::error::Error::source(other);
+                while let Some(cause) = source {
+                    causes.push(cause.to_string());
+                    source = cause.source();
+                }
+                eprint!(
+                    "{}",
+                    sinks::json::line(
+                        "log",
+                        serde_json::json!({
+                            "level": "error",
+                            "message": other.to_string(),
+                            "causes": causes,
+                            "help": other.help(),
+                            "exit_code": other.exit_code(),
+                        }),
+                    )
+                );
+            }
             CliError::Manifest(diagnostics) => {
                 eprintln!("{}", diagnostics.render(stderr_in_color()));
                 eprintln!("nothing was submitted: fix the manifest and run again");
             }
-            CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
             other => {
                 report_error(other);
                 if let Some(help) = other.help() {
@@ -388,6 +418,32 @@ impl CliError {
 
 /// Whether stderr is drawn in colour (`--color`, `NO_COLOR`), decided once at the start.
 static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// `--log-format json`: everything on stderr is a JSON line, errors and manifest warnings too.
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stderr_is_json() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A manifest's problem as one JSON line: where (file, sheet, line, column), what, what to do.
+fn diagnostic_line(d: &manifest::Diagnostic) -> String {
+    let severity = match d.severity {
+        manifest::Severity::Error => "error",
+        manifest::Severity::Warning => "warn",
+    };
+    sinks::json::line(
+        "manifest_problem",
+        serde_json::json!({
+            "level": severity,
+            "file": d.file.display().to_string(),
+            "sheet": d.sheet.as_deref(),
+            "line": d.at.map(|p| p.line),
+            "column": d.at.map(|p| p.column),
+            "message": d.message,
+            "help": d.help,
+        }),
+    )
+}
 
 fn stderr_in_color() -> bool {
     COLOR.load(std::sync::atomic::Ordering::Relaxed)
@@ -450,7 +506,11 @@ fn load_plan(path: &Path) -> Result<Plan, CliError> {
     // with the manifest open. `-q` leaves them out.
     if tracing::enabled!(tracing::Level::WARN) {
         for w in &plan.warnings {
-            eprintln!("{}", w.render(stderr_in_color()));
+            if stderr_is_json() {
+                eprint!("{}", diagnostic_line(w));
+            } else {
+                eprintln!("{}", w.render(stderr_in_color()));
+            }
         }
     }
     Ok(plan)
@@ -500,7 +560,9 @@ fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32
     let mut to_pay: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
     for job in &plan.jobs {
-        let state = job_state(records.get(&job.key));
+        let state = folder
+            .as_deref()
+            .map_or("new", |dir| job_state(dir, records.get(&job.key)));
         *counts.entry(state).or_default() += 1;
         if state == "new" {
             *to_pay.entry(&job.model).or_default() += 1;
@@ -562,13 +624,19 @@ fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32
     Ok(exit_code::OK)
 }
 
-/// A job as `validate --out` sees it in the folder's state.
-fn job_state(record: Option<&vidbatch::state::JobRecord>) -> &'static str {
+/// What a run into `dir` would do with a job, from the folder's state: `new` (submitted, paid),
+/// `done`, `to fetch` (free), `running`, `unknown`, `failed` (left unless `--paid-retries`).
+fn job_state(dir: &Path, record: Option<&vidbatch::state::JobRecord>) -> &'static str {
     use vidbatch::state::{Failure, Phase};
     let Some(r) = record else { return "new" };
     match (r.phase, r.failure) {
         (Phase::Queued, _) | (Phase::Failed, Some(Failure::Rejected)) => "new",
-        (Phase::Completed, _) => "done",
+        // A run checks each file against its hash; its size is what can be checked cheaply here.
+        (Phase::Completed, _) => match std::fs::metadata(dir.join(&r.file)) {
+            Ok(m) if Some(m.len()) == r.bytes => "done",
+            _ if r.generation_id.is_some() => "to fetch",
+            _ => "new",
+        },
         (Phase::Submitting, _) => "unknown",
         (Phase::Generating | Phase::Downloading, _)
         | (Phase::Failed, Some(Failure::Unfinished | Failure::Download)) => "running",
@@ -582,9 +650,18 @@ fn status(folders: &[PathBuf]) -> Result<i32, CliError> {
     let mut out = std::io::stdout().lock();
     let mut totals = [0usize; 5];
     let mut credits_total = 0.0;
+    let mut unreadable = None;
     for dir in folders {
-        let reader = StateReader::open(dir)?;
-        let records = reader.records()?;
+        // One folder that cannot be read does not hide the others.
+        let records = match StateReader::open(dir).and_then(|reader| reader.records()) {
+            Ok(records) => records,
+            Err(e) if folders.len() > 1 => {
+                writeln!(out, "{}: {}", dir.display(), error_chain(&e))?;
+                unreadable = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut counts = [0usize; 5];
         let mut credits = 0.0;
         let mut failures = Vec::new();
@@ -670,7 +747,10 @@ fn status(folders: &[PathBuf]) -> Result<i32, CliError> {
         )?;
     }
     out.flush()?;
-    Ok(exit_code::OK)
+    match unreadable {
+        Some(e) => Err(e.into()),
+        None => Ok(exit_code::OK),
+    }
 }
 
 /// A job's name from its record: its file name without the folder and extension.
@@ -679,10 +759,12 @@ fn record_name(r: &vidbatch::state::JobRecord) -> &str {
     f.rsplit_once('.').map_or(f, |(stem, _)| stem)
 }
 
-/// Whether a run holds the folder's lock now (asked without waiting, and let go at once).
+/// Whether a run holds the folder's lock now: asked with a shared lock, without waiting, and let
+/// go at once (a run starting meanwhile waits that instant out). Read-only, so it works on a
+/// folder the user may only read.
 fn folder_in_use(dir: &Path) -> bool {
-    match std::fs::OpenOptions::new().write(true).open(dir.join("state.lock")) {
-        Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+    match std::fs::File::open(dir.join("state.lock")) {
+        Ok(file) => matches!(file.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)),
         Err(_) => false,
     }
 }
@@ -752,7 +834,12 @@ fn report(out: &Path) -> Result<i32, CliError> {
             writeln!(std::io::stdout(), "{}", page.display())?;
             Ok(exit_code::OK)
         }
-        Err(e @ vidbatch::gallery::ReportError::NoResults { .. }) => Err(usage(e.to_string())),
+        // A folder without results, or a results.csv that is not one: nothing to do, exit 2.
+        Err(
+            e @ (vidbatch::gallery::ReportError::NoResults { .. }
+            | vidbatch::gallery::ReportError::MissingColumn { .. }
+            | vidbatch::gallery::ReportError::Read { .. }),
+        ) => Err(usage(error_chain(&e))),
         Err(e) => Err(aborted(error_chain(&e))),
     }
 }
@@ -1041,8 +1128,26 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
                         error: record.and_then(|r| r.error.clone()),
                         earlier: failed_before.contains(&i),
                         paid_failure: record.and_then(|r| r.failure) == Some(vidbatch::state::Failure::Generation),
+                        attempts: record.map_or(0, |r| r.attempts),
                     }
                 })
+                // An input's other name whose copy failed fails its own row: said like a job.
+                .chain(totals.alias_failures.iter().map(|(id, input, why)| {
+                    sinks::summary::JobLine {
+                        job_id: id.clone(),
+                        model: plan
+                            .jobs
+                            .iter()
+                            .find(|j| j.key.short() == id)
+                            .map_or_else(String::new, |j| j.model.clone()),
+                        name: input.clone(),
+                        status: results::Status::Failed,
+                        error: Some(why.clone()),
+                        earlier: false,
+                        paid_failure: false,
+                        attempts: 0,
+                    }
+                }))
                 .collect(),
             credits_now: report.credits_now,
             estimate: Some(report.estimate),
@@ -1054,10 +1159,7 @@ async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             out: out.clone(),
             rows: totals.total(),
             report: None,
-            command: std::env::args()
-                .map(|a| sinks::summary::shell_quote(&a))
-                .collect::<Vec<_>>()
-                .join(" "),
+            command: std::env::args().collect(),
             stopped,
         }
     });

@@ -71,6 +71,8 @@ pub struct Summary {
     pub unknown: usize,
     pub pending: usize,
     pub credits: f64,
+    /// Other names of an input whose copy of the shared video failed: (job id, input, why).
+    pub alias_failures: Vec<(String, String, String)>,
 }
 
 impl Summary {
@@ -110,6 +112,7 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
     for job in jobs {
         let record = records.get(&job.key);
         let row = Row::of(job, record);
+        let status_of_job = row.status;
         // Paid once: the credits are on the job's row only, so that summing the column is right.
         summary.credits += row.credits.unwrap_or(0.0);
         let aliases = job.aliases.iter().map(|alias| {
@@ -119,7 +122,12 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
             };
             row.alias(alias, copied)
         });
-        for row in std::iter::once(row.clone()).chain(aliases) {
+        for (i, row) in std::iter::once(row.clone()).chain(aliases).enumerate() {
+            if i > 0 && row.status == Status::Failed && status_of_job != Status::Failed {
+                summary
+                    .alias_failures
+                    .push((row.job_id.clone(), row.input.clone(), row.error.clone()));
+            }
             // Counted by name: whoever wrote two names expects two results.
             match row.status {
                 Status::Completed => summary.completed += 1,

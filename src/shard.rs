@@ -27,10 +27,24 @@ impl Shard {
     }
 
     /// Kubernetes' Indexed Jobs set `JOB_COMPLETION_INDEX` (0-based) and, from 1.28 on,
-    /// `JOB_COMPLETION_COUNT`. `None` when they are not set.
+    /// `JOB_COMPLETION_COUNT`. `None` when neither is set. One without the other is an error: run
+    /// unsharded, every pod would pay for every job.
     pub fn from_kubernetes(index: Option<&str>, count: Option<&str>) -> Result<Option<Shard>, String> {
-        let (Some(index), Some(count)) = (index, count) else {
-            return Ok(None);
+        let (index, count) = match (index, count) {
+            (None, None) => return Ok(None),
+            (Some(index), Some(count)) => (index, count),
+            (Some(_), None) => {
+                return Err(
+                    "`JOB_COMPLETION_INDEX` is set but `JOB_COMPLETION_COUNT` is not (Kubernetes before \
+                            1.28): pass `--shard K/N` (K = index + 1, N = completions)"
+                        .into(),
+                );
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "`JOB_COMPLETION_COUNT` is set but `JOB_COMPLETION_INDEX` is not: pass `--shard K/N`".into(),
+                );
+            }
         };
         let index: u32 = index
             .trim()
@@ -91,7 +105,11 @@ mod tests {
             Ok(Some(Shard { index: 1, count: 4 }))
         );
         assert!(Shard::from_kubernetes(Some("4"), Some("4")).is_err());
-        assert_eq!(Shard::from_kubernetes(Some("1"), None), Ok(None));
+        assert_eq!(Shard::from_kubernetes(None, None), Ok(None));
+        assert!(
+            Shard::from_kubernetes(Some("1"), None).is_err(),
+            "every pod would run every job"
+        );
     }
 
     #[test]

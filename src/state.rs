@@ -27,6 +27,12 @@ pub enum StateError {
     },
     #[error("another vidbatch run is using `{path}`; wait for it to finish or choose another `--out`")]
     Locked { path: PathBuf },
+    #[error("cannot lock `{path}` (does this file system support file locks?); choose a local `--out`")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "`{path}` belongs to a run against `{recorded}`, not `{current}`: its generation ids mean nothing there; use another `--out`"
     )]
@@ -155,6 +161,8 @@ pub struct JobRecord {
     pub template: Option<String>,
     /// The input as the manifest wrote it.
     pub input: String,
+    /// The service reported the charge of the job's current generation (`generation_id`).
+    pub current_charged: bool,
 }
 
 /// The schema, one step per version: `PRAGMA user_version` says how many have been applied. A
@@ -237,18 +245,27 @@ impl RunState {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| StateError::CreateDir {
+            .map_err(|source| StateError::Lock {
                 path: lock_path.clone(),
                 source,
             })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked { path }),
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StateError::CreateDir {
-                    path: lock_path,
-                    source,
-                });
+        // `vidbatch status` looks at the lock for an instant (a shared lock, let go at once): a
+        // run starting at that instant waits a moment rather than take it for another run.
+        let mut tries = 0;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked { path }),
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(StateError::Lock {
+                        path: lock_path,
+                        source,
+                    });
+                }
             }
         }
         let open_err = |source| StateError::Open {
@@ -606,7 +623,8 @@ impl RunState {
 fn records(conn: &Connection, path: &Path) -> Result<HashMap<JobKey, JobRecord>, StateError> {
     let mut stmt = conn.prepare(
         "SELECT j.key, j.phase, j.generation_id, j.attempts, j.file, j.bytes, j.sha256, j.error, j.failure,
-                j.submitted_at, j.finished_at, g.credits, COALESCE(g.uncharged, 0), j.model, j.template, j.input
+                j.submitted_at, j.finished_at, g.credits, COALESCE(g.uncharged, 0), j.model, j.template, j.input,
+                (SELECT c.credits IS NOT NULL FROM generations c WHERE c.generation_id = j.generation_id)
          FROM jobs j
          LEFT JOIN (SELECT job_key, SUM(credits) AS credits, SUM(credits IS NULL) AS uncharged
                     FROM generations GROUP BY job_key) g
@@ -635,6 +653,7 @@ fn records(conn: &Connection, path: &Path) -> Result<HashMap<JobKey, JobRecord>,
                 model: r.get(13)?,
                 template: r.get(14)?,
                 input: r.get(15)?,
+                current_charged: r.get::<_, Option<bool>>(16)?.unwrap_or(false),
             },
         ))
     })?;

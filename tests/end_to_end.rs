@@ -552,7 +552,17 @@ fn a_run_killed_with_sigkill_resumes_without_paying_twice() {
             // The kills before may have left every job submitted or `unknown` (a submit cut off
             // is never sent again): then there is nothing more to submit, and the run is killed
             // wherever it is.
-            h.wait_at_most(Duration::from_secs(10), |l| moment(&before, l));
+            if !h.wait_at_most(Duration::from_secs(10), |l| moment(&before, l)) {
+                let records = vidbatch::state::StateReader::open(&h.out()).unwrap().records().unwrap();
+                let queued = records
+                    .values()
+                    .filter(|r| r.phase == vidbatch::state::Phase::Queued)
+                    .count();
+                assert_eq!(
+                    queued, 0,
+                    "jobs were left to submit, and the resumed run submitted none"
+                );
+            }
         } else {
             h.wait_for(what, |l| moment(&before, l));
         }

@@ -76,6 +76,38 @@ fn json_lines_tell_the_same_story_as_results_csv() {
 }
 
 #[test]
+fn with_json_logs_every_line_is_json_warnings_and_errors_too() {
+    let h = Harness::new(SimConfig {
+        key: Some("the-right-key".into()),
+        ..fast_config()
+    });
+    // A duplicate job is a warning; the wrong key stops the run.
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/text-to-video\n    prompts: [A, A, B]\n",
+    );
+    let output = h.run(&manifest, &["--log-format", "json"]);
+    assert_eq!(output.status.code(), Some(exit_code::ABORTED));
+    let said = stderr(&output);
+    let events: Vec<serde_json::Value> = said
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let warning = events
+        .iter()
+        .find(|e| e["event"] == "manifest_problem")
+        .expect("the warning");
+    assert_eq!(warning["level"], "warn");
+    assert_eq!(warning["line"], 2);
+    assert!(warning["message"].as_str().unwrap().contains("repeats"), "{warning}");
+    let last = events.last().unwrap();
+    assert_eq!(last["level"], "error");
+    assert_eq!(last["exit_code"], exit_code::ABORTED);
+    assert!(last["message"].as_str().unwrap().contains("AIMLAPI_KEY"), "{last}");
+    assert!(events.iter().any(|e| e["event"] == "run_finished"));
+}
+
+#[test]
 fn plain_lines_carry_no_escape_codes_and_one_line_per_job() {
     let h = Harness::fast();
     let manifest = h.write("m.yaml", &prompts(6));
@@ -171,9 +203,10 @@ fn an_unknown_price_counts_at_the_highest_seen() {
         "jobs:\n  - model: pixverse/v5/image-to-video\n    inputs: [assets/shoe.jpg, assets/bag.png, \
          assets/presenter.jpg]\n    prompt: wave\n",
     );
-    // PixVerse's price is not listed: each is counted at the highest documented charge,
-    // 2,000,000, until the service charges it. Under a cap of 3,000,000 the first goes out and is
-    // charged 1,260,000; a second, counted at 2,000,000, would pass the cap.
+    // PixVerse's price is not listed (it varies with options): each is counted at the highest
+    // charge seen, 2,000,000 in the vendor's pages, until the service charges it. Under a cap of
+    // 3,000,000 the first goes out and is charged 1,260,000; a second, counted at 2,000,000,
+    // would pass the cap.
     let output = h.run(&manifest, &["--max-credits", "3000000", "--concurrency", "1"]);
     assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
     let paid = charged(&h);
@@ -182,9 +215,27 @@ fn an_unknown_price_counts_at_the_highest_seen() {
     let validate = h.finish(h.command(&["validate", "m.yaml", "--out", "out"]));
     let said = String::from_utf8_lossy(&validate.stdout);
     assert!(
-        said.contains("1,260,000") && said.contains("charged before"),
-        "validate prices from the folder's charges: {said}"
+        said.contains("in `out`: 1 done, 2 new") && said.contains("2 ×   2,000,000") && said.contains("no fixed price"),
+        "one charge of 1,260,000 is no bound on the next: {said}"
     );
+}
+
+#[test]
+fn a_submit_waiting_to_retry_keeps_its_share_of_the_cap() {
+    let h = Harness::new(SimConfig {
+        throttle_first_submits: 1,
+        retry_after: Duration::from_millis(1500),
+        ..fast_config()
+    });
+    let manifest = h.write("m.yaml", &prompts(3));
+    // Room for two: while the throttled submit waits out its Retry-After (longer than a whole
+    // render of the other), the third must not take its room.
+    let output = h.run(&manifest, &["--max-credits", "2100000", "--concurrency", "2"]);
+    assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    assert!(charged(&h) <= 2_100_000.0, "charged {}", charged(&h));
+    assert_eq!(h.log().submits.len(), 2);
+    let rows = h.results();
+    assert_eq!(rows.iter().filter(|r| r["status"] == "completed").count(), 2);
 }
 
 #[test]

@@ -212,10 +212,13 @@ impl Coordinator<'_> {
             return;
         }
         // Counted against `--max-credits` from the record on: the POST may create a generation.
+        // A retry keeps what its first try reserved (it was checked against the cap then).
         let expected = self.prices.estimate(&job.model).credits;
         if let Track::Submitting { sent, charge, .. } = &mut self.tracks[i] {
             *sent = true;
-            *charge = Some(self.ledger.reserve(expected));
+            if charge.is_none() {
+                *charge = Some(self.ledger.reserve(expected));
+            }
         }
         let api = self.api.clone();
         let body = job.body();

@@ -112,7 +112,8 @@ impl Coordinator<'_> {
                     && retries < self.config.retry.max_retries
                 {
                     // Retryable means nothing was created: the job is `queued` until its next POST.
-                    self.release_charge(i);
+                    // Like its slot, its share of `--max-credits` stays with it meanwhile, so that
+                    // no other submit takes its room under the cap.
                     if !self.record(|s| s.mark_queued(&job.key)) || self.shutdown.level() >= CancelLevel::Drain {
                         self.withdraw(i);
                         return;

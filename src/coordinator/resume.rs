@@ -24,12 +24,12 @@ impl Coordinator<'_> {
         // be running remotely (it then takes a concurrency slot).
         let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
         let slots = self.slots.clone();
-        // Counted by the ledger from the records already; one not priced yet is counted at its
-        // expected price until the service says.
-        let charge = if record.uncharged > 0 {
-            Charge::Expected(self.prices.estimate(&job.model).credits)
-        } else {
+        // The generation followed is counted by the ledger from the records already: at its
+        // charge, or at its expected price until the service reports one.
+        let charge = if record.current_charged {
             Charge::Counted
+        } else {
+            Charge::Expected(self.prices.estimate(&job.model).credits)
         };
         let follow = |id: &String, in_flight: bool| {
             Track::Remote(Remote {
@@ -46,7 +46,7 @@ impl Coordinator<'_> {
                 download_tries: 0,
             })
         };
-        Ok(match (record.phase, &record.generation_id) {
+        let track = match (record.phase, &record.generation_id) {
             (Phase::Queued, _) => Track::Queued,
             (Phase::Submitting, _) if self.config.resubmit_unknown => {
                 tracing::warn!(
@@ -92,10 +92,7 @@ impl Coordinator<'_> {
                 (Some(Failure::Generation), _) if record.attempts > self.config.paid_retries => {
                     Track::Settled(Outcome::Failed)
                 }
-                (Some(Failure::Generation), _) => {
-                    self.state.mark_queued(&job.key)?;
-                    Track::Queued
-                }
+                (Some(Failure::Generation), _) => Track::Queued,
                 (Some(Failure::Download), Some(id)) => {
                     self.state.mark_downloading(&job.key, id, None)?;
                     follow(id, false)
@@ -107,7 +104,13 @@ impl Coordinator<'_> {
                 _ => Track::Queued,
             },
             (Phase::Generating | Phase::Downloading, None) => Track::Queued,
-        })
+        };
+        // To be submitted in this run: `queued` in the state too, so that the rows, the counts
+        // and a budget or refused-key note see it as this run's, not as an old failure.
+        if matches!(track, Track::Queued) && record.phase != Phase::Queued {
+            self.state.mark_queued(&job.key)?;
+        }
+        Ok(track)
     }
 }
 

@@ -184,6 +184,27 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
     let mut filled = vec![false; columns.len()];
 
     let body_start = text[header_end..].find('\n').map_or(text.len(), |i| header_end + i + 1);
+    // A body line that starts with `#` is a comment: said once, with every such line, in case it
+    // was a row whose first cell starts with `#` (a SKU, say).
+    let comments: Vec<(usize, usize)> = lines_from(text, body_start)
+        .filter(|(_, line)| line.trim_start().starts_with('#'))
+        .map(|(start, line)| (start, line.len()))
+        .collect();
+    if let Some(&(start, len)) = comments.first() {
+        let numbers: Vec<usize> = comments.iter().map(|&(at, _)| lines.pos(at, 0).line).collect();
+        let mut d = manifest.warning(
+            Some(lines.pos(start, len)),
+            match numbers.len() {
+                1 => "this line starts with `#`: it is read as a comment, not a job".to_string(),
+                n => format!(
+                    "{n} lines start with `#` and are read as comments, not jobs ({})",
+                    manifest.rows(&numbers)
+                ),
+            },
+        );
+        d.help = Some("if a row's first cell really starts with `#`, quote it: \"#1042\"".into());
+        manifest.warnings.push(d);
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .delimiter(sep)

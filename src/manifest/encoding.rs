@@ -70,7 +70,11 @@ pub(super) fn decode(bytes: Vec<u8>) -> Result<Decoded, Unreadable> {
     let bytes = error.as_bytes();
     // UTF-8 characters beside bytes that are not: one encoding pasted into the other. Read as
     // 1252 the UTF-8 would turn to `Ã©`, so neither reading is right.
-    if bytes.utf8_chunks().any(|chunk| !chunk.valid().is_ascii()) {
+    // Only the characters a person types in Western text count as evidence of UTF-8 (Latin-1
+    // letters, typographic punctuation, €): Windows-1252 text such as `ß…` (DF 85) also happens
+    // to form a valid, but unlikely, UTF-8 sequence.
+    let typed = |c: char| matches!(c as u32, 0x80..=0xFF | 0x2000..=0x206F | 0x20AC);
+    if bytes.utf8_chunks().any(|chunk| chunk.valid().chars().any(typed)) {
         // Shown as UTF-8 up to the end of the bad byte's line, bad bytes as `�`; all before it
         // is UTF-8, so its offset is the same in the text shown.
         let bad = error.utf8_error().valid_up_to();
@@ -192,6 +196,18 @@ mod tests {
             assert_eq!(decoded.text, text, "{name}");
             assert_eq!(decoded.windows_1252_at, guessed.then_some(36), "{name}");
         }
+    }
+
+    /// German Windows-1252 text whose bytes happen to form UTF-8 sequences (`ß…` is DF 85, `ß“`
+    /// is DF 93): read as Windows-1252, not refused as mixed.
+    #[test]
+    fn windows_1252_that_looks_like_utf8_in_places_is_still_windows_1252() {
+        let text = "model;prompt\nmagic/text-to-video;Spaß… „Fuß“ für 5€\n";
+        let (cp1252, _, unmappable) = WINDOWS_1252.encode(text);
+        assert!(!unmappable);
+        let decoded = decode(cp1252.into_owned()).unwrap_or_else(|u| panic!("{}", u.message));
+        assert_eq!(decoded.text, text);
+        assert!(decoded.windows_1252_at.is_some());
     }
 
     /// Bytes that no encoding read makes text: the place of the first, and the way out.

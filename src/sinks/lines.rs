@@ -33,7 +33,7 @@ impl Sink for Lines {
     fn event(&mut self, event: &RunEvent<'_>) {
         match event {
             RunEvent::Started(s) => {
-                self.settled_at_start = s.already_done;
+                self.settled_at_start = s.settled;
                 tracing::info!("{}", started_line(s));
                 self.next_status = self.status_every.map(|every| Instant::now() + every);
             }
@@ -167,6 +167,7 @@ mod tests {
             to_submit: 200,
             to_follow: 0,
             already_done: 10,
+            settled: 10,
             estimate: Some(210_000_000.0),
             max_credits: Some(250_000_000.0),
         };

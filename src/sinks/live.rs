@@ -65,7 +65,7 @@ impl Sink for Live {
     fn event(&mut self, event: &RunEvent<'_>) {
         match event {
             RunEvent::Started(s) => {
-                self.settled_at_start = s.already_done;
+                self.settled_at_start = s.settled;
                 self.bar.set_length(s.jobs as u64);
                 self.bar.set_position(s.already_done as u64);
                 self.bar.set_prefix("-");

@@ -80,6 +80,9 @@ pub struct Started {
     pub to_submit: usize,
     pub to_follow: usize,
     pub already_done: usize,
+    /// Jobs with nothing to do in this run from the start (done, failed before, unknown): the
+    /// time left is estimated from the pace of the others.
+    pub settled: usize,
     /// What the jobs to submit are expected to cost (credits), when every price is known.
     pub estimate: Option<f64>,
     pub max_credits: Option<f64>,

@@ -22,6 +22,8 @@ pub struct JobLine {
     pub earlier: bool,
     /// A paid generation failed: only `--paid-retries` submits it again.
     pub paid_failure: bool,
+    /// Generations created for it so far.
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +33,7 @@ pub struct Summary {
     pub credits_now: f64,
     /// What this run's submits were expected to cost.
     pub estimate: Option<f64>,
-    /// Every charge recorded in the folder, all runs.
+    /// Every charge recorded for the plan's jobs, all runs.
     pub credits_total: f64,
     pub over_budget: usize,
     pub max_credits: Option<f64>,
@@ -43,7 +45,7 @@ pub struct Summary {
     /// `report.html`, when it was written.
     pub report: Option<std::path::PathBuf>,
     /// The command as it was given, ready to paste.
-    pub command: String,
+    pub command: Vec<String>,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
 }
@@ -93,7 +95,7 @@ pub fn render(s: &Summary) -> String {
     if let Some(estimate) = s.estimate.filter(|e| *e > 0.0) {
         let _ = write!(credits, " (expected {})", thousands(estimate));
     }
-    let _ = write!(credits, "; {} recorded in this folder", thousands(s.credits_total));
+    let _ = write!(credits, "; {} recorded for these jobs", thousands(s.credits_total));
     if let Some(cap) = s.max_credits {
         let _ = write!(credits, "; --max-credits {}", thousands(cap));
     }
@@ -156,23 +158,29 @@ pub fn render(s: &Summary) -> String {
         } else {
             String::new()
         };
-        next.push(format!("resume the {pending} pending job(s){why}: {}", s.command));
+        next.push(format!(
+            "resume the {pending} pending job(s){why}: {}",
+            command(&s.command, &[])
+        ));
     }
-    let paid_failures = s
+    let paid_failures: Vec<&JobLine> = s
         .jobs
         .iter()
         .filter(|j| j.status == Status::Failed && j.paid_failure)
-        .count();
-    if paid_failures > 0 {
+        .collect();
+    if !paid_failures.is_empty() {
+        // `--paid-retries N` allows N generations after the first: enough for the most tried.
+        let most = paid_failures.iter().map(|j| j.attempts).max().unwrap_or(1).max(1);
         next.push(format!(
-            "submit the {paid_failures} failed generation(s) again (paid again): {} --paid-retries 1",
-            s.command
+            "submit the {} failed generation(s) again (paid again): {}",
+            paid_failures.len(),
+            command(&s.command, &["--paid-retries", &most.to_string()])
         ));
     }
     if unknown > 0 {
         next.push(format!(
-            "{unknown} submit(s) may have created a generation: check the account's history, then if none exists: {} --resubmit-unknown",
-            s.command
+            "{unknown} submit(s) may have created a generation: check the account's history, then if none exists: {}",
+            command(&s.command, &["--resubmit-unknown"])
         ));
     }
     if !next.is_empty() {
@@ -182,6 +190,27 @@ pub fn render(s: &Summary) -> String {
         }
     }
     out
+}
+
+/// The command as given plus `extra`, ready to paste; a flag of `extra` that the command already
+/// has is replaced (clap refuses one given twice).
+fn command(args: &[String], extra: &[&str]) -> String {
+    let sets = |flag: &str| extra.contains(&flag);
+    let mut kept: Vec<&str> = Vec::with_capacity(args.len() + extra.len());
+    let mut skip_value = false;
+    for arg in args {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        match arg.as_str() {
+            "--paid-retries" if sets("--paid-retries") => skip_value = true,
+            a if a.starts_with("--paid-retries=") && sets("--paid-retries") => {}
+            "--resubmit-unknown" if sets("--resubmit-unknown") => {}
+            a => kept.push(a),
+        }
+    }
+    kept.extend_from_slice(extra);
+    kept.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
 }
 
 fn display(path: &Path) -> String {
@@ -214,6 +243,7 @@ mod tests {
             error: error.map(Into::into),
             earlier,
             paid_failure: error.is_some_and(|e| e.starts_with("generation")),
+            attempts: 1,
         }
     }
 
@@ -230,7 +260,17 @@ mod tests {
             out: "out/spring".into(),
             rows: 0,
             report: Some("out/spring/report.html".into()),
-            command: "vidbatch run spring.csv --out out/spring".into(),
+            command: [
+                "vidbatch",
+                "run",
+                "spring.csv",
+                "--out",
+                "out/spring",
+                "--paid-retries",
+                "1",
+            ]
+            .map(String::from)
+            .to_vec(),
             stopped: None,
         }
     }
@@ -331,6 +371,31 @@ mod tests {
         s.credits_now = 0.0;
         s.stopped = Some("the API refused the request for `one`: HTTP 401. Check `AIMLAPI_KEY`".into());
         insta::assert_snapshot!(render(&s));
+    }
+
+    #[test]
+    fn suggested_commands_replace_the_flags_they_set() {
+        let given: Vec<String> = [
+            "vidbatch",
+            "run",
+            "my campaign.csv",
+            "--paid-retries=2",
+            "--resubmit-unknown",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            command(&given, &[]),
+            "vidbatch run 'my campaign.csv' --paid-retries=2 --resubmit-unknown"
+        );
+        assert_eq!(
+            command(&given, &["--resubmit-unknown"]),
+            "vidbatch run 'my campaign.csv' --paid-retries=2 --resubmit-unknown"
+        );
+        assert_eq!(
+            command(&given, &["--paid-retries", "3"]),
+            "vidbatch run 'my campaign.csv' --resubmit-unknown --paid-retries 3"
+        );
     }
 
     #[test]
