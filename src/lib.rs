@@ -17,6 +17,7 @@
 //! - [`sinks`]: what people and programs see of a run, from the coordinator's events: the live
 //!   view, plain or JSON log lines, the refreshed `results.csv`, the end-of-run summary.
 //! - [`cost`]: prices, estimates, and the ledger that keeps `--max-credits`.
+//! - [`inspect`]: what an output folder holds, from its state alone (`status`, `validate --out`).
 //! - [`shard`]: `--shard K/N`, a split of a plan's jobs by job id.
 //! - [`gallery`]: `<out>/report.html`, the videos side by side (inputs × templates), made from
 //!   `results.csv`.
@@ -30,6 +31,7 @@ pub mod cost;
 pub mod download;
 pub mod exit_code;
 pub mod gallery;
+pub mod inspect;
 pub mod manifest;
 pub mod plan;
 pub mod results;

@@ -1,0 +1,161 @@
+//! What an output folder holds, read from its state alone: no network, no lock taken, so it works
+//! beside a run. `vidbatch status` prints it; `vidbatch validate --out` says per job what a run
+//! would do with it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::sinks::thousands;
+use crate::state::{Failure, JobRecord, Phase, StateError, StateReader};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// stdout could not be written (a closed pipe, say).
+    #[error(transparent)]
+    Output(#[from] std::io::Error),
+}
+
+/// What a run into `dir` would do with a job, from the folder's state: `new` (submitted, paid),
+/// `done`, `to fetch` (free), `running`, `unknown`, `failed` (left unless `--paid-retries`).
+pub fn job_state(dir: &Path, record: Option<&JobRecord>) -> &'static str {
+    let Some(r) = record else { return "new" };
+    match (r.phase, r.failure) {
+        (Phase::Queued, _) | (Phase::Failed, Some(Failure::Rejected)) => "new",
+        // A run checks each file against its hash; its size is what can be checked cheaply here.
+        (Phase::Completed, _) => match std::fs::metadata(dir.join(&r.file)) {
+            Ok(m) if Some(m.len()) == r.bytes => "done",
+            _ if r.generation_id.is_some() => "to fetch",
+            _ => "new",
+        },
+        (Phase::Submitting, _) => "unknown",
+        (Phase::Generating | Phase::Downloading, _)
+        | (Phase::Failed, Some(Failure::Unfinished | Failure::Download)) => "running",
+        (Phase::Failed, _) => "failed",
+    }
+}
+
+/// `vidbatch status OUT…`: from each folder's state alone, without the network or its lock. A
+/// folder that cannot be read is said among the others, then returned as the error.
+pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectError> {
+    let mut totals = [0usize; 5];
+    let mut credits_total = 0.0;
+    let mut unreadable = None;
+    for dir in folders {
+        // One folder that cannot be read does not hide the others.
+        let records = match StateReader::open(dir).and_then(|reader| reader.records()) {
+            Ok(records) => records,
+            Err(e) if folders.len() > 1 => {
+                writeln!(out, "{}: {}", dir.display(), crate::api::error_chain(&e))?;
+                unreadable = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut counts = [0usize; 5];
+        let mut credits = 0.0;
+        let mut failures = Vec::new();
+        let mut running = Vec::new();
+        for r in records.values() {
+            credits += r.credits.unwrap_or(0.0);
+            let column = match (r.phase, r.failure) {
+                (Phase::Completed, _) => 0,
+                (Phase::Failed, Some(Failure::Unfinished)) => 4,
+                (Phase::Failed, _) => 1,
+                (Phase::Submitting, _) => 2,
+                (Phase::Generating | Phase::Downloading, _) => 3,
+                (Phase::Queued, _) => 4,
+            };
+            counts[column] += 1;
+            if column == 1 {
+                failures.push(r);
+            }
+            if column == 3 {
+                running.push(r);
+            }
+        }
+        let busy = match folder_in_use(dir) {
+            true => "a run is going",
+            false => "no run is going",
+        };
+        writeln!(out, "{} ({busy}):", dir.display())?;
+        writeln!(
+            out,
+            "  {} completed, {} failed, {} unknown, {} running, {} pending; {} credits recorded",
+            counts[0],
+            counts[1],
+            counts[2],
+            counts[3],
+            counts[4],
+            thousands(credits)
+        )?;
+        if !running.is_empty() {
+            running.sort_by(|a, b| a.file.cmp(&b.file));
+            writeln!(out, "  still running remotely ({}):", running.len())?;
+            for r in running.iter().take(20) {
+                writeln!(
+                    out,
+                    "    {} {} generation {}",
+                    r.key.short(),
+                    record_name(r),
+                    r.generation_id.as_deref().unwrap_or("-")
+                )?;
+            }
+        }
+        if !failures.is_empty() {
+            failures.sort_by(|a, b| a.file.cmp(&b.file));
+            writeln!(out, "  failed ({}):", failures.len())?;
+            for r in failures.iter().take(20) {
+                writeln!(
+                    out,
+                    "    {} {}: {}",
+                    r.key.short(),
+                    record_name(r),
+                    r.error.as_deref().unwrap_or("no reason recorded")
+                )?;
+            }
+            if failures.len() > 20 {
+                writeln!(out, "    … and {} more (see results.csv)", failures.len() - 20)?;
+            }
+        }
+        for (t, c) in totals.iter_mut().zip(counts) {
+            *t += c;
+        }
+        credits_total += credits;
+    }
+    if folders.len() > 1 {
+        writeln!(
+            out,
+            "all {} folders: {} completed, {} failed, {} unknown, {} running, {} pending; {} credits recorded",
+            folders.len(),
+            totals[0],
+            totals[1],
+            totals[2],
+            totals[3],
+            totals[4],
+            thousands(credits_total)
+        )?;
+    }
+    out.flush()?;
+    match unreadable {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// A job's name from its record: its file name without the folder and extension.
+fn record_name(r: &JobRecord) -> &str {
+    let f = r.file.strip_prefix("videos/").unwrap_or(&r.file);
+    f.rsplit_once('.').map_or(f, |(stem, _)| stem)
+}
+
+/// Whether a run holds the folder's lock now: asked with a shared lock, without waiting, and let
+/// go at once (a run starting meanwhile waits that instant out). Read-only, so it works on a
+/// folder the user may only read.
+pub fn folder_in_use(dir: &Path) -> bool {
+    match std::fs::File::open(dir.join("state.lock")) {
+        Ok(file) => matches!(file.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
