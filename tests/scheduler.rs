@@ -57,7 +57,9 @@ fn within_the_accounts_limits_no_request_is_refused() {
         ..fast_config()
     });
     let manifest = h.write("m.yaml", &prompts(30));
-    let output = h.run(&manifest, &["--concurrency", "6", "--rate", "40"]);
+    // Half the account's rate: the client spaces its sends, but a test machine busy with other
+    // builds can hold a few back and let them go together, and the account allows a burst of 2.
+    let output = h.run(&manifest, &["--concurrency", "6", "--rate", "30"]);
     assert_eq!(output.status.code(), Some(exit_code::OK), "{}", stderr(&output));
     assert_eq!(refusals(&h, RATE_LIMIT_EXCEEDED), 0);
     assert_eq!(refusals(&h, CONCURRENCY_LIMIT_EXCEEDED), 0);
