@@ -198,8 +198,9 @@ fn template() -> Result<minijinja::Environment<'static>, ReportError> {
     Ok(env)
 }
 
-/// The page for `gallery`.
-pub fn render(gallery: &Gallery) -> Result<String, ReportError> {
+/// The page for `gallery`, as text (the tests read it; a run streams it to its file).
+#[cfg(test)]
+fn render(gallery: &Gallery) -> Result<String, ReportError> {
     Ok(template()?
         .get_template("report.html")?
         .render(minijinja::value::Serde(gallery))?)

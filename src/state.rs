@@ -718,10 +718,6 @@ impl StateReader {
         Ok(StateReader { conn, path })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn records(&self) -> Result<HashMap<JobKey, JobRecord>, StateError> {
         records(&self.conn, &self.path)
     }
