@@ -130,8 +130,10 @@ impl ApiError {
                 status, retry_after, ..
             } => match status {
                 401 | 403 => Disposition::Abort,
-                // A gateway that timed out waiting for the service may have let the POST through.
-                504 if op == Op::Submit => Disposition::Ambiguous,
+                // A gateway that timed out waiting for the service may have let the POST through;
+                // so may a CDN's 520 (the origin's answer was unusable) and 524 (it answered too
+                // late). Its other 52x say the origin was never reached.
+                504 | 520 | 524 if op == Op::Submit => Disposition::Ambiguous,
                 408 | 425 | 429 | 500 | 502 | 503 | 504 | 520..=530 => Disposition::Retry { after: *retry_after },
                 _ => Disposition::FailJob,
             },

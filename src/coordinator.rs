@@ -10,7 +10,8 @@
 //!    long renders of their kind take (`polling.rs`) and kept in one heap by time, not a task
 //!    per job. Downloads start as soon as a generation completes.
 //! 3. Workers (submit, poll, download tasks) never touch the state: they return an [`Event`],
-//!    and the loop records it synchronously (`events.rs`) before anything else happens. A submit
+//!    whose consequence is decided by pure functions (`decide.rs`) and which the loop records
+//!    synchronously (`events.rs`) before anything else happens. A submit
 //!    is recorded when its rate-limiter turn comes, just before its POST, and its generation id
 //!    the moment it returns, before any poll.
 //! 4. A job's failure is state, never an early return: the loop runs until no work is left, the
@@ -39,6 +40,7 @@ use crate::retry::RetryPolicy;
 use crate::sinks::{Progress, RunEvent, Sinks, Started};
 use crate::state::{Phase, RunState, StateError};
 
+mod decide;
 mod dispatch;
 mod events;
 pub mod polling;

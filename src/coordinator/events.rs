@@ -1,12 +1,14 @@
-//! What the coordinator does with each worker's report: record it, then decide the job's next
-//! step. Nothing here spawns or waits; `start_work` turns the decisions into tasks.
+//! What the coordinator does with each worker's report: the next step of a submit or a poll is
+//! decided by the pure functions of `decide.rs`; here it is recorded and carried out. Nothing here
+//! spawns or waits; `start_work` turns the outcome into tasks.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::decide::{self, AfterPoll, AfterSubmit};
 use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Outcome, Remote, Stage, StopReason, Track};
-use crate::api::{ApiError, Disposition, GenerationStatus, Op, Pending, Submission};
+use crate::api::{ApiError, GenerationStatus, Submission};
 use crate::cost::Charge;
 use crate::download::{DownloadError, Downloaded};
 use crate::sinks::RunEvent;
@@ -79,102 +81,82 @@ impl Coordinator<'_> {
                 self.remote += 1;
                 self.schedule(i);
             }
-            Err(e) if e.is_too_many_active() => {
-                // Nothing was created: the job goes back to the front of the queue, free, and
-                // fewer generations are kept in flight from now on (`schedule::Ceiling`).
-                let before = self.ceiling.limit();
-                self.ceiling.refused(self.slots.in_use());
-                let pause = e
-                    .retry_after()
-                    .unwrap_or(Duration::from_secs(1))
-                    .min(self.config.retry.max);
-                self.submits_paused_until = Some(Instant::now() + pause);
-                self.release_charge(i);
-                if self.ceiling.limit() < before {
-                    tracing::warn!(
-                        "the service has too many generations of this account running ({e}); \
-                         keeping at most {} in flight from now on",
-                        self.ceiling.limit()
-                    );
-                }
-                self.tracks[i] = Track::Queued;
-                self.queue.push_front(i);
-                if !self.record(|s| s.mark_queued(&job.key)) {
-                    self.queue.pop_front();
-                }
-            }
             Err(e) => {
                 let retries = match self.tracks[i] {
                     Track::Submitting { retries, .. } => retries,
                     _ => 0,
                 };
-                if let Disposition::Retry { after } = e.disposition(Op::Submit)
-                    && retries < self.config.retry.max_retries
-                {
-                    // Retryable means nothing was created: the job is `queued` until its next POST.
-                    // Like its slot, its share of `--max-credits` stays with it meanwhile, so that
-                    // no other submit takes its room under the cap.
-                    if !self.record(|s| s.mark_queued(&job.key)) || self.shutdown.level() >= CancelLevel::Drain {
-                        self.withdraw(i);
-                        return;
+                match decide::after_submit_error(&e, retries, &self.config.retry, job.label()) {
+                    AfterSubmit::TooManyActive { pause } => {
+                        // Nothing was created: the job goes back to the front of the queue, free,
+                        // and fewer generations are kept in flight from now on
+                        // (`schedule::Ceiling`).
+                        let before = self.ceiling.limit();
+                        self.ceiling.refused(self.slots.in_use());
+                        self.submits_paused_until = Some(Instant::now() + pause);
+                        self.release_charge(i);
+                        if self.ceiling.limit() < before {
+                            tracing::warn!(
+                                "the service has too many generations of this account running ({e}); \
+                                 keeping at most {} in flight from now on",
+                                self.ceiling.limit()
+                            );
+                        }
+                        self.tracks[i] = Track::Queued;
+                        self.queue.push_front(i);
+                        if !self.record(|s| s.mark_queued(&job.key)) {
+                            self.queue.pop_front();
+                        }
                     }
-                    let delay = self.config.retry.delay(retries, after);
-                    self.sinks.emit(RunEvent::Retrying {
-                        job,
-                        attempt: retries + 1,
-                        delay,
-                        error: &format!("{e} ({} tries left)", self.config.retry.max_retries - retries),
-                    });
-                    if let Track::Submitting { retries, sent, .. } = &mut self.tracks[i] {
-                        *retries += 1;
-                        *sent = false;
+                    AfterSubmit::Retry { delay } => {
+                        // Nothing was created: the job is `queued` until its next POST. Like its
+                        // slot, its share of `--max-credits` stays with it meanwhile, so that no
+                        // other submit takes its room under the cap.
+                        if !self.record(|s| s.mark_queued(&job.key)) || self.shutdown.level() >= CancelLevel::Drain {
+                            self.withdraw(i);
+                            return;
+                        }
+                        self.sinks.emit(RunEvent::Retrying {
+                            job,
+                            attempt: retries + 1,
+                            delay,
+                            error: &format!("{e} ({} tries left)", self.config.retry.max_retries - retries),
+                        });
+                        if let Track::Submitting { retries, sent, .. } = &mut self.tracks[i] {
+                            *retries += 1;
+                            *sent = false;
+                        }
+                        self.retry_submit(i, delay);
                     }
-                    self.retry_submit(i, delay);
-                    return;
-                }
-                // Failures that every other job would meet too: this one waits for the rerun.
-                let run_stopper = match (&e, e.disposition(Op::Submit)) {
-                    (ApiError::Unsendable(_), _) => Some(StopReason::Fatal(format!(
-                        "{e}; check `AIMLAPI_BASE_URL` and `AIMLAPI_KEY`"
-                    ))),
-                    (ApiError::Connect(_), _) => Some(StopReason::Unreachable(format!(
-                        "{e} (after {retries} retries); the run is saved and the same command resumes it"
-                    ))),
-                    (_, Disposition::Abort) => Some(StopReason::Refused(format!(
-                        "the API refused the request for `{}`: {e}. Check `AIMLAPI_KEY` and the account's credits; \
-                         the run is saved and the same command resumes it",
-                        job.label()
-                    ))),
-                    _ => None,
-                };
-                if let Some(reason) = run_stopper {
-                    self.release_charge(i);
-                    self.record(|s| s.mark_queued(&job.key));
-                    self.tracks[i] = Track::Queued;
-                    self.stop(reason);
-                    return;
-                }
-                if e.disposition(Op::Submit) == Disposition::Ambiguous {
-                    // Left as `submitting`: reported `unknown`, never silently paid again. It
-                    // stays counted against `--max-credits`: a generation may exist.
-                    self.tracks[i] = Track::Settled(Outcome::Unknown);
-                    let error = format!(
-                        "the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
-                         Left as `unknown`"
-                    );
-                    self.sinks.emit(RunEvent::Unknown { job, error: &error });
-                } else {
-                    // Refused as sent (400), or retries spent on a service that kept answering.
-                    self.release_charge(i);
-                    self.tracks[i] = Track::Settled(Outcome::Failed);
-                    let error = format!("submit failed: {e}");
-                    self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
-                    self.sinks.emit(RunEvent::Failed {
-                        job,
-                        generation_id: None,
-                        error: &error,
-                        resubmitting: false,
-                    });
+                    AfterSubmit::StopRun(reason) => {
+                        // What every other job would meet too: this one waits for the rerun.
+                        self.release_charge(i);
+                        self.record(|s| s.mark_queued(&job.key));
+                        self.tracks[i] = Track::Queued;
+                        self.stop(reason);
+                    }
+                    AfterSubmit::Unknown => {
+                        // Left as `submitting`: reported `unknown`, never silently paid again. It
+                        // stays counted against `--max-credits`: a generation may exist.
+                        self.tracks[i] = Track::Settled(Outcome::Unknown);
+                        let error = format!(
+                            "the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
+                             Left as `unknown`"
+                        );
+                        self.sinks.emit(RunEvent::Unknown { job, error: &error });
+                    }
+                    AfterSubmit::Rejected => {
+                        self.release_charge(i);
+                        self.tracks[i] = Track::Settled(Outcome::Failed);
+                        let error = format!("submit failed: {e}");
+                        self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
+                        self.sinks.emit(RunEvent::Failed {
+                            job,
+                            generation_id: None,
+                            error: &error,
+                            resubmitting: false,
+                        });
+                    }
                 }
             }
         }
@@ -202,48 +184,52 @@ impl Coordinator<'_> {
 
     fn on_polled(&mut self, i: usize, result: Result<GenerationStatus, ApiError>) {
         let job = &self.jobs[i];
-        let timeout = self.config.generation_timeout;
-        let retry = self.config.retry.clone();
         let now = Instant::now();
         // When to look again, were it still running (the policy needs `self`, `r` borrows it).
         let (kind, age) = match &self.tracks[i] {
             Track::Remote(r) => (r.kind.clone(), now.duration_since(r.submitted.unwrap_or(r.since))),
             _ => return,
         };
-        let next_wait = self.poll_wait(&kind, age);
+        let next_poll = self.poll_wait(&kind, age);
         let Track::Remote(r) = &mut self.tracks[i] else { return };
-        match result {
-            Ok(GenerationStatus::Pending(status)) => {
+        let followed = decide::Followed {
+            generation_id: &r.generation_id,
+            waited: now.duration_since(r.since),
+            poll_errors: r.poll_errors,
+            next_poll,
+        };
+        let decision = decide::after_poll(&result, &followed, self.config.generation_timeout, &self.config.retry);
+        match decision {
+            AfterPoll::Running { next, queued, odd } => {
                 r.poll_errors = 0;
-                if now.duration_since(r.since) > timeout {
-                    let message = format!(
-                        "no result after {}s (last status `{status}`); the generation may still finish: rerun to pick it up",
-                        timeout.as_secs()
+                r.queued = queued;
+                r.last_pending = now;
+                r.stage = Stage::PollAt(now + next);
+                tracing::debug!("{}: still running", job.label());
+                if let Some(word) = odd
+                    && self.odd_statuses.insert(word.clone())
+                {
+                    tracing::warn!(
+                        "{}: the service answered status `{word}`, which vidbatch does not know; \
+                         taken as still pending (until --timeout)",
+                        job.label()
                     );
-                    self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
-                    self.settle(i, Outcome::Left);
-                    self.sinks.emit(RunEvent::Pending { job, reason: &message });
-                } else {
-                    tracing::debug!("{}: {status}", job.label());
-                    r.queued = matches!(&status, Pending::Known(word) if word == "queued");
-                    r.last_pending = now;
-                    r.stage = Stage::PollAt(now + next_wait);
-                    if let Pending::Unknown(word) = &status
-                        && self.odd_statuses.insert(word.clone())
-                    {
-                        tracing::warn!(
-                            "{}: the service answered status `{status}`, which vidbatch does not know; \
-                             taken as still pending (until --timeout)",
-                            job.label()
-                        );
-                    }
                 }
             }
-            Ok(GenerationStatus::Completed {
-                url,
-                credits,
-                file_size,
-            }) => {
+            AfterPoll::GaveUp { message } => {
+                self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
+                self.settle(i, Outcome::Left);
+                self.sinks.emit(RunEvent::Pending { job, reason: &message });
+            }
+            AfterPoll::Completed => {
+                let Ok(GenerationStatus::Completed {
+                    url,
+                    credits,
+                    file_size,
+                }) = result
+                else {
+                    unreachable!("a completion is decided only from one")
+                };
                 r.poll_errors = 0;
                 if let Some(credits) = credits {
                     self.ledger.reported(&mut r.charge, credits);
@@ -271,46 +257,26 @@ impl Coordinator<'_> {
                     self.record(|s| s.record_render(&id, &kind, render));
                 }
             }
-            Ok(GenerationStatus::Failed { message }) => {
+            AfterPoll::Failed { message } => {
                 let id = r.generation_id.clone();
                 self.generation_failed(i, &id, &message);
             }
-            Err(e) => match e.disposition(Op::Poll) {
-                Disposition::Abort => {
-                    r.stage = Stage::PollAt(now);
-                    self.stop(StopReason::Refused(format!(
-                        "the API refused a poll: {e}. Check `AIMLAPI_KEY`; the run is saved and the same command resumes it"
-                    )));
-                }
-                Disposition::Retry { .. } if now.duration_since(r.since) > timeout => {
-                    // Polls that keep failing must not keep the run alive forever.
-                    let message = format!(
-                        "no answer about generation {} for {}s (last error: {e}); rerun to poll it again",
-                        r.generation_id,
-                        timeout.as_secs()
-                    );
-                    self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
-                    self.settle(i, Outcome::Left);
-                    self.sinks.emit(RunEvent::Pending { job, reason: &message });
-                }
-                Disposition::Retry { after } => {
-                    let delay = retry.delay(r.poll_errors, after).max(next_wait);
-                    r.poll_errors += 1;
-                    // Polls are free and retried quietly; the run's counts show the wait.
+            AfterPoll::RetryIn { delay } => {
+                r.poll_errors += 1;
+                // Polls are free and retried quietly; the run's counts show the wait.
+                if let Err(e) = &result {
                     tracing::debug!(
                         "transient error polling `{}` (next try in {:.1}s): {e}",
                         job.label(),
                         delay.as_secs_f64()
                     );
-                    r.stage = Stage::PollAt(now + delay);
                 }
-                Disposition::FailJob | Disposition::Ambiguous => {
-                    // The service answered, and not with a status (e.g. 404: it does not know
-                    // the id): this generation will not finish. It was paid for all the same.
-                    let id = r.generation_id.clone();
-                    self.generation_failed(i, &id, &format!("polling the generation failed: {e}"));
-                }
-            },
+                r.stage = Stage::PollAt(now + delay);
+            }
+            AfterPoll::StopRun(reason) => {
+                r.stage = Stage::PollAt(now);
+                self.stop(reason);
+            }
         }
     }
 

@@ -1,0 +1,296 @@
+//! What to do after a submit or a poll, as pure functions of the answer and what is known of the
+//! job: the handlers in `events.rs` record and carry out the decision, so the decisions are
+//! tested here without a runtime, a clock or a server.
+
+use std::time::Duration;
+
+use super::StopReason;
+use crate::api::{ApiError, Disposition, GenerationStatus, Op, Pending};
+use crate::retry::RetryPolicy;
+
+/// After a submit that did not create a generation (or may have).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum AfterSubmit {
+    /// The account has too many generations running: nothing was created; back to the front of
+    /// the queue, with fewer in flight and no submit for `pause`.
+    TooManyActive { pause: Duration },
+    /// Nothing was created: send it again after `delay` (it keeps its slot meanwhile).
+    Retry { delay: Duration },
+    /// Every other job would meet the same: the run stops, this job waits for the rerun.
+    StopRun(StopReason),
+    /// A generation may exist and be paid for: never sent again blindly.
+    Unknown,
+    /// Refused as sent, or retries spent on a service that kept failing: the job fails.
+    Rejected,
+}
+
+/// `retries`: the retries made so far for this job's submit; `job`: its name, for messages.
+pub(super) fn after_submit_error(e: &ApiError, retries: u32, policy: &RetryPolicy, job: &str) -> AfterSubmit {
+    if e.is_too_many_active() {
+        let pause = e.retry_after().unwrap_or(Duration::from_secs(1)).min(policy.max);
+        return AfterSubmit::TooManyActive { pause };
+    }
+    let disposition = e.disposition(Op::Submit);
+    if let Disposition::Retry { after } = disposition
+        && retries < policy.max_retries
+    {
+        return AfterSubmit::Retry {
+            delay: policy.delay(retries, after),
+        };
+    }
+    match (e, disposition) {
+        (ApiError::Unsendable(_), _) => AfterSubmit::StopRun(StopReason::Fatal(format!(
+            "{e}; check `AIMLAPI_BASE_URL` and `AIMLAPI_KEY`"
+        ))),
+        (ApiError::Connect(_), _) => AfterSubmit::StopRun(StopReason::Unreachable(format!(
+            "{e} (after {retries} retries); the run is saved and the same command resumes it"
+        ))),
+        (_, Disposition::Abort) => AfterSubmit::StopRun(StopReason::Refused(format!(
+            "the API refused the request for `{job}`: {e}. Check `AIMLAPI_KEY` and the account's credits; \
+             the run is saved and the same command resumes it"
+        ))),
+        (_, Disposition::Ambiguous) => AfterSubmit::Unknown,
+        _ => AfterSubmit::Rejected,
+    }
+}
+
+/// After a poll.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum AfterPoll {
+    /// Still running: poll again after `next`. `queued` when the service said so; `odd` is a
+    /// status word vidbatch does not know (taken as pending).
+    Running {
+        next: Duration,
+        queued: bool,
+        odd: Option<String>,
+    },
+    /// Completed with a video: fetch it.
+    Completed,
+    /// The generation will not give a video (it failed, or the service does not know it).
+    Failed { message: String },
+    /// Waited past `--timeout`: left pending for a rerun, which polls it again.
+    GaveUp { message: String },
+    /// The poll failed for now: try again after `delay`.
+    RetryIn { delay: Duration },
+    /// The key was refused: the run stops.
+    StopRun(StopReason),
+}
+
+/// What is known of a followed generation when its poll comes back.
+#[derive(Debug, Clone)]
+pub(super) struct Followed<'a> {
+    pub generation_id: &'a str,
+    /// How long it has been followed in this run (for `--timeout`).
+    pub waited: Duration,
+    /// Failed polls in a row before this one.
+    pub poll_errors: u32,
+    /// When the polling policy would look again, were it still running.
+    pub next_poll: Duration,
+}
+
+pub(super) fn after_poll(
+    result: &Result<GenerationStatus, ApiError>,
+    followed: &Followed<'_>,
+    timeout: Duration,
+    retry: &RetryPolicy,
+) -> AfterPoll {
+    let late = followed.waited > timeout;
+    match result {
+        Ok(GenerationStatus::Pending(status)) if late => AfterPoll::GaveUp {
+            message: format!(
+                "no result after {}s (last status `{status}`); the generation may still finish: rerun to pick it up",
+                timeout.as_secs()
+            ),
+        },
+        Ok(GenerationStatus::Pending(status)) => AfterPoll::Running {
+            next: followed.next_poll,
+            queued: matches!(status, Pending::Known(word) if word == "queued"),
+            odd: match status {
+                Pending::Unknown(word) => Some(word.clone()),
+                _ => None,
+            },
+        },
+        Ok(GenerationStatus::Completed { .. }) => AfterPoll::Completed,
+        Ok(GenerationStatus::Failed { message }) => AfterPoll::Failed {
+            message: message.clone(),
+        },
+        Err(e) => match e.disposition(Op::Poll) {
+            Disposition::Abort => AfterPoll::StopRun(StopReason::Refused(format!(
+                "the API refused a poll: {e}. Check `AIMLAPI_KEY`; the run is saved and the same command resumes it"
+            ))),
+            // Polls that keep failing must not keep the run alive forever.
+            Disposition::Retry { .. } if late => AfterPoll::GaveUp {
+                message: format!(
+                    "no answer about generation {} for {}s (last error: {e}); rerun to poll it again",
+                    followed.generation_id,
+                    timeout.as_secs()
+                ),
+            },
+            Disposition::Retry { after } => AfterPoll::RetryIn {
+                delay: retry.delay(followed.poll_errors, after).max(followed.next_poll),
+            },
+            // The service answered, and not with a status (e.g. 404: it does not know the id):
+            // this generation will not finish. It was paid for all the same.
+            Disposition::FailJob | Disposition::Ambiguous => AfterPoll::Failed {
+                message: format!("polling the generation failed: {e}"),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(status: u16, code: Option<&str>, retry_after: Option<u64>) -> ApiError {
+        ApiError::Http {
+            status,
+            message: "m".into(),
+            code: code.map(Into::into),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy::default()
+    }
+
+    #[test]
+    fn each_submit_error_gets_its_decision() {
+        let p = policy();
+        type Expect = fn(&AfterSubmit) -> bool;
+        let cases: Vec<(ApiError, u32, Expect, &str)> = vec![
+            (
+                http(429, Some("concurrency_limit_exceeded"), Some(2)),
+                0,
+                |d| {
+                    *d == AfterSubmit::TooManyActive {
+                        pause: Duration::from_secs(2),
+                    }
+                },
+                "too many active: paused as the service asked",
+            ),
+            (
+                http(429, Some("rate_limit_exceeded"), Some(3)),
+                0,
+                |d| matches!(d, AfterSubmit::Retry { delay } if *delay >= Duration::from_secs(3)),
+                "too many requests: retried, not before Retry-After",
+            ),
+            (
+                http(503, None, None),
+                0,
+                |d| matches!(d, AfterSubmit::Retry { .. }),
+                "a 503 is retried",
+            ),
+            (
+                http(503, None, None),
+                p.max_retries,
+                |d| *d == AfterSubmit::Rejected,
+                "retries spent: the job fails",
+            ),
+            (
+                ApiError::Connect("refused".into()),
+                p.max_retries,
+                |d| matches!(d, AfterSubmit::StopRun(StopReason::Unreachable(_))),
+                "an API never reached stops the run",
+            ),
+            (
+                http(401, None, None),
+                0,
+                |d| matches!(d, AfterSubmit::StopRun(StopReason::Refused(m)) if m.contains("AIMLAPI_KEY")),
+                "a refused key stops the run",
+            ),
+            (
+                http(504, None, None),
+                0,
+                |d| *d == AfterSubmit::Unknown,
+                "a gateway timeout may have created one",
+            ),
+            (
+                http(524, None, None),
+                0,
+                |d| *d == AfterSubmit::Unknown,
+                "so may a CDN's origin timeout",
+            ),
+            (
+                ApiError::NoAnswer("reset".into()),
+                0,
+                |d| *d == AfterSubmit::Unknown,
+                "an answer cut off may hide a generation",
+            ),
+            (
+                http(400, None, None),
+                0,
+                |d| *d == AfterSubmit::Rejected,
+                "refused as sent",
+            ),
+            (
+                ApiError::Unsendable("bad header".into()),
+                0,
+                |d| matches!(d, AfterSubmit::StopRun(StopReason::Fatal(_))),
+                "a request that cannot be built stops the run",
+            ),
+        ];
+        for (error, retries, expected, what) in cases {
+            let decision = after_submit_error(&error, retries, &p, "job");
+            assert!(expected(&decision), "{what}: {error} → {decision:?}");
+        }
+    }
+
+    #[test]
+    fn each_poll_answer_gets_its_decision() {
+        let p = policy();
+        let timeout = Duration::from_secs(600);
+        let followed = |waited: u64, poll_errors: u32| Followed {
+            generation_id: "g1",
+            waited: Duration::from_secs(waited),
+            poll_errors,
+            next_poll: Duration::from_secs(5),
+        };
+        let pending = |word: &str| Ok(GenerationStatus::Pending(Pending::Known(word.into())));
+        assert_eq!(
+            after_poll(&pending("queued"), &followed(10, 0), timeout, &p),
+            AfterPoll::Running {
+                next: Duration::from_secs(5),
+                queued: true,
+                odd: None
+            }
+        );
+        assert!(matches!(
+            after_poll(&pending("generating"), &followed(601, 0), timeout, &p),
+            AfterPoll::GaveUp { message } if message.contains("rerun")
+        ));
+        let odd = Ok(GenerationStatus::Pending(Pending::Unknown("thinking".into())));
+        assert!(matches!(
+            after_poll(&odd, &followed(10, 0), timeout, &p),
+            AfterPoll::Running { odd: Some(w), queued: false, .. } if w == "thinking"
+        ));
+        // A transient error: retried, never sooner than the policy would poll anyway.
+        let slow = Err(http(503, None, None));
+        assert!(matches!(
+            after_poll(&slow, &followed(10, 0), timeout, &p),
+            AfterPoll::RetryIn { delay } if delay >= Duration::from_secs(5)
+        ));
+        assert!(matches!(
+            after_poll(&slow, &followed(601, 7), timeout, &p),
+            AfterPoll::GaveUp { message } if message.contains("g1")
+        ));
+        assert!(matches!(
+            after_poll(&Err(http(404, None, None)), &followed(10, 0), timeout, &p),
+            AfterPoll::Failed { .. }
+        ));
+        assert!(matches!(
+            after_poll(&Err(http(403, None, None)), &followed(10, 0), timeout, &p),
+            AfterPoll::StopRun(StopReason::Refused(_))
+        ));
+        let failed = Ok(GenerationStatus::Failed {
+            message: "renderer gave up".into(),
+        });
+        assert_eq!(
+            after_poll(&failed, &followed(10, 0), timeout, &p),
+            AfterPoll::Failed {
+                message: "renderer gave up".into()
+            }
+        );
+    }
+}
