@@ -1,4 +1,4 @@
-//! What to do after a submit or a poll, as pure functions of the answer and what is known of the
+//! What to do after a submit, a poll or a download, as pure functions of the answer and what is known of the
 //! job: the handlers in `events.rs` record and carry out the decision, so the decisions are
 //! tested here without a runtime, a clock or a server.
 
@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::StopReason;
 use crate::api::{ApiError, Disposition, GenerationStatus, Op, Pending};
+use crate::download::{DownloadError, Downloaded};
 use crate::retry::RetryPolicy;
 
 /// After a submit that did not create a generation (or may have).
@@ -134,6 +135,64 @@ pub(super) fn after_poll(
             Disposition::FailJob | Disposition::Ambiguous => AfterPoll::Failed {
                 message: format!("polling the generation failed: {e}"),
             },
+        },
+    }
+}
+
+/// After a download.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum AfterDownload {
+    Saved,
+    /// The output folder cannot be written (a full disk): the job fails and the run stops before
+    /// more generations are paid for.
+    StopRun {
+        message: String,
+        reason: StopReason,
+    },
+    /// This job's video cannot be kept in this run (too large, or tries spent); a rerun fetches it
+    /// again at no cost.
+    Failed {
+        message: String,
+    },
+    /// Ask for a fresh URL (a fresh poll) after `delay`: that mends an expired link, free.
+    Refetch {
+        delay: Duration,
+        warning: String,
+    },
+}
+
+/// `tries`: the downloads of this video tried so far, this one included.
+pub(super) fn after_download(
+    result: &Result<Downloaded, DownloadError>,
+    tries: u32,
+    max_tries: u32,
+    retry: &RetryPolicy,
+) -> AfterDownload {
+    let e = match result {
+        Ok(_) => return AfterDownload::Saved,
+        Err(e) => e,
+    };
+    match e {
+        DownloadError::Write { .. } => AfterDownload::StopRun {
+            message: e.to_string(),
+            reason: StopReason::Fatal(format!(
+                "{e}; stopping before more generations are paid for (a rerun fetches the finished ones again)"
+            )),
+        },
+        // Fetching it again would meet the same limit: the job waits for a rerun with a higher
+        // one (the generation stays paid for and fetchable until its URL expires).
+        DownloadError::TooLarge { .. } => AfterDownload::Failed {
+            message: format!("{e}; rerun with a higher --max-download-size to fetch it"),
+        },
+        _ if tries >= max_tries => AfterDownload::Failed {
+            message: format!("{e} (after {tries} tries; a rerun fetches it again at no cost)"),
+        },
+        _ => AfterDownload::Refetch {
+            delay: match e {
+                DownloadError::Expired(_) => Duration::ZERO,
+                _ => retry.delay(tries.saturating_sub(1), None),
+            },
+            warning: format!("{e}; asking for a fresh URL ({} tries left)", max_tries - tries),
         },
     }
 }
@@ -292,5 +351,45 @@ mod tests {
                 message: "renderer gave up".into()
             }
         );
+    }
+
+    #[test]
+    fn each_download_outcome_gets_its_decision() {
+        let p = policy();
+        let saved: Result<Downloaded, DownloadError> = Ok(Downloaded {
+            bytes: 10,
+            sha256: "ff".into(),
+        });
+        assert_eq!(after_download(&saved, 0, 5, &p), AfterDownload::Saved);
+        let full = Err(DownloadError::Write {
+            path: "videos/a.mp4".into(),
+            source: std::io::Error::other("No space left on device"),
+        });
+        assert!(matches!(
+            after_download(&full, 1, 5, &p),
+            AfterDownload::StopRun { reason: StopReason::Fatal(m), .. } if m.contains("stopping before more")
+        ));
+        let big = Err(DownloadError::TooLarge {
+            offered: "50 GB".into(),
+            limit: 1 << 30,
+        });
+        assert!(matches!(
+            after_download(&big, 1, 5, &p),
+            AfterDownload::Failed { message } if message.contains("--max-download-size")
+        ));
+        // An expired link: a fresh URL at once; another failure: after a backoff, until tries run out.
+        assert!(matches!(
+            after_download(&Err(DownloadError::Expired(403)), 1, 5, &p),
+            AfterDownload::Refetch { delay, .. } if delay.is_zero()
+        ));
+        let cut = || Err(DownloadError::Transient("reset".into()));
+        assert!(matches!(
+            after_download(&cut(), 2, 5, &p),
+            AfterDownload::Refetch { delay, warning } if !delay.is_zero() && warning.contains("3 tries left")
+        ));
+        assert!(matches!(
+            after_download(&cut(), 5, 5, &p),
+            AfterDownload::Failed { message } if message.contains("after 5 tries")
+        ));
     }
 }

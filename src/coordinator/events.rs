@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::decide::{self, AfterPoll, AfterSubmit};
-use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Outcome, Remote, Stage, StopReason, Track};
+use super::decide::{self, AfterDownload, AfterPoll, AfterSubmit};
+use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Outcome, Remote, Stage, Track};
 use crate::api::{ApiError, GenerationStatus, Submission};
 use crate::cost::Charge;
 use crate::download::{DownloadError, Downloaded};
@@ -162,13 +162,6 @@ impl Coordinator<'_> {
         }
     }
 
-    fn remote_mut(&mut self, i: usize) -> Option<&mut Remote> {
-        match &mut self.tracks[i] {
-            Track::Remote(r) => Some(r),
-            _ => None,
-        }
-    }
-
     /// Takes a job out of remote tracking, freeing its slot.
     pub(super) fn settle(&mut self, i: usize, outcome: Outcome) {
         if let Track::Remote(r) = &self.tracks[i]
@@ -318,18 +311,21 @@ impl Coordinator<'_> {
 
     fn on_downloaded(&mut self, i: usize, result: Result<Downloaded, DownloadError>) {
         let job = &self.jobs[i];
-        let retry = self.config.retry.clone();
         self.downloads_running -= 1;
-        let Some(r) = self.remote_mut(i) else { return };
+        let Track::Remote(r) = &mut self.tracks[i] else { return };
         // Until decided below, it is back to waiting for a fresh URL.
         r.stage = Stage::PollAt(Instant::now());
-        match result {
-            Ok(done) => {
+        if result.is_err() {
+            r.download_tries += 1;
+        }
+        let generation_id = r.generation_id.clone();
+        let decision = decide::after_download(&result, r.download_tries, DOWNLOAD_TRIES, &self.config.retry);
+        match (decision, result) {
+            (AfterDownload::Saved, Ok(done)) => {
                 let credits = match r.charge {
                     Charge::Reported(c) => Some(c),
                     _ => None,
                 };
-                let generation_id = r.generation_id.clone();
                 self.record(|s| s.mark_completed(&job.key, &job.file, done.bytes, &done.sha256));
                 self.settle(i, Outcome::Done);
                 self.sinks.emit(RunEvent::Completed {
@@ -339,66 +335,30 @@ impl Coordinator<'_> {
                     credits,
                 });
             }
-            Err(e @ DownloadError::Write { .. }) => {
-                // A full or read-only disk fails every video to come: stop paying for them.
-                let error = e.to_string();
-                let generation_id = r.generation_id.clone();
-                self.record(|s| s.mark_failed(&job.key, Failure::Download, &error));
-                self.settle(i, Outcome::Failed);
-                self.sinks.emit(RunEvent::Failed {
-                    job,
-                    generation_id: Some(&generation_id),
-                    error: &error,
-                    resubmitting: false,
-                });
-                self.stop(StopReason::Fatal(format!(
-                    "{e}; stopping before more generations are paid for (a rerun fetches the finished ones again)"
-                )));
-            }
-            Err(e @ DownloadError::TooLarge { .. }) => {
-                // Fetching it again would meet the same limit: the job waits for a rerun with a
-                // higher one (the generation stays paid for and fetchable until its URL expires).
-                let message = format!("{e}; rerun with a higher --max-download-size to fetch it");
-                let generation_id = r.generation_id.clone();
-                self.record(|s| s.mark_failed(&job.key, Failure::Download, &message));
-                self.settle(i, Outcome::Failed);
-                self.sinks.emit(RunEvent::Failed {
-                    job,
-                    generation_id: Some(&generation_id),
-                    error: &message,
-                    resubmitting: false,
-                });
-            }
-            Err(e) => {
-                r.download_tries += 1;
-                if r.download_tries >= DOWNLOAD_TRIES {
-                    let message = format!(
-                        "{e} (after {} tries; a rerun fetches it again at no cost)",
-                        r.download_tries
-                    );
-                    let generation_id = r.generation_id.clone();
-                    self.record(|s| s.mark_failed(&job.key, Failure::Download, &message));
-                    self.settle(i, Outcome::Failed);
-                    self.sinks.emit(RunEvent::Failed {
-                        job,
-                        generation_id: Some(&generation_id),
-                        error: &message,
-                        resubmitting: false,
-                    });
-                    return;
-                }
-                // A fresh poll gives a fresh URL: that mends an expired link and costs nothing.
-                let delay = match e {
-                    DownloadError::Expired(_) => Duration::ZERO,
-                    _ => retry.delay(r.download_tries - 1, None),
-                };
-                tracing::warn!(
-                    "{}: {e}; asking for a fresh URL ({} tries left)",
-                    job.label(),
-                    DOWNLOAD_TRIES - r.download_tries
-                );
+            (AfterDownload::Refetch { delay, warning }, _) => {
+                tracing::warn!("{}: {warning}", job.label());
                 r.stage = Stage::PollAt(Instant::now() + delay);
             }
+            (AfterDownload::StopRun { message, reason }, _) => {
+                self.download_failed(i, &generation_id, &message);
+                self.stop(reason);
+            }
+            (AfterDownload::Failed { message }, _) => self.download_failed(i, &generation_id, &message),
+            (AfterDownload::Saved, Err(_)) => unreachable!("a save is decided only from a saved video"),
         }
+    }
+
+    /// A video this run cannot keep: the job fails for now; its generation stays paid for and a
+    /// rerun fetches it again for free.
+    fn download_failed(&mut self, i: usize, generation_id: &str, message: &str) {
+        let job = &self.jobs[i];
+        self.record(|s| s.mark_failed(&job.key, Failure::Download, message));
+        self.settle(i, Outcome::Failed);
+        self.sinks.emit(RunEvent::Failed {
+            job,
+            generation_id: Some(generation_id),
+            error: message,
+            resubmitting: false,
+        });
     }
 }
