@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::plan::Plan;
 use crate::sinks::thousands;
 use crate::state::{Failure, JobRecord, Phase, StateError, StateReader};
 
@@ -15,6 +16,104 @@ pub enum InspectError {
     /// stdout could not be written (a closed pipe, say).
     #[error(transparent)]
     Output(#[from] std::io::Error),
+}
+
+/// `vidbatch validate`: the plan's jobs, each with what a run into `folder` would do with it when
+/// a folder is given, then what the jobs to submit should cost, per model.
+pub fn validate(out: &mut impl Write, path: &Path, plan: &Plan, folder: Option<&Path>) -> Result<(), InspectError> {
+    let reader = match &folder {
+        Some(dir) => match StateReader::open(dir) {
+            Ok(reader) => Some(reader),
+            Err(StateError::Missing { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let records = match &reader {
+        Some(r) => r.records()?,
+        None => Default::default(),
+    };
+    let prices = crate::cost::Prices::new(match &reader {
+        Some(r) => r.charges_by_model()?,
+        None => Default::default(),
+    });
+
+    let with_state = folder.is_some();
+    if with_state {
+        writeln!(
+            out,
+            "job_id        state    model                       template                    input -> file"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "job_id        model                       template                    input -> file"
+        )?;
+    }
+    // Per model: jobs a run would submit (and pay for), and their expected price.
+    let mut to_pay: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    for job in &plan.jobs {
+        let state = folder.map_or("new", |dir| job_state(dir, records.get(&job.key)));
+        *counts.entry(state).or_default() += 1;
+        if state == "new" {
+            *to_pay.entry(&job.model).or_default() += 1;
+        }
+        let state_cell = if with_state {
+            format!("{state:<8} ")
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{:<13} {state_cell}{:<27} {:<27} {} -> {}",
+            job.key.short(),
+            job.model,
+            job.template.as_deref().unwrap_or("-"),
+            crate::api::truncate(&job.input_label, 48),
+            job.file
+        )?;
+    }
+    writeln!(out)?;
+    if let Some(dir) = &folder {
+        let summary: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
+        writeln!(out, "in `{}`: {}", dir.display(), summary.join(", "))?;
+    }
+    let new_jobs: usize = to_pay.values().sum();
+    if new_jobs == 0 {
+        writeln!(out, "nothing to submit: no credits to spend")?;
+    } else {
+        writeln!(out, "expected cost of the {new_jobs} job(s) to submit:")?;
+        let width = to_pay.keys().map(|m| m.len()).max().unwrap_or(0);
+        let mut total = 0.0;
+        for (model, n) in &to_pay {
+            let estimate = prices.estimate(model);
+            let credits = estimate.credits * *n as f64;
+            total += credits;
+            writeln!(
+                out,
+                "  {model:<width$}  {n:>5} × {:>11} = {:>14}  ({})",
+                thousands(estimate.credits),
+                thousands(credits),
+                estimate.basis.as_str()
+            )?;
+        }
+        writeln!(
+            out,
+            "  {:<width$}  {new_jobs:>5}   {:>11}   {:>14}",
+            "total",
+            "",
+            thousands(total)
+        )?;
+    }
+    writeln!(
+        out,
+        "{}: {} job(s) valid; nothing was sent",
+        path.display(),
+        plan.jobs.len()
+    )?;
+    out.flush()?;
+    Ok(())
 }
 
 /// What a run into `dir` would do with a job, from the folder's state: `new` (submitted, paid),

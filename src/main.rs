@@ -19,8 +19,8 @@ use vidbatch::shard::Shard;
 use vidbatch::sim::{self, SimConfig};
 use vidbatch::sinks::logs::LogFormat;
 use vidbatch::sinks::{self, Finished, RunEvent, Sinks};
-use vidbatch::state::{RunState, StateError, StateReader};
-use vidbatch::{catalog, cost, manifest, results};
+use vidbatch::state::{RunState, StateError};
+use vidbatch::{catalog, manifest, results};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -526,124 +526,12 @@ fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32
     let folder = out
         .map(Path::to_path_buf)
         .or_else(|| default_out.join("state.db").is_file().then_some(default_out));
-    let reader = match &folder {
-        Some(dir) => match StateReader::open(dir) {
-            Ok(reader) => Some(reader),
-            Err(StateError::Missing { .. }) => None,
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    let records = match &reader {
-        Some(r) => r.records()?,
-        None => Default::default(),
-    };
-    let prices = cost::Prices::new(match &reader {
-        Some(r) => r.charges_by_model()?,
-        None => Default::default(),
-    });
-
     let mut out = std::io::stdout().lock();
-    let with_state = folder.is_some();
-    if with_state {
-        writeln!(
-            out,
-            "job_id        state    model                       template                    input -> file"
-        )?;
-    } else {
-        writeln!(
-            out,
-            "job_id        model                       template                    input -> file"
-        )?;
-    }
-    // Per model: jobs a run would submit (and pay for), and their expected price.
-    let mut to_pay: std::collections::BTreeMap<&str, usize> = Default::default();
-    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    for job in &plan.jobs {
-        let state = folder
-            .as_deref()
-            .map_or("new", |dir| vidbatch::inspect::job_state(dir, records.get(&job.key)));
-        *counts.entry(state).or_default() += 1;
-        if state == "new" {
-            *to_pay.entry(&job.model).or_default() += 1;
-        }
-        let state_cell = if with_state {
-            format!("{state:<8} ")
-        } else {
-            String::new()
-        };
-        writeln!(
-            out,
-            "{:<13} {state_cell}{:<27} {:<27} {} -> {}",
-            job.key.short(),
-            job.model,
-            job.template.as_deref().unwrap_or("-"),
-            api_label(&job.input_label),
-            job.file
-        )?;
-    }
-    writeln!(out)?;
-    if let Some(dir) = &folder {
-        let summary: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
-        writeln!(out, "in `{}`: {}", dir.display(), summary.join(", "))?;
-    }
-    let new_jobs: usize = to_pay.values().sum();
-    if new_jobs == 0 {
-        writeln!(out, "nothing to submit: no credits to spend")?;
-    } else {
-        writeln!(out, "expected cost of the {new_jobs} job(s) to submit:")?;
-        let width = to_pay.keys().map(|m| m.len()).max().unwrap_or(0);
-        let mut total = 0.0;
-        for (model, n) in &to_pay {
-            let estimate = prices.estimate(model);
-            let credits = estimate.credits * *n as f64;
-            total += credits;
-            writeln!(
-                out,
-                "  {model:<width$}  {n:>5} × {:>11} = {:>14}  ({})",
-                sinks::thousands(estimate.credits),
-                sinks::thousands(credits),
-                estimate.basis.as_str()
-            )?;
-        }
-        writeln!(
-            out,
-            "  {:<width$}  {new_jobs:>5}   {:>11}   {:>14}",
-            "total",
-            "",
-            sinks::thousands(total)
-        )?;
-    }
-    writeln!(
-        out,
-        "{}: {} job(s) valid; nothing was sent",
-        path.display(),
-        plan.jobs.len()
-    )?;
-    out.flush()?;
-    Ok(exit_code::OK)
-}
-
-/// `vidbatch status OUT…`.
-fn status(folders: &[PathBuf]) -> Result<i32, CliError> {
-    let mut out = std::io::stdout().lock();
-    match vidbatch::inspect::status(&mut out, folders) {
+    match vidbatch::inspect::validate(&mut out, path, &plan, folder.as_deref()) {
         Ok(()) => Ok(exit_code::OK),
         Err(vidbatch::inspect::InspectError::State(e)) => Err(e.into()),
         Err(vidbatch::inspect::InspectError::Output(e)) => Err(e.into()),
     }
-}
-
-fn completions(shell: clap_complete::Shell) -> Result<i32, CliError> {
-    use clap::CommandFactory as _;
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut Cli::command(), "vidbatch", &mut out);
-    out.flush()?;
-    Ok(exit_code::OK)
-}
-
-fn api_label(input: &str) -> String {
-    vidbatch::api::truncate(input, 48)
 }
 
 fn templates(model: Option<&str>) -> Result<i32, CliError> {
@@ -707,6 +595,24 @@ fn report(out: &Path) -> Result<i32, CliError> {
         ) => Err(usage(error_chain(&e))),
         Err(e) => Err(aborted(error_chain(&e))),
     }
+}
+
+/// `vidbatch status OUT…`.
+fn status(folders: &[PathBuf]) -> Result<i32, CliError> {
+    let mut out = std::io::stdout().lock();
+    match vidbatch::inspect::status(&mut out, folders) {
+        Ok(()) => Ok(exit_code::OK),
+        Err(vidbatch::inspect::InspectError::State(e)) => Err(e.into()),
+        Err(vidbatch::inspect::InspectError::Output(e)) => Err(e.into()),
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<i32, CliError> {
+    use clap::CommandFactory as _;
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut Cli::command(), "vidbatch", &mut out);
+    out.flush()?;
+    Ok(exit_code::OK)
 }
 
 async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
