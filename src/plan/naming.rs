@@ -163,19 +163,22 @@ pub(super) fn missing_placeholder(pattern: &str, a: &Job, b: &Job) -> Option<&'s
 pub fn keep_clear_of(jobs: &mut [Job], finished: &HashMap<String, JobKey>) -> Vec<(String, String)> {
     let mut moved = Vec::new();
     for job in jobs.iter_mut() {
-        let Some(owner) = finished.get(&job.file.to_lowercase()) else {
-            continue;
-        };
-        if *owner == job.key {
-            continue;
+        let key = job.key.clone();
+        // The other names of its input get copies of its video: they must not land on one either.
+        let files = std::iter::once(&mut job.file).chain(job.aliases.iter_mut().map(|a| &mut a.file));
+        for file in files {
+            match finished.get(&file.to_lowercase()) {
+                Some(owner) if *owner != key => {}
+                _ => continue,
+            }
+            let (stem, ext) = file.rsplit_once('.').unwrap_or((file.as_str(), ""));
+            let new = if ext.is_empty() || ext.contains('/') {
+                format!("{file}-{}", key.short())
+            } else {
+                format!("{stem}-{}.{ext}", key.short())
+            };
+            moved.push((std::mem::replace(file, new.clone()), new));
         }
-        let (stem, ext) = job.file.rsplit_once('.').unwrap_or((&job.file, ""));
-        let new = if ext.is_empty() || ext.contains('/') {
-            format!("{}-{}", job.file, job.key.short())
-        } else {
-            format!("{stem}-{}.{ext}", job.key.short())
-        };
-        moved.push((std::mem::replace(&mut job.file, new.clone()), new));
     }
     moved
 }

@@ -282,6 +282,27 @@ fn files_holding_another_jobs_finished_video_are_kept_clear_of() {
     assert_eq!(moved, vec![(b.file, expected)]);
 }
 
+#[test]
+fn an_inputs_other_name_is_kept_clear_of_another_jobs_finished_video_too() {
+    let shoe = asset("shoe.jpg");
+    let files: &[(&str, &[u8])] = &[("a/shoe.jpg", &shoe), ("b/copy.jpg", &shoe)];
+    let (_dir, p) = load_with(
+        "m.yaml",
+        b"jobs:\n  - model: magic/image-to-video\n    inputs: [a/shoe.jpg, b/copy.jpg]\n",
+        files,
+    );
+    let mut p = p.unwrap();
+    let job = p.jobs[0].clone();
+    let alias = job.aliases[0].file.clone();
+    let other = JobKey("f".repeat(64));
+    let finished = HashMap::from([(alias.to_lowercase(), other)]);
+    let moved = keep_clear_of(&mut p.jobs, &finished);
+    let expected = alias.replace(".mp4", &format!("-{}.mp4", job.key.short()));
+    assert_eq!(p.jobs[0].aliases[0].file, expected);
+    assert_eq!(p.jobs[0].file, job.file, "the job's own name was free");
+    assert_eq!(moved, vec![(alias, expected)]);
+}
+
 /// Loads `name` from a fresh folder holding the demo assets and `files` (path, bytes).
 fn load_with(name: &str, text: &[u8], files: &[(&str, &[u8])]) -> (tempfile::TempDir, Result<Plan, Diagnostics>) {
     let (dir, _) = load("unused.yaml", "");
