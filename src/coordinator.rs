@@ -151,8 +151,6 @@ pub struct RunReport {
     pub over_budget: usize,
     /// Charges the service reported during this run.
     pub credits_now: f64,
-    /// Credits committed in the folder at the end (reported, or expected for those not reported).
-    pub committed: f64,
     /// What the jobs to submit were expected to cost, at the start.
     pub estimate: f64,
 }
@@ -525,7 +523,6 @@ impl<'p> Coordinator<'p> {
             failed_before: self.failed_before,
             over_budget: self.over_budget,
             credits_now: self.ledger.reported_now,
-            committed: self.ledger.committed,
             estimate,
         };
         (self.state, report, self.sinks)

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::plan::Plan;
+use crate::results::Status;
 use crate::sinks::thousands;
 use crate::state::{Failure, JobRecord, Phase, StateError, StateReader};
 
@@ -158,13 +159,14 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
         let mut running = Vec::new();
         for r in records.values() {
             credits += r.credits.unwrap_or(0.0);
-            let column = match (r.phase, r.failure) {
-                (Phase::Completed, _) => 0,
-                (Phase::Failed, Some(Failure::Unfinished)) => 4,
-                (Phase::Failed, _) => 1,
-                (Phase::Submitting, _) => 2,
-                (Phase::Generating | Phase::Downloading, _) => 3,
-                (Phase::Queued, _) => 4,
+            // The statuses of `results.csv`, with its pending ones split: still running
+            // remotely, or waiting for a run.
+            let column = match Status::of(Some(r)) {
+                Status::Completed => 0,
+                Status::Failed => 1,
+                Status::Unknown => 2,
+                Status::Pending if matches!(r.phase, Phase::Generating | Phase::Downloading) => 3,
+                Status::Pending => 4,
             };
             counts[column] += 1;
             if column == 1 {
@@ -197,7 +199,7 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
                     out,
                     "    {} {} generation {}",
                     r.key.short(),
-                    record_name(r),
+                    crate::plan::file_label(&r.file),
                     r.generation_id.as_deref().unwrap_or("-")
                 )?;
             }
@@ -210,7 +212,7 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
                     out,
                     "    {} {}: {}",
                     r.key.short(),
-                    record_name(r),
+                    crate::plan::file_label(&r.file),
                     r.error.as_deref().unwrap_or("no reason recorded")
                 )?;
             }
@@ -241,12 +243,6 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
-}
-
-/// A job's name from its record: its file name without the folder and extension.
-fn record_name(r: &JobRecord) -> &str {
-    let f = r.file.strip_prefix("videos/").unwrap_or(&r.file);
-    f.rsplit_once('.').map_or(f, |(stem, _)| stem)
 }
 
 /// Whether a run holds the folder's lock now: asked with a shared lock, without waiting, and let

@@ -158,9 +158,15 @@ impl Job {
 
     /// A short human name for logs: the file without `videos/` and extension.
     pub fn label(&self) -> &str {
-        let f = self.file.strip_prefix("videos/").unwrap_or(&self.file);
-        f.rsplit_once('.').map_or(f, |(stem, _)| stem)
+        file_label(&self.file)
     }
+}
+
+/// A job's name from its file (`videos/a/b.mp4` → `a/b`): what logs, the summary and `status`
+/// call it.
+pub fn file_label(file: &str) -> &str {
+    let f = file.strip_prefix("videos/").unwrap_or(file);
+    f.rsplit_once('.').map_or(f, |(stem, _)| stem)
 }
 
 #[derive(Debug)]
