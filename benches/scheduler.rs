@@ -461,6 +461,32 @@ fn manifest(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
+/// Each generation as a CSV row (`VIDBATCH_BENCH_DUMP=FILE`), for a closer look than the table:
+/// when it was created (seconds from the first), its queue and render, its polls and how late
+/// its finish was seen.
+fn dump_generations(path: &Path, stats: &SimStats) {
+    let created = stats.created();
+    let Some(first) = created.first().map(|(_, g)| g.created_at) else {
+        return;
+    };
+    let mut csv = String::from("created_s,queued_s,render_s,polls,detection_s\n");
+    for (_, g) in &created {
+        let at = g.created_at.duration_since(first).unwrap_or_default().as_secs_f64();
+        let seen = g
+            .detection_latency()
+            .map_or(String::new(), |d| format!("{:.4}", d.as_secs_f64()));
+        writeln!(
+            csv,
+            "{at:.4},{:.4},{:.4},{},{seen}",
+            g.queued.as_secs_f64(),
+            g.render.as_secs_f64(),
+            g.polls
+        )
+        .unwrap();
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
 fn completed_rows(out: &Path) -> usize {
     let Ok(mut reader) = csv::Reader::from_path(out.join("results.csv")) else {
         return 0;
@@ -558,6 +584,9 @@ impl Bench {
             for line in tail.iter().rev() {
                 eprintln!("    {line}");
             }
+        }
+        if let Some(path) = std::env::var_os("VIDBATCH_BENCH_DUMP") {
+            dump_generations(Path::new(&path), &stats);
         }
         let outcome = Outcome {
             label,

@@ -285,7 +285,14 @@ fn main() -> ExitCode {
         color,
         quiet: cli.quiet,
     };
-    let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // A run is one coordinator loop and its I/O: on one thread, a worker's answer reaches the
+    // loop without waking another thread (at thousands of requests a second, those wake-ups
+    // were a large share of the client's CPU). The simulator serves on every core.
+    let runtime = match &cli.command {
+        Command::Sim(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    };
+    let result = match runtime {
         Ok(runtime) => runtime.block_on(async {
             match cli.command {
                 Command::Run(args) => run(args, view).await,

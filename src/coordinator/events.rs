@@ -47,7 +47,7 @@ impl Coordinator<'_> {
                 }
                 let now = Instant::now();
                 let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
-                let first_poll = self.poll_wait(&kind, Duration::ZERO);
+                let first_poll = self.poll_wait(&kind, Duration::ZERO, i);
                 // The slot its submit took stays with the generation until it is seen finished.
                 let (slot, charge) = match std::mem::replace(&mut self.tracks[i], Track::Queued) {
                     Track::Submitting { slot, charge, .. } => (Some(slot), charge),
@@ -183,7 +183,7 @@ impl Coordinator<'_> {
             Track::Remote(r) => (r.kind.clone(), now.duration_since(r.submitted.unwrap_or(r.since))),
             _ => return,
         };
-        let next_poll = self.poll_wait(&kind, age);
+        let next_poll = self.poll_wait(&kind, age, i);
         let Track::Remote(r) = &mut self.tracks[i] else { return };
         let followed = decide::Followed {
             generation_id: &r.generation_id,
@@ -246,8 +246,10 @@ impl Coordinator<'_> {
                 }
                 self.record(|s| s.mark_downloading(&job.key, &id, credits));
                 if let Some(render) = render {
-                    self.render_times.record(&kind, render);
                     self.record(|s| s.record_render(&id, &kind, render));
+                    if self.render_times.record(&kind, render) {
+                        self.retime_polls(&kind);
+                    }
                 }
             }
             AfterPoll::Failed { message } => {
@@ -273,11 +275,35 @@ impl Coordinator<'_> {
         }
     }
 
-    /// How long to wait before polling a generation of `kind` that has run for `age`.
-    pub(super) fn poll_wait(&self, kind: &str, age: Duration) -> Duration {
+    /// How long to wait before polling job `i`'s generation, of `kind`, that has run for `age`.
+    pub(super) fn poll_wait(&self, kind: &str, age: Duration, i: usize) -> Duration {
         match &self.config.polling {
             super::Polling::Fixed(every) => *every,
-            super::Polling::Adaptive(policy) => policy.next_poll(&self.render_times, kind, age),
+            super::Polling::Adaptive(policy) => {
+                policy.next_poll(&self.render_times, kind, age, super::polling::phase(i))
+            }
+        }
+    }
+
+    /// What is known of `kind`'s renders changed a lot (its first durations came in): the polls
+    /// waiting on the earlier guess are timed again from the new plan. Runs a handful of times
+    /// per kind (`RenderTimes::record` says when), so its cost per event stays constant.
+    fn retime_polls(&mut self, kind: &str) {
+        if matches!(self.config.polling, super::Polling::Fixed(_)) {
+            return;
+        }
+        let now = Instant::now();
+        for i in 0..self.tracks.len() {
+            let Track::Remote(r) = &self.tracks[i] else { continue };
+            if !matches!(r.stage, Stage::PollAt(_)) || &*r.kind != kind {
+                continue;
+            }
+            let age = now.duration_since(r.submitted.unwrap_or(r.since));
+            let at = now + self.poll_wait(kind, age, i);
+            if let Track::Remote(r) = &mut self.tracks[i] {
+                r.stage = Stage::PollAt(at);
+            }
+            self.schedule(i);
         }
     }
 

@@ -3,19 +3,43 @@
 //! policy is tested without a clock or a server.
 //!
 //! A poll that finds the generation still running is a request wasted; a poll long after it
-//! finished wastes its concurrency slot. So the first poll goes near the early end of the learned
-//! durations, and later ones follow the distribution of what is left: each next poll is placed
-//! where a fixed share of the generations still running at this age would have finished. Near
-//! and past the expected end that gives short intervals; far from it, long ones. Within a floor
-//! (a few percent of the typical render) and a ceiling.
+//! finished wastes its concurrency slot. The poll ages are planned once per kind from the
+//! durations seen, as the schedule that minimises the expected detection latency plus a price per
+//! poll (`POLL_PRICE` of the typical render): a dynamic programme over the sorted durations
+//! ([`plan`]). Where finishes are dense the polls come close together, where they are sparse far
+//! apart, and before the earliest finish seen there is none. Older than anything seen, a
+//! generation is late and looked at every twentieth of a typical render.
+//!
+//! Before anything is learned, an eighth of the generations scout: they probe at ages doubling
+//! from a small share of the prior, staggered over the octave, so the first finishes are seen
+//! early whether the prior was right or far off. The others wait for what the scouts learn (the
+//! first durations re-time every poll of their kind) and probe on their own only from the prior.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-/// Durations seen per kind of generation (a model, or a model and template when they differ).
+/// What one poll is worth, as a share of the typical render spent waiting to notice a finish.
+/// The plan weighs a poll against that much detection latency: on renders spread ±33 % around
+/// their mean it spends about four and a half polls for a mean latency under 4 % of the render;
+/// on renders spread ±5 %, about two polls for 1.5 % (the tests below walk both). Fewer polls
+/// cannot do much better on spread-out renders: at 1.5 polls per generation the best any schedule
+/// does on a uniform spread of ±33 % is a latency of 15 % (BENCHMARKS.md).
+pub const POLL_PRICE: f64 = 1.0 / 100.0;
+
+/// Durations seen per kind of generation (a model, or a model and template when they differ),
+/// and the poll plan made from them.
 #[derive(Debug, Default, Clone)]
 pub struct RenderTimes {
-    kinds: HashMap<String, Samples>,
+    kinds: HashMap<String, Kind>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Kind {
+    samples: Samples,
+    /// Poll ages planned from `samples`, ascending.
+    plan: Vec<Duration>,
+    /// Samples added since `plan` was made.
+    unplanned: usize,
 }
 
 /// The most recent durations of one kind, sorted, at most [`Samples::KEEP`].
@@ -23,11 +47,11 @@ pub struct RenderTimes {
 struct Samples {
     sorted: Vec<Duration>,
     /// In arrival order, to forget the oldest first.
-    arrival: std::collections::VecDeque<Duration>,
+    arrival: VecDeque<Duration>,
 }
 
 impl Samples {
-    /// Enough to follow a drifting service, few enough that an insert stays cheap.
+    /// Enough to follow a drifting service, few enough that an insert and a plan stay cheap.
     const KEEP: usize = 256;
 
     fn add(&mut self, d: Duration) {
@@ -42,36 +66,86 @@ impl Samples {
         self.sorted.insert(at, d);
     }
 
-    /// The `q` quantile of the durations longer than `age` (`None` when there are none).
-    fn quantile_beyond(&self, age: Duration, q: f64) -> Option<Duration> {
-        let from = self.sorted.partition_point(|x| *x <= age);
-        let rest = &self.sorted[from..];
-        if rest.is_empty() {
-            return None;
-        }
-        let i = ((rest.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
-        Some(rest[i])
-    }
-
     fn median(&self) -> Option<Duration> {
-        self.quantile_beyond(Duration::ZERO, 0.5)
+        self.sorted.get(self.sorted.len() / 2).copied()
+    }
+}
+
+impl Kind {
+    /// Re-plans once a sixteenth of what it knows is new (at every sample while fewer than 32
+    /// are known): a plan costs O(samples²), and with thousands of generations finishing a minute
+    /// it must not be made per finish.
+    fn add(&mut self, d: Duration) {
+        self.samples.add(d);
+        self.unplanned += 1;
+        if self.unplanned >= (self.samples.sorted.len() / 16).max(1) {
+            let typical = self.samples.median().unwrap_or(d);
+            self.plan = plan(&self.samples.sorted, typical.mul_f64(POLL_PRICE));
+            self.unplanned = 0;
+        }
     }
 }
 
 impl RenderTimes {
-    pub fn record(&mut self, kind: &str, render: Duration) {
-        self.kinds.entry(kind.to_string()).or_default().add(render);
+    /// Learns one duration. Returns whether the polls already planned for this kind should be
+    /// timed again: the first few durations change what is known the most (from nothing at all
+    /// to a first estimate), so generations waiting on a guess move to the new plan.
+    pub fn record(&mut self, kind: &str, render: Duration) -> bool {
+        let k = self.kinds.entry(kind.to_string()).or_default();
+        k.add(render);
+        let n = k.samples.sorted.len();
+        n <= 64 && n.is_power_of_two()
     }
 
     pub fn count(&self, kind: &str) -> usize {
-        self.kinds.get(kind).map_or(0, |s| s.sorted.len())
+        self.kinds.get(kind).map_or(0, |k| k.samples.sorted.len())
     }
 
     /// The median duration of a kind, if any was seen.
     pub fn median(&self, kind: &str) -> Option<Duration> {
-        self.kinds.get(kind).and_then(Samples::median)
+        self.kinds.get(kind).and_then(|k| k.samples.median())
     }
 }
+
+/// The poll ages (from the submit) that minimise, for a duration drawn from `sorted` (ascending,
+/// each equally likely), the expected time from its finish to the poll that sees it plus `price`
+/// for every poll made. A poll at a seen duration finds every generation at most that long, so
+/// the optimal ages are among the seen durations; `best[j]` is the least cost of the generations
+/// from the `j`-th on once all before it are found, and the plan follows the choices from 0.
+pub fn plan(sorted: &[Duration], price: Duration) -> Vec<Duration> {
+    let n = sorted.len();
+    let s: Vec<f64> = sorted.iter().map(Duration::as_secs_f64).collect();
+    let price = price.as_secs_f64();
+    let mut prefix = vec![0.0; n + 1];
+    for (i, x) in s.iter().enumerate() {
+        prefix[i + 1] = prefix[i] + x;
+    }
+    let mut best = vec![0.0; n + 1];
+    let mut choice = vec![n; n + 1];
+    for j in (0..n).rev() {
+        // The next poll at s[k]: every generation from j on pays for it, those from j to k are
+        // found by it, each after s[k] − its own duration.
+        let (mut least, mut at) = (f64::INFINITY, n - 1);
+        for k in j..n {
+            let cost = price * (n - j) as f64 + (k - j + 1) as f64 * s[k] - (prefix[k + 1] - prefix[j]) + best[k + 1];
+            if cost < least {
+                (least, at) = (cost, k);
+            }
+        }
+        best[j] = least;
+        choice[j] = at;
+    }
+    let mut ages = Vec::new();
+    let mut j = 0;
+    while j < n {
+        ages.push(sorted[choice[j]]);
+        j = choice[j] + 1;
+    }
+    ages
+}
+
+/// The share of generations that probe early while nothing is learned of their kind.
+const SCOUTS: f64 = 1.0 / 8.0;
 
 /// The knobs of adaptive polling.
 #[derive(Debug, Clone)]
@@ -80,28 +154,18 @@ pub struct PollPolicy {
     pub prior: Duration,
     /// No two polls of one generation closer than this, whatever was learned.
     pub min_interval: Duration,
-    /// Intervals never shorter than this share of the typical render: a few percent of it is
-    /// the detection latency aimed at.
-    pub floor_share: f64,
-    /// Nor longer than this share of it.
-    pub ceiling_share: f64,
-    /// The first poll is placed where this share of the generations would be done.
-    pub first: f64,
-    /// Each later poll is placed where this share of the generations still running would be done.
-    pub step: f64,
 }
 
 impl PollPolicy {
+    /// Fewer durations than this make a plan with gaps in it.
+    const SKETCH: usize = 16;
+
     /// For the real service: renders take minutes; no generation is polled more than once a
     /// second.
     pub fn service() -> PollPolicy {
         PollPolicy {
             prior: Duration::from_secs(120),
             min_interval: Duration::from_secs(1),
-            floor_share: 0.02,
-            ceiling_share: 0.5,
-            first: 0.1,
-            step: 0.35,
         }
     }
 
@@ -110,32 +174,55 @@ impl PollPolicy {
         PollPolicy {
             prior,
             min_interval: (prior / 100).max(Duration::from_millis(10)),
-            ..PollPolicy::service()
         }
     }
 
     /// How long after now to poll a generation of `kind` that has been running for `age` and was
-    /// still running at its last poll.
-    pub fn next_poll(&self, times: &RenderTimes, kind: &str, age: Duration) -> Duration {
-        let Some(samples) = times.kinds.get(kind).filter(|s| !s.sorted.is_empty()) else {
-            // Nothing learned yet: probe at ages that double from a small share of the prior, so
-            // that the first completions are seen within a factor of two of their time whether
-            // the prior was right or far off, for a handful of polls.
-            let start = (self.prior / 32).max(self.min_interval);
-            let wait = if age < start { start - age } else { age };
-            return wait.clamp(self.min_interval, self.prior.max(self.min_interval));
+    /// still running at its last poll. `phase` (in [0, 1), different from one generation to the
+    /// next: see [`phase`]) staggers the probes made before anything is learned.
+    pub fn next_poll(&self, times: &RenderTimes, kind: &str, age: Duration, phase: f64) -> Duration {
+        let Some(known) = times.kinds.get(kind).filter(|k| !k.plan.is_empty()) else {
+            // Nothing learned yet. Probe ages are fixed points (start × 2^k), not "twice the age
+            // now", so a poll delayed behind the rate limiter keeps its place in the octave.
+            let phase = phase.clamp(0.0, 1.0);
+            let (start, phase) = if phase < SCOUTS {
+                (self.prior / 32, phase / SCOUTS)
+            } else {
+                (self.prior, (phase - SCOUTS) / (1.0 - SCOUTS))
+            };
+            let start = start.mul_f64(2f64.powf(phase)).max(self.min_interval);
+            let octaves = (age.as_secs_f64() / start.as_secs_f64()).log2().floor().max(-1.0) + 1.0;
+            let next = start.mul_f64(2f64.powf(octaves.min(60.0)));
+            let wait = next.saturating_sub(age);
+            // And at least once every two priors, however old.
+            return wait.clamp(self.min_interval, (self.prior * 2).max(self.min_interval));
         };
-        let typical = samples.median().unwrap_or(self.prior);
-        let floor = self.min_interval.max(typical.mul_f64(self.floor_share));
-        let ceiling = typical.mul_f64(self.ceiling_share).max(floor);
-        let share = if age.is_zero() { self.first } else { self.step };
-        let wait = match samples.quantile_beyond(age, share) {
-            Some(at) => at.saturating_sub(age),
+        let typical = known.samples.median().unwrap_or(self.prior);
+        let late = typical / 20;
+        let wait = match known.plan.iter().find(|&&at| at > age) {
+            // From a handful of durations the plan is a sketch, with gaps where nothing was seen
+            // yet: past its first poll, no longer waits than for a late generation.
+            Some(&at) if known.samples.sorted.len() < Self::SKETCH && at > known.plan[0] => (at - age).min(late),
+            Some(&at) => at - age,
             // Older than anything seen: late, so looked at often, but not at every moment.
-            None => typical / 10,
+            None => late,
         };
-        wait.clamp(floor, ceiling)
+        wait.max(self.min_interval)
     }
+}
+
+/// A generation's place in the octave of early probes: the van der Corput sequence of its job
+/// index (0, ½, ¼, ¾, …), so any run of consecutive jobs spreads evenly over it.
+pub fn phase(index: usize) -> f64 {
+    let (mut x, mut i, mut unit) = (0.0, index, 0.5);
+    while i > 0 {
+        if i & 1 == 1 {
+            x += unit;
+        }
+        i >>= 1;
+        unit /= 2.0;
+    }
+    x
 }
 
 /// The kind a generation's duration is learned under. Templates of the magic models render
@@ -161,60 +248,24 @@ mod tests {
         Duration::from_secs_f64(s)
     }
 
+    /// Durations learned in a scrambled order, as finishes come in.
     fn learned(durations: &[f64]) -> RenderTimes {
         let mut t = RenderTimes::default();
-        for &d in durations {
-            t.record("m", secs(d));
+        let n = durations.len();
+        for k in 0..n {
+            t.record("m", secs(durations[k * 17 % n]));
         }
         t
     }
 
-    #[test]
-    fn before_anything_is_learned_polls_probe_at_doubling_ages() {
-        let p = PollPolicy::service();
-        let t = RenderTimes::default();
-        // 120 s / 32 = 3.75 s, then the age doubles: 7.5, 15, 30, 60, 120, then every 120 s.
-        let mut age = Duration::ZERO;
-        let mut ages = Vec::new();
-        for _ in 0..7 {
-            age += p.next_poll(&t, "m", age);
-            ages.push(age.as_secs_f64());
-        }
-        assert_eq!(ages, [3.75, 7.5, 15.0, 30.0, 60.0, 120.0, 240.0]);
-        // Renders 50 times shorter than the prior are still seen within a factor of two.
-        let p = PollPolicy::scaled(secs(120.0));
-        assert_eq!(p.next_poll(&t, "m", Duration::ZERO), secs(3.75));
-        assert_eq!(p.next_poll(&t, "m", secs(3.75)), secs(3.75));
-    }
-
-    #[test]
-    fn polls_follow_the_learned_durations_and_tighten_near_the_end() {
-        let p = PollPolicy::scaled(secs(3.0));
-        // Renders of 2.0 to 4.0 s.
-        let durations: Vec<f64> = (0..=20).map(|i| 2.0 + i as f64 * 0.1).collect();
-        let t = learned(&durations);
-        // The first poll near the early end, at most half the typical render away.
-        assert_eq!(p.next_poll(&t, "m", Duration::ZERO), secs(1.5));
-        // At 2.0 s, the next poll is where 35 % of those still running would be done.
-        let at2 = p.next_poll(&t, "m", secs(2.0));
-        assert!(at2 >= secs(0.6) && at2 <= secs(0.8), "{at2:?}");
-        // Close to the end, intervals shrink to the floor: 2 % of the 3 s median.
-        assert_eq!(p.next_poll(&t, "m", secs(3.95)), secs(0.06));
-        // Past everything seen, it is late: a tenth of the typical render.
-        assert_eq!(p.next_poll(&t, "m", secs(9.0)), secs(0.3));
-    }
-
-    #[test]
-    fn the_number_of_polls_stays_small() {
-        // Walk one generation of each duration through the policy and count polls.
-        let p = PollPolicy::scaled(secs(3.0));
-        let durations: Vec<f64> = (0..=40).map(|i| 2.0 + i as f64 * 0.05).collect();
-        let t = learned(&durations);
+    /// Walks one generation of each duration through the policy: (polls per generation, mean
+    /// detection latency in seconds).
+    fn walk(p: &PollPolicy, t: &RenderTimes, durations: &[f64]) -> (f64, f64) {
         let (mut polls, mut latency) = (0usize, 0f64);
-        for &d in &durations {
+        for &d in durations {
             let mut age = Duration::ZERO;
             loop {
-                age += p.next_poll(&t, "m", age);
+                age += p.next_poll(t, "m", age, 0.0);
                 polls += 1;
                 if age >= secs(d) {
                     latency += (age - secs(d)).as_secs_f64();
@@ -223,10 +274,155 @@ mod tests {
             }
         }
         let n = durations.len() as f64;
-        let (per_job, mean_latency) = (polls as f64 / n, latency / n);
-        eprintln!("{per_job:.2} polls per generation, mean detection latency {mean_latency:.3} s");
-        assert!(per_job < 4.5, "{per_job} polls per generation");
-        assert!(mean_latency < 0.1 * 3.0, "mean detection latency {mean_latency} s");
+        (polls as f64 / n, latency / n)
+    }
+
+    /// Expected latency plus `price` per poll of a schedule, over durations `s`.
+    fn cost(schedule: &[f64], s: &[f64], price: f64) -> f64 {
+        s.iter()
+            .map(|&d| match schedule.iter().position(|&at| at >= d) {
+                Some(k) => schedule[k] - d + price * (k + 1) as f64,
+                None => f64::INFINITY,
+            })
+            .sum::<f64>()
+            / s.len() as f64
+    }
+
+    #[test]
+    fn before_anything_is_learned_scouts_probe_at_doubling_ages() {
+        let p = PollPolicy::service();
+        let t = RenderTimes::default();
+        // A scout (phase 0): 120 s / 32 = 3.75 s, then the age doubles: 7.5, 15, 30, 60, 120,
+        // 240, then every 240 s.
+        let mut age = Duration::ZERO;
+        let mut ages = Vec::new();
+        for _ in 0..8 {
+            age += p.next_poll(&t, "m", age, 0.0);
+            ages.push(age.as_secs_f64());
+        }
+        assert_eq!(ages, [3.75, 7.5, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0]);
+        assert_eq!(p.next_poll(&t, "m", secs(500.0), 0.0), secs(240.0));
+        // Renders 50 times shorter than the prior are still seen within a factor of two.
+        let p = PollPolicy::scaled(secs(120.0));
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(3.75));
+        assert_eq!(p.next_poll(&t, "m", secs(3.75), 0.0), secs(3.75));
+        // Another scout probes half an octave later: between them, the first finishes are seen
+        // within a factor of √2.
+        let half = p.next_poll(&t, "m", Duration::ZERO, SCOUTS / 2.0).as_secs_f64();
+        assert!((half - 3.75 * 2f64.sqrt()).abs() < 1e-6, "{half}");
+        assert_eq!(p.next_poll(&t, "m", secs(half), SCOUTS / 2.0), secs(half));
+        // A poll that went out late (behind the rate limiter) keeps its probe ages: this scout's
+        // are 0.075 × 2^¼ × 2^k s, so from 1.0 s the next is at 1.43 s, not at twice the age.
+        let p = PollPolicy::scaled(secs(2.4));
+        let start = 0.075 * 2f64.powf(0.25);
+        let next = secs(1.0) + p.next_poll(&t, "m", secs(1.0), SCOUTS / 4.0);
+        assert!((next.as_secs_f64() - start * 16.0).abs() < 1e-6, "{next:?}");
+        let after = next + p.next_poll(&t, "m", next, SCOUTS / 4.0);
+        assert!((after.as_secs_f64() - start * 32.0).abs() < 1e-6, "{after:?}");
+    }
+
+    #[test]
+    fn the_others_wait_for_the_scouts_and_then_probe_from_the_prior() {
+        let p = PollPolicy::scaled(secs(2.4));
+        let t = RenderTimes::default();
+        // Phases past the scouts' eighth spread over the octave from the prior.
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, SCOUTS), secs(2.4));
+        let mid = p.next_poll(&t, "m", Duration::ZERO, SCOUTS + (1.0 - SCOUTS) / 2.0);
+        assert!((mid.as_secs_f64() - 2.4 * 2f64.sqrt()).abs() < 1e-6, "{mid:?}");
+        // Jobs in a row: one in eight scouts.
+        let scouts = (0..800).filter(|&i| phase(i) < SCOUTS).count();
+        assert_eq!(scouts, 100);
+        // Once a duration is known, everyone follows the plan.
+        let t = learned(&[3.0]);
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.9), secs(3.0));
+    }
+
+    #[test]
+    fn phases_spread_consecutive_jobs_over_the_octave() {
+        let phases: Vec<f64> = (0..8).map(phase).collect();
+        assert_eq!(phases, [0.0, 0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875]);
+        assert!((0..10_000).map(phase).all(|x| (0.0..1.0).contains(&x)));
+    }
+
+    #[test]
+    fn the_plan_beats_every_evenly_spaced_schedule() {
+        // Durations bunched at both ends, where even spacing is a poor fit.
+        let s: Vec<f64> = (0..60)
+            .map(|i| {
+                if i % 3 == 0 {
+                    2.0 + i as f64 / 100.0
+                } else {
+                    5.0 + i as f64 / 50.0
+                }
+            })
+            .collect();
+        let mut sorted = s.clone();
+        sorted.sort_by(f64::total_cmp);
+        let price = 0.1;
+        let planned: Vec<f64> = plan(&sorted.iter().map(|&x| secs(x)).collect::<Vec<_>>(), secs(price))
+            .iter()
+            .map(Duration::as_secs_f64)
+            .collect();
+        let ours = cost(&planned, &s, price);
+        let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
+        for k in 1..=40 {
+            for start in [0.0, lo, lo / 2.0] {
+                let even: Vec<f64> = (1..=k).map(|i| start + (hi - start) * i as f64 / k as f64).collect();
+                assert!(ours <= cost(&even, &s, price) + 1e-9, "{k} polls from {start}");
+            }
+        }
+        // It never polls before the earliest finish, and its last poll sees the latest one.
+        assert!(planned[0] >= lo, "{planned:?}");
+        assert_eq!(planned.last(), Some(&hi));
+    }
+
+    #[test]
+    fn spread_out_renders_are_seen_within_a_few_percent_for_a_few_polls() {
+        let p = PollPolicy::scaled(secs(3.0));
+        // Renders of 2.0 to 4.0 s, ±33 % around their mean: nothing before 2 s.
+        let durations: Vec<f64> = (0..=40).map(|i| 2.0 + i as f64 * 0.05).collect();
+        let t = learned(&durations);
+        // New renders fall between the ones learned from.
+        let fresh: Vec<f64> = (0..40).map(|i| 2.025 + i as f64 * 0.05).collect();
+        let first = p.next_poll(&t, "m", Duration::ZERO, 0.0);
+        assert!(first >= secs(2.0) && first <= secs(2.5), "{first:?}");
+        let (polls, latency) = walk(&p, &t, &fresh);
+        eprintln!("{polls:.2} polls per generation, mean detection latency {latency:.3} s");
+        assert!(polls < 5.0, "{polls} polls per generation");
+        assert!(latency < 0.04 * 3.0, "mean detection latency {latency} s");
+        // Past everything seen, it is late: a twentieth of the typical render.
+        assert_eq!(p.next_poll(&t, "m", secs(9.0), 0.0), secs(0.15));
+    }
+
+    #[test]
+    fn tightly_spread_renders_take_about_two_polls() {
+        let p = PollPolicy::scaled(secs(40.0));
+        // 38 to 42 s: ±5 %.
+        let durations: Vec<f64> = (0..=40).map(|i| 38.0 + i as f64 * 0.1).collect();
+        let t = learned(&durations);
+        let fresh: Vec<f64> = (0..40).map(|i| 38.05 + i as f64 * 0.1).collect();
+        let (polls, latency) = walk(&p, &t, &fresh);
+        eprintln!("{polls:.2} polls per generation, mean detection latency {latency:.3} s");
+        assert!(polls < 2.5, "{polls} polls per generation");
+        assert!(latency < 0.02 * 40.0, "mean detection latency {latency} s");
+    }
+
+    #[test]
+    fn a_plan_from_a_few_durations_leaves_no_long_gap() {
+        let p = PollPolicy::scaled(secs(3.0));
+        let t = learned(&[2.0, 4.0]);
+        // Nothing before the earliest finish seen; after it, no wait past a twentieth of the
+        // median.
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(2.0));
+        assert_eq!(p.next_poll(&t, "m", secs(2.0), 0.0), secs(0.2));
+        assert_eq!(p.next_poll(&t, "m", secs(3.9), 0.0), secs(0.1));
+    }
+
+    #[test]
+    fn the_first_durations_ask_for_pending_polls_to_be_timed_again() {
+        let mut t = RenderTimes::default();
+        let asks: Vec<usize> = (1..=200).filter(|_| t.record("m", secs(3.0))).collect();
+        assert_eq!(asks, [1, 2, 4, 8, 16, 32, 64]);
     }
 
     #[test]
@@ -240,6 +436,9 @@ mod tests {
         }
         assert_eq!(t.count("m"), Samples::KEEP);
         assert_eq!(t.median("m"), Some(secs(10.0)));
+        // The plan follows (it is remade every sixteenth sample).
+        let p = PollPolicy::scaled(secs(10.0));
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(10.0));
     }
 
     #[test]
