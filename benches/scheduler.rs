@@ -461,6 +461,61 @@ fn manifest(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
+/// What polling could do at best on the renders of a run: an oracle that knows their
+/// distribution exactly (the plan made from the very durations it is scored on) and polls each
+/// generation on one schedule. At the issue's 2.5 requests per job (1.5 polls), and at the polls
+/// the measured client spent.
+fn frontier_note(o: &Outcome) {
+    let created = o.stats.created();
+    let durations: Vec<Duration> = created.iter().map(|(_, g)| g.queued + g.render).collect();
+    if durations.is_empty() {
+        return;
+    }
+    let mean_render = created.iter().map(|(_, g)| g.render.as_secs_f64()).sum::<f64>() / durations.len() as f64;
+    let spent = o.stats.requests as f64 / o.jobs as f64 - 1.0;
+    let mut line = String::from("Best any poll schedule does on these renders (an oracle knowing their distribution):");
+    for polls in [1.5, spent] {
+        let (p, latency) = frontier(&durations, polls);
+        write!(
+            line,
+            " {p:.2} polls per generation ({:.2} requests per job): mean detection latency {latency:.3} s \
+             ({:.1} % of the mean render);",
+            p + 1.0,
+            100.0 * latency / mean_render
+        )
+        .unwrap();
+    }
+    println!("{}\n", line.trim_end_matches(';'));
+}
+
+/// (polls per generation, mean detection latency in seconds) of the best plan for `durations`
+/// that spends at most `polls` per generation: the price of a poll bisected until the plan fits.
+fn frontier(durations: &[Duration], polls: f64) -> (f64, f64) {
+    let mut sorted = durations.to_vec();
+    sorted.sort();
+    let score = |price: f64| {
+        let plan = vidbatch::coordinator::polling::plan(&sorted, Duration::from_secs_f64(price));
+        let (mut n, mut late) = (0usize, 0f64);
+        for d in &sorted {
+            let k = plan.partition_point(|at| at < d);
+            n += k + 1;
+            late += (plan[k] - *d).as_secs_f64();
+        }
+        (n as f64 / sorted.len() as f64, late / sorted.len() as f64)
+    };
+    // More expensive polls, fewer of them: find the cheapest price whose plan fits.
+    let (mut cheap, mut dear) = (1e-6, sorted[sorted.len() - 1].as_secs_f64() * 10.0);
+    for _ in 0..50 {
+        let mid = (cheap * dear).sqrt();
+        if score(mid).0 > polls {
+            cheap = mid;
+        } else {
+            dear = mid;
+        }
+    }
+    score(dear)
+}
+
 /// Each generation as a CSV row (`VIDBATCH_BENCH_DUMP=FILE`), for a closer look than the table:
 /// when it was created (seconds from the first), its queue and render, its polls and how late
 /// its finish was seen.
@@ -669,6 +724,9 @@ impl Bench {
              Requests counted by the simulator (refused ones included); detection latency = first poll that \
              reported the finish − the server-side finish.\n"
         );
+        if let Some(o) = rows.first() {
+            frontier_note(o);
+        }
     }
 
     fn validate(&self) {

@@ -476,7 +476,10 @@ impl<'p> Coordinator<'p> {
                 Some(joined) = self.lookups.join_next() => self.joined(joined),
                 _ = tokio::time::sleep_until(wake) => {}
             }
-            // Whatever else has finished meanwhile is handled in the same batch of writes.
+            // Whatever else has finished meanwhile is handled in the same batch of writes. The
+            // run has one thread: letting the other tasks move once first (answers being read)
+            // gathers several events per commit instead of one.
+            tokio::task::yield_now().await;
             for _ in 0..256 {
                 match self.submits.try_join_next().or_else(|| self.lookups.try_join_next()) {
                     Some(joined) => self.joined(joined),

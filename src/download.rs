@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::api::error_chain;
 
@@ -58,41 +57,25 @@ impl Downloader {
 
     /// Downloads `url` to `dest`. `expected_size` is what the service said the file weighs.
     pub async fn fetch(&self, url: &str, dest: &Path, expected_size: Option<u64>) -> Result<Downloaded, DownloadError> {
-        let write_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| DownloadError::Write { path, source }
-        };
-        let dir = dest.parent().unwrap_or(Path::new("."));
-        tokio::fs::create_dir_all(dir).await.map_err(write_err(dir))?;
         let part = part_path(dest);
-        let result = self.stream_to(url, &part, expected_size).await;
-        match result {
-            Ok(done) => {
-                tokio::fs::rename(&part, dest).await.map_err(write_err(dest))?;
-                // The rename is durable only once the folder is synced.
-                if let Ok(d) = std::fs::File::open(dir) {
-                    d.sync_all().map_err(write_err(dir))?;
-                }
-                // What counts is what the disk holds, not what the network sent: a write error
-                // that slipped through would show here as a short file.
-                let on_disk = tokio::fs::metadata(dest).await.map_err(write_err(dest))?.len();
-                if on_disk != done.bytes {
-                    let _ = tokio::fs::remove_file(dest).await;
-                    return Err(DownloadError::Write {
-                        path: dest.to_path_buf(),
-                        source: std::io::Error::other(format!("{on_disk} bytes on disk after writing {}", done.bytes)),
-                    });
-                }
-                Ok(done)
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                Err(e)
-            }
+        let result = self.stream_to(url, &part, dest, expected_size).await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&part).await;
         }
+        result
     }
 
-    async fn stream_to(&self, url: &str, part: &Path, expected_size: Option<u64>) -> Result<Downloaded, DownloadError> {
+    /// Streams the body into `part` and, once it is whole, makes it `dest`. The file work runs
+    /// on the blocking pool a batch at a time (a megabyte, or the whole of a small video in one
+    /// go: created, written, hashed, synced and renamed in one hop), while the next batch
+    /// arrives from the network.
+    async fn stream_to(
+        &self,
+        url: &str,
+        part: &Path,
+        dest: &Path,
+        expected_size: Option<u64>,
+    ) -> Result<Downloaded, DownloadError> {
         let response = self
             .http
             .get(url)
@@ -112,39 +95,42 @@ impl Downloader {
                 limit: self.max_bytes,
             });
         }
-        let mut file = tokio::fs::File::create(part)
-            .await
-            .map_err(|source| DownloadError::Write {
-                path: part.to_path_buf(),
-                source,
-            })?;
-        let mut hasher = Sha256::new();
+        let mut sink = Some(Sink::new(part));
+        let mut writing: Option<tokio::task::JoinHandle<Result<Sink, DownloadError>>> = None;
+        let mut batch = Vec::new();
+        let mut batched = 0usize;
         let mut bytes = 0u64;
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk
                 .map_err(|e| DownloadError::Transient(format!("cut off after {bytes} bytes: {}", error_chain(&e))))?;
-            hasher.update(&chunk);
             bytes += chunk.len() as u64;
             if bytes > self.max_bytes {
+                if let Some(w) = writing.take() {
+                    let _ = w.await;
+                }
                 return Err(DownloadError::TooLarge {
                     offered: format!("more than {} bytes", self.max_bytes),
                     limit: self.max_bytes,
                 });
             }
-            file.write_all(&chunk).await.map_err(|source| DownloadError::Write {
-                path: part.to_path_buf(),
-                source,
-            })?;
+            batched += chunk.len();
+            batch.push(chunk);
+            if batched >= BATCH {
+                // One batch on disk at a time, the next one filling meanwhile.
+                if let Some(w) = writing.take() {
+                    sink = Some(joined(w.await)?);
+                }
+                let mut s = sink.take().expect("the sink is back once its batch is written");
+                let full = std::mem::take(&mut batch);
+                batched = 0;
+                writing = Some(tokio::task::spawn_blocking(move || s.write(&full).map(|()| s)));
+            }
         }
-        // tokio's `File` writes in the background: the last write's error (a full disk) comes
-        // out of `flush`, and `sync_all` alone would not report it.
-        let write_failed = |source| DownloadError::Write {
-            path: part.to_path_buf(),
-            source,
-        };
-        file.flush().await.map_err(write_failed)?;
-        file.sync_all().await.map_err(write_failed)?;
+        if let Some(w) = writing.take() {
+            sink = Some(joined(w.await)?);
+        }
+        let mut sink = sink.expect("the sink is back once its batch is written");
         for (what, expected) in [
             ("Content-Length", announced),
             ("the announced file_size", expected_size),
@@ -160,9 +146,103 @@ impl Downloader {
         if bytes == 0 {
             return Err(DownloadError::Transient("the file host sent an empty file".into()));
         }
+        let dest = dest.to_path_buf();
+        joined(
+            tokio::task::spawn_blocking(move || {
+                sink.write(&batch)?;
+                sink.finish(&dest, bytes)
+            })
+            .await,
+        )
+    }
+}
+
+/// How much of a video is written to disk at once.
+const BATCH: usize = 1 << 20;
+
+/// The result of a blocking file task (a task that panicked is a bug, reported as a write error).
+fn joined<T>(r: Result<Result<T, DownloadError>, tokio::task::JoinError>) -> Result<T, DownloadError> {
+    r.unwrap_or_else(|e| {
+        Err(DownloadError::Write {
+            path: PathBuf::new(),
+            source: std::io::Error::other(format!("the file task failed: {e}")),
+        })
+    })
+}
+
+/// A `.part` file being written, with the hash of what went into it. Used on the blocking pool.
+struct Sink {
+    part: PathBuf,
+    file: Option<std::fs::File>,
+    hasher: Sha256,
+}
+
+impl Sink {
+    fn new(part: &Path) -> Sink {
+        Sink {
+            part: part.to_path_buf(),
+            file: None,
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn failed(&self) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
+        |source| DownloadError::Write {
+            path: self.part.clone(),
+            source,
+        }
+    }
+
+    /// Appends `chunks`, creating the file (and its folder) with the first.
+    fn write<B: AsRef<[u8]>>(&mut self, chunks: &[B]) -> Result<(), DownloadError> {
+        use std::io::Write as _;
+        if self.file.is_none() {
+            let dir = self.part.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(|source| DownloadError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            self.file = Some(std::fs::File::create(&self.part).map_err(self.failed())?);
+        }
+        let file = self.file.as_mut().expect("created above");
+        for chunk in chunks {
+            let chunk = chunk.as_ref();
+            self.hasher.update(chunk);
+            // A full disk shows here: std's writes are not deferred.
+            file.write_all(chunk).map_err(|source| DownloadError::Write {
+                path: self.part.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the file, renames it to `dest` and syncs the folder (the rename is durable only
+    /// then). What counts is what the disk holds, not what the network sent: a write error that
+    /// slipped through would show as a short file.
+    fn finish(self, dest: &Path, bytes: u64) -> Result<Downloaded, DownloadError> {
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| DownloadError::Write { path, source }
+        };
+        let file = self.file.as_ref().expect("a file is created with the first bytes");
+        file.sync_all().map_err(self.failed())?;
+        std::fs::rename(&self.part, dest).map_err(write_err(dest))?;
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        if let Ok(d) = std::fs::File::open(dir) {
+            d.sync_all().map_err(write_err(dir))?;
+        }
+        let on_disk = std::fs::metadata(dest).map_err(write_err(dest))?.len();
+        if on_disk != bytes {
+            let _ = std::fs::remove_file(dest);
+            return Err(DownloadError::Write {
+                path: dest.to_path_buf(),
+                source: std::io::Error::other(format!("{on_disk} bytes on disk after writing {bytes}")),
+            });
+        }
         Ok(Downloaded {
             bytes,
-            sha256: format!("{:x}", hasher.finalize()),
+            sha256: format!("{:x}", self.hasher.finalize()),
         })
     }
 }
@@ -210,7 +290,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<Downloaded> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A file host on 127.0.0.1 that answers every request with `head` and then zeros, forever.
     async fn endless_host(head: &'static str) -> String {
@@ -244,7 +324,9 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, DownloadError::TooLarge { limit: 1048576, .. }), "{err}");
         assert!(!dest.exists());
-        assert_eq!(std::fs::read_dir(dir.path().join("videos")).unwrap().count(), 0);
+        // Nothing left: no part file (the folder is made with the first batch written, if any).
+        let left = std::fs::read_dir(dir.path().join("videos")).map_or(0, |d| d.count());
+        assert_eq!(left, 0);
     }
 
     #[tokio::test]
