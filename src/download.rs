@@ -102,18 +102,27 @@ impl Downloader {
         let mut bytes = 0u64;
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk
-                .map_err(|e| DownloadError::Transient(format!("cut off after {bytes} bytes: {}", error_chain(&e))))?;
-            bytes += chunk.len() as u64;
-            if bytes > self.max_bytes {
+            let failed = match &chunk {
+                Err(e) => Some(DownloadError::Transient(format!(
+                    "cut off after {bytes} bytes: {}",
+                    error_chain(e)
+                ))),
+                Ok(c) if bytes + c.len() as u64 > self.max_bytes => Some(DownloadError::TooLarge {
+                    offered: format!("more than {} bytes", self.max_bytes),
+                    limit: self.max_bytes,
+                }),
+                Ok(_) => None,
+            };
+            if let Some(e) = failed {
+                // The batch being written finishes first: the caller then removes a `.part`
+                // that is really there (not one created just after).
                 if let Some(w) = writing.take() {
                     let _ = w.await;
                 }
-                return Err(DownloadError::TooLarge {
-                    offered: format!("more than {} bytes", self.max_bytes),
-                    limit: self.max_bytes,
-                });
+                return Err(e);
             }
+            let chunk = chunk.expect("an error returned above");
+            bytes += chunk.len() as u64;
             batched += chunk.len();
             batch.push(chunk);
             if batched >= BATCH {

@@ -107,20 +107,36 @@ pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) -> Vec<Vec<usize>> {
             }
         }
         let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
-        let mut file = parts.join("/");
         let last = parts.last().copied().unwrap_or("");
-        if last.is_empty() || last.starts_with('.') {
-            file = format!("{file}/{}{last}", job.key.short())
-                .trim_start_matches('/')
-                .to_string();
+        let mut file = String::with_capacity(path.len() + 20);
+        file.push_str("videos");
+        for part in &parts {
+            file.push('/');
+            file.push_str(part);
         }
-        job.file = format!("videos/{file}");
+        if last.is_empty() || last.starts_with('.') {
+            file.push('/');
+            file.push_str(job.key.short());
+            file.push_str(last);
+        }
+        job.file = file;
     }
-    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    // Names that differ only in case are the same file on some disks. The first job of each
+    // name is kept in one map; a list is made only for the names that collide (foldhash: a
+    // hundred thousand names are hashed here on a large plan).
+    let mut first: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
+    let mut shared: HashMap<usize, Vec<usize>, foldhash::fast::RandomState> = HashMap::default();
     for (i, job) in jobs.iter().enumerate() {
-        groups.entry(job.file.to_lowercase()).or_default().push(i);
+        match first.entry(job.file.to_lowercase()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                shared.entry(*o.get()).or_insert_with(|| vec![*o.get()]).push(i)
+            }
+        }
     }
-    let mut collisions: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
+    let mut collisions: Vec<Vec<usize>> = shared.into_values().collect();
     collisions.sort();
     for group in &collisions {
         for &i in group {
