@@ -181,6 +181,14 @@ pub enum GenerationStatus {
     },
 }
 
+/// The spacing of sends (see [`ApiClient::send`]).
+struct Pacer {
+    /// The next place free to take.
+    next: tokio::time::Instant,
+    /// When the next request may really leave, by the ones sent so far.
+    due: tokio::time::Instant,
+}
+
 /// Proof that the run's rate limiter let one request through: every request needs one.
 pub struct Turn(());
 
@@ -189,10 +197,10 @@ pub struct ApiClient {
     endpoint: String,
     key: ApiKey,
     limiter: Limiter,
-    /// When the next request may leave: requests are sent at least `period` apart whatever
-    /// bunches them up before (several turns spent in one turn of the coordinator's loop, the
-    /// commit a submit waits for), so the service never sees more than `--rate`.
-    next_send: std::sync::Mutex<tokio::time::Instant>,
+    /// Requests leave at least `period` apart whatever bunches them up before (several turns
+    /// spent in one turn of the coordinator's loop, the commit a submit waits for), so the
+    /// service never sees more than `--rate`.
+    pacer: std::sync::Mutex<Pacer>,
     period: Duration,
     requests: AtomicU64,
 }
@@ -230,7 +238,10 @@ impl ApiClient {
             endpoint: format!("{base}{GENERATIONS_PATH}"),
             key,
             limiter: RateLimiter::direct(quota),
-            next_send: std::sync::Mutex::new(tokio::time::Instant::now()),
+            pacer: std::sync::Mutex::new(Pacer {
+                next: tokio::time::Instant::now(),
+                due: tokio::time::Instant::now(),
+            }),
             period,
             requests: AtomicU64::new(0),
         }))
@@ -268,19 +279,25 @@ impl ApiClient {
         _turn: Turn,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), ApiError> {
+        // Each request has its own place (so waiting ones wake one at a time), and goes when
+        // its place comes unless the requests before it went out late and close together (the
+        // run's one thread was busy): then it takes a new place behind them. `due` is when the
+        // next request may leave by what has really been sent; up to `slack` early is allowed:
+        // a quarter of a period (or the timer's millisecond grain), well under the service's own
+        // tolerance, so that jitter on the way does not make two requests look like three.
+        let slack = (self.period / 4).max(Duration::from_millis(1));
         loop {
             let at = {
-                let mut next = self.next_send.lock().unwrap_or_else(|e| e.into_inner());
-                let at = (*next).max(tokio::time::Instant::now());
-                *next = at + self.period;
+                let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+                let at = p.next.max(tokio::time::Instant::now());
+                p.next = at + self.period;
                 at
             };
             tokio::time::sleep_until(at).await;
-            // Woken late (the run's one thread was busy, e.g. committing the state): the sends
-            // placed after this one are due too, and going out together they would pass `--rate`
-            // at the service. A new place behind them keeps the spacing; the old one goes unused.
-            // (Late means more than the timer's millisecond grain, or every send would be.)
-            if tokio::time::Instant::now() <= at + (self.period / 2).max(Duration::from_millis(2)) {
+            let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            if p.due <= now + slack {
+                p.due = p.due.max(now) + self.period;
                 break;
             }
         }
