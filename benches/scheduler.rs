@@ -12,7 +12,8 @@
 //! multiplied by F), `--inflight-jobs N` (default 10000), `--rows 10000,100000` (validate),
 //! `--sizes 1MiB,1GiB` (downloads), `--variants vidbatch,fixed10,fixed15`, `--client-arg ARG`
 //! (repeatable: passed to the adaptive vidbatch runs), `--timeout-secs S` (per child, default
-//! 1800).
+//! 1800). `VIDBATCH_BENCH_DUMP=FILE` writes each generation of every run measured to FILE (the
+//! last run's stay) as CSV.
 //!
 //! The client is a child process, so its CPU time and peak RSS are its own (`wait4`). Simulated
 //! renders model the service's at a scale: the mean render `M` stands for the service's 150 s,
