@@ -320,7 +320,16 @@ pub struct Coordinator<'p> {
     odd_statuses: std::collections::HashSet<String>,
     /// How long renders take, per kind: what adaptive polling is based on.
     render_times: polling::RenderTimes,
+    /// The open batch of writes holds one that must be on disk at the end of this turn of the
+    /// loop (see [`Coordinator::record`]).
+    urgent: bool,
+    /// Since when the open batch has held writes that may wait ([`Coordinator::record_lazily`]).
+    lazy_since: Option<Instant>,
 }
+
+/// How long writes that nothing depends on may wait for a commit: at thousands of finishes a
+/// second, one commit per turn of the loop was most of the state's cost.
+const LAZY_COMMIT: Duration = Duration::from_millis(50);
 
 impl<'p> Coordinator<'p> {
     #[allow(clippy::too_many_arguments)]
@@ -378,6 +387,8 @@ impl<'p> Coordinator<'p> {
             next_progress,
             odd_statuses: Default::default(),
             render_times: polling::RenderTimes::default(),
+            urgent: false,
+            lazy_since: None,
         };
         for (kind, render) in coordinator.state.render_times()? {
             coordinator.render_times.record(&kind, render);
@@ -631,8 +642,16 @@ impl<'p> Coordinator<'p> {
     }
 
     /// Commits what this turn of the loop recorded, then sends the POSTs it decided: none leaves
-    /// before its `submitting` record is on disk. One sync covers every write of the turn.
+    /// before its `submitting` record is on disk. One sync covers every write of the turn. A
+    /// batch of writes that may wait (a finish, a saved video) is committed within
+    /// [`LAZY_COMMIT`] instead, together with the ones after it.
     fn flush(&mut self) {
+        let waited = self.lazy_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
+        if !self.urgent && self.outbox.is_empty() && !waited {
+            return;
+        }
+        self.urgent = false;
+        self.lazy_since = None;
         if let Err(e) = self.state.commit() {
             // Its writes were rolled back: nothing that depends on them may go out.
             let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
@@ -646,9 +665,25 @@ impl<'p> Coordinator<'p> {
         }
     }
 
-    /// Records with the state store, in the batch of this turn of the loop; a failure here stops
-    /// the run (we must not spend without a record).
+    /// Records with the state store, in the batch of this turn of the loop, committed at its end;
+    /// a failure here stops the run (we must not spend without a record). What must be on disk
+    /// before the run goes on goes through here: a `submitting` record (before its POST), a
+    /// generation id (the moment it is known: lost, it would leave a paid generation `unknown`),
+    /// a job back in the queue.
     fn record(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
+        self.urgent = true;
+        self.write(what)
+    }
+
+    /// Records what may wait up to [`LAZY_COMMIT`] for its commit: nothing is sent or paid on
+    /// its strength, and if a crash loses it the next run finds the job one step back (a
+    /// generation polled again, a video fetched again), both free.
+    fn record_lazily(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
+        self.lazy_since.get_or_insert_with(Instant::now);
+        self.write(what)
+    }
+
+    fn write(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
         match self.state.begin().and_then(|()| what(&mut self.state)) {
             Ok(()) => true,
             Err(e) => {

@@ -24,6 +24,7 @@ impl Coordinator<'_> {
             next_poll,
             self.retrying.peek().map(|Reverse((at, _))| *at),
             self.submits_paused_until,
+            self.lazy_since.map(|t| t + super::LAZY_COMMIT),
         ]
         .into_iter()
         .flatten()

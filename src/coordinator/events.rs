@@ -210,7 +210,7 @@ impl Coordinator<'_> {
                 }
             }
             AfterPoll::GaveUp { message } => {
-                self.record(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
+                self.record_lazily(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
                 self.settle(i, Outcome::Left);
                 self.sinks.emit(RunEvent::Pending { job, reason: &message });
             }
@@ -244,9 +244,9 @@ impl Coordinator<'_> {
                         generation_id: &id,
                     });
                 }
-                self.record(|s| s.mark_downloading(&job.key, &id, credits));
+                self.record_lazily(|s| s.mark_downloading(&job.key, &id, credits));
                 if let Some(render) = render {
-                    self.record(|s| s.record_render(&id, &kind, render));
+                    self.record_lazily(|s| s.record_render(&id, &kind, render));
                     if self.render_times.record(&kind, render) {
                         self.retime_polls(&kind);
                     }
@@ -352,7 +352,7 @@ impl Coordinator<'_> {
                     Charge::Reported(c) => Some(c),
                     _ => None,
                 };
-                self.record(|s| s.mark_completed(&job.key, &job.file, done.bytes, &done.sha256));
+                self.record_lazily(|s| s.mark_completed(&job.key, &job.file, done.bytes, &done.sha256));
                 self.settle(i, Outcome::Done);
                 self.sinks.emit(RunEvent::Completed {
                     job,
@@ -378,7 +378,7 @@ impl Coordinator<'_> {
     /// rerun fetches it again for free.
     fn download_failed(&mut self, i: usize, generation_id: &str, message: &str) {
         let job = &self.jobs[i];
-        self.record(|s| s.mark_failed(&job.key, Failure::Download, message));
+        self.record_lazily(|s| s.mark_failed(&job.key, Failure::Download, message));
         self.settle(i, Outcome::Failed);
         self.sinks.emit(RunEvent::Failed {
             job,
