@@ -11,9 +11,10 @@
 //!    per job. Downloads start as soon as a generation completes.
 //! 3. Workers (submit, poll, download tasks) never touch the state: they return an [`Event`],
 //!    whose consequence is decided by pure functions (`decide.rs`) and which the loop records
-//!    synchronously (`events.rs`) before anything else happens. A submit
-//!    is recorded when its rate-limiter turn comes, just before its POST, and its generation id
-//!    the moment it returns, before any poll.
+//!    synchronously (`events.rs`) before anything else happens. A submit is recorded when its
+//!    rate-limiter turn comes and committed before its POST, and its generation id committed the
+//!    moment it returns, before any poll; what a finish writes may share a commit with the next
+//!    ones for up to `LAZY_COMMIT` (lost in a crash, it is found again for free).
 //! 4. A job's failure is state, never an early return: the loop runs until no work is left, the
 //!    run is cancelled, or something every job would meet stops it (a refused key, an
 //!    unreachable API, an unwritable state or output folder).
