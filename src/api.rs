@@ -215,7 +215,7 @@ impl ApiClient {
         }
         // One turn per 1/rate seconds, with a burst of 50 ms' worth so that the coordinator can
         // spend the turns that came while it was busy in one batch; sends are then paced
-        // (`next_send`), so no more than `rate` requests leave in any second.
+        // (`pacer`, in `send`), so the service sees no more than about `rate` a second.
         let period = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| "`--rate` is too low".to_string())?;
         let burst = NonZeroU32::new((rate * 0.05).clamp(1.0, 1000.0) as u32).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)

@@ -211,6 +211,11 @@ struct Remote {
     submitted: Option<Instant>,
     /// When it was last seen still running.
     last_pending: Instant,
+    /// Its place among the generations of its kind, for the early probes ([`polling::phase`]).
+    phase: f64,
+    /// Its next poll is where the policy put it (not a back-off or a refetch): the first
+    /// durations learned may move it ([`Coordinator::retime_polls`]).
+    planned: bool,
     /// Held until the service reports it finished: until then it counts against the ceiling.
     slot: Option<Slot>,
     stage: Stage,
@@ -326,6 +331,9 @@ pub struct Coordinator<'p> {
     urgent: bool,
     /// Since when the open batch has held writes that may wait ([`Coordinator::record_lazily`]).
     lazy_since: Option<Instant>,
+    /// Generations followed so far per kind: each gets the next place in the octave of early
+    /// probes, so every kind has its scouts however its jobs are spread over the plan.
+    followed: std::collections::HashMap<Arc<str>, usize>,
 }
 
 /// How long writes that nothing depends on may wait for a commit: at thousands of finishes a
@@ -390,6 +398,7 @@ impl<'p> Coordinator<'p> {
             render_times: polling::RenderTimes::default(),
             urgent: false,
             lazy_since: None,
+            followed: Default::default(),
         };
         for (kind, render) in coordinator.state.render_times()? {
             coordinator.render_times.record(&kind, render);
@@ -520,6 +529,8 @@ impl<'p> Coordinator<'p> {
         let deadline = Instant::now() + SUBMIT_GRACE;
         while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, self.submits.join_next()).await {
             self.joined(joined);
+            // Its generation id on disk now: a kill during this wait must not lose it.
+            self.commit();
         }
         self.submits.abort_all();
         self.outbox.clear();
@@ -583,7 +594,19 @@ impl<'p> Coordinator<'p> {
             return;
         }
         self.next_progress = now + self.config.progress_every;
+        // What the sinks read from the state (results.csv) includes the finishes still waiting
+        // for their shared commit.
+        if self.lazy_since.is_some() {
+            self.commit();
+        }
         self.emit_progress();
+    }
+
+    /// The next place in the octave of early probes for a generation of `kind`.
+    fn next_phase(&mut self, kind: &Arc<str>) -> f64 {
+        let n = self.followed.entry(kind.clone()).or_default();
+        *n += 1;
+        polling::phase(*n - 1)
     }
 
     fn emit_progress(&mut self) {
@@ -651,6 +674,11 @@ impl<'p> Coordinator<'p> {
         if !self.urgent && self.outbox.is_empty() && !waited {
             return;
         }
+        self.commit();
+    }
+
+    /// Commits the open batch, then sends the POSTs that waited for it.
+    fn commit(&mut self) {
         self.urgent = false;
         self.lazy_since = None;
         if let Err(e) = self.state.commit() {

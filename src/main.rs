@@ -287,7 +287,8 @@ fn main() -> ExitCode {
     };
     // A run is one coordinator loop and its I/O: on one thread, a worker's answer reaches the
     // loop without waking another thread (at thousands of requests a second, those wake-ups
-    // were a large share of the client's CPU). The simulator serves on every core.
+    // were a large share of the client's CPU). `vidbatch sim` serves on every core (the
+    // simulator of `run --simulate` shares the run's thread: it serves one client).
     let runtime = match &cli.command {
         Command::Sim(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
         _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),

@@ -47,7 +47,8 @@ impl Coordinator<'_> {
                 }
                 let now = Instant::now();
                 let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
-                let first_poll = self.poll_wait(&kind, Duration::ZERO, i);
+                let phase = self.next_phase(&kind);
+                let first_poll = self.poll_wait(&kind, Duration::ZERO, phase);
                 // The slot its submit took stays with the generation until it is seen finished.
                 let (slot, charge) = match std::mem::replace(&mut self.tracks[i], Track::Queued) {
                     Track::Submitting { slot, charge, .. } => (Some(slot), charge),
@@ -71,6 +72,8 @@ impl Coordinator<'_> {
                     since: now,
                     submitted: Some(now),
                     last_pending: now,
+                    phase,
+                    planned: true,
                     slot,
                     stage: Stage::PollAt(now + first_poll),
                     queued: true,
@@ -179,11 +182,15 @@ impl Coordinator<'_> {
         let job = &self.jobs[i];
         let now = Instant::now();
         // When to look again, were it still running (the policy needs `self`, `r` borrows it).
-        let (kind, age) = match &self.tracks[i] {
-            Track::Remote(r) => (r.kind.clone(), now.duration_since(r.submitted.unwrap_or(r.since))),
+        let (kind, age, phase) = match &self.tracks[i] {
+            Track::Remote(r) => (
+                r.kind.clone(),
+                now.duration_since(r.submitted.unwrap_or(r.since)),
+                r.phase,
+            ),
             _ => return,
         };
-        let next_poll = self.poll_wait(&kind, age, i);
+        let next_poll = self.poll_wait(&kind, age, phase);
         let Track::Remote(r) = &mut self.tracks[i] else { return };
         let followed = decide::Followed {
             generation_id: &r.generation_id,
@@ -198,6 +205,7 @@ impl Coordinator<'_> {
                 r.queued = queued;
                 r.last_pending = now;
                 r.stage = Stage::PollAt(now + next);
+                r.planned = true;
                 tracing::debug!("{}: still running", job.label());
                 if let Some(word) = odd
                     && self.odd_statuses.insert(word.clone())
@@ -267,21 +275,22 @@ impl Coordinator<'_> {
                     );
                 }
                 r.stage = Stage::PollAt(now + delay);
+                r.planned = false;
             }
             AfterPoll::StopRun(reason) => {
                 r.stage = Stage::PollAt(now);
+                r.planned = false;
                 self.stop(reason);
             }
         }
     }
 
-    /// How long to wait before polling job `i`'s generation, of `kind`, that has run for `age`.
-    pub(super) fn poll_wait(&self, kind: &str, age: Duration, i: usize) -> Duration {
+    /// How long to wait before polling a generation of `kind` that has run for `age` (`phase`:
+    /// its place among the generations of its kind, [`Coordinator::next_phase`]).
+    pub(super) fn poll_wait(&self, kind: &str, age: Duration, phase: f64) -> Duration {
         match &self.config.polling {
             super::Polling::Fixed(every) => *every,
-            super::Polling::Adaptive(policy) => {
-                policy.next_poll(&self.render_times, kind, age, super::polling::phase(i))
-            }
+            super::Polling::Adaptive(policy) => policy.next_poll(&self.render_times, kind, age, phase),
         }
     }
 
@@ -295,11 +304,12 @@ impl Coordinator<'_> {
         let now = Instant::now();
         for i in 0..self.tracks.len() {
             let Track::Remote(r) = &self.tracks[i] else { continue };
-            if !matches!(r.stage, Stage::PollAt(_)) || &*r.kind != kind {
+            // A back-off after an error, or a fetch again, keeps its own time.
+            if !matches!(r.stage, Stage::PollAt(_)) || !r.planned || &*r.kind != kind {
                 continue;
             }
             let age = now.duration_since(r.submitted.unwrap_or(r.since));
-            let at = now + self.poll_wait(kind, age, i);
+            let at = now + self.poll_wait(kind, age, r.phase);
             if let Track::Remote(r) = &mut self.tracks[i] {
                 r.stage = Stage::PollAt(at);
             }
@@ -341,6 +351,7 @@ impl Coordinator<'_> {
         let Track::Remote(r) = &mut self.tracks[i] else { return };
         // Until decided below, it is back to waiting for a fresh URL.
         r.stage = Stage::PollAt(Instant::now());
+        r.planned = false;
         if result.is_err() {
             r.download_tries += 1;
         }

@@ -23,6 +23,7 @@ impl Coordinator<'_> {
         // Follows a generation that already exists: poll it now. `in_flight` when it may still
         // be running remotely (it then takes a concurrency slot).
         let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
+        let phase = self.next_phase(&kind);
         let slots = self.slots.clone();
         // The generation followed is counted by the ledger from the records already: at its
         // charge, or at its expected price until the service reports one.
@@ -38,6 +39,8 @@ impl Coordinator<'_> {
                 since: now,
                 submitted: None,
                 last_pending: now,
+                phase,
+                planned: false,
                 slot: in_flight.then(|| slots.take()),
                 stage: Stage::PollAt(now),
                 queued: false,
