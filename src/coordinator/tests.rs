@@ -158,3 +158,30 @@ fn each_phase_left_by_a_dead_run_is_resumed_without_paying_twice() {
     assert_eq!(p[5], Placed::Remote(false), "still a fetch, not a generation in flight");
     assert_eq!(in_flight, 1);
 }
+
+#[test]
+fn every_kind_numbers_its_own_generations_for_the_early_probes() {
+    // Jobs of two kinds taking turns in the plan: by job index, one kind would get every even
+    // place of the octave and no scout at all; numbered per kind, each starts with a scout.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.yaml");
+    std::fs::write(&path, MANIFEST).unwrap();
+    let plan = plan::plan(&manifest::load(&path).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    let mut state = RunState::open(&out, "test").unwrap();
+    state.register(&plan.jobs).unwrap();
+    let mut c = Coordinator::new(
+        &plan,
+        &out,
+        state,
+        ApiClient::new("http://127.0.0.1:9", ApiKey::new("k"), 1.0).unwrap(),
+        Arc::new(Downloader::new(crate::download::DEFAULT_MAX_BYTES).unwrap()),
+        config(0, false),
+        &Shutdown::default(),
+        crate::sinks::Sinks::default(),
+    )
+    .unwrap();
+    let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+    let places: Vec<f64> = (0..4).flat_map(|_| [c.next_phase(&a), c.next_phase(&b)]).collect();
+    assert_eq!(places, [0.0, 0.0, 0.5, 0.5, 0.25, 0.25, 0.75, 0.75]);
+}
