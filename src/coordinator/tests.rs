@@ -26,6 +26,21 @@ fn config(paid_retries: u32, resubmit_unknown: bool) -> RunConfig {
     }
 }
 
+/// A coordinator for `plan` over the state in `out`, built, not run (no server behind its URL).
+fn coordinator<'p>(plan: &'p plan::Plan, out: &std::path::Path, config: RunConfig) -> Coordinator<'p> {
+    Coordinator::new(
+        plan,
+        out,
+        RunState::open(out, "test").unwrap(),
+        ApiClient::new("http://127.0.0.1:9", ApiKey::new("k"), 1.0).unwrap(),
+        Arc::new(Downloader::new(crate::download::DEFAULT_MAX_BYTES).unwrap()),
+        config,
+        &Shutdown::default(),
+        crate::sinks::Sinks::default(),
+    )
+    .unwrap()
+}
+
 #[derive(Debug, PartialEq)]
 enum Placed {
     Queued,
@@ -96,21 +111,8 @@ fn each_phase_left_by_a_dead_run_is_resumed_without_paying_twice() {
             state.mark_failed(j(i), failure, "x").unwrap();
         }
     }
-    let api = ApiClient::new("http://127.0.0.1:9", ApiKey::new("k"), 1.0).unwrap();
-    let downloader = Arc::new(Downloader::new(crate::download::DEFAULT_MAX_BYTES).unwrap());
     let build = |paid_retries, resubmit_unknown| {
-        let state = RunState::open(&out, "test").unwrap();
-        let c = Coordinator::new(
-            &plan,
-            &out,
-            state,
-            api.clone(),
-            downloader.clone(),
-            config(paid_retries, resubmit_unknown),
-            &Shutdown::default(),
-            crate::sinks::Sinks::default(),
-        )
-        .unwrap();
+        let c = coordinator(&plan, &out, config(paid_retries, resubmit_unknown));
         let placed: Vec<Placed> = (0..plan.jobs.len()).map(|i| placed(&c, i)).collect();
         (placed, c.slots.in_use(), c.resumed_done)
     };
@@ -168,19 +170,8 @@ fn every_kind_numbers_its_own_generations_for_the_early_probes() {
     std::fs::write(&path, MANIFEST).unwrap();
     let plan = plan::plan(&manifest::load(&path).unwrap()).unwrap();
     let out = dir.path().join("out");
-    let mut state = RunState::open(&out, "test").unwrap();
-    state.register(&plan.jobs).unwrap();
-    let mut c = Coordinator::new(
-        &plan,
-        &out,
-        state,
-        ApiClient::new("http://127.0.0.1:9", ApiKey::new("k"), 1.0).unwrap(),
-        Arc::new(Downloader::new(crate::download::DEFAULT_MAX_BYTES).unwrap()),
-        config(0, false),
-        &Shutdown::default(),
-        crate::sinks::Sinks::default(),
-    )
-    .unwrap();
+    RunState::open(&out, "test").unwrap().register(&plan.jobs).unwrap();
+    let mut c = coordinator(&plan, &out, config(0, false));
     let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
     let places: Vec<f64> = (0..4).flat_map(|_| [c.next_phase(&a), c.next_phase(&b)]).collect();
     assert_eq!(places, [0.0, 0.0, 0.5, 0.5, 0.25, 0.25, 0.75, 0.75]);
