@@ -400,9 +400,7 @@ impl<'p> Coordinator<'p> {
             lazy_since: None,
             followed: Default::default(),
         };
-        for (kind, render) in coordinator.state.render_times()? {
-            coordinator.render_times.record(&kind, render);
-        }
+        coordinator.render_times.load(coordinator.state.render_times()?);
         let records = coordinator.state.records()?;
         // Every run into this folder counts against `--max-credits`, this one's jobs or not.
         coordinator.ledger.committed = coordinator.prices.committed(records.values());

@@ -79,10 +79,15 @@ impl Kind {
         self.samples.add(d);
         self.unplanned += 1;
         if self.unplanned >= (self.samples.sorted.len() / 16).max(1) {
-            let typical = self.samples.median().unwrap_or(d);
-            self.plan = plan(&self.samples.sorted, typical.mul_f64(POLL_PRICE));
-            self.unplanned = 0;
+            self.replan();
         }
+    }
+
+    fn replan(&mut self) {
+        if let Some(typical) = self.samples.median() {
+            self.plan = plan(&self.samples.sorted, typical.mul_f64(POLL_PRICE));
+        }
+        self.unplanned = 0;
     }
 }
 
@@ -95,6 +100,15 @@ impl RenderTimes {
         k.add(render);
         let n = k.samples.sorted.len();
         n <= 64 && n.is_power_of_two()
+    }
+
+    /// Learns the durations earlier runs recorded, planning each kind once at the end (not at
+    /// every sixteenth of thousands of them, at start-up).
+    pub fn load(&mut self, durations: impl IntoIterator<Item = (String, Duration)>) {
+        for (kind, d) in durations {
+            self.kinds.entry(kind).or_default().samples.add(d);
+        }
+        self.kinds.values_mut().for_each(Kind::replan);
     }
 
     pub fn count(&self, kind: &str) -> usize {
@@ -423,6 +437,17 @@ mod tests {
         let mut t = RenderTimes::default();
         let asks: Vec<usize> = (1..=200).filter(|_| t.record("m", secs(3.0))).collect();
         assert_eq!(asks, [1, 2, 4, 8, 16, 32, 64]);
+    }
+
+    #[test]
+    fn durations_loaded_from_earlier_runs_are_planned_once_from_all_of_them() {
+        let durations: Vec<f64> = (0..=40).map(|i| 2.0 + i as f64 * 0.05).collect();
+        let mut loaded = RenderTimes::default();
+        loaded.load(durations.iter().map(|&d| ("m".to_string(), secs(d))));
+        assert_eq!(loaded.count("m"), durations.len());
+        // Planned at once from every duration: the same plan as the last sample would make.
+        let all: Vec<Duration> = durations.iter().map(|&d| secs(d)).collect();
+        assert_eq!(loaded.kinds["m"].plan, plan(&all, secs(3.0).mul_f64(POLL_PRICE)));
     }
 
     #[test]
