@@ -1,0 +1,292 @@
+//! The command line's arguments: the clap definitions of the commands, their help texts and
+//! the parsers of their values.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use vidbatch::shard::Shard;
+use vidbatch::sinks::logs::LogFormat;
+
+const EXAMPLES: &str = "\
+Examples:
+  vidbatch run manifests/demo.yaml --simulate      try a manifest on the built-in simulator
+  vidbatch validate campaign.csv --out out/campaign what is done, what is new, what it will cost
+  AIMLAPI_KEY=... vidbatch run campaign.csv --max-credits 50000000
+  vidbatch status out/campaign                     look at a run, also while it goes on
+  vidbatch run nightly.csv --log-format json 2>>nightly.log   for cron
+
+Exit codes: 0 all jobs completed; 1 some jobs failed, unknown or pending; 2 invalid manifest,
+arguments or state (nothing sent); 3 the run was stopped (interrupted, key refused, disk full);
+4 another run holds the output folder.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  vidbatch run manifests/demo.yaml --simulate
+  vidbatch run campaign.csv --out out/spring --concurrency 20 --rate 10
+  vidbatch run campaign.csv --limit 3                 try the first three jobs first
+  vidbatch run campaign.csv --max-credits 50000000    never commit more than this in --out
+  vidbatch run campaign.csv --shard 2/3 --out out/shard-2
+  vidbatch run campaign.csv --log-format json 2>>run.log
+
+The same command resumes a run that was stopped: nothing already paid for is paid again.";
+
+#[derive(Parser)]
+#[command(
+    name = "vidbatch",
+    version,
+    about = "Batch runner for the AI/ML API's video-generation models",
+    after_help = EXAMPLES
+)]
+pub(crate) struct Cli {
+    /// More output (-v: every poll; -vv: HTTP details).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+    /// When to use colour: `auto` (a terminal, unless `NO_COLOR` is set), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub(crate) color: ColorChoice,
+    /// How logs and run events are written to stderr: `text`, or `json` (one object per line:
+    /// run started, each job submitted, retried, completed, failed, unknown, run finished).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run a manifest: validate, submit, poll, download, write results.csv.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Check a manifest and show its jobs and what they should cost; nothing is sent. With
+    /// `--out`, also what that folder already holds and what is new.
+    Validate {
+        manifest: PathBuf,
+        /// An output folder of earlier runs: says which jobs are done there, which are new, and
+        /// prices from what they were charged.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only the jobs of shard K of N (as `run --shard`).
+        #[arg(long, value_parser = Shard::parse)]
+        shard: Option<Shard>,
+    },
+    /// What output folders hold: counts by status, credits, generations still running, failures.
+    /// Reads only the state (no network), also while a run is going.
+    #[command(after_help = "Examples:\n  vidbatch status out/campaign\n  vidbatch status out/shard-*")]
+    Status {
+        #[arg(required = true)]
+        out: Vec<PathBuf>,
+    },
+    /// Print a completion script: `vidbatch completions bash > /etc/bash_completion.d/vidbatch`.
+    Completions { shell: clap_complete::Shell },
+    /// List the template names of a model (or of every model that has templates).
+    Templates { model: Option<String> },
+    /// Serve the API simulator on its own (for trying vidbatch or other clients).
+    Sim(SimArgs),
+    /// Write `OUT/report.html` again from `OUT/results.csv`: the videos side by side.
+    Report { out: PathBuf },
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// The manifest (`.yaml`/`.yml`, or `.csv`).
+    pub(super) manifest: PathBuf,
+    /// Output folder [default: out/<manifest name>].
+    #[arg(long)]
+    pub(super) out: Option<PathBuf>,
+    /// Most generations in flight at once (submitted, not yet seen finished).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(super) concurrency: u32,
+    /// Most API requests per second, submits and polls together.
+    #[arg(long, default_value_t = 5.0)]
+    pub(super) rate: f64,
+    /// Run against a built-in simulator of the API (no key, no network).
+    #[arg(long)]
+    pub(super) simulate: bool,
+    /// Resubmissions allowed per job after a generation ends in `error`. Each one is paid again.
+    #[arg(long, default_value_t = 0)]
+    pub(super) paid_retries: u32,
+    /// Submit again the jobs whose earlier submit has an unknown outcome. A generation may already
+    /// exist for them, so this can pay twice: check the service's history first.
+    #[arg(long)]
+    pub(super) resubmit_unknown: bool,
+    /// Poll every generation at this fixed interval. By default polls are timed from how long
+    /// renders of the same kind took in this run and earlier ones into the same `--out`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(super) poll_interval: Option<Duration>,
+    /// Give up waiting for one generation after this long (a rerun picks it up again).
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub(super) timeout: Duration,
+    /// How often a status line is logged (when stderr is not a terminal) and `results.csv`
+    /// refreshed during the run.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(super) progress_every: Duration,
+    /// Never let the credits committed in `--out` pass N: every run into the folder counts, and
+    /// so do generations in flight (at their expected price until charged). The jobs left over
+    /// stay `pending` with the reason "budget reached".
+    #[arg(long, value_name = "N", value_parser = parse_credits)]
+    pub(super) max_credits: Option<f64>,
+    /// Run only shard K of N (1-based, e.g. `2/3`): a split of the jobs by job id, for running one
+    /// manifest on several machines, each with its own `--out`. Taken from Kubernetes'
+    /// `JOB_COMPLETION_INDEX`/`JOB_COMPLETION_COUNT` when those are set.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    pub(super) shard: Option<Shard>,
+    /// Only the first N jobs of the manifest (after `--shard`): to try a manifest on a few jobs.
+    #[arg(long, value_name = "N")]
+    pub(super) limit: Option<usize>,
+    /// Most downloads at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(super) downloads: u32,
+    /// The most bytes one video may weigh (`500MB`, `2GiB`, …): a larger one is refused, and the
+    /// job can be fetched again (free) by a rerun with a higher limit.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub(super) max_download_size: u64,
+    /// When the run state of `--out` was lost: keep the videos its `results.csv` lists (checked
+    /// by SHA-256), and submit only the rest.
+    #[arg(long, conflicts_with = "start_over")]
+    pub(super) adopt: bool,
+    /// When the run state of `--out` was lost: forget the earlier run and submit (and pay for)
+    /// every job again; its videos replace the files of the same name.
+    #[arg(long)]
+    pub(super) start_over: bool,
+    /// What a render is assumed to take before any is learned [default: 2m; 1.2s with
+    /// --simulate]. For trying vidbatch against a simulator of other timings.
+    #[arg(long, value_parser = humantime::parse_duration, hide = true)]
+    pub(super) poll_prior: Option<Duration>,
+    /// First delay between retries of a failing request (doubles each time, with jitter).
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, hide = true)]
+    pub(super) retry_base: Duration,
+}
+
+#[derive(Args)]
+pub(crate) struct SimArgs {
+    #[arg(long, default_value_t = 8090)]
+    pub(super) port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(super) host: IpAddr,
+    /// Time each generation stays `queued`.
+    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
+    pub(super) queued: Duration,
+    /// Time each generation then stays `generating`.
+    #[arg(long, default_value = "900ms", value_parser = humantime::parse_duration)]
+    pub(super) generating: Duration,
+    /// Lifetime of download URLs.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub(super) url_ttl: Duration,
+    /// The first N generations of each distinct request end in `error`.
+    #[arg(long, default_value_t = 0)]
+    pub(super) fail_first: u32,
+    /// The first N download URLs of each generation are already expired.
+    #[arg(long, default_value_t = 0)]
+    pub(super) expire_first_urls: u32,
+    /// Accept only this API key (default: any non-empty key).
+    #[arg(long)]
+    pub(super) key: Option<String>,
+    /// Answer the first N submits 429 with a Retry-After of `--retry-after`.
+    #[arg(long, default_value_t = 0)]
+    pub(super) throttle_first_submits: u32,
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub(super) retry_after: Duration,
+    /// Answer the first N polls 503.
+    #[arg(long, default_value_t = 0)]
+    pub(super) unavailable_first_polls: u32,
+    /// Answer the first N submits 403, as for an account out of credits.
+    #[arg(long, default_value_t = 0)]
+    pub(super) out_of_credits_first_submits: u32,
+    /// Every kind of fault (throttling, 5xx, resets, lost creates, web pages, redirects, slow
+    /// answers, failed generations, odd statuses, expired and truncated downloads) at this
+    /// probability per request, e.g. `0.05`.
+    #[arg(long, value_parser = parse_probability)]
+    pub(super) chaos: Option<f64>,
+    /// The seed of `--chaos`: the same seed, the same faults for the same requests.
+    #[arg(long, default_value_t = 1)]
+    pub(super) chaos_seed: u64,
+    /// Draw each generation's `generating` time uniformly from MIN..MAX (e.g. `2s..4s`) instead
+    /// of the fixed `--generating`.
+    #[arg(long, value_parser = parse_duration_range)]
+    pub(super) render: Option<(Duration, Duration)>,
+    /// An account's request limit: API requests per second beyond it are answered 429
+    /// (`rate_limit_exceeded`).
+    #[arg(long)]
+    pub(super) rate_limit: Option<f64>,
+    /// An account's limit of generations queued or generating at once; a submit beyond it is
+    /// answered 429 (`concurrency_limit_exceeded`).
+    #[arg(long)]
+    pub(super) max_active: Option<usize>,
+    /// Pad every video to this size (`16MiB`, `1GiB`), streamed.
+    #[arg(long, value_parser = parse_size)]
+    pub(super) video_size: Option<u64>,
+}
+
+/// `2s..4s`: a range of durations.
+fn parse_duration_range(text: &str) -> Result<(Duration, Duration), String> {
+    let (min, max) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not a range such as 2s..4s"))?;
+    let parse = |t: &str| humantime::parse_duration(t.trim()).map_err(|e| format!("`{t}`: {e}"));
+    let (min, max) = (parse(min)?, parse(max)?);
+    if min > max {
+        return Err(format!("`{text}`: the first duration is longer than the second"));
+    }
+    Ok((min, max))
+}
+
+fn parse_credits(text: &str) -> Result<f64, String> {
+    let digits: String = text.chars().filter(|c| !matches!(c, '_' | ',')).collect();
+    match digits.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("`{text}` is not a number of credits such as 50000000")),
+    }
+}
+
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{text}` is not a probability from 0 to 1")),
+    }
+}
+
+/// `1048576`, `500MB`, `1.5GiB`: decimal (kB, MB, GB) and binary (KiB, MiB, GiB) units.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 500MB or 2GiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, kB, MB, GB, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    let bytes = number * factor as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("`{text}` is not a usable size"));
+    }
+    Ok(bytes as u64)
+}

@@ -1,0 +1,172 @@
+//! The small commands: `validate`, `templates`, `report`, `status`, `completions` and `sim`,
+//! and the loading of a manifest that `validate` and `run` share.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use vidbatch::api::error_chain;
+use vidbatch::exit_code;
+use vidbatch::plan::{self, Plan};
+use vidbatch::shard::Shard;
+use vidbatch::sim::{self, SimConfig};
+use vidbatch::{catalog, manifest};
+
+use super::args::{Cli, SimArgs};
+use super::output::{CliError, aborted, diagnostic_line, stderr_in_color, stderr_is_json, usage};
+
+pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
+    let manifest = manifest::load(path).map_err(CliError::Manifest)?;
+    let plan = plan::plan(&manifest).map_err(CliError::Manifest)?;
+    // Drawn like errors (the line, the place, the help): a warning about a manifest is read
+    // with the manifest open. `-q` leaves them out.
+    if tracing::enabled!(tracing::Level::WARN) {
+        for w in &plan.warnings {
+            if stderr_is_json() {
+                eprint!("{}", diagnostic_line(w));
+            } else {
+                eprintln!("{}", w.render(stderr_in_color()));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+pub(crate) fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32, CliError> {
+    let mut plan = load_plan(path)?;
+    if let Some(shard) = shard {
+        plan.jobs.retain(|j| shard.keeps(&j.key));
+    }
+    // What a folder already holds: `--out`, else the folder `run` would use, if a run used it.
+    let default_out = Path::new("out").join(plan::slug(&plan.name, 80));
+    let folder = out
+        .map(Path::to_path_buf)
+        .or_else(|| default_out.join("state.db").is_file().then_some(default_out));
+    // One write per block, not per line: a table of 100,000 jobs is 100,000 lines.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let printed = vidbatch::inspect::validate(&mut out, path, &plan, folder.as_deref())
+        .and_then(|()| Ok(std::io::Write::flush(&mut out)?));
+    // The process ends here: freeing 100,000 jobs one by one is time spent for nothing.
+    std::mem::forget(plan);
+    match printed {
+        Ok(()) => Ok(exit_code::OK),
+        Err(vidbatch::inspect::InspectError::State(e)) => Err(e.into()),
+        Err(vidbatch::inspect::InspectError::Output(e)) => Err(e.into()),
+    }
+}
+
+pub(crate) fn templates(model: Option<&str>) -> Result<i32, CliError> {
+    let models: Vec<&catalog::ModelSpec> = match model {
+        Some(id) => match catalog::model(id) {
+            Some(m) => vec![m],
+            None => {
+                let help = match catalog::near_miss_model(id) {
+                    Some(known) => format!("did you mean `{known}`?"),
+                    None => format!(
+                        "models with templates: {}",
+                        catalog::MODELS
+                            .iter()
+                            .filter(|m| !m.templates.is_empty())
+                            .map(|m| m.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                return Err(CliError::Usage {
+                    message: format!("unknown model `{id}`"),
+                    help: Some(help),
+                });
+            }
+        },
+        None => catalog::MODELS.iter().filter(|m| !m.templates.is_empty()).collect(),
+    };
+    let mut out = std::io::stdout().lock();
+    for m in models {
+        if m.templates.is_empty() {
+            writeln!(out, "{} takes no template", m.id)?;
+            continue;
+        }
+        writeln!(
+            out,
+            "{} ({} templates, default `{}`):",
+            m.id,
+            m.templates.len(),
+            m.default_template.unwrap_or("-")
+        )?;
+        for t in m.templates {
+            writeln!(out, "  {t}")?;
+        }
+    }
+    out.flush()?;
+    Ok(exit_code::OK)
+}
+
+/// `vidbatch report OUT`: the page again, from `OUT/results.csv` alone.
+pub(crate) fn report(out: &Path) -> Result<i32, CliError> {
+    match vidbatch::gallery::write(out) {
+        Ok(page) => {
+            writeln!(std::io::stdout(), "{}", page.display())?;
+            Ok(exit_code::OK)
+        }
+        // A folder without results, or a results.csv that is not one: nothing to do, exit 2.
+        Err(
+            e @ (vidbatch::gallery::ReportError::NoResults { .. }
+            | vidbatch::gallery::ReportError::MissingColumn { .. }
+            | vidbatch::gallery::ReportError::Read { .. }),
+        ) => Err(usage(error_chain(&e))),
+        Err(e) => Err(aborted(error_chain(&e))),
+    }
+}
+
+/// `vidbatch status OUT…`.
+pub(crate) fn status(folders: &[PathBuf]) -> Result<i32, CliError> {
+    let mut out = std::io::stdout().lock();
+    match vidbatch::inspect::status(&mut out, folders) {
+        Ok(()) => Ok(exit_code::OK),
+        Err(vidbatch::inspect::InspectError::State(e)) => Err(e.into()),
+        Err(vidbatch::inspect::InspectError::Output(e)) => Err(e.into()),
+    }
+}
+
+pub(crate) fn completions(shell: clap_complete::Shell) -> Result<i32, CliError> {
+    use clap::CommandFactory as _;
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut Cli::command(), "vidbatch", &mut out);
+    out.flush()?;
+    Ok(exit_code::OK)
+}
+
+pub(crate) async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
+    let config = SimConfig {
+        queued: args.queued,
+        generating: args.generating,
+        url_ttl: args.url_ttl,
+        fail_first: args.fail_first,
+        expire_first_urls: args.expire_first_urls,
+        key: args.key,
+        throttle_first_submits: args.throttle_first_submits,
+        retry_after: args.retry_after,
+        unavailable_first_polls: args.unavailable_first_polls,
+        out_of_credits_first_submits: args.out_of_credits_first_submits,
+        chaos: args.chaos.map(|rate| sim::chaos::Chaos::uniform(args.chaos_seed, rate)),
+        render: args.render,
+        rate_limit: args.rate_limit.filter(|r| r.is_finite() && *r > 0.0),
+        max_active: args.max_active,
+        video_size: args.video_size,
+        ..SimConfig::default()
+    };
+    let sim = sim::start(SocketAddr::new(args.host, args.port), config)
+        .await
+        .map_err(|e| usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
+    // A closed stdout (`vidbatch sim | head -1`) must not stop the server.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "simulator listening on {}", sim.base_url);
+    let _ = writeln!(
+        stdout,
+        "try: AIMLAPI_BASE_URL={} AIMLAPI_KEY=any vidbatch run manifests/demo.yaml",
+        sim.base_url
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    sim.stop();
+    Ok(exit_code::OK)
+}

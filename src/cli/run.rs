@@ -1,0 +1,300 @@
+//! `vidbatch run`: a manifest submitted, polled and downloaded, and Ctrl-C and SIGTERM turned
+//! into a drained or aborted run.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use vidbatch::api::{ApiClient, ApiKey, DEFAULT_BASE_URL, error_chain};
+use vidbatch::coordinator::polling::PollPolicy;
+use vidbatch::coordinator::{CancelLevel, Coordinator, Polling, RunConfig, Shutdown, StopReason};
+use vidbatch::download::Downloader;
+use vidbatch::exit_code;
+use vidbatch::plan;
+use vidbatch::results;
+use vidbatch::retry::RetryPolicy;
+use vidbatch::shard::Shard;
+use vidbatch::sim::{self, SimConfig};
+use vidbatch::sinks::logs::LogFormat;
+use vidbatch::sinks::{self, Finished, RunEvent, Sinks};
+use vidbatch::state::{RunState, StateError};
+
+use super::args::RunArgs;
+use super::commands::load_plan;
+use super::output::{CliError, View, aborted, stderr_is_terminal, usage};
+
+/// Turns Ctrl-C and SIGTERM into shutdown levels: the first Ctrl-C drains, a second aborts;
+/// SIGTERM (cron, systemd) aborts at once, as everything is already recorded.
+fn watch_signals(shutdown: Shutdown) {
+    let on_ctrl_c = shutdown.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            let next = if on_ctrl_c.level() == CancelLevel::Running {
+                CancelLevel::Drain
+            } else {
+                CancelLevel::Abort
+            };
+            on_ctrl_c.escalate(next);
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            tracing::warn!("SIGTERM: leaving now; the run is saved and the same command resumes it");
+            shutdown.escalate(CancelLevel::Abort);
+        }
+    });
+}
+
+pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
+    let mut plan = load_plan(&args.manifest)?;
+    let shard = match args.shard {
+        Some(shard) => Some(shard),
+        None => Shard::from_kubernetes(
+            std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
+            std::env::var("JOB_COMPLETION_COUNT").ok().as_deref(),
+        )
+        .map_err(usage)?,
+    };
+    // File names were decided over the whole plan: a shard's files are named as in a run of all.
+    if let Some(shard) = shard {
+        let before = plan.jobs.len();
+        plan.jobs.retain(|j| shard.keeps(&j.key));
+        tracing::info!("shard {shard}: {} of the manifest's {before} job(s)", plan.jobs.len());
+    }
+    if let Some(limit) = args.limit {
+        plan.jobs.truncate(limit);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(plan::slug(&plan.name, 80)));
+
+    // The endpoint: the built-in simulator, or the real service with a key.
+    let mut simulator = None;
+    let (base_url, key, endpoint) = if args.simulate {
+        let s = sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default())
+            .await
+            .map_err(|e| aborted(format!("cannot start the simulator: {e}")))?;
+        tracing::info!("simulating the API at {} (no key, no network)", s.base_url);
+        let url = s.base_url.clone();
+        simulator = Some(s);
+        (url, ApiKey::new("simulator"), "simulator".to_string())
+    } else {
+        let key = match std::env::var("AIMLAPI_KEY") {
+            Ok(k) if !k.trim().is_empty() => k.trim().to_string(),
+            _ => {
+                return Err(CliError::Usage {
+                    message: "`AIMLAPI_KEY` is not set".into(),
+                    help: Some(
+                        "export AIMLAPI_KEY=<your key>, or add --simulate to try the manifest on the built-in simulator"
+                            .into(),
+                    ),
+                });
+            }
+        };
+        let base = std::env::var("AIMLAPI_BASE_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let base = base.trim().trim_end_matches('/').to_string();
+        (base.clone(), ApiKey::new(key), base)
+    };
+
+    let api = ApiClient::new(&base_url, key, args.rate).map_err(usage)?;
+    let downloader = std::sync::Arc::new(Downloader::new(args.max_download_size).map_err(aborted)?);
+    let mut state = RunState::open(&out, &endpoint)?;
+    if !state.knows_jobs()?
+        && let Some(found) = vidbatch::coordinator::earlier_run(&out)
+    {
+        if args.adopt {
+            let adoption = vidbatch::coordinator::adopt(&out, &mut plan.jobs, &mut state)?;
+            tracing::warn!(
+                "adopted {} finished video(s) of an earlier run (checked against `results.csv`); \
+                 {} listed there no longer match and will be fetched again",
+                adoption.adopted,
+                adoption.mismatched
+            );
+            for (old, new) in &adoption.kept_aside {
+                tracing::warn!("`{old}` is kept (no record says which job it belongs to); its job writes `{new}`");
+            }
+        } else if args.start_over {
+            tracing::warn!(
+                "starting over in `{}` ({found} there): every job is submitted and paid again",
+                out.display()
+            );
+        } else {
+            return Err(StateError::Lost { out, found }.into());
+        }
+    }
+    for (old, new) in plan::keep_clear_of(&mut plan.jobs, &state.finished_files()?) {
+        tracing::warn!(
+            "`{old}` already holds the finished video of another job; \
+             the job now named there writes `{new}` instead"
+        );
+    }
+    let polling = match (args.poll_interval, args.poll_prior) {
+        (Some(every), _) => Polling::Fixed(every),
+        (None, Some(prior)) => Polling::Adaptive(PollPolicy::scaled(prior)),
+        // The built-in simulator renders in about 1.2 s; the service, in minutes.
+        (None, None) if args.simulate => Polling::Adaptive(PollPolicy::scaled(Duration::from_millis(1200))),
+        (None, None) => Polling::Adaptive(PollPolicy::service()),
+    };
+    let progress_every = args.progress_every.max(Duration::from_millis(10));
+    let live = view.format == LogFormat::Text && !view.quiet && stderr_is_terminal();
+    let mut sinks = Sinks::default();
+    match view.format {
+        LogFormat::Json => sinks.push(sinks::json::JsonLines::new(Box::new(std::io::stderr()), progress_every)),
+        LogFormat::Text if live => {
+            sinks.push(sinks::live::Live::new(view.color));
+            sinks.push(sinks::lines::Lines::new(None, false));
+        }
+        LogFormat::Text => sinks.push(sinks::lines::Lines::new(Some(progress_every), true)),
+    }
+    sinks.push(sinks::results_file::ResultsFile::new(
+        out.clone(),
+        &plan.jobs,
+        progress_every,
+    ));
+    let config = RunConfig {
+        concurrency: args.concurrency as usize,
+        downloads: args.downloads as usize,
+        polling,
+        paid_retries: args.paid_retries,
+        resubmit_unknown: args.resubmit_unknown,
+        generation_timeout: args.timeout,
+        retry: RetryPolicy {
+            base: args.retry_base,
+            ..RetryPolicy::default()
+        },
+        // The live view redraws a few times a second; plain lines and JSON keep their own pace.
+        progress_every: if live {
+            Duration::from_millis(200)
+        } else {
+            progress_every.min(Duration::from_secs(1))
+        },
+        max_credits: args.max_credits,
+    };
+    let started = std::time::Instant::now();
+    let shutdown = Shutdown::default();
+    watch_signals(shutdown.clone());
+    let coordinator = Coordinator::new(&plan, &out, state, api, downloader, config, &shutdown, sinks)?;
+    let (state, report, mut sinks) = coordinator.run().await;
+    drop(simulator);
+
+    let records = state.records()?;
+    let totals = results::write(&out, &plan.jobs, &records).map_err(|e| aborted(error_chain(&e)))?;
+
+    let (outcome, stopped) = match &report.stopped {
+        Some(StopReason::Refused(message) | StopReason::Fatal(message)) => {
+            (Err(aborted(message.clone())), Some(message.clone()))
+        }
+        Some(StopReason::Unreachable(message)) => (
+            Err(CliError::Aborted {
+                message: message.clone(),
+                help: Some("check the network and `AIMLAPI_BASE_URL`".into()),
+            }),
+            Some(message.clone()),
+        ),
+        Some(StopReason::Interrupted) => (
+            Ok(exit_code::ABORTED),
+            Some("interrupted: the same command resumes the run".to_string()),
+        ),
+        None if totals.completed == totals.total() => (Ok(exit_code::OK), None),
+        None => (Ok(exit_code::JOBS_INCOMPLETE), None),
+    };
+    let finished = Finished {
+        completed: totals.completed,
+        failed: totals.failed,
+        unknown: totals.unknown,
+        pending: totals.pending,
+        credits: totals.credits,
+        api_requests: report.api_requests,
+        elapsed: started.elapsed(),
+        stopped: stopped.clone(),
+        exit_code: match &outcome {
+            Ok(code) => *code,
+            Err(e) => e.exit_code(),
+        },
+    };
+    sinks.emit(RunEvent::Finished(&finished));
+    drop(sinks);
+
+    let summary = (view.format == LogFormat::Text && !view.quiet).then(|| {
+        let failed_before: std::collections::HashSet<usize> = report.failed_before.iter().copied().collect();
+        sinks::summary::Summary {
+            jobs: plan
+                .jobs
+                .iter()
+                .enumerate()
+                .map(|(i, job)| {
+                    let record = records.get(&job.key);
+                    sinks::summary::JobLine {
+                        job_id: job.key.short().to_string(),
+                        model: job.model.clone(),
+                        name: job.label().to_string(),
+                        status: results::Status::of(record),
+                        error: record.and_then(|r| r.error.clone()),
+                        earlier: failed_before.contains(&i),
+                        paid_failure: record.and_then(|r| r.failure) == Some(vidbatch::state::Failure::Generation),
+                        attempts: record.map_or(0, |r| r.attempts),
+                    }
+                })
+                // An input's other name whose copy failed fails its own row: said like a job.
+                .chain(totals.alias_failures.iter().map(|(id, input, why)| {
+                    sinks::summary::JobLine {
+                        job_id: id.clone(),
+                        model: plan
+                            .jobs
+                            .iter()
+                            .find(|j| j.key.short() == id)
+                            .map_or_else(String::new, |j| j.model.clone()),
+                        name: input.clone(),
+                        status: results::Status::Failed,
+                        error: Some(why.clone()),
+                        earlier: false,
+                        paid_failure: false,
+                        attempts: 0,
+                    }
+                }))
+                .collect(),
+            credits_now: report.credits_now,
+            estimate: Some(report.estimate),
+            credits_total: totals.credits,
+            over_budget: report.over_budget,
+            max_credits: args.max_credits,
+            elapsed: finished.elapsed,
+            api_requests: report.api_requests,
+            out: out.clone(),
+            rows: totals.total(),
+            report: None,
+            command: std::env::args().collect(),
+            stopped,
+        }
+    });
+    drop(records);
+    // The page is for people to look at: failing to write it does not fail the run.
+    let page = match vidbatch::gallery::write_after_run(&out, &plan.jobs) {
+        Ok(page) => Some(page),
+        Err(e) => {
+            tracing::warn!("no report: {}", error_chain(&e));
+            None
+        }
+    };
+    if let Some(summary) = summary {
+        let summary = sinks::summary::Summary {
+            report: page,
+            ..summary
+        };
+        eprint!("{}", sinks::summary::render(&summary));
+    }
+    if let Some((limit, refusals)) = report.concurrency_found {
+        tracing::warn!(
+            "the service refused {refusals} submit(s) for too many active generations: this account runs about \
+             {limit} at once (`--concurrency {limit}` avoids the refusals)"
+        );
+    }
+    outcome
+}
