@@ -194,8 +194,10 @@ pub struct Turn(());
 
 pub struct ApiClient {
     http: reqwest::Client,
-    endpoint: String,
-    key: ApiKey,
+    /// Parsed once: reqwest parses a URL given as text at every request.
+    endpoint: reqwest::Url,
+    /// `Bearer <key>`, made once and marked sensitive (kept out of debug output).
+    authorization: reqwest::header::HeaderValue,
     limiter: Limiter,
     /// Requests leave at least `period` apart whatever bunches them up before (several turns
     /// spent in one turn of the coordinator's loop, the commit a submit waits for), so the
@@ -230,13 +232,15 @@ impl ApiClient {
         let base = base_url.trim_end_matches('/');
         check_base_url(base)?;
         // Checked now, not at the first request: the key goes into a header as it is.
-        if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0)).is_err() {
-            return Err("`AIMLAPI_KEY` holds characters that cannot be sent in an HTTP header".into());
-        }
+        let mut authorization = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0))
+            .map_err(|_| "`AIMLAPI_KEY` holds characters that cannot be sent in an HTTP header".to_string())?;
+        authorization.set_sensitive(true);
+        let endpoint = reqwest::Url::parse(&format!("{base}{GENERATIONS_PATH}"))
+            .map_err(|e| format!("`AIMLAPI_BASE_URL` is not a usable URL ({e}): `{base}`"))?;
         Ok(Arc::new(ApiClient {
             http,
-            endpoint: format!("{base}{GENERATIONS_PATH}"),
-            key,
+            endpoint,
+            authorization,
             limiter: RateLimiter::direct(quota),
             pacer: std::sync::Mutex::new(Pacer {
                 next: tokio::time::Instant::now(),
@@ -303,7 +307,7 @@ impl ApiClient {
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
-            .bearer_auth(&self.key.0)
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
             .send()
             .await
             .map_err(|e| classify_transport(&e))?;
@@ -349,7 +353,7 @@ impl ApiClient {
     pub async fn submit(&self, turn: Turn, body: &Value, request_id: &str) -> Result<Submission, ApiError> {
         let request = self
             .http
-            .post(&self.endpoint)
+            .post(self.endpoint.clone())
             .timeout(Duration::from_secs(300))
             .header("X-Client-Request-Id", request_id)
             .json(body);
@@ -373,7 +377,7 @@ impl ApiClient {
     pub async fn poll(&self, turn: Turn, generation_id: &str) -> Result<GenerationStatus, ApiError> {
         let request = self
             .http
-            .get(&self.endpoint)
+            .get(self.endpoint.clone())
             .timeout(Duration::from_secs(60))
             .query(&[("generation_id", generation_id)]);
         let (_, headers, text) = self.send(turn, request).await?;

@@ -206,12 +206,19 @@ impl Sink {
     fn write<B: AsRef<[u8]>>(&mut self, chunks: &[B]) -> Result<(), DownloadError> {
         use std::io::Write as _;
         if self.file.is_none() {
-            let dir = self.part.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).map_err(|source| DownloadError::Write {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            self.file = Some(std::fs::File::create(&self.part).map_err(self.failed())?);
+            // The folder is made only when missing: thousands of videos share a few folders.
+            let file = match std::fs::File::create(&self.part) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let dir = self.part.parent().unwrap_or(Path::new("."));
+                    std::fs::create_dir_all(dir).map_err(|source| DownloadError::Write {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+                    std::fs::File::create(&self.part)
+                }
+                created => created,
+            };
+            self.file = Some(file.map_err(self.failed())?);
         }
         let file = self.file.as_mut().expect("created above");
         for chunk in chunks {
@@ -241,7 +248,8 @@ impl Sink {
         if let Ok(d) = std::fs::File::open(dir) {
             d.sync_all().map_err(write_err(dir))?;
         }
-        let on_disk = std::fs::metadata(dest).map_err(write_err(dest))?.len();
+        // The open file is the renamed one: no path lookup needed.
+        let on_disk = file.metadata().map_err(write_err(dest))?.len();
         if on_disk != bytes {
             let _ = std::fs::remove_file(dest);
             return Err(DownloadError::Write {

@@ -10,9 +10,9 @@
 //! apart, and before the earliest finish seen there is none. Older than anything seen, a
 //! generation is late and looked at every twentieth of a typical render.
 //!
-//! Before anything is learned, an eighth of the generations scout: they probe at ages doubling
-//! from a small share of the prior, staggered over the octave, so the first finishes are seen
-//! early whether the prior was right or far off. The others wait for what the scouts learn (the
+//! Before anything is learned, an eighth of the generations (64 at most) scout: they probe at
+//! ages doubling from a small share of the prior, staggered over the octave, so the first
+//! finishes are seen early whether the prior was right or far off. The others wait for what the scouts learn (the
 //! first durations re-time every poll of their kind) and probe on their own only from the prior.
 
 use std::collections::{HashMap, VecDeque};
@@ -225,8 +225,15 @@ impl PollPolicy {
     }
 }
 
-/// A generation's place in the octave of early probes: the van der Corput sequence of its job
-/// index (0, ½, ¼, ¾, …), so any run of consecutive jobs spreads evenly over it.
+/// At most this many generations of a kind scout: they are there to see its first finishes, and
+/// 64 probes staggered over the octave see them as well as 1,250 do. (At 10,000 in flight, an
+/// eighth of them scouting cost 0.75 polls per job, mostly at ages no render ends.)
+const MOST_SCOUTS: usize = 64;
+
+/// A generation's place in the octave of early probes, from its index among the generations of
+/// its kind: the van der Corput sequence (0, ½, ¼, ¾, …), so any run of consecutive ones spreads
+/// evenly over it. An eighth of the first [`MOST_SCOUTS`] × 8 fall among the scouts; the later
+/// ones spread over the others' places only.
 pub fn phase(index: usize) -> f64 {
     let (mut x, mut i, mut unit) = (0.0, index, 0.5);
     while i > 0 {
@@ -236,7 +243,11 @@ pub fn phase(index: usize) -> f64 {
         i >>= 1;
         unit /= 2.0;
     }
-    x
+    if index < (MOST_SCOUTS as f64 / SCOUTS) as usize {
+        x
+    } else {
+        SCOUTS + (1.0 - SCOUTS) * x
+    }
 }
 
 /// The kind a generation's duration is learned under. Templates of the magic models render
@@ -343,9 +354,16 @@ mod tests {
         assert_eq!(p.next_poll(&t, "m", Duration::ZERO, SCOUTS), secs(2.4));
         let mid = p.next_poll(&t, "m", Duration::ZERO, SCOUTS + (1.0 - SCOUTS) / 2.0);
         assert!((mid.as_secs_f64() - 2.4 * 2f64.sqrt()).abs() < 1e-6, "{mid:?}");
-        // Jobs in a row: one in eight scouts.
-        let scouts = (0..800).filter(|&i| phase(i) < SCOUTS).count();
-        assert_eq!(scouts, 100);
+        // Jobs in a row: one in eight scouts, 64 at most per kind.
+        let scouts = (0..400).filter(|&i| phase(i) < SCOUTS).count();
+        assert_eq!(scouts, 50);
+        let scouts = (0..10_000).filter(|&i| phase(i) < SCOUTS).count();
+        assert_eq!(scouts, MOST_SCOUTS);
+        // The later ones still spread over the others' octave.
+        let later: Vec<f64> = (512..576).map(phase).collect();
+        assert!(later.iter().all(|x| (SCOUTS..1.0).contains(x)), "{later:?}");
+        let mean = later.iter().sum::<f64>() / later.len() as f64;
+        assert!((mean - (SCOUTS + 1.0) / 2.0).abs() < 0.02, "{mean}");
         // Once a duration is known, everyone follows the plan.
         let t = learned(&[3.0]);
         assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.9), secs(3.0));
