@@ -297,6 +297,9 @@ pub struct Coordinator<'p> {
     due: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Jobs whose video is ready, waiting for a download slot.
     fetches: VecDeque<usize>,
+    /// Folders that received videos since the last commit, synced before it
+    /// ([`Coordinator::sync_folders`]).
+    unsynced: Vec<PathBuf>,
     /// The next turn of the rate limiter, asked for while some request wants one. Every API
     /// request goes through here, so the coordinator chooses what each turn is spent on.
     turn: Option<Pin<Box<dyn Future<Output = Turn> + Send>>>,
@@ -380,6 +383,7 @@ impl<'p> Coordinator<'p> {
             remote: 0,
             due: BinaryHeap::new(),
             fetches: VecDeque::new(),
+            unsynced: Vec::new(),
             turn: None,
             outbox: Vec::new(),
             retrying: BinaryHeap::new(),
@@ -532,6 +536,7 @@ impl<'p> Coordinator<'p> {
         }
         self.submits.abort_all();
         self.outbox.clear();
+        self.sync_folders();
         if let Err(e) = self.state.commit() {
             tracing::error!("the run state could not be written: {}", crate::api::error_chain(&e));
             self.stopped
@@ -679,6 +684,7 @@ impl<'p> Coordinator<'p> {
     fn commit(&mut self) {
         self.urgent = false;
         self.lazy_since = None;
+        self.sync_folders();
         if let Err(e) = self.state.commit() {
             // Its writes were rolled back: nothing that depends on them may go out.
             let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
@@ -689,6 +695,21 @@ impl<'p> Coordinator<'p> {
         }
         for (_, request) in self.outbox.drain(..) {
             self.submits.spawn(request);
+        }
+    }
+
+    /// Makes the videos saved since the last commit durable under their names before the
+    /// commit records them completed: one folder sync serves them all. A folder that cannot be
+    /// synced stops the run (the disk is failing); the batch is committed all the same, since it
+    /// may hold generation ids, and a video lost with its folder is fetched again by the next run
+    /// (it checks every finished file at start-up), for free.
+    fn sync_folders(&mut self) {
+        for dir in std::mem::take(&mut self.unsynced) {
+            if let Err(e) = crate::download::sync_folder(&dir) {
+                let text = format!("cannot sync the folder `{}`: {e}", dir.display());
+                tracing::error!("{text}");
+                self.stop(StopReason::Fatal(text));
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! decided by the pure functions of `decide.rs`; here it is recorded and carried out. Nothing here
 //! spawns or waits; `start_work` turns the outcome into tasks.
 
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -363,6 +364,11 @@ impl Coordinator<'_> {
                     Charge::Reported(c) => Some(c),
                     _ => None,
                 };
+                // Committed after its folder is synced (`sync_folders`): completed means on disk.
+                let folder = self.out.join(&job.file).parent().map(Path::to_path_buf);
+                if let Some(dir) = folder.filter(|d| !self.unsynced.contains(d)) {
+                    self.unsynced.push(dir);
+                }
                 self.record_lazily(|s| s.mark_completed(&job.key, &job.file, done.bytes, &done.sha256));
                 self.settle(i, Outcome::Done);
                 self.sinks.emit(RunEvent::Completed {
