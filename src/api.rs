@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::retry::parse_retry_after;
 
 mod pacer;
-pub use pacer::{Pacer, Turn};
+use pacer::Pacer;
+pub use pacer::Turn;
 
 /// The path the client appends to the base URL.
 pub const GENERATIONS_PATH: &str = "/v2/video/generations";

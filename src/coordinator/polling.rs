@@ -12,8 +12,9 @@
 //!
 //! Before anything is learned, an eighth of the generations (64 at most) scout: they probe at
 //! ages doubling from a small share of the prior, staggered over the octave, so the first
-//! finishes are seen early whether the prior was right or far off. The others wait for what the scouts learn (the
-//! first durations re-time every poll of their kind) and probe on their own only from the prior.
+//! finishes are seen early whether the prior was right or far off. The others wait for what the
+//! scouts learn (the first durations re-time every poll of their kind) and probe on their own
+//! only from the prior.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
