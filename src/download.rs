@@ -55,7 +55,8 @@ impl Downloader {
         Ok(Downloader { http, max_bytes })
     }
 
-    /// Downloads `url` to `dest`. `expected_size` is what the service said the file weighs.
+    /// Downloads `url` to `dest`. `expected_size` is what the service said the file weighs. The
+    /// file is synced; its name is durable once the caller syncs the folder ([`sync_folder`]).
     pub async fn fetch(&self, url: &str, dest: &Path, expected_size: Option<u64>) -> Result<Downloaded, DownloadError> {
         let part = part_path(dest);
         let result = self.stream_to(url, &part, dest, expected_size).await;
