@@ -23,7 +23,6 @@ impl Coordinator<'_> {
         // Follows a generation that already exists: poll it now. `in_flight` when it may still
         // be running remotely (it then takes a concurrency slot).
         let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
-        let phase = self.next_phase(&kind);
         let slots = self.slots.clone();
         // The generation followed is counted by the ledger from the records already: at its
         // charge, or at its expected price until the service reports one.
@@ -39,7 +38,8 @@ impl Coordinator<'_> {
                 since: now,
                 submitted: None,
                 last_pending: now,
-                phase,
+                // Numbered below: only the generations followed take places among the probes.
+                phase: 0.0,
                 planned: false,
                 slot: in_flight.then(|| slots.take()),
                 stage: Stage::PollAt(now),
@@ -49,7 +49,7 @@ impl Coordinator<'_> {
                 download_tries: 0,
             })
         };
-        let track = match (record.phase, &record.generation_id) {
+        let mut track = match (record.phase, &record.generation_id) {
             (Phase::Queued, _) => Track::Queued,
             (Phase::Submitting, _) if self.config.resubmit_unknown => {
                 tracing::warn!(
@@ -108,6 +108,9 @@ impl Coordinator<'_> {
             },
             (Phase::Generating | Phase::Downloading, None) => Track::Queued,
         };
+        if let Track::Remote(r) = &mut track {
+            r.phase = self.next_phase(&kind);
+        }
         // To be submitted in this run: `queued` in the state too, so that the rows, the counts
         // and a budget or refused-key note see it as this run's, not as an old failure.
         if matches!(track, Track::Queued) && record.phase != Phase::Queued {

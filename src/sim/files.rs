@@ -57,25 +57,16 @@ pub(super) struct FileQuery {
     signature: Option<String>,
 }
 
-pub(super) async fn file(
+/// A file, served by the file host, or (`REDIRECTED`) by the other host to clients that
+/// followed a redirect.
+pub(super) async fn file<const REDIRECTED: bool>(
     State(inner): State<Arc<Inner>>,
     UrlPath(name): UrlPath<String>,
     headers: HeaderMap,
     uri: axum::http::Uri,
     Query(q): Query<FileQuery>,
 ) -> Response {
-    serve_file(&inner, &name, &headers, &uri, &q, false).await
-}
-
-/// The same files, served by the other host to clients that followed a redirect.
-pub(super) async fn redirected_file(
-    State(inner): State<Arc<Inner>>,
-    UrlPath(name): UrlPath<String>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    Query(q): Query<FileQuery>,
-) -> Response {
-    serve_file(&inner, &name, &headers, &uri, &q, true).await
+    serve_file(&inner, &name, &headers, &uri, &q, REDIRECTED).await
 }
 
 async fn serve_file(

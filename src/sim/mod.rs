@@ -45,7 +45,7 @@ use serde_json::json;
 
 use crate::api::GENERATIONS_PATH;
 use chaos::{Chaos, Fault};
-use files::{file, redirected, redirected_file};
+use files::{file, redirected};
 use ids::GenerationId;
 use limits::{Active, TokenBucket};
 pub use log::{Answer, DownloadRecord, RedirectedRequest, SimLog, SubmitAttempt, SubmitRecord};
@@ -329,12 +329,12 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let app = Router::new()
         .route(GENERATIONS_PATH, get(poll).post(submit_universal))
         .route(LEGACY_PIXVERSE_PATH, get(poll).post(submit_legacy))
-        .route("/files/{name}", get(file))
+        .route("/files/{name}", get(file::<false>))
         .route("/_sim/log", get(log))
         .fallback(not_found)
         .with_state(inner.clone());
     let other_app = Router::new()
-        .route("/files/{name}", get(redirected_file))
+        .route("/files/{name}", get(file::<true>))
         .fallback(redirected)
         .with_state(inner.clone());
     let servers = vec![
