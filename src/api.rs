@@ -2,27 +2,22 @@
 //! run's one rate limiter first. Answers are read tolerantly (the service says `completed` or
 //! `succeeded`, `credits_used` or `tokens_used`); errors are classified once, here.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use governor::{Quota, RateLimiter};
 use serde_json::Value;
 
 use crate::retry::parse_retry_after;
+
+mod rate;
+use rate::RateLimit;
+pub use rate::Turn;
 
 /// The path the client appends to the base URL.
 pub const GENERATIONS_PATH: &str = "/v2/video/generations";
 /// Where the real service lives when `AIMLAPI_BASE_URL` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.aimlapi.com";
-
-type Limiter = RateLimiter<
-    governor::state::NotKeyed,
-    governor::state::InMemoryState,
-    governor::clock::DefaultClock,
-    governor::middleware::NoOpMiddleware,
->;
 
 /// The API key. Its `Debug` never shows it, so no log line or error can leak it.
 #[derive(Clone)]
@@ -181,48 +176,21 @@ pub enum GenerationStatus {
     },
 }
 
-/// The spacing of sends (see [`ApiClient::send`]).
-struct Pacer {
-    /// The next place free to take.
-    next: tokio::time::Instant,
-    /// When the next request may really leave, by the ones sent so far.
-    due: tokio::time::Instant,
-}
-
-/// Proof that the run's rate limiter let one request through: every request needs one.
-pub struct Turn(());
-
 pub struct ApiClient {
     http: reqwest::Client,
     /// Parsed once: reqwest parses a URL given as text at every request.
     endpoint: reqwest::Url,
     /// `Bearer <key>`, made once and marked sensitive (kept out of debug output).
     authorization: reqwest::header::HeaderValue,
-    limiter: Limiter,
-    /// Requests leave at least `period` apart whatever bunches them up before (several turns
-    /// spent in one turn of the coordinator's loop, the commit a submit waits for), so the
-    /// service never sees more than `--rate`.
-    pacer: std::sync::Mutex<Pacer>,
-    period: Duration,
+    /// `--rate`: every request waits for a turn, and is sent on pace.
+    rate: RateLimit,
     requests: AtomicU64,
 }
 
 impl ApiClient {
     /// `rate` is the most API requests per second, submits and polls together.
     pub fn new(base_url: &str, key: ApiKey, rate: f64) -> Result<Arc<ApiClient>, String> {
-        if !(rate.is_finite() && rate > 0.0) {
-            return Err(format!(
-                "`--rate` must be a positive number of requests per second, not `{rate}`"
-            ));
-        }
-        // One turn per 1/rate seconds, with a burst of 50 ms' worth so that the coordinator can
-        // spend the turns that came while it was busy in one batch; sends are then paced
-        // (`pacer`, in `send`), so the service sees no more than about `rate` a second.
-        let period = Duration::try_from_secs_f64(1.0 / rate).map_err(|_| "`--rate` is too low".to_string())?;
-        let burst = NonZeroU32::new((rate * 0.05).clamp(1.0, 1000.0) as u32).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period)
-            .ok_or("`--rate` is too high")?
-            .allow_burst(burst);
+        let rate = RateLimit::new(rate)?;
         let http = http_client()
             .read_timeout(Duration::from_secs(120))
             // A redirect is answered, never followed: the key would go along to wherever it points.
@@ -241,12 +209,7 @@ impl ApiClient {
             http,
             endpoint,
             authorization,
-            limiter: RateLimiter::direct(quota),
-            pacer: std::sync::Mutex::new(Pacer {
-                next: tokio::time::Instant::now(),
-                due: tokio::time::Instant::now(),
-            }),
-            period,
+            rate,
             requests: AtomicU64::new(0),
         }))
     }
@@ -259,52 +222,20 @@ impl ApiClient {
     /// Waits until the rate limiter lets one more request through. Separate from sending, so a
     /// caller can give up its place (a cancelled run) before anything goes out.
     pub async fn turn(&self) -> Turn {
-        use governor::clock::Clock as _;
-        // Waits on tokio's timer rather than governor's `until_ready`, whose timer thread costs a
-        // cross-thread wake-up per turn (measurable at thousands of requests a second).
-        loop {
-            match self.limiter.check() {
-                Ok(()) => return Turn(()),
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
+        self.rate.turn().await
     }
 
     /// A turn if one is free right now, without waiting.
     pub fn try_turn(&self) -> Option<Turn> {
-        self.limiter.check().ok().map(|()| Turn(()))
+        self.rate.try_turn()
     }
 
     async fn send(
         &self,
-        _turn: Turn,
+        turn: Turn,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), ApiError> {
-        // Each request has its own place (so waiting ones wake one at a time), and goes when
-        // its place comes unless the requests before it went out late and close together (the
-        // run's one thread was busy): then it takes a new place behind them. `due` is when the
-        // next request may leave by what has really been sent; up to `slack` early is allowed:
-        // a quarter of a period (or the timer's millisecond grain), well under the service's own
-        // tolerance, so that jitter on the way does not make two requests look like three.
-        let slack = (self.period / 4).max(Duration::from_millis(1));
-        loop {
-            let at = {
-                let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-                let at = p.next.max(tokio::time::Instant::now());
-                p.next = at + self.period;
-                at
-            };
-            tokio::time::sleep_until(at).await;
-            let mut p = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-            let now = tokio::time::Instant::now();
-            if p.due <= now + slack {
-                p.due = p.due.max(now) + self.period;
-                break;
-            }
-        }
+        self.rate.pace(turn).await;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
