@@ -578,7 +578,9 @@ impl Bench {
     }
 
     fn vidbatch(&self, sim: &RunningSim, dir: &Path, args: &[String]) -> Command {
-        let mut cmd = Command::new(BIN);
+        // `VIDBATCH_BENCH_BIN`: another build of the client, to compare two side by side.
+        let bin = std::env::var_os("VIDBATCH_BENCH_BIN").unwrap_or_else(|| BIN.into());
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .current_dir(dir)
             .env("AIMLAPI_BASE_URL", &sim.base_url)

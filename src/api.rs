@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::retry::parse_retry_after;
 
 mod rate;
-use rate::RateLimit;
 pub use rate::Turn;
+use rate::{Lane, RateLimit};
 
 /// The path the client appends to the base URL.
 pub const GENERATIONS_PATH: &str = "/v2/video/generations";
@@ -233,9 +233,10 @@ impl ApiClient {
     async fn send(
         &self,
         turn: Turn,
+        lane: Lane,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), ApiError> {
-        self.rate.pace(turn).await;
+        self.rate.pace(turn, lane).await;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
@@ -288,7 +289,7 @@ impl ApiClient {
             .timeout(Duration::from_secs(300))
             .header("X-Client-Request-Id", request_id)
             .json(body);
-        let (_, headers, text) = self.send(turn, request).await?;
+        let (_, headers, text) = self.send(turn, Lane::Submit, request).await?;
         let json: Value = serde_json::from_str(&text)
             .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
         let id = json
@@ -311,7 +312,7 @@ impl ApiClient {
             .get(self.endpoint.clone())
             .timeout(Duration::from_secs(60))
             .query(&[("generation_id", generation_id)]);
-        let (_, headers, text) = self.send(turn, request).await?;
+        let (_, headers, text) = self.send(turn, Lane::Poll, request).await?;
         let json: Value = serde_json::from_str(&text)
             .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
         Ok(read_status(&json, &headers))
