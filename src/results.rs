@@ -1,6 +1,7 @@
 //! `<out>/results.csv` and the end-of-run summary, both read from the run state so that they say
 //! the same thing after a clean run, a resumed one or an aborted one.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -115,14 +116,20 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
         let status_of_job = row.status;
         // Paid once: the credits are on the job's row only, so that summing the column is right.
         summary.credits += row.credits.unwrap_or(0.0);
-        let aliases = job.aliases.iter().map(|alias| {
-            let copied = match (row.status, record) {
-                (Status::Completed, Some(r)) => Some(copy_for_alias(out, &r.file, r.sha256.as_deref(), &alias.file)),
-                _ => None,
-            };
-            row.alias(alias, copied)
-        });
-        for (i, row) in std::iter::once(row.clone()).chain(aliases).enumerate() {
+        let aliases: Vec<Row> = job
+            .aliases
+            .iter()
+            .map(|alias| {
+                let copied = match (row.status, record) {
+                    (Status::Completed, Some(r)) => {
+                        Some(copy_for_alias(out, &r.file, r.sha256.as_deref(), &alias.file))
+                    }
+                    _ => None,
+                };
+                row.alias(alias, copied)
+            })
+            .collect();
+        for (i, row) in std::iter::once(row).chain(aliases).enumerate() {
             if i > 0 && row.status == Status::Failed && status_of_job != Status::Failed {
                 summary
                     .alias_failures
@@ -136,7 +143,12 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
                 Status::Pending => summary.pending += 1,
             }
             writer
-                .write_record(row.cells().iter().map(|c| neutralise(c).into_owned()))
+                .write_record(row.cells().iter().map(|c| match neutralise(c) {
+                    // Rewritten every few seconds, 10,000 rows of 16 cells: a copy of each was
+                    // most of the allocations of a large run.
+                    Cow::Borrowed(c) => Cow::Borrowed(c.as_bytes()),
+                    Cow::Owned(c) => Cow::Owned(c.into_bytes()),
+                }))
                 .map_err(|e| err(e.into()))?;
         }
     }
@@ -320,7 +332,7 @@ fn variant_params(job: &Job) -> String {
 /// A cell a spreadsheet would run as a formula (`=…`, `+…`, `-…`, `@…`, or a leading tab or
 /// carriage return, OWASP's list) gets a leading `'`: shown as text, never run. A cell that already
 /// starts with `'` gets one more, so [`original`] always gives the value back.
-pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}").into(),
         _ => cell.into(),
