@@ -144,8 +144,8 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
             }
             writer
                 .write_record(row.cells().iter().map(|c| match neutralise(c) {
-                    // Rewritten every few seconds, 10,000 rows of 16 cells: a copy of each was
-                    // most of the allocations of a large run.
+                    // Rewritten every 10 s, 10,000 rows of 16 cells: a copy of each was a tenth
+                    // of the allocations of a run that large.
                     Cow::Borrowed(c) => Cow::Borrowed(c.as_bytes()),
                     Cow::Owned(c) => Cow::Owned(c.into_bytes()),
                 }))

@@ -112,8 +112,8 @@ impl RateLimit {
     ///
     /// Turns are granted in bursts (governor's, and the ones the coordinator spends together
     /// after a busy moment), so requests queue here for a few periods. A submit does not queue
-    /// behind polls: its slot is idle until it goes (measured: slot refills waited about 30 ms
-    /// behind polls at 200 requests a second). A request goes when it is first and the one before
+    /// behind polls: its slot is idle until it goes (at 200 requests a second, requests waited
+    /// here about 30 ms on average). A request goes when it is first and the one before
     /// it left a period ago; up to `slack` early is allowed: a quarter of a period (or the timer's
     /// millisecond grain), well under the service's own tolerance, so that jitter on the way does
     /// not make two requests look like three.
@@ -217,8 +217,8 @@ mod tests {
         }
         let left = left.lock().unwrap();
         let order: Vec<&str> = left.iter().map(|(name, _)| *name).collect();
-        // Two polls left by 15 ms (at 0 and 10 ms); the submit goes next, before the three
-        // polls that were waiting.
+        // Two polls left by 15 ms (at 0 and 7.5 ms: a quarter period early is allowed); the
+        // submit goes next, before the three polls that were waiting.
         assert_eq!(order, ["poll", "poll", "submit", "poll", "poll", "poll"]);
         // A period apart, less the quarter period a send may leave early (the timer's grain)...
         for pair in left.windows(2) {
