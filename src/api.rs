@@ -12,12 +12,30 @@ use crate::retry::parse_retry_after;
 
 mod rate;
 pub use rate::Turn;
+
+/// Proof that a submit's turn came and the pacer let it go ([`ApiClient::pace_submit`]).
+pub struct Paced(());
 use rate::{Lane, RateLimit};
 
 /// The path the client appends to the base URL.
 pub const GENERATIONS_PATH: &str = "/v2/video/generations";
 /// Where the real service lives when `AIMLAPI_BASE_URL` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.aimlapi.com";
+
+// Time limits, chosen for the real service: a submit is answered within a few seconds (the
+// render happens later), a poll within one, and each answer is a few hundred bytes. The limits
+// leave room for a slow day many times over, while a server that trickles its answer a byte at
+// a time cannot hold a request (and its slot) for minutes.
+/// No byte for this long on an open connection: the request has failed.
+pub const READ_IDLE: Duration = Duration::from_secs(30);
+/// The whole of a submit, from sending to the last byte of its answer. One cut off by this is
+/// `unknown` (the POST reached the service), never sent again on its own.
+pub const SUBMIT_DEADLINE: Duration = Duration::from_secs(90);
+/// The whole of a poll; one cut off is simply asked again later, for free.
+pub const POLL_DEADLINE: Duration = Duration::from_secs(30);
+/// The largest answer read from the API. Its answers are a few KB: a larger one is not the
+/// service's (a misrouted file, a hostile server) and is refused before it fills the memory.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// The API key. Its `Debug` never shows it, so no log line or error can leak it.
 #[derive(Clone)]
@@ -192,7 +210,7 @@ impl ApiClient {
     pub fn new(base_url: &str, key: ApiKey, rate: f64) -> Result<Arc<ApiClient>, String> {
         let rate = RateLimit::new(rate)?;
         let http = http_client()
-            .read_timeout(Duration::from_secs(120))
+            .read_timeout(READ_IDLE)
             // A redirect is answered, never followed: the key would go along to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -230,13 +248,19 @@ impl ApiClient {
         self.rate.try_turn()
     }
 
+    /// Waits until a submit granted `turn` may leave (the pacer's spacing, submits ahead of
+    /// polls). The caller records the submit after this and before [`ApiClient::submit`], so that
+    /// a run killed while the request waits here leaves no `unknown` behind.
+    pub async fn pace_submit(&self, turn: Turn) -> Paced {
+        self.rate.pace(turn, Lane::Submit).await;
+        Paced(())
+    }
+
+    /// Sends a request that has been paced.
     async fn send(
         &self,
-        turn: Turn,
-        lane: Lane,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), ApiError> {
-        self.rate.pace(turn, lane).await;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let response = request
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
@@ -255,10 +279,7 @@ impl ApiClient {
                 location,
             });
         }
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ApiError::NoAnswer(format!("the answer was cut off: {}", error_chain(&e))))?;
+        let text = read_answer(response).await?;
         if let Some(title) = web_page_title(&headers, &text) {
             return Err(ApiError::NotTheApi {
                 status: status.as_u16(),
@@ -282,14 +303,14 @@ impl ApiClient {
 
     /// `POST /v2/video/generations`. `request_id` goes in `X-Client-Request-Id` so a submit can
     /// be traced on the service side.
-    pub async fn submit(&self, turn: Turn, body: &Value, request_id: &str) -> Result<Submission, ApiError> {
+    pub async fn submit(&self, _paced: Paced, body: &Value, request_id: &str) -> Result<Submission, ApiError> {
         let request = self
             .http
             .post(self.endpoint.clone())
-            .timeout(Duration::from_secs(300))
+            .timeout(SUBMIT_DEADLINE)
             .header("X-Client-Request-Id", request_id)
             .json(body);
-        let (_, headers, text) = self.send(turn, Lane::Submit, request).await?;
+        let (_, headers, text) = self.send(request).await?;
         let json: Value = serde_json::from_str(&text)
             .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
         let id = json
@@ -310,9 +331,10 @@ impl ApiClient {
         let request = self
             .http
             .get(self.endpoint.clone())
-            .timeout(Duration::from_secs(60))
+            .timeout(POLL_DEADLINE)
             .query(&[("generation_id", generation_id)]);
-        let (_, headers, text) = self.send(turn, Lane::Poll, request).await?;
+        self.rate.pace(turn, Lane::Poll).await;
+        let (_, headers, text) = self.send(request).await?;
         let json: Value = serde_json::from_str(&text)
             .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
         Ok(read_status(&json, &headers))
@@ -381,6 +403,36 @@ fn web_page_title(headers: &reqwest::header::HeaderMap, text: &str) -> Option<St
         .filter(|t| !t.is_empty())
         .unwrap_or("(an HTML page)");
     Some(truncate(title, 100))
+}
+
+/// Reads an answer's body, refusing one over [`MAX_ANSWER_BYTES`] as soon as it says or shows so.
+async fn read_answer(mut response: reqwest::Response) -> Result<String, ApiError> {
+    let too_large = || {
+        ApiError::BadAnswer(format!(
+            "the answer is larger than {} KiB, which no answer of this API is; refused unread",
+            MAX_ANSWER_BYTES >> 10
+        ))
+    };
+    if response.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_ANSWER_BYTES => return Err(too_large()),
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    format!("no whole answer in time ({})", error_chain(&e))
+                } else {
+                    error_chain(&e)
+                };
+                return Err(ApiError::NoAnswer(format!("the answer was cut off: {why}")));
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn classify_transport(e: &reqwest::Error) -> ApiError {

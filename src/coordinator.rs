@@ -33,8 +33,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::api::{ApiClient, ApiError, GenerationStatus, Submission, Turn};
-use crate::cost::{Charge, Ledger, Prices};
+use crate::api::{ApiClient, ApiError, GenerationStatus, Paced, Submission, Turn};
+use crate::cost::{Charge, Ledger, Prices, Reservation};
 use crate::download::{DownloadError, Downloaded, Downloader};
 use crate::plan::{Job, Plan};
 use crate::retry::RetryPolicy;
@@ -69,7 +69,14 @@ pub struct RunConfig {
     pub progress_every: Duration,
     /// Most credits committed in this output folder, every run counted (`--max-credits`).
     pub max_credits: Option<f64>,
+    /// Free bytes the output disk must have before a paid submit (`--min-free`); `None`: twice
+    /// the largest video seen, at least [`DEFAULT_MIN_FREE`].
+    pub min_free: Option<u64>,
 }
+
+/// The least free space a submit needs when no `--min-free` is given: real videos weigh tens of
+/// MB, and the state and `results.csv` need room beside them.
+pub const DEFAULT_MIN_FREE: u64 = 64 << 20;
 
 /// How the coordinator decides when to poll a generation.
 #[derive(Debug, Clone)]
@@ -133,6 +140,9 @@ pub enum StopReason {
     Refused(String),
     /// The API could not be reached at all, however long we retried: nothing can succeed now.
     Unreachable(String),
+    /// The output disk has too little room for another video: nothing more is paid for; the
+    /// generations in flight are still followed.
+    DiskFull(String),
     /// The run cannot go on safely: the state or the output folder cannot be written (going on
     /// would pay for generations it cannot record or keep), or a worker failed.
     Fatal(String),
@@ -158,6 +168,8 @@ pub struct RunReport {
 
 /// What a worker reports back.
 enum Event {
+    /// A submit's turn came and the pacer let it go: it is recorded, then sent.
+    Paced { job: usize, paced: Paced },
     Submitted {
         job: usize,
         result: Result<Submission, ApiError>,
@@ -176,14 +188,14 @@ enum Event {
 #[derive(Debug)]
 enum Track {
     Queued,
-    /// Holds a concurrency slot. `sent` once its POST is out (the state says `submitting`);
-    /// before that it is waiting for the rate limiter, or to retry. `charge` is what it counts
-    /// for against `--max-credits` while its POST is out.
+    /// Holds a concurrency slot and its share of `--max-credits` from the moment it is chosen
+    /// (both go back by themselves when it is withdrawn or refused). `sent` once its POST is out
+    /// (the state says `submitting`); before that it is waiting for the pacer, or to retry.
     Submitting {
         retries: u32,
         sent: bool,
         slot: Slot,
-        charge: Option<Charge>,
+        reservation: Reservation,
     },
     Remote(Remote),
     /// Nothing more happens to it in this run.
@@ -337,6 +349,14 @@ pub struct Coordinator<'p> {
     /// Generations followed so far per kind: each gets the next place in the octave of early
     /// probes, so every kind has its scouts however its jobs are spread over the plan.
     followed: std::collections::HashMap<Arc<str>, usize>,
+    /// Jobs whose earlier submit's outcome is unknown, queued again by `--resubmit-unknown`:
+    /// the state keeps them `unknown` until their new submit is recorded, so one that this run
+    /// does not send (the cap, a stop) stays `unknown` rather than becoming a plain pending job.
+    unknown_earlier: std::collections::HashSet<usize>,
+    /// The largest video saved in this folder, for the room a submit needs on the disk.
+    largest_video: u64,
+    /// The last look at the disk's free space: when, and whether there was room.
+    disk_checked: Option<(Instant, bool)>,
 }
 
 /// How long writes that nothing depends on may wait for a commit: at thousands of finishes a
@@ -403,11 +423,18 @@ impl<'p> Coordinator<'p> {
             urgent: false,
             lazy_since: None,
             followed: Default::default(),
+            unknown_earlier: Default::default(),
+            largest_video: 0,
+            disk_checked: None,
         };
         coordinator.render_times.load(coordinator.state.render_times()?);
         let records = coordinator.state.records()?;
+        coordinator.largest_video = records.values().filter_map(|r| r.bytes).max().unwrap_or(0);
         // Every run into this folder counts against `--max-credits`, this one's jobs or not.
-        coordinator.ledger.committed = coordinator.prices.committed(records.values());
+        coordinator.ledger = Ledger::new(
+            coordinator.config.max_credits,
+            coordinator.prices.committed(records.values()),
+        );
         let planned: std::collections::HashSet<&crate::plan::JobKey> = plan.jobs.iter().map(|j| &j.key).collect();
         let orphans = records
             .values()
@@ -422,9 +449,13 @@ impl<'p> Coordinator<'p> {
             );
         }
         for (i, job) in plan.jobs.iter().enumerate() {
-            let track = coordinator.place(job, records.get(&job.key))?;
+            let record = records.get(&job.key);
+            let track = coordinator.place(job, record)?;
             if matches!(track, Track::Queued) {
                 coordinator.queue.push_back(i);
+                if record.is_some_and(|r| r.phase == Phase::Submitting) {
+                    coordinator.unknown_earlier.insert(i);
+                }
             }
             if let Track::Remote(_) = &track {
                 coordinator.remote += 1;
@@ -486,7 +517,8 @@ impl<'p> Coordinator<'p> {
                     self.dispatch(turn, level);
                 }
                 changed = cancel.changed() => {
-                    if changed.is_ok() && *cancel.borrow() == CancelLevel::Drain {
+                    // A drain the run asked for itself (a full disk) has said why already.
+                    if changed.is_ok() && *cancel.borrow() == CancelLevel::Drain && self.stopped.is_none() {
                         self.stop(StopReason::Interrupted);
                         tracing::warn!(
                             "stopping: no new submissions; waiting for {} generation(s) already paid for \
@@ -513,7 +545,8 @@ impl<'p> Coordinator<'p> {
         // Requests decided but not sent: a POST's `submitting` record is undone (it never went).
         for (i, _) in std::mem::take(&mut self.outbox) {
             let key = self.jobs[i].key.clone();
-            self.record(|s| s.mark_queued(&key));
+            let was_unknown = self.unknown_earlier.contains(&i);
+            self.record(|s| s.unsend(&key, was_unknown));
             self.withdraw(i);
         }
         if self.stopped.is_none() && self.shutdown.level() > CancelLevel::Running {
@@ -551,7 +584,7 @@ impl<'p> Coordinator<'p> {
             concurrency_found: self.ceiling.found().map(|n| (n, self.ceiling.refusals())),
             failed_before: self.failed_before,
             over_budget: self.over_budget,
-            credits_now: self.ledger.reported_now,
+            credits_now: self.ledger.reported_now(),
             estimate,
         };
         (self.state, report, self.sinks)
@@ -561,7 +594,9 @@ impl<'p> Coordinator<'p> {
     /// unwritable disk) says why in the rows it left, so `results.csv` is not a page of blanks.
     fn note_why_left(&mut self) {
         let why = match &self.stopped {
-            Some(StopReason::Refused(m) | StopReason::Unreachable(m) | StopReason::Fatal(m)) => {
+            Some(
+                StopReason::Refused(m) | StopReason::Unreachable(m) | StopReason::Fatal(m) | StopReason::DiskFull(m),
+            ) => {
                 format!("not submitted: the run stopped: {m}")
             }
             Some(StopReason::Interrupted) | None => return,
@@ -622,7 +657,7 @@ impl<'p> Coordinator<'p> {
         let now = Instant::now();
         let mut p = Progress {
             total: self.tracks.len(),
-            credits: self.ledger.reported_now,
+            credits: self.ledger.reported_now(),
             requests: self.api.requests_sent(),
             elapsed: now.duration_since(self.started_at),
             ..Progress::default()
@@ -659,10 +694,16 @@ impl<'p> Coordinator<'p> {
     /// refused key or an unwritable state ends the run now, an interrupt drains it.
     fn stop(&mut self, reason: StopReason) {
         let level = match reason {
-            StopReason::Interrupted => CancelLevel::Drain,
+            StopReason::Interrupted | StopReason::DiskFull(_) => CancelLevel::Drain,
             StopReason::Refused(_) | StopReason::Unreachable(_) | StopReason::Fatal(_) => CancelLevel::Abort,
         };
-        if matches!(self.stopped, None | Some(StopReason::Interrupted)) {
+        // The most serious reason wins: a stop for everyone over a full disk, over an interrupt.
+        let rank = |r: &StopReason| match r {
+            StopReason::Interrupted => 0,
+            StopReason::DiskFull(_) => 1,
+            _ => 2,
+        };
+        if self.stopped.as_ref().is_none_or(|now| rank(&reason) > rank(now)) {
             self.stopped = Some(reason);
         }
         self.shutdown.escalate(level);

@@ -7,6 +7,7 @@
 //! flight, across every run into the same folder.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::state::{JobRecord, Phase};
 
@@ -90,12 +91,13 @@ impl Prices {
 
     /// Credits committed by what a folder's state records: charges reported, plus the expected
     /// price of each generation whose charge is not known yet and of each submit whose outcome is
-    /// unknown (it may have created a paid generation).
+    /// unknown (it may have created a paid generation), the ones `--resubmit-unknown` sent again
+    /// included.
     pub fn committed<'r>(&self, records: impl IntoIterator<Item = &'r JobRecord>) -> f64 {
         records
             .into_iter()
             .map(|r| {
-                let unpriced = r.uncharged + u32::from(r.phase == Phase::Submitting);
+                let unpriced = r.uncharged + u32::from(r.phase == Phase::Submitting) + r.unknown_submits;
                 r.credits.unwrap_or(0.0) + unpriced as f64 * self.estimate(&r.model).credits
             })
             .sum()
@@ -123,53 +125,102 @@ impl Charge {
     }
 }
 
-/// Credits committed in a folder (every run), and the cap they must stay under.
+/// Credits committed in a folder (every run), and the cap they must stay under. Clones share
+/// one book: a [`Reservation`] gives its credits back to it when dropped.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pub cap: Option<f64>,
-    /// Reported charges plus expected prices of generations not priced yet.
-    pub committed: f64,
+    book: Arc<Mutex<Book>>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    /// Reported charges plus expected prices of generations not priced yet, and reservations.
+    committed: f64,
     /// Charges the service reported during this run.
-    pub reported_now: f64,
+    reported_now: f64,
+}
+
+/// Credits held for a submit from the moment it is chosen until the service answers: dropped
+/// (the submit was refused, withdrawn, or never sent), they go back to the ledger by
+/// themselves; [`Reservation::keep`] turns them into the charge of a generation that may exist.
+/// No path can forget to give them back, nor give them back twice.
+#[derive(Debug)]
+pub struct Reservation {
+    book: Arc<Mutex<Book>>,
+    credits: f64,
+}
+
+impl Reservation {
+    pub fn credits(&self) -> f64 {
+        self.credits
+    }
+
+    /// A generation was (or may have been) created: what was reserved stays counted, as its
+    /// expected charge until the service reports one.
+    pub fn keep(mut self) -> Charge {
+        Charge::Expected(std::mem::take(&mut self.credits))
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.credits != 0.0 {
+            lock(&self.book).committed -= self.credits;
+        }
+    }
+}
+
+fn lock(book: &Mutex<Book>) -> std::sync::MutexGuard<'_, Book> {
+    // The book holds two numbers, each written in one statement: never half-updated.
+    book.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Ledger {
     pub fn new(cap: Option<f64>, committed: f64) -> Ledger {
         Ledger {
             cap,
-            committed,
-            reported_now: 0.0,
+            book: Arc::new(Mutex::new(Book {
+                committed,
+                reported_now: 0.0,
+            })),
         }
+    }
+
+    /// Credits committed in the folder, reservations included.
+    pub fn committed(&self) -> f64 {
+        lock(&self.book).committed
+    }
+
+    /// Charges the service reported during this run.
+    pub fn reported_now(&self) -> f64 {
+        lock(&self.book).reported_now
     }
 
     /// Whether a generation expected to cost `credits` may be submitted under the cap.
     pub fn allows(&self, credits: f64) -> bool {
-        self.cap.is_none_or(|cap| self.committed + credits <= cap + 1e-6)
+        self.cap.is_none_or(|cap| self.committed() + credits <= cap + 1e-6)
     }
 
-    /// Counts a submit about to go out.
-    pub fn reserve(&mut self, credits: f64) -> Charge {
-        self.committed += credits;
-        Charge::Expected(credits)
-    }
-
-    /// A submit that created nothing gives its reservation back.
-    pub fn release(&mut self, charge: Charge) {
-        self.committed -= charge.amount();
-        if let Charge::Reported(c) = charge {
-            self.reported_now -= c;
+    /// Holds `credits` for a submit about to go out.
+    pub fn reserve(&self, credits: f64) -> Reservation {
+        lock(&self.book).committed += credits;
+        Reservation {
+            book: self.book.clone(),
+            credits,
         }
     }
 
     /// The service reported what a generation costs: it replaces what was counted.
-    pub fn reported(&mut self, charge: &mut Charge, credits: f64) {
+    pub fn reported(&self, charge: &mut Charge, credits: f64) {
         let before = match *charge {
             Charge::Counted => return,
             Charge::Reported(c) => c,
             Charge::Expected(_) => 0.0,
         };
-        self.committed += credits - charge.amount();
-        self.reported_now += credits - before;
+        let mut book = lock(&self.book);
+        book.committed += credits - charge.amount();
+        book.reported_now += credits - before;
         *charge = Charge::Reported(credits);
     }
 }
@@ -202,22 +253,73 @@ mod tests {
 
     #[test]
     fn the_ledger_counts_a_submit_from_its_record_and_settles_on_the_reported_charge() {
-        let mut ledger = Ledger::new(Some(3_000_000.0), 0.0);
+        let ledger = Ledger::new(Some(3_000_000.0), 0.0);
         assert!(ledger.allows(2_000_000.0));
-        let mut a = ledger.reserve(2_000_000.0);
+        let mut a = ledger.reserve(2_000_000.0).keep();
         // In flight at its expected price: a second one would pass the cap.
         assert!(!ledger.allows(2_000_000.0));
         ledger.reported(&mut a, 1_260_000.0);
-        assert_eq!(ledger.committed, 1_260_000.0);
-        assert_eq!(ledger.reported_now, 1_260_000.0);
+        assert_eq!(ledger.committed(), 1_260_000.0);
+        assert_eq!(ledger.reported_now(), 1_260_000.0);
         assert!(ledger.allows(1_260_000.0));
         let b = ledger.reserve(1_260_000.0);
-        // Refused without creating anything: freed.
-        ledger.release(b);
-        assert_eq!(ledger.committed, 1_260_000.0);
+        assert_eq!(ledger.committed(), 2_520_000.0);
+        // Refused without creating anything: dropped, and so freed.
+        drop(b);
+        assert_eq!(ledger.committed(), 1_260_000.0);
         // A report repeated at completion changes nothing.
         ledger.reported(&mut a, 1_260_000.0);
-        assert_eq!(ledger.committed, 1_260_000.0);
-        assert_eq!(ledger.reported_now, 1_260_000.0);
+        assert_eq!(ledger.committed(), 1_260_000.0);
+        assert_eq!(ledger.reported_now(), 1_260_000.0);
+    }
+
+    #[test]
+    fn a_reservation_kept_stays_counted_and_one_dropped_gives_back_exactly_once() {
+        let ledger = Ledger::new(Some(2_000_000.0), 500_000.0);
+        let kept = ledger.reserve(1_000_000.0);
+        let dropped = ledger.reserve(500_000.0);
+        assert!(!ledger.allows(1.0));
+        assert_eq!(kept.keep(), Charge::Expected(1_000_000.0));
+        drop(dropped);
+        assert_eq!(ledger.committed(), 1_500_000.0);
+        // A clone shares the book: what one reserves, the other sees.
+        let other = ledger.clone();
+        let held = other.reserve(500_000.0);
+        assert!(!ledger.allows(1.0));
+        drop(held);
+        assert!(ledger.allows(500_000.0));
+    }
+
+    #[test]
+    fn unknown_submits_sent_again_keep_counting() {
+        use crate::plan::JobKey;
+        let record = |phase, unknown_submits| JobRecord {
+            key: JobKey("k".into()),
+            phase,
+            generation_id: None,
+            attempts: 0,
+            credits: None,
+            file: String::new(),
+            bytes: None,
+            sha256: None,
+            error: None,
+            failure: None,
+            submitted_at: None,
+            finished_at: None,
+            uncharged: 0,
+            model: "magic/text-to-video".into(),
+            template: None,
+            input: String::new(),
+            current_charged: false,
+            unknown_submits,
+        };
+        let prices = Prices::default();
+        // Unknown now; sent again and unknown again (one earlier unknown); queued again after one.
+        let records = [
+            record(Phase::Submitting, 0),
+            record(Phase::Submitting, 1),
+            record(Phase::Queued, 1),
+        ];
+        assert_eq!(prices.committed(&records), 4.0 * 1_050_000.0);
     }
 }

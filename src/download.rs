@@ -272,6 +272,19 @@ pub fn sync_folder(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Bytes this user may still write on the file system holding `path` (`None` where that cannot
+/// be told: another platform, a path that does not exist).
+#[cfg(unix)]
+pub fn free_space(path: &Path) -> Option<u64> {
+    let fs = rustix::fs::statvfs(path).ok()?;
+    Some(fs.f_bavail.saturating_mul(fs.f_frsize))
+}
+
+#[cfg(not(unix))]
+pub fn free_space(_: &Path) -> Option<u64> {
+    None
+}
+
 /// `videos/a/shoe.mp4` → `videos/a/.shoe.mp4.<random>.part`: hidden, unique, same folder (so the
 /// rename is atomic).
 fn part_path(dest: &Path) -> PathBuf {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Job, slug};
-use crate::results::original;
+pub use crate::results::ResultRow;
 
 /// The page, in the output folder.
 pub const FILE: &str = "report.html";
@@ -32,14 +32,8 @@ const TEMPLATE: &str = include_str!("../templates/report.html");
 pub enum ReportError {
     #[error("no results.csv in `{out}`: run a manifest into it first")]
     NoResults { out: PathBuf },
-    #[error("cannot read `{path}`")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: csv::Error,
-    },
-    #[error("`{path}` has no `{column}` column: is it a vidbatch results file?")]
-    MissingColumn { path: PathBuf, column: &'static str },
+    #[error(transparent)]
+    Read(#[from] crate::results::ReadError),
     #[error("cannot render the report")]
     Render(#[from] minijinja::Error),
     #[error("cannot write `{path}`")]
@@ -50,105 +44,9 @@ pub enum ReportError {
     },
 }
 
-/// One line of `results.csv`, as the report needs it; cells are as written before neutralising.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResultRow {
-    pub job_id: String,
-    pub model: String,
-    pub template: String,
-    pub input: String,
-    pub status: String,
-    pub file: String,
-    pub credits: Option<f64>,
-    pub attempts: String,
-    pub submitted_at: String,
-    pub finished_at: String,
-    pub error: String,
-    /// The `label` column, when the file has one.
-    pub label: Option<String>,
-    /// The `params` column (a JSON object), when the file has one.
-    pub params: Option<String>,
-}
-
-/// Reads `<out>/results.csv` by column names, tolerating a UTF-8 BOM and missing optional columns.
+/// Reads `<out>/results.csv` (the schema of [`crate::results::ResultRow`]).
 pub fn read_results(out: &Path) -> Result<Vec<ResultRow>, ReportError> {
-    let path = out.join("results.csv");
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ReportError::NoResults { out: out.to_path_buf() });
-        }
-        Err(e) => return Err(ReportError::Read { path, source: e.into() }),
-    };
-    parse_results(&path, &bytes)
-}
-
-fn parse_results(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>, ReportError> {
-    // Excel's "CSV UTF-8" starts with a BOM, which would otherwise stick to the first name.
-    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-    let read_err = |source| ReportError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let headers = reader.headers().map_err(read_err)?.clone();
-    let column = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let required = |name: &'static str| {
-        column(name).ok_or(ReportError::MissingColumn {
-            path: path.to_path_buf(),
-            column: name,
-        })
-    };
-    let (job_id, model, input, status) = (
-        required("job_id")?,
-        required("model")?,
-        required("input")?,
-        required("status")?,
-    );
-    let [
-        template,
-        file,
-        credits,
-        attempts,
-        submitted,
-        finished,
-        error,
-        label,
-        params,
-    ] = [
-        "template",
-        "file",
-        "credits",
-        "attempts",
-        "submitted_at",
-        "finished_at",
-        "error",
-        "label",
-        "params",
-    ]
-    .map(column);
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(read_err)?;
-        let get = |i: usize| original(record.get(i).unwrap_or_default()).to_string();
-        let opt = |i: Option<usize>| i.map(get).unwrap_or_default();
-        rows.push(ResultRow {
-            job_id: get(job_id),
-            model: get(model),
-            template: opt(template),
-            input: get(input),
-            status: get(status),
-            file: opt(file),
-            credits: credits.and_then(|i| get(i).parse().ok()),
-            attempts: opt(attempts),
-            submitted_at: opt(submitted),
-            finished_at: opt(finished),
-            error: opt(error),
-            label: label.map(get),
-            params: params.map(get),
-        });
-    }
-    Ok(rows)
+    crate::results::read_rows(out)?.ok_or_else(|| ReportError::NoResults { out: out.to_path_buf() })
 }
 
 /// After a run: keeps copies of the local inputs for the page, then writes it. Returns its path.

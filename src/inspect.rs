@@ -139,7 +139,7 @@ pub fn job_state(dir: &Path, record: Option<&JobRecord>) -> &'static str {
 /// `vidbatch status OUT…`: from each folder's state alone, without the network or its lock. A
 /// folder that cannot be read is said among the others, then returned as the error.
 pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectError> {
-    let mut totals = [0usize; 5];
+    let mut totals = [0usize; 6];
     let mut credits_total = 0.0;
     let mut unreadable = None;
     for dir in folders {
@@ -153,7 +153,7 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
             }
             Err(e) => return Err(e.into()),
         };
-        let mut counts = [0usize; 5];
+        let mut counts = [0usize; 6];
         let mut credits = 0.0;
         let mut failures = Vec::new();
         let mut running = Vec::new();
@@ -165,8 +165,9 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
                 Status::Completed => 0,
                 Status::Failed => 1,
                 Status::Unknown => 2,
-                Status::Pending if matches!(r.phase, Phase::Generating | Phase::Downloading) => 3,
+                Status::Pending if r.phase == Phase::Generating => 3,
                 Status::Pending => 4,
+                Status::AwaitingDownload => 5,
             };
             counts[column] += 1;
             if column == 1 {
@@ -183,12 +184,8 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
         writeln!(out, "{} ({busy}):", dir.display())?;
         writeln!(
             out,
-            "  {} completed, {} failed, {} unknown, {} running, {} pending; {} credits recorded",
-            counts[0],
-            counts[1],
-            counts[2],
-            counts[3],
-            counts[4],
+            "  {}; {} credits recorded",
+            counts_text(&counts),
             thousands(credits)
         )?;
         if !running.is_empty() {
@@ -228,13 +225,9 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
     if folders.len() > 1 {
         writeln!(
             out,
-            "all {} folders: {} completed, {} failed, {} unknown, {} running, {} pending; {} credits recorded",
+            "all {} folders: {}; {} credits recorded",
             folders.len(),
-            totals[0],
-            totals[1],
-            totals[2],
-            totals[3],
-            totals[4],
+            counts_text(&totals),
             thousands(credits_total)
         )?;
     }
@@ -243,6 +236,22 @@ pub fn status(out: &mut impl Write, folders: &[PathBuf]) -> Result<(), InspectEr
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
+}
+
+/// The counts of `status`, in its columns' order; videos paid for and not saved yet are said only
+/// when there are some.
+fn counts_text(c: &[usize; 6]) -> String {
+    let mut text = format!(
+        "{} completed, {} failed, {} unknown, {} running, {} pending",
+        c[0], c[1], c[2], c[3], c[4]
+    );
+    if c[5] > 0 {
+        text.push_str(&format!(
+            ", {} paid and awaiting download (a rerun fetches them free)",
+            c[5]
+        ));
+    }
+    text
 }
 
 /// Whether a run holds the folder's lock now: asked with a shared lock, without waiting, and let

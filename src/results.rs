@@ -9,57 +9,21 @@ use std::path::{Path, PathBuf};
 use crate::plan::{Alias, Job, JobKey};
 use crate::state::{Failure, JobRecord, Phase};
 
-/// The contract's column order; tools read these by name and position.
-pub const COLUMNS: &[&str] = &[
-    "job_id",
-    "model",
-    "template",
-    "input",
-    "status",
-    "generation_id",
-    "file",
-    "bytes",
-    "sha256",
-    "credits",
-    "attempts",
-    "submitted_at",
-    "finished_at",
-    "error",
-    // Added last, so that every earlier column keeps its position for the tools that read by
-    // position.
-    "label",
-    // What tells a job's variant apart besides model, template and input (the report's columns).
-    "params",
-];
+mod row;
 
-/// A job's status as results report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Completed,
-    Failed,
-    /// Submitted but the answer was lost: a generation may or may not exist remotely.
-    Unknown,
-    /// Not finished when the run stopped.
-    Pending,
-}
+pub use row::{COLUMNS, ReadError, ResultRow, Status, parse as parse_rows, read as read_rows};
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Completed => "completed",
-            Status::Failed => "failed",
-            Status::Unknown => "unknown",
-            Status::Pending => "pending",
-        }
-    }
-
+    /// Where a job stands by its record.
     pub fn of(record: Option<&JobRecord>) -> Status {
-        match record.map(|r| r.phase) {
-            Some(Phase::Completed) => Status::Completed,
+        match record.map(|r| (r.phase, r.failure)) {
+            Some((Phase::Completed, _)) => Status::Completed,
             // Given up on for this run, but the generation may still finish: a rerun polls it.
-            Some(Phase::Failed) if record.and_then(|r| r.failure) == Some(Failure::Unfinished) => Status::Pending,
-            Some(Phase::Failed) => Status::Failed,
-            Some(Phase::Submitting) => Status::Unknown,
+            Some((Phase::Failed, Some(Failure::Unfinished))) => Status::Pending,
+            // Paid for and done remotely; only the video is missing: a rerun fetches it.
+            Some((Phase::Failed, Some(Failure::Download)) | (Phase::Downloading, _)) => Status::AwaitingDownload,
+            Some((Phase::Failed, _)) => Status::Failed,
+            Some((Phase::Submitting, _)) => Status::Unknown,
             _ => Status::Pending,
         }
     }
@@ -70,6 +34,8 @@ pub struct Summary {
     pub completed: usize,
     pub failed: usize,
     pub unknown: usize,
+    /// Paid for, video not saved yet: a rerun fetches it for free.
+    pub awaiting_download: usize,
     pub pending: usize,
     pub credits: f64,
     /// Other names of an input whose copy of the shared video failed: (job id, input, why).
@@ -78,7 +44,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn total(&self) -> usize {
-        self.completed + self.failed + self.unknown + self.pending
+        self.completed + self.failed + self.unknown + self.awaiting_download + self.pending
     }
 }
 
@@ -91,7 +57,7 @@ pub struct WriteError {
 }
 
 /// Written first: spreadsheets read the file as UTF-8 only with it (without, Excel shows `Café`
-/// as `CafÃ©`); CSV readers of programs skip it, as [`read_finished`] does.
+/// as `CafÃ©`); CSV readers of programs skip it, as [`read_rows`] does.
 pub const BOM: &str = "\u{feff}";
 
 /// Writes the results file atomically (temporary file, then rename) and returns the counts: one
@@ -99,24 +65,39 @@ pub const BOM: &str = "\u{feff}";
 /// its job's video is made here, as soon as the job is completed: this runs during the run, at
 /// its end and on every rerun, so a copy that went missing is made again.
 pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> Result<Summary, WriteError> {
-    let path = out.join("results.csv");
     let tmp = out.join(".results.csv.tmp");
+    let written = write_through(&tmp, out, jobs, records);
+    if written.is_err() {
+        // A full disk must not leave half a file behind: the last whole `results.csv` stays.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+fn write_through(
+    tmp: &Path,
+    out: &Path,
+    jobs: &[Job],
+    records: &HashMap<JobKey, JobRecord>,
+) -> Result<Summary, WriteError> {
+    let path = out.join("results.csv");
     let err = |source| WriteError {
         path: path.clone(),
         source,
     };
     let mut summary = Summary::default();
-    let mut file = std::fs::File::create(&tmp).map_err(err)?;
+    let mut file = std::fs::File::create(tmp).map_err(err)?;
     file.write_all(BOM.as_bytes()).map_err(err)?;
-    let mut writer = csv::Writer::from_writer(file);
+    // The header is written by hand: serde writes one only with a first row.
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(file);
     writer.write_record(COLUMNS).map_err(|e| err(e.into()))?;
     for job in jobs {
         let record = records.get(&job.key);
-        let row = Row::of(job, record);
+        let row = job_row(job, record);
         let status_of_job = row.status;
         // Paid once: the credits are on the job's row only, so that summing the column is right.
         summary.credits += row.credits.unwrap_or(0.0);
-        let aliases: Vec<Row> = job
+        let aliases: Vec<ResultRow> = job
             .aliases
             .iter()
             .map(|alias| {
@@ -126,7 +107,7 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
                     }
                     _ => None,
                 };
-                row.alias(alias, copied)
+                alias_row(&row, alias, copied)
             })
             .collect();
         for (i, row) in std::iter::once(row).chain(aliases).enumerate() {
@@ -140,23 +121,17 @@ pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> 
                 Status::Completed => summary.completed += 1,
                 Status::Failed => summary.failed += 1,
                 Status::Unknown => summary.unknown += 1,
+                Status::AwaitingDownload => summary.awaiting_download += 1,
                 Status::Pending => summary.pending += 1,
             }
-            writer
-                .write_record(row.cells().iter().map(|c| match neutralise(c) {
-                    // Rewritten every 10 s, 10,000 rows of 16 cells: a copy of each was a tenth
-                    // of the allocations of a run that large.
-                    Cow::Borrowed(c) => Cow::Borrowed(c.as_bytes()),
-                    Cow::Owned(c) => Cow::Owned(c.into_bytes()),
-                }))
-                .map_err(|e| err(e.into()))?;
+            writer.serialize(&row).map_err(|e| err(e.into()))?;
         }
     }
     let mut file = writer.into_inner().map_err(|e| err(e.into_error()))?;
     file.flush().map_err(err)?;
     file.sync_all().map_err(err)?;
     drop(file);
-    std::fs::rename(&tmp, &path).map_err(err)?;
+    std::fs::rename(tmp, &path).map_err(err)?;
     Ok(summary)
 }
 
@@ -208,111 +183,78 @@ fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     false
 }
 
-/// One row of `results.csv`, before its cells are made text.
-#[derive(Debug, Clone)]
-struct Row {
-    job_id: String,
-    model: String,
-    template: String,
-    input: String,
-    status: Status,
-    generation_id: String,
-    file: String,
-    bytes: String,
-    sha256: String,
-    credits: Option<f64>,
-    attempts: String,
-    submitted_at: String,
-    finished_at: String,
-    error: String,
-    label: String,
-    params: String,
+/// A job's own row, from its record.
+fn job_row(job: &Job, record: Option<&JobRecord>) -> ResultRow {
+    let status = Status::of(record);
+    let get = |f: fn(&JobRecord) -> Option<String>| record.and_then(f).unwrap_or_default();
+    let completed = status == Status::Completed;
+    let error = match status {
+        Status::Unknown => {
+            "the submit's answer was lost: a generation may exist (rerun with --resubmit-unknown to submit again)"
+                .into()
+        }
+        Status::AwaitingDownload => {
+            let why = get(|r| r.error.clone());
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            };
+            format!("generated and paid for; the video is not saved yet{why}: a rerun fetches it at no cost")
+        }
+        _ => get(|r| r.error.clone()),
+    };
+    ResultRow {
+        job_id: job.key.short().to_string(),
+        model: job.model.clone(),
+        template: job.template.clone().unwrap_or_default(),
+        input: job.input_label.clone(),
+        status,
+        generation_id: get(|r| r.generation_id.clone()),
+        file: if completed {
+            get(|r| Some(r.file.clone()))
+        } else {
+            String::new()
+        },
+        bytes: record.and_then(|r| r.bytes).filter(|_| completed),
+        sha256: if completed {
+            get(|r| r.sha256.clone())
+        } else {
+            String::new()
+        },
+        credits: record.and_then(|r| r.credits),
+        attempts: Some(record.map_or(0, |r| r.attempts)),
+        submitted_at: get(|r| r.submitted_at.clone()),
+        finished_at: get(|r| r.finished_at.clone()),
+        error,
+        label: job.user_label.clone().unwrap_or_default(),
+        params: variant_params(job),
+    }
 }
 
-impl Row {
-    fn of(job: &Job, record: Option<&JobRecord>) -> Row {
-        let status = Status::of(record);
-        let get = |f: fn(&JobRecord) -> Option<String>| record.and_then(f).unwrap_or_default();
-        let if_completed = |f: fn(&JobRecord) -> Option<String>| {
-            if status == Status::Completed {
-                get(f)
-            } else {
-                String::new()
-            }
-        };
-        let error = match status {
-            Status::Unknown => {
-                "the submit's answer was lost: a generation may exist (rerun with --resubmit-unknown to submit again)"
-                    .into()
-            }
-            _ => get(|r| r.error.clone()),
-        };
-        Row {
-            job_id: job.key.short().to_string(),
-            model: job.model.clone(),
-            template: job.template.clone().unwrap_or_default(),
-            input: job.input_label.clone(),
-            status,
-            generation_id: get(|r| r.generation_id.clone()),
-            file: if_completed(|r| Some(r.file.clone())),
-            bytes: if_completed(|r| r.bytes.map(|b| b.to_string())),
-            sha256: if_completed(|r| r.sha256.clone()),
-            credits: record.and_then(|r| r.credits),
-            attempts: record.map_or(0, |r| r.attempts).to_string(),
-            submitted_at: get(|r| r.submitted_at.clone()),
-            finished_at: get(|r| r.finished_at.clone()),
-            error,
-            label: job.user_label.clone().unwrap_or_default(),
-            params: variant_params(job),
+/// The row of an alias: its job's generation under the alias's name and file. `copied` is how
+/// making its copy went, once the job has a video: a copy that failed fails the row. Credits and
+/// attempts stay blank: they were paid and made once, on the job's row.
+fn alias_row(job_row: &ResultRow, alias: &Alias, copied: Option<Result<(), String>>) -> ResultRow {
+    let mut row = ResultRow {
+        input: alias.input_label.clone(),
+        label: alias.user_label.clone().unwrap_or_default(),
+        credits: None,
+        attempts: None,
+        ..job_row.clone()
+    };
+    match copied {
+        Some(Ok(())) => row.file = alias.file.clone(),
+        Some(Err(why)) => {
+            row.status = Status::Failed;
+            row.file = String::new();
+            row.bytes = None;
+            row.sha256 = String::new();
+            row.error = why;
         }
+        None => {}
     }
-
-    /// The row of an alias: its job's generation under the alias's name and file. `copied` is
-    /// how making its copy went, once the job has a video: a copy that failed fails the row.
-    /// Credits and attempts stay blank: they were paid and made once, on the job's row.
-    fn alias(&self, alias: &Alias, copied: Option<Result<(), String>>) -> Row {
-        let mut row = Row {
-            input: alias.input_label.clone(),
-            label: alias.user_label.clone().unwrap_or_default(),
-            credits: None,
-            attempts: String::new(),
-            ..self.clone()
-        };
-        match copied {
-            Some(Ok(())) => row.file = alias.file.clone(),
-            Some(Err(why)) => {
-                row.status = Status::Failed;
-                row.file = String::new();
-                row.bytes = String::new();
-                row.sha256 = String::new();
-                row.error = why;
-            }
-            None => {}
-        }
-        row
-    }
-
-    /// The cells, in the order of [`COLUMNS`].
-    fn cells(self) -> [String; 16] {
-        [
-            self.job_id,
-            self.model,
-            self.template,
-            self.input,
-            self.status.as_str().to_string(),
-            self.generation_id,
-            self.file,
-            self.bytes,
-            self.sha256,
-            self.credits.map(format_credits).unwrap_or_default(),
-            self.attempts,
-            self.submitted_at,
-            self.finished_at,
-            self.error,
-            self.label,
-            self.params,
-        ]
-    }
+    row
 }
 
 /// The parameters a job sends besides its model, input and template, as a JSON object (empty when
@@ -344,69 +286,6 @@ pub fn original(cell: &str) -> &str {
     cell.strip_prefix('\'').unwrap_or(cell)
 }
 
-/// A completed row of an earlier `results.csv`, as far as adopting its video needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FinishedRow {
-    pub job_id: String,
-    pub generation_id: Option<String>,
-    pub file: String,
-    pub bytes: u64,
-    pub sha256: String,
-}
-
-/// The completed rows of `<out>/results.csv` (none when it is missing). Rows that cannot be read
-/// are skipped: adoption then checks every file against its hash anyway.
-pub fn read_finished(out: &Path) -> std::io::Result<Vec<FinishedRow>> {
-    let path = out.join("results.csv");
-    // Flexible: a spreadsheet that saved the file may have dropped empty cells at the ends of rows.
-    let mut reader = match csv::ReaderBuilder::new().flexible(true).from_path(&path) {
-        Ok(r) => r,
-        Err(e) => match e.into_kind() {
-            csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            csv::ErrorKind::Io(io) => return Err(io),
-            other => return Err(std::io::Error::other(format!("{other:?}"))),
-        },
-    };
-    let headers = reader.headers().map_err(std::io::Error::other)?.clone();
-    let column = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(id), Some(status), Some(generation), Some(file), Some(bytes), Some(sha)) = (
-        column("job_id"),
-        column("status"),
-        column("generation_id"),
-        column("file"),
-        column("bytes"),
-        column("sha256"),
-    ) else {
-        return Ok(Vec::new());
-    };
-    let mut rows = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for record in reader.records().flatten() {
-        let get = |i: usize| original(record.get(i).unwrap_or_default()).to_string();
-        // A job's own row comes before its aliases' (same id, copies of its video).
-        if get(status) != "completed" || !seen.insert(get(id)) {
-            continue;
-        }
-        let Ok(size) = get(bytes).parse() else { continue };
-        rows.push(FinishedRow {
-            job_id: get(id),
-            generation_id: Some(get(generation)).filter(|g| !g.is_empty()),
-            file: get(file),
-            bytes: size,
-            sha256: get(sha),
-        });
-    }
-    Ok(rows)
-}
-
-fn format_credits(c: f64) -> String {
-    if c.fract() == 0.0 {
-        format!("{c:.0}")
-    } else {
-        c.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn finished_rows_are_read_past_the_mark_and_an_alias_row_is_not_its_job() {
+    fn rows_are_read_past_the_mark_with_their_cells_given_back() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "{BOM}{}\n\
@@ -442,12 +321,32 @@ mod tests {
             COLUMNS.join(",")
         );
         std::fs::write(dir.path().join("results.csv"), text).unwrap();
-        let rows = read_finished(dir.path()).unwrap();
-        let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.job_id.as_str(), r.file.as_str())).collect();
+        let rows = read_rows(dir.path()).unwrap().unwrap();
+        let got: Vec<(&str, &str, Status)> = rows
+            .iter()
+            .map(|r| (r.job_id.as_str(), r.file.as_str(), r.status))
+            .collect();
         assert_eq!(
             got,
-            [("0123456789ab", "videos/a.mp4"), ("-23456789abc", "videos/c.mp4")]
+            [
+                ("0123456789ab", "videos/a.mp4", Status::Completed),
+                ("0123456789ab", "videos/b.mp4", Status::Completed),
+                ("-23456789abc", "videos/c.mp4", Status::Completed),
+                ("3456789abcde", "", Status::Failed),
+            ]
         );
+        assert_eq!(rows[0].label, "Café 🎉");
+        assert_eq!(rows[0].credits, Some(2.0));
+        assert!(read_rows(&dir.path().join("none")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_results_file_that_cannot_be_put_in_place_leaves_nothing_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the file goes: the rename fails after the whole file was written.
+        std::fs::create_dir(dir.path().join("results.csv")).unwrap();
+        assert!(write(dir.path(), &[], &HashMap::new()).is_err());
+        assert!(!dir.path().join(".results.csv.tmp").exists());
     }
 
     #[test]

@@ -109,12 +109,12 @@ fn adoption_skips_changed_files_and_keeps_unvouched_ones() {
     let output = h.run(&manifest, &["--adopt"]);
     assert_eq!(output.status.code(), Some(exit_code::OK), "{}", stderr(&output));
     assert_said(&output, "adopted 1 finished video(s)");
-    assert_said(&output, "1 listed there no longer match");
+    assert_said(&output, "1 generation(s) it names are followed");
     assert_said(&output, "is kept (no record says which job it belongs to)");
     assert_eq!(
         h.log().submits.len(),
-        5,
-        "the changed and the unvouched job are submitted again"
+        4,
+        "the changed video is fetched again from its generation; only the unvouched job is paid again"
     );
     assert_eq!(std::fs::read(h.out().join(&rows[2]["file"])).unwrap(), third);
     assert_files_match_results(&h.out(), &h.results());
@@ -169,7 +169,7 @@ fn a_video_over_the_size_limit_is_refused_and_a_rerun_with_a_higher_limit_fetche
     assert_said(&output, "more than the limit of 4000 bytes");
     assert!(files_under(&h.out().join("videos")).is_empty());
     let rows = h.results();
-    assert_eq!(rows[0]["status"], "failed");
+    assert_eq!(rows[0]["status"], "awaiting_download", "paid for, and fetchable");
     let output = h.run(&manifest, &[]);
     assert_eq!(output.status.code(), Some(exit_code::OK));
     assert_eq!(h.log().submits.len(), 1, "fetching again is free");
@@ -236,17 +236,23 @@ fn a_full_disk_records_no_partial_video_and_stops_paying() {
         usable,
         "this test needs `unshare -rm` and tmpfs mounts (util-linux, user namespaces): {probe:?}"
     );
-    // 64 KiB, 44 of them taken: one ~11 KB video fits, the second cannot.
-    let script = "mount -t tmpfs -o size=64k tmpfs out/videos && \
-                  head -c 45056 /dev/zero > out/videos/.filler && exec \"$@\"";
-    let mut cmd = std::process::Command::new("unshare");
-    let run = h.run_command(&manifest, &["--concurrency", "1"]);
-    cmd.args(["-rm", "sh", "-c", script, "sh", run.get_program().to_str().unwrap()])
-        .args(run.get_args())
-        .envs(run.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-        .env_remove("RUST_LOG")
-        .current_dir(h.dir.path());
-    let output = cmd.output().unwrap();
+    // A run in a mount namespace whose `out/videos` is a 64 KiB tmpfs with `filler` bytes taken.
+    let run_on_small_disk = |filler: u32, extra: &[&str]| {
+        let script = format!(
+            "mount -t tmpfs -o size=64k tmpfs out/videos && \
+             head -c {filler} /dev/zero > out/videos/.filler; exec \"$@\""
+        );
+        let mut cmd = std::process::Command::new("unshare");
+        let run = h.run_command(&manifest, extra);
+        cmd.args(["-rm", "sh", "-c", &script, "sh", run.get_program().to_str().unwrap()])
+            .args(run.get_args())
+            .envs(run.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .env_remove("RUST_LOG")
+            .current_dir(h.dir.path());
+        cmd.output().unwrap()
+    };
+    // 44 KiB taken: one ~11 KB video fits, the second cannot (`--min-free` lets the submits go).
+    let output = run_on_small_disk(45056, &["--concurrency", "1", "--min-free", "1k"]);
     let said = stderr(&output);
     eprintln!("{said}");
     assert_eq!(output.status.code(), Some(exit_code::ABORTED), "{said}");
@@ -262,6 +268,18 @@ fn a_full_disk_records_no_partial_video_and_stops_paying() {
         "{} submits",
         h.log().submits.len()
     );
+    let paid = h.log().submits.len();
+
+    // A rerun on a disk that is still full pays for nothing: the free space is looked at before
+    // any submit, and no half-written `results.csv` is left behind.
+    let output = run_on_small_disk(65536, &[]);
+    let said = stderr(&output);
+    eprintln!("{said}");
+    assert_eq!(h.log().submits.len(), paid, "a full disk pays nothing");
+    assert_eq!(output.status.code(), Some(exit_code::ABORTED), "{said}");
+    assert!(said.contains("nothing more is submitted or paid for"), "{said}");
+    assert!(!h.out().join(".results.csv.tmp").exists());
+
     // The namespace (and its tmpfs) is gone: a rerun on the real disk fetches what was paid for
     // again, free, and finishes the rest.
     let output = h.run(&manifest, &[]);

@@ -153,6 +153,11 @@ pub(crate) struct RunArgs {
     /// job can be fetched again (free) by a rerun with a higher limit.
     #[arg(long, default_value = "1GiB", value_parser = parse_size)]
     pub(super) max_download_size: u64,
+    /// Free space the output disk must have before each paid submit (`200MB`, `1GiB`, …); with
+    /// less, nothing more is submitted, the generations in flight are still fetched, and the
+    /// run stops with exit code 3. Default: twice the largest video seen, at least 64 MiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(super) min_free: Option<u64>,
     /// When the run state of `--out` was lost: keep the videos its `results.csv` lists (checked
     /// by SHA-256), and submit only the rest.
     #[arg(long, conflicts_with = "start_over")]

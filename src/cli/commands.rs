@@ -109,11 +109,9 @@ pub(crate) fn report(out: &Path) -> Result<i32, CliError> {
             Ok(exit_code::OK)
         }
         // A folder without results, or a results.csv that is not one: nothing to do, exit 2.
-        Err(
-            e @ (vidbatch::gallery::ReportError::NoResults { .. }
-            | vidbatch::gallery::ReportError::MissingColumn { .. }
-            | vidbatch::gallery::ReportError::Read { .. }),
-        ) => Err(usage(error_chain(&e))),
+        Err(e @ (vidbatch::gallery::ReportError::NoResults { .. } | vidbatch::gallery::ReportError::Read(_))) => {
+            Err(usage(error_chain(&e)))
+        }
         Err(e) => Err(aborted(error_chain(&e))),
     }
 }

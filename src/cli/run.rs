@@ -113,8 +113,12 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             let adoption = vidbatch::coordinator::adopt(&out, &mut plan.jobs, &mut state)?;
             tracing::warn!(
                 "adopted {} finished video(s) of an earlier run (checked against `results.csv`); \
-                 {} listed there no longer match and will be fetched again",
+                 {} generation(s) it names are followed (polled or fetched again, not paid again); \
+                 {} stay `unknown`; {} completed row(s) no longer match their file and name no generation \
+                 (submitted again)",
                 adoption.adopted,
+                adoption.followed,
+                adoption.unknown,
                 adoption.mismatched
             );
             for (old, new) in &adoption.kept_aside {
@@ -176,6 +180,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             progress_every.min(Duration::from_secs(1))
         },
         max_credits: args.max_credits,
+        min_free: args.min_free,
     };
     let started = std::time::Instant::now();
     let shutdown = Shutdown::default();
@@ -195,6 +200,17 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             Err(CliError::Aborted {
                 message: message.clone(),
                 help: Some("check the network and `AIMLAPI_BASE_URL`".into()),
+            }),
+            Some(message.clone()),
+        ),
+        Some(StopReason::DiskFull(message)) => (
+            Err(CliError::Aborted {
+                message: message.clone(),
+                help: Some(
+                    "free some space on that disk (or choose another `--out`), then rerun the same command: \
+                            what was paid for is fetched at no cost"
+                        .into(),
+                ),
             }),
             Some(message.clone()),
         ),

@@ -136,19 +136,27 @@ impl Coordinator<'_> {
                 let i = match self.ready_retries.pop_front() {
                     Some(i) => i,
                     None => {
-                        let Some(i) = self.next_affordable() else { return };
+                        let Some((i, reservation)) = self.next_affordable() else {
+                            return;
+                        };
                         // The slot is taken now that the request can go: no slot waits idle
                         // for the rate limiter.
                         self.tracks[i] = Track::Submitting {
                             retries: 0,
                             sent: false,
                             slot: self.slots.take(),
-                            charge: None,
+                            reservation,
                         };
                         i
                     }
                 };
-                self.send_submit(i, turn);
+                let api = self.api.clone();
+                // Recorded when the pacer lets it go (`send_submit`), not now: a kill while it
+                // waits there leaves it `queued`, not `unknown`.
+                self.lookups.spawn(async move {
+                    let paced = api.pace_submit(turn).await;
+                    Event::Paced { job: i, paced }
+                });
             }
             schedule::Next::Poll => {
                 let Some(Reverse((_, i))) = self.due.pop() else { return };
@@ -168,13 +176,17 @@ impl Coordinator<'_> {
         }
     }
 
-    /// The next queued job that `--max-credits` leaves room for. A job that does not fit is left
-    /// pending for this run, with the reason in its row; a cheaper one behind it may still fit.
-    fn next_affordable(&mut self) -> Option<usize> {
+    /// The next queued job that `--max-credits` leaves room for, with its share of the cap held.
+    /// A job that does not fit is left pending for this run, with the reason in its row (an
+    /// unknown one sent again stays `unknown`); a cheaper one behind it may still fit.
+    fn next_affordable(&mut self) -> Option<(usize, crate::cost::Reservation)> {
+        if !self.disk_has_room() {
+            return None;
+        }
         while let Some(i) = self.queue.pop_front() {
             let expected = self.prices.estimate(&self.jobs[i].model);
             if self.ledger.allows(expected.credits) {
-                return Some(i);
+                return Some((i, self.ledger.reserve(expected.credits)));
             }
             let cap = self.ledger.cap.unwrap_or_default();
             let why = format!(
@@ -183,15 +195,55 @@ impl Coordinator<'_> {
                 crate::sinks::thousands(expected.credits),
                 expected.basis.as_str(),
                 crate::sinks::thousands(cap),
-                crate::sinks::thousands(self.ledger.committed)
+                crate::sinks::thousands(self.ledger.committed())
             );
             let job = &self.jobs[i];
+            self.over_budget += 1;
+            if self.unknown_earlier.contains(&i) {
+                // Its earlier submit still counts and is still unknown: so is the job.
+                self.tracks[i] = Track::Settled(Outcome::Unknown);
+                let error = format!("not submitted again: {why}; its earlier submit is still `unknown`");
+                self.sinks.emit(RunEvent::Unknown { job, error: &error });
+                continue;
+            }
             self.record(|s| s.note_left(&job.key, &why));
             self.tracks[i] = Track::Settled(Outcome::Left);
-            self.over_budget += 1;
             self.sinks.emit(RunEvent::Pending { job, reason: &why });
         }
         None
+    }
+
+    /// Whether the disks holding the output folder and its videos can take one more video: a
+    /// generation paid for must have somewhere to go. Looked at again at most every
+    /// [`DISK_RECHECK`] (one `statvfs` each); too little room stops the submits for good.
+    fn disk_has_room(&mut self) -> bool {
+        let now = Instant::now();
+        if let Some((at, room)) = self.disk_checked
+            && now.duration_since(at) < DISK_RECHECK
+        {
+            return room;
+        }
+        let needed = self
+            .config
+            .min_free
+            .unwrap_or_else(|| self.largest_video.saturating_mul(2).max(super::DEFAULT_MIN_FREE));
+        let videos = self.out.join("videos");
+        let short = [self.out.as_path(), videos.as_path()]
+            .into_iter()
+            .filter_map(|dir| Some((dir, crate::download::free_space(dir)?)))
+            .find(|&(_, free)| free < needed);
+        self.disk_checked = Some((now, short.is_none()));
+        let Some((dir, free)) = short else { return true };
+        let text = format!(
+            "the disk holding `{}` has {} free, less than the {} a video may need (--min-free): \
+             nothing more is submitted or paid for",
+            dir.display(),
+            bytes_text(free),
+            bytes_text(needed)
+        );
+        tracing::error!("{text}");
+        self.stop(super::StopReason::DiskFull(text));
+        false
     }
 
     /// A submit to try again after `delay`, keeping its slot. Nothing is recorded meanwhile:
@@ -205,21 +257,26 @@ impl Coordinator<'_> {
         }
     }
 
-    /// The job's turn has come: record that it is being submitted, then POST.
-    pub(super) fn send_submit(&mut self, i: usize, turn: Turn) {
+    /// The pacer let job `i`'s submit go: record that it is being submitted, then POST once the
+    /// record is committed ([`Coordinator::flush`], at the end of this turn of the loop).
+    ///
+    /// A kill between that commit and the request's first bytes on the wire leaves the job
+    /// `unknown` though nothing reached the service. That window is the rest of this turn of
+    /// the loop after the commit (spawning the request: microseconds) plus opening a
+    /// connection when none is free in the pool (a TCP handshake, and TLS against the real
+    /// service: tens to hundreds of milliseconds once per connection, kept alive after).
+    /// Waiting for the pacer, which can take several periods, is outside it.
+    pub(super) fn send_submit(&mut self, i: usize, paced: crate::api::Paced) {
         let job = &self.jobs[i];
+        if !matches!(self.tracks[i], Track::Submitting { sent: false, .. }) {
+            return;
+        }
         if self.shutdown.level() >= CancelLevel::Drain || !self.record(|s| s.mark_submitting(&job.key)) {
             self.withdraw(i);
             return;
         }
-        // Counted against `--max-credits` from the record on: the POST may create a generation.
-        // A retry keeps what its first try reserved (it was checked against the cap then).
-        let expected = self.prices.estimate(&job.model).credits;
-        if let Track::Submitting { sent, charge, .. } = &mut self.tracks[i] {
+        if let Track::Submitting { sent, .. } = &mut self.tracks[i] {
             *sent = true;
-            if charge.is_none() {
-                *charge = Some(self.ledger.reserve(expected));
-            }
         }
         let api = self.api.clone();
         let body = job.body();
@@ -227,25 +284,31 @@ impl Coordinator<'_> {
         self.outbox.push((
             i,
             Box::pin(async move {
-                let result = api.submit(turn, &body, &request_id).await;
+                let result = api.submit(paced, &body, &request_id).await;
                 Event::Submitted { job: i, result }
             }),
         ));
     }
 
-    /// A submit that never went out gives its slot (and what it counted against the cap) back;
-    /// the job is still `queued` in the state.
+    /// A submit that never went out gives its slot and what it held of the cap back (dropped
+    /// with its track); the job is still `queued` in the state (or `unknown`, as it was).
     pub(super) fn withdraw(&mut self, i: usize) {
-        self.release_charge(i);
-        self.tracks[i] = Track::Queued;
+        self.tracks[i] = match self.tracks[i] {
+            Track::Submitting { .. } if self.unknown_earlier.contains(&i) => Track::Settled(Outcome::Unknown),
+            _ => Track::Queued,
+        };
     }
+}
 
-    /// A submit that created nothing no longer counts against `--max-credits`.
-    pub(super) fn release_charge(&mut self, i: usize) {
-        if let Track::Submitting { charge, .. } = &mut self.tracks[i]
-            && let Some(charge) = charge.take()
-        {
-            self.ledger.release(charge);
-        }
+/// How long a look at the disk's free space stands.
+const DISK_RECHECK: Duration = Duration::from_millis(250);
+
+/// `12.5 MB`, `640 kB`: sizes as people read them.
+fn bytes_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1_000_000_000 => format!("{:.1} GB", b as f64 / 1e9),
+        b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b if b >= 1_000 => format!("{:.0} kB", b as f64 / 1e3),
+        b => format!("{b} bytes"),
     }
 }

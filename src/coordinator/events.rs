@@ -18,6 +18,7 @@ use crate::state::Failure;
 impl Coordinator<'_> {
     pub(super) fn handle(&mut self, event: Event) {
         match event {
+            Event::Paced { job, paced } => self.send_submit(job, paced),
             Event::Submitted { job, result } => self.on_submitted(job, result),
             Event::Polled { job, result } => {
                 self.on_polled(job, result);
@@ -32,6 +33,8 @@ impl Coordinator<'_> {
 
     fn on_submitted(&mut self, i: usize, result: Result<Submission, ApiError>) {
         let job = &self.jobs[i];
+        // Its earlier unknown submit is in the state's history now (`mark_submitting`).
+        self.unknown_earlier.remove(&i);
         match result {
             Ok(sub) => {
                 let mut attempt = 0;
@@ -51,13 +54,14 @@ impl Coordinator<'_> {
                 let phase = self.next_phase(&kind);
                 let first_poll = self.poll_wait(&kind, Duration::ZERO, phase);
                 // The slot its submit took stays with the generation until it is seen finished.
-                let (slot, charge) = match std::mem::replace(&mut self.tracks[i], Track::Queued) {
-                    Track::Submitting { slot, charge, .. } => (Some(slot), charge),
+                let (slot, reservation) = match std::mem::replace(&mut self.tracks[i], Track::Queued) {
+                    Track::Submitting { slot, reservation, .. } => (Some(slot), Some(reservation)),
                     _ => (None, None),
                 };
                 // A generation exists: it counts, at its reported charge when there is one.
-                let mut charge =
-                    charge.unwrap_or_else(|| self.ledger.reserve(self.prices.estimate(&job.model).credits));
+                let mut charge = reservation
+                    .unwrap_or_else(|| self.ledger.reserve(self.prices.estimate(&job.model).credits))
+                    .keep();
                 if let Some(credits) = sub.credits {
                     self.ledger.reported(&mut charge, credits);
                 }
@@ -98,7 +102,6 @@ impl Coordinator<'_> {
                         let before = self.ceiling.limit();
                         self.ceiling.refused(self.slots.in_use());
                         self.submits_paused_until = Some(Instant::now() + pause);
-                        self.release_charge(i);
                         if self.ceiling.limit() < before {
                             tracing::warn!(
                                 "the service has too many generations of this account running ({e}); \
@@ -134,7 +137,6 @@ impl Coordinator<'_> {
                     }
                     AfterSubmit::StopRun(reason) => {
                         // What every other job would meet too: this one waits for the rerun.
-                        self.release_charge(i);
                         self.record(|s| s.mark_queued(&job.key));
                         self.tracks[i] = Track::Queued;
                         self.stop(reason);
@@ -142,7 +144,11 @@ impl Coordinator<'_> {
                     AfterSubmit::Unknown => {
                         // Left as `submitting`: reported `unknown`, never silently paid again. It
                         // stays counted against `--max-credits`: a generation may exist.
-                        self.tracks[i] = Track::Settled(Outcome::Unknown);
+                        if let Track::Submitting { reservation, .. } =
+                            std::mem::replace(&mut self.tracks[i], Track::Settled(Outcome::Unknown))
+                        {
+                            reservation.keep();
+                        }
                         let error = format!(
                             "the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
                              Left as `unknown`"
@@ -150,7 +156,6 @@ impl Coordinator<'_> {
                         self.sinks.emit(RunEvent::Unknown { job, error: &error });
                     }
                     AfterSubmit::Rejected => {
-                        self.release_charge(i);
                         self.tracks[i] = Track::Settled(Outcome::Failed);
                         let error = format!("submit failed: {e}");
                         self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
@@ -360,6 +365,7 @@ impl Coordinator<'_> {
         let decision = decide::after_download(&result, r.download_tries, DOWNLOAD_TRIES, &self.config.retry);
         match (decision, result) {
             (AfterDownload::Saved, Ok(done)) => {
+                self.largest_video = self.largest_video.max(done.bytes);
                 let credits = match r.charge {
                     Charge::Reported(c) => Some(c),
                     _ => None,

@@ -10,8 +10,8 @@ use super::{Coordinator, Outcome, Remote, Stage, Track};
 use crate::cost::Charge;
 use crate::download::hash_file;
 use crate::plan::{Job, JobKey};
-use crate::results::FinishedRow;
-use crate::state::{Failure, JobRecord, Phase, RunState, StateError};
+use crate::results::{ResultRow, Status};
+use crate::state::{Failure, JobRecord, Paid, Phase, RunState, StateError};
 
 impl Coordinator<'_> {
     /// Decides what this run does with a job, given what earlier runs recorded.
@@ -51,6 +51,9 @@ impl Coordinator<'_> {
         };
         let mut track = match (record.phase, &record.generation_id) {
             (Phase::Queued, _) => Track::Queued,
+            // Queued in this run only: the state keeps it `unknown` until the new submit is
+            // recorded (and counts the earlier one against the cap for good from then on), so a
+            // run that never sends it (the cap, a stop) forgets nothing.
             (Phase::Submitting, _) if self.config.resubmit_unknown => {
                 tracing::warn!(
                     "{}: the answer to an earlier submit was lost; submitting again as asked (--resubmit-unknown)",
@@ -113,7 +116,7 @@ impl Coordinator<'_> {
         }
         // To be submitted in this run: `queued` in the state too, so that the rows, the counts
         // and a budget or refused-key note see it as this run's, not as an old failure.
-        if matches!(track, Track::Queued) && record.phase != Phase::Queued {
+        if matches!(track, Track::Queued) && !matches!(record.phase, Phase::Queued | Phase::Submitting) {
             self.state.mark_queued(&job.key)?;
         }
         Ok(track)
@@ -150,39 +153,73 @@ pub fn earlier_run(out: &Path) -> Option<String> {
 pub struct Adoption {
     /// Jobs recorded completed with the earlier run's video.
     pub adopted: usize,
-    /// Rows of `results.csv` for planned jobs whose file is missing or differs from its hash.
+    /// Jobs whose generation `results.csv` names, not finished or not saved: followed (polled,
+    /// fetched) by this run, never paid for again.
+    pub followed: usize,
+    /// Jobs `results.csv` says were `unknown`: they stay so (`--resubmit-unknown` sends them).
+    pub unknown: usize,
+    /// Completed rows for planned jobs whose file is missing or differs from its hash, and that
+    /// name no generation to fetch again.
     pub mismatched: usize,
     /// Files at the names planned jobs would write that no row vouches for: kept, and the jobs
     /// write beside them (name plus job id) rather than over them.
     pub kept_aside: Vec<(String, String)>,
 }
 
-/// After a lost state: each planned job that `results.csv` names as completed (by job id), whose
-/// file still matches the recorded size and SHA-256, is recorded completed with that file and
-/// generation; nothing else is trusted. Files no row vouches for are never overwritten.
+/// After a lost state, from `results.csv` (by job id): a completed job whose file still matches
+/// its recorded size and SHA-256 is recorded completed; a job whose row names a generation is
+/// followed from it (polled, or its video fetched again), whatever its status; an `unknown` one
+/// stays `unknown`. Every adopted row keeps its credits and attempts, so the money record and
+/// `--max-credits` see what was spent. Files no row vouches for are never overwritten.
 pub fn adopt(out: &Path, jobs: &mut [Job], state: &mut RunState) -> Result<Adoption, StateError> {
     state.register(jobs)?;
-    let rows = crate::results::read_finished(out).unwrap_or_else(|e| {
-        tracing::warn!(
-            "cannot read `{}`: {e}; nothing is adopted",
-            out.join("results.csv").display()
-        );
-        Vec::new()
+    let rows = crate::results::read_rows(out).unwrap_or_else(|e| {
+        tracing::warn!("{}; nothing is adopted", crate::api::error_chain(&e));
+        None
     });
-    let by_id: HashMap<&str, &FinishedRow> = rows.iter().map(|r| (r.job_id.as_str(), r)).collect();
+    let rows = rows.unwrap_or_default();
+    // A job's own row comes first; later rows with its id are its aliases (copies of its video).
+    let mut by_id: HashMap<&str, &ResultRow> = HashMap::new();
+    for row in &rows {
+        by_id.entry(row.job_id.as_str()).or_insert(row);
+    }
     let mut adoption = Adoption::default();
     let mut taken: HashMap<String, JobKey> = HashMap::new();
     for job in jobs.iter() {
         let Some(row) = by_id.get(job.key.short()) else {
             continue;
         };
-        match hash_file(&out.join(&row.file)) {
-            Ok(d) if d.bytes == row.bytes && d.sha256 == row.sha256 => {
-                state.adopt_completed(&job.key, row.generation_id.as_deref(), &row.file, d.bytes, &d.sha256)?;
-                taken.insert(row.file.to_lowercase(), job.key.clone());
-                adoption.adopted += 1;
+        let generation = Some(row.generation_id.as_str()).filter(|g| !g.is_empty());
+        let paid = Paid {
+            credits: row.credits,
+            attempts: row.attempts.unwrap_or(1).max(1),
+        };
+        let phase = match row.status {
+            Status::Completed => match hash_file(&out.join(&row.file)) {
+                Ok(d) if Some(d.bytes) == row.bytes && d.sha256 == row.sha256 => {
+                    state.adopt_completed(&job.key, generation, &row.file, d.bytes, &d.sha256, paid)?;
+                    taken.insert(row.file.to_lowercase(), job.key.clone());
+                    adoption.adopted += 1;
+                    continue;
+                }
+                // The video is gone or changed; its generation is not: fetched again, free.
+                _ if generation.is_some() => Phase::Downloading,
+                _ => {
+                    adoption.mismatched += 1;
+                    continue;
+                }
+            },
+            Status::Unknown => {
+                state.adopt_unknown(&job.key)?;
+                adoption.unknown += 1;
+                continue;
             }
-            _ => adoption.mismatched += 1,
+            Status::AwaitingDownload => Phase::Downloading,
+            Status::Pending | Status::Failed => Phase::Generating,
+        };
+        if let Some(id) = generation {
+            state.adopt_generation(&job.key, id, phase, paid)?;
+            adoption.followed += 1;
         }
     }
     // Whatever else lies where a job would write was paid for once: keep it.

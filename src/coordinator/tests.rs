@@ -23,6 +23,7 @@ fn config(paid_retries: u32, resubmit_unknown: bool) -> RunConfig {
         retry: RetryPolicy::default(),
         progress_every: Duration::from_secs(60),
         max_credits: None,
+        min_free: None,
     }
 }
 

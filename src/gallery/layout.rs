@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{INPUTS_DIR, ResultRow, input_copy_name};
+use crate::results::Status;
 
 /// What the page shows, ready for the template.
 #[derive(Debug, Serialize)]
@@ -124,11 +125,11 @@ impl Gallery {
         let mut credits = 0.0;
         let (mut first, mut last) = (None, None);
         for row in rows {
-            match row.status.as_str() {
-                "completed" => totals.completed += 1,
-                "failed" => totals.failed += 1,
-                "unknown" => totals.unknown += 1,
-                _ => totals.pending += 1,
+            match row.status {
+                Status::Completed => totals.completed += 1,
+                Status::Failed => totals.failed += 1,
+                Status::Unknown => totals.unknown += 1,
+                Status::AwaitingDownload | Status::Pending => totals.pending += 1,
             }
             credits += row.credits.unwrap_or(0.0);
             if let Ok(t) = humantime::parse_rfc3339_weak(&row.submitted_at) {
@@ -151,7 +152,7 @@ impl Gallery {
                 .position(|k| k == s)
         };
         statuses.sort_by_key(|s| rank(s).unwrap_or(usize::MAX));
-        let labels = distinct(rows.iter().filter_map(|r| r.label.as_deref()).filter(|l| !l.is_empty()));
+        let labels = distinct(rows.iter().map(|r| r.label.as_str()).filter(|l| !l.is_empty()));
         let sections = models
             .iter()
             .map(|model| {
@@ -171,7 +172,10 @@ impl Gallery {
 
 fn section(model: &str, rows: &[&ResultRow], has_copy: &dyn Fn(&str) -> bool) -> Section {
     // The parameters that differ between the model's jobs name its columns; the rest are common.
-    let params: Vec<BTreeMap<String, String>> = rows.iter().map(|r| parse_params(r.params.as_deref())).collect();
+    let params: Vec<BTreeMap<String, String>> = rows
+        .iter()
+        .map(|r| parse_params(Some(r.params.as_str()).filter(|p| !p.is_empty())))
+        .collect();
     let mut keys: Vec<&String> = params.iter().flat_map(|p| p.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -255,18 +259,18 @@ fn cell(row: &ResultRow) -> CellView {
     ) {
         facts.push(span(a, b));
     }
-    if row.attempts.parse::<u32>().is_ok_and(|a| a > 1) {
-        facts.push(format!("{} attempts", row.attempts));
+    if let Some(attempts) = row.attempts.filter(|&a| a > 1) {
+        facts.push(format!("{attempts} attempts"));
     }
-    let src = match row.status.as_str() {
-        "completed" => relative_url(&row.file).unwrap_or_default(),
+    let src = match row.status {
+        Status::Completed => relative_url(&row.file).unwrap_or_default(),
         _ => String::new(),
     };
     CellView {
         job_id: row.job_id.clone(),
         model: row.model.clone(),
-        status: row.status.clone(),
-        label: row.label.clone().unwrap_or_default(),
+        status: row.status.as_str().to_string(),
+        label: row.label.clone(),
         src,
         file: row.file.clone(),
         error: row.error.clone(),

@@ -5,7 +5,7 @@ use super::*;
 const HEADER: &str = "job_id,model,template,input,status,generation_id,file,bytes,sha256,credits,attempts,submitted_at,finished_at,error";
 
 fn parse(text: &str) -> Vec<ResultRow> {
-    parse_results(Path::new("results.csv"), text.as_bytes()).unwrap()
+    crate::results::parse_rows(Path::new("results.csv"), text.as_bytes()).unwrap()
 }
 
 fn layout(text: &str) -> Gallery {
@@ -118,8 +118,8 @@ fn labels_are_read_by_name_wherever_the_column_is() {
                 ,failed,m,assets/b.jpg,d2,T,\n\
                 teaser,completed,m,assets/c.jpg,d3,T,videos/c.mp4\n";
     let rows = parse(text);
-    assert_eq!(rows[0].label.as_deref(), Some("hero"));
-    assert_eq!(rows[1].label.as_deref(), Some(""));
+    assert_eq!(rows[0].label, "hero");
+    assert_eq!(rows[1].label, "");
     assert_eq!(rows[2].job_id, "d3");
     let g = Gallery::layout(&rows, &|_| false);
     assert_eq!(g.labels, ["hero", "teaser"]);
@@ -147,7 +147,7 @@ fn a_results_file_saved_with_a_bom_is_read() {
 
 #[test]
 fn a_file_without_the_needed_columns_says_which() {
-    let err = parse_results(Path::new("r.csv"), b"job_id,model,input\nx,y,z\n").unwrap_err();
+    let err = crate::results::parse_rows(Path::new("r.csv"), b"job_id,model,input\nx,y,z\n").unwrap_err();
     assert_eq!(
         err.to_string(),
         "`r.csv` has no `status` column: is it a vidbatch results file?"

@@ -169,6 +169,18 @@ pub struct JobRecord {
     pub input: String,
     /// The service reported the charge of the job's current generation (`generation_id`).
     pub current_charged: bool,
+    /// Earlier submits whose outcome stayed unknown before `--resubmit-unknown` sent the job
+    /// again: each may have created a paid generation ([`crate::cost::Prices::committed`]).
+    pub unknown_submits: u32,
+}
+
+/// What an earlier run's `results.csv` says a job paid, carried over by `--adopt`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paid {
+    /// The job's credits cell: all its generations' charges together.
+    pub credits: Option<f64>,
+    /// Generations created for it (at least one: a row names its generation).
+    pub attempts: u32,
 }
 
 pub fn now() -> String {

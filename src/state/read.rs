@@ -11,15 +11,20 @@ use super::{Failure, JobRecord, Phase, StateError};
 use crate::plan::JobKey;
 
 pub(super) fn records(conn: &Connection, path: &Path) -> Result<HashMap<JobKey, JobRecord>, StateError> {
-    let mut stmt = conn.prepare(
+    // A reader may look at a folder an older vidbatch wrote (it never migrates): the columns
+    // added since are read as their defaults there.
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let unknown_submits = if version >= 5 { "j.unknown_submits" } else { "0" };
+    let mut stmt = conn.prepare(&format!(
         "SELECT j.key, j.phase, j.generation_id, j.attempts, j.file, j.bytes, j.sha256, j.error, j.failure,
                 j.submitted_at, j.finished_at, g.credits, COALESCE(g.uncharged, 0), j.model, j.template, j.input,
-                (SELECT c.credits IS NOT NULL FROM generations c WHERE c.generation_id = j.generation_id)
+                (SELECT c.credits IS NOT NULL FROM generations c WHERE c.generation_id = j.generation_id),
+                {unknown_submits}
          FROM jobs j
          LEFT JOIN (SELECT job_key, SUM(credits) AS credits, SUM(credits IS NULL) AS uncharged
                     FROM generations GROUP BY job_key) g
-                ON g.job_key = j.key",
-    )?;
+                ON g.job_key = j.key"
+    ))?;
     let rows = stmt.query_map([], |r| {
         let phase: String = r.get(1)?;
         let failure: Option<String> = r.get(8)?;
@@ -44,6 +49,7 @@ pub(super) fn records(conn: &Connection, path: &Path) -> Result<HashMap<JobKey, 
                 template: r.get(14)?,
                 input: r.get(15)?,
                 current_charged: r.get::<_, Option<bool>>(16)?.unwrap_or(false),
+                unknown_submits: r.get(17)?,
             },
         ))
     })?;

@@ -44,6 +44,10 @@ const MIGRATIONS: &[&str] = &[
     // 4: a job's generations found without reading them all (results of 10,000 jobs were
     // quadratic without it).
     "CREATE INDEX IF NOT EXISTS generations_by_job ON generations (job_key);",
+    // 5: earlier submits of a job whose outcome stayed unknown when `--resubmit-unknown` sent it
+    // again: each may have created a paid generation, so each keeps counting against
+    // `--max-credits` after the job's own phase has moved on.
+    "ALTER TABLE jobs ADD COLUMN unknown_submits INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

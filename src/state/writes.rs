@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::read::{charges_by_model, records};
-use super::{Failure, JobRecord, Phase, StateError, exec, now};
+use super::{Failure, JobRecord, Paid, Phase, StateError, exec, now};
 use crate::plan::{Job, JobKey};
 
 pub struct RunState {
@@ -228,11 +228,29 @@ impl RunState {
     }
 
     /// Written before the POST: if the process dies before the answer, this job is `unknown`.
+    /// A job still `submitting` from an earlier run (sent again under `--resubmit-unknown`) keeps
+    /// that earlier submit in `unknown_submits`: it may have created a paid generation.
     pub fn mark_submitting(&self, key: &JobKey) -> Result<(), StateError> {
         exec(
             &self.conn,
-            "UPDATE jobs SET phase = 'submitting', submitting_since = ?2, error = NULL, failure = NULL WHERE key = ?1",
+            "UPDATE jobs SET unknown_submits = unknown_submits + (phase = 'submitting'), phase = 'submitting',
+                    submitting_since = ?2, error = NULL, failure = NULL
+             WHERE key = ?1",
             params![key.0, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Undoes a `submitting` record whose POST never went out: the job is `queued` again, or,
+    /// when it was an unknown earlier submit sent again, `unknown` again as it was.
+    pub fn unsend(&self, key: &JobKey, was_unknown: bool) -> Result<(), StateError> {
+        if !was_unknown {
+            return self.mark_queued(key);
+        }
+        exec(
+            &self.conn,
+            "UPDATE jobs SET unknown_submits = MAX(unknown_submits - 1, 0) WHERE key = ?1 AND phase = 'submitting'",
+            params![key.0],
         )?;
         Ok(())
     }
@@ -318,25 +336,65 @@ impl RunState {
         file: &str,
         bytes: u64,
         sha256: &str,
+        paid: Paid,
     ) -> Result<(), StateError> {
         let at = now();
         let tx = self.conn.transaction()?;
         exec(
             &tx,
-            "UPDATE jobs SET phase = 'completed', generation_id = ?2, attempts = MAX(attempts, 1), file = ?3,
+            "UPDATE jobs SET phase = 'completed', generation_id = ?2, attempts = MAX(attempts, ?7), file = ?3,
                     bytes = ?4, sha256 = ?5, error = NULL, failure = NULL, finished_at = ?6
              WHERE key = ?1",
-            params![key.0, generation_id, file, bytes as i64, sha256, at],
+            params![key.0, generation_id, file, bytes as i64, sha256, at, paid.attempts],
         )?;
         if let Some(id) = generation_id {
             exec(
                 &tx,
-                "INSERT OR IGNORE INTO generations (generation_id, job_key, attempt, submitted_at, outcome)
-                 VALUES (?1, ?2, 1, ?3, 'completed')",
-                params![id, key.0, at],
+                "INSERT OR IGNORE INTO generations (generation_id, job_key, attempt, submitted_at, credits, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'completed')",
+                params![id, key.0, paid.attempts, at, paid.credits],
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Follows a generation an earlier run's `results.csv` names (`--adopt`): polled again
+    /// (`generating`), or its video fetched again (`downloading`); never submitted again.
+    pub fn adopt_generation(
+        &mut self,
+        key: &JobKey,
+        generation_id: &str,
+        phase: Phase,
+        paid: Paid,
+    ) -> Result<(), StateError> {
+        let at = now();
+        let outcome = (phase == Phase::Downloading).then_some("completed");
+        let tx = self.conn.transaction()?;
+        exec(
+            &tx,
+            "UPDATE jobs SET phase = ?2, generation_id = ?3, attempts = MAX(attempts, ?4), submitted_at = ?5,
+                    error = NULL, failure = NULL
+             WHERE key = ?1",
+            params![key.0, phase.as_str(), generation_id, paid.attempts, at],
+        )?;
+        exec(
+            &tx,
+            "INSERT OR IGNORE INTO generations (generation_id, job_key, attempt, submitted_at, credits, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![generation_id, key.0, paid.attempts, at, paid.credits, outcome],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// An earlier run's `unknown` job stays `unknown` (`--adopt`): a generation may exist.
+    pub fn adopt_unknown(&mut self, key: &JobKey) -> Result<(), StateError> {
+        exec(
+            &self.conn,
+            "UPDATE jobs SET phase = 'submitting', submitting_since = ?2 WHERE key = ?1",
+            params![key.0, now()],
+        )?;
         Ok(())
     }
 

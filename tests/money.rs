@@ -1,0 +1,124 @@
+//! Money in the recovery paths: what `--resubmit-unknown`, `--adopt` and a full disk do with
+//! generations already paid for. Every check counts what the simulator created (each creation is
+//! a paid generation), never what the client believes.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{Harness, fast_config};
+use vidbatch::exit_code;
+use vidbatch::sim::SimConfig;
+use vidbatch::sim::chaos::{Chaos, Fault};
+
+/// Ten text-to-video jobs at the documented 1,050,000 credits each.
+fn ten_prompts(h: &Harness) -> std::path::PathBuf {
+    let prompts: Vec<String> = (0..10).map(|i| format!("\"MONEY {i}\"")).collect();
+    h.write(
+        "money.yaml",
+        &format!(
+            "jobs:\n  - model: magic/text-to-video\n    prompts: [{}]\n",
+            prompts.join(", ")
+        ),
+    )
+}
+
+fn statuses(h: &Harness) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for row in h.results() {
+        *counts.entry(row["status"].clone()).or_default() += 1;
+    }
+    counts
+}
+
+const PRICE: u64 = 1_050_000;
+
+#[test]
+fn a_resubmit_of_unknown_submits_stopped_by_the_cap_keeps_them_unknown_and_counted() {
+    // Every answer to a submit is lost: each creates a paid generation the client never hears of.
+    let h = Harness::new(SimConfig {
+        chaos: Some(Chaos::only(7, &[(Fault::SubmitLostCreate, 1.0)])),
+        ..fast_config()
+    });
+    let manifest = ten_prompts(&h);
+    let cap = (5 * PRICE).to_string();
+    let first = h.run(&manifest, &["--max-credits", &cap]);
+    assert_eq!(first.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    assert_eq!(h.log().submits.len(), 5, "five unknown submits fill the cap");
+    assert_eq!(statuses(&h).get("unknown"), Some(&5));
+
+    // The service answers again. The user asks to resubmit the unknown ones, under the same cap:
+    // their earlier submits still count, so there is no room and nothing is sent.
+    h.sim.set_chaos(None);
+    let resubmit = h.run(&manifest, &["--max-credits", &cap, "--resubmit-unknown"]);
+    assert_eq!(resubmit.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    assert_eq!(h.log().submits.len(), 5, "the cap holds the unknown submits");
+    assert_eq!(statuses(&h).get("unknown"), Some(&5), "still unknown, not pending");
+
+    // A plain rerun must not take them for new jobs.
+    h.run(&manifest, &["--max-credits", &cap]);
+    assert_eq!(h.log().submits.len(), 5, "a plain rerun pays nothing again");
+    assert_eq!(statuses(&h).get("unknown"), Some(&5));
+
+    // With room, the resubmit happens; the earlier unknowns keep counting against the cap from
+    // then on: 5 unknown + 10 sent = 15 generations that may be paid.
+    let room = (15 * PRICE).to_string();
+    let done = h.run(&manifest, &["--max-credits", &room, "--resubmit-unknown"]);
+    assert_eq!(done.status.code(), Some(exit_code::OK));
+    assert_eq!(h.log().submits.len(), 15);
+    assert_eq!(statuses(&h).get("completed"), Some(&10));
+    // One credit less than that history: nothing may be sent, and nothing needs to be.
+    let tight = (15 * PRICE - 1).to_string();
+    let after = h.run(&manifest, &["--max-credits", &tight]);
+    assert_eq!(after.status.code(), Some(exit_code::OK));
+    assert_eq!(h.log().submits.len(), 15);
+}
+
+#[test]
+fn adopt_follows_the_generations_results_name_and_keeps_every_charge() {
+    let h = Harness::new(SimConfig {
+        generating: std::time::Duration::from_millis(900),
+        ..fast_config()
+    });
+    let manifest = ten_prompts(&h);
+    // Five finish; five are given up on while still rendering: `pending`, with their ids.
+    let five = h.write(
+        "five.yaml",
+        "jobs:\n  - model: magic/text-to-video\n    prompts: [\"MONEY 0\", \"MONEY 1\", \"MONEY 2\", \"MONEY 3\", \"MONEY 4\"]\n",
+    );
+    assert_eq!(h.run(&five, &[]).status.code(), Some(exit_code::OK));
+    let cut = h.run(&manifest, &["--timeout", "200ms"]);
+    assert_eq!(cut.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    let rows = h.results();
+    let pending_with_ids = rows
+        .iter()
+        .filter(|r| r["status"] == "pending" && !r["generation_id"].is_empty())
+        .count();
+    assert_eq!(pending_with_ids, 5, "{rows:#?}");
+    let credits: u64 = rows.iter().map(|r| r["credits"].parse::<u64>().unwrap()).sum();
+    assert_eq!(credits, 10 * PRICE, "every submit's charge is in results.csv");
+    assert_eq!(h.log().submits.len(), 10);
+
+    // The state is lost; adoption follows what results.csv names and pays for nothing.
+    std::fs::remove_file(h.out().join("state.db")).unwrap();
+    let adopted = h.run(&manifest, &["--adopt"]);
+    assert_eq!(h.log().submits.len(), 10, "no generation is paid twice");
+    assert_eq!(adopted.status.code(), Some(exit_code::OK));
+    common::assert_said(&adopted, "adopted 5 finished video(s)");
+    common::assert_said(&adopted, "5 generation(s) it names are followed");
+    let rows = h.results();
+    assert!(rows.iter().all(|r| r["status"] == "completed"), "{rows:#?}");
+    common::assert_files_match_results(&h.out(), &rows);
+    let credits: u64 = rows.iter().map(|r| r["credits"].parse::<u64>().unwrap()).sum();
+    assert_eq!(credits, 10 * PRICE, "adopted rows keep their charges");
+    let status = h.finish(h.command(&["status", "out"]));
+    let said = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(said.contains("10,500,000 credits recorded"), "{said}");
+    // The cap sees them too: one more credit of room than is spent, nothing to submit anyway.
+    let cap = (10 * PRICE).to_string();
+    assert_eq!(
+        h.run(&manifest, &["--max-credits", &cap]).status.code(),
+        Some(exit_code::OK)
+    );
+    assert_eq!(h.log().submits.len(), 10);
+}
