@@ -208,7 +208,8 @@ enum Outcome {
     Done,
     Failed,
     Unknown,
-    /// Still pending: not submitted (`--max-credits`), or no longer waited for (`--timeout`).
+    /// Still pending: not submitted (`--max-credits`), no longer waited for (`--timeout`), or
+    /// paid for with its video not saved (`awaiting_download`).
     Left,
 }
 
@@ -237,6 +238,8 @@ struct Remote {
     charge: Charge,
     poll_errors: u32,
     download_tries: u32,
+    /// Since when its video has been fetched: tries go on until `--timeout` from here.
+    fetching_since: Option<Instant>,
 }
 
 /// What a followed generation waits for, or is doing.
@@ -279,7 +282,6 @@ impl Slots {
     }
 }
 
-const DOWNLOAD_TRIES: u32 = 5;
 /// How long a stopping run waits for the answers of submits already sent.
 const SUBMIT_GRACE: Duration = Duration::from_secs(20);
 

@@ -367,24 +367,12 @@ fn check_rows(log: &SimLog, rows: &[HashMap<String, String>], out: &std::path::P
             .map(|a| format!("{:?}/{:?}/{}", a.status, a.fault, a.generation_id.is_some()))
             .collect();
         let ok = match &expected {
+            // A paid generation is never failed for its file host: its video is saved, whatever
+            // the downloads met (the run never has to end first here).
             Expected::Completed(id) => {
-                let downloads_failed = log
-                    .downloads
-                    .iter()
-                    .filter(|d| &d.generation_id == id && !matches!(d.status, 200 | 302))
-                    .count()
-                    + log
-                        .downloads
-                        .iter()
-                        .filter(|d| &d.generation_id == id && d.fault == Some(Fault::DownloadTruncated))
-                        .count();
-                if status == "completed" {
-                    &row["generation_id"] == id
-                        && std::fs::read(out.join(&row["file"])).ok() == Some(vidbatch::sim::media::video(id))
-                } else {
-                    // Only a file host that kept failing (5 tries) excuses a missing video.
-                    status == "failed" && downloads_failed >= 5 && row["error"].contains("rerun fetches it")
-                }
+                status == "completed"
+                    && &row["generation_id"] == id
+                    && std::fs::read(out.join(&row["file"])).ok() == Some(vidbatch::sim::media::video(id))
             }
             Expected::Failed(id) => {
                 status == "failed" && &row["generation_id"] == id && row["error"].contains("simulated failure")
@@ -457,7 +445,7 @@ fn summary_line(rows: &[HashMap<String, String>]) -> String {
         n("completed"),
         n("failed"),
         n("unknown"),
-        n("pending")
+        n("pending") + n("awaiting_download")
     )
 }
 
@@ -586,7 +574,7 @@ fn check_run(h: &Harness, output: &std::process::Output, rows: &[HashMap<String,
     assert_eq!(ids.len(), jobs, "one row per job");
     assert!(
         rows.iter()
-            .all(|r| ["completed", "failed", "unknown", "pending"].contains(&r["status"].as_str())),
+            .all(|r| ["completed", "failed", "unknown", "pending", "awaiting_download"].contains(&r["status"].as_str())),
         "{rows:#?}"
     );
     let all_done = rows.iter().all(|r| r["status"] == "completed");
@@ -614,4 +602,80 @@ fn check_run(h: &Harness, output: &std::process::Output, rows: &[HashMap<String,
     assert!(escaped_files(h).is_empty(), "{:?}", escaped_files(h));
     assert!(files_under(&h.out()).iter().all(|f| !f.ends_with(".part")));
     assert_files_match_results(&h.out(), rows);
+}
+
+/// One run of `jobs` jobs against a file host that fails about half of the downloads (cut-off
+/// files, links refused as expired, links that really expire after 2 s) and an API that resets
+/// and fails polls: every generation paid for ends `completed`, with its own video, and nothing
+/// is paid twice. Returns the rows that say otherwise.
+fn fetch_under_a_failing_file_host(seed: u64, jobs: usize) -> Vec<String> {
+    let h = Harness::new(SimConfig {
+        url_ttl: Duration::from_secs(2),
+        chaos: Some(Chaos::only(
+            seed,
+            &[
+                (Fault::DownloadTruncated, 0.5),
+                (Fault::DownloadExpired, 0.2),
+                (Fault::PollServerError, 0.1),
+                (Fault::PollReset, 0.05),
+            ],
+        )),
+        ..fast_config()
+    });
+    let prompts: Vec<String> = (0..jobs).map(|i| format!("\"FETCH {i:03}\"")).collect();
+    let manifest = h.write(
+        "fetch.yaml",
+        &format!(
+            "jobs:\n  - model: magic/text-to-video\n    prompts: [{}]\n",
+            prompts.join(", ")
+        ),
+    );
+    let output = h.finish(h.run_in("out", &manifest, &["--concurrency", "32", "--downloads", "8"]));
+    let rows = h.results();
+    let log = h.log();
+    assert_eq!(rows.len(), jobs);
+    assert_eq!(log.submits.len(), jobs, "nothing paid twice");
+    assert!(log.fault_count(Fault::DownloadTruncated) > 0);
+    let mut tries: HashMap<&str, usize> = HashMap::new();
+    for d in &log.downloads {
+        *tries.entry(d.generation_id.as_str()).or_default() += 1;
+    }
+    eprintln!(
+        "faults {:?}; most downloads of one video: {:?}",
+        log.faults,
+        tries.values().max()
+    );
+    let wrong: Vec<String> = rows
+        .iter()
+        .filter(|r| r["status"] != "completed")
+        .map(|r| format!("{} {}: {}", r["job_id"], r["status"], r["error"]))
+        .collect();
+    if wrong.is_empty() {
+        assert_eq!(output.status.code(), Some(exit_code::OK));
+        assert_files_match_results(&h.out(), &rows);
+    }
+    wrong
+}
+
+/// A paid video is never `failed` for its file host (it was, after 5 quick tries, in half of
+/// the runs of this size): the tries go on with back-off and fresh URLs until `--timeout`.
+#[test]
+fn paid_videos_are_fetched_however_often_the_file_host_fails() {
+    let wrong = fetch_under_a_failing_file_host(SEED, 60);
+    assert!(wrong.is_empty(), "paid generations not saved:\n{}", wrong.join("\n"));
+}
+
+/// The same, ten runs of 105 jobs in a row (`cargo test --test chaos -- --ignored`).
+#[test]
+#[ignore = "a minute or two; run by hand (see BENCHMARKS.md)"]
+fn paid_videos_are_fetched_ten_runs_in_a_row() {
+    for run in 0..10 {
+        let wrong = fetch_under_a_failing_file_host(SEED + run, 105);
+        assert!(
+            wrong.is_empty(),
+            "run {run}: paid generations not saved:\n{}",
+            wrong.join("\n")
+        );
+        eprintln!("run {run}: 105 of 105 completed");
+    }
 }

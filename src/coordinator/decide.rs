@@ -149,9 +149,10 @@ pub(super) enum AfterDownload {
         message: String,
         reason: StopReason,
     },
-    /// This job's video cannot be kept in this run (too large, or tries spent); a rerun fetches it
-    /// again at no cost.
-    Failed {
+    /// This job's video cannot be kept in this run (too large, or the file host kept failing
+    /// until `--timeout`): it stays paid for and `awaiting_download`; a rerun fetches it at no cost.
+    /// Never `failed`: the generation succeeded.
+    GiveUp {
         message: String,
     },
     /// Ask for a fresh URL (a fresh poll) after `delay`: that mends an expired link, free.
@@ -161,11 +162,18 @@ pub(super) enum AfterDownload {
     },
 }
 
-/// `tries`: the downloads of this video tried so far, this one included.
+/// The longest wait between two tries of one video: a file host that is down for minutes is
+/// tried a few times a minute, until `--timeout`.
+const REFETCH_CAP: Duration = Duration::from_secs(30);
+
+/// `tries`: the downloads of this video tried so far, this one included; `trying`: how long
+/// since its generation was seen completed, against `deadline` (`--timeout`). A paid video is
+/// worth minutes of tries: transport errors never fail it.
 pub(super) fn after_download(
     result: &Result<Downloaded, DownloadError>,
     tries: u32,
-    max_tries: u32,
+    trying: Duration,
+    deadline: Duration,
     retry: &RetryPolicy,
 ) -> AfterDownload {
     let e = match result {
@@ -181,19 +189,28 @@ pub(super) fn after_download(
         },
         // Fetching it again would meet the same limit: the job waits for a rerun with a higher
         // one (the generation stays paid for and fetchable until its URL expires).
-        DownloadError::TooLarge { .. } => AfterDownload::Failed {
+        DownloadError::TooLarge { .. } => AfterDownload::GiveUp {
             message: format!("{e}; rerun with a higher --max-download-size to fetch it"),
         },
-        _ if tries >= max_tries => AfterDownload::Failed {
-            message: format!("{e} (after {tries} tries; a rerun fetches it again at no cost)"),
+        _ if trying >= deadline => AfterDownload::GiveUp {
+            message: format!(
+                "{e} (tried {tries} times over {}; --timeout {}); a rerun fetches it at no cost",
+                humantime::format_duration(Duration::from_secs(trying.as_secs())),
+                humantime::format_duration(deadline)
+            ),
         },
-        _ => AfterDownload::Refetch {
-            delay: match e {
-                DownloadError::Expired(_) => Duration::ZERO,
-                _ => retry.delay(tries.saturating_sub(1), None),
-            },
-            warning: format!("{e}; asking for a fresh URL ({} tries left)", max_tries - tries),
-        },
+        _ => {
+            // An expired link is mended by a fresh URL at once, the first times; a host that
+            // keeps refusing is given time like any other failure.
+            let delay = match e {
+                DownloadError::Expired(_) if tries <= 2 => Duration::ZERO,
+                _ => retry.delay(tries.saturating_sub(1), None).min(REFETCH_CAP),
+            };
+            AfterDownload::Refetch {
+                delay,
+                warning: format!("{e}; asking for a fresh URL (try {} next)", tries + 1),
+            }
+        }
     }
 }
 
@@ -360,13 +377,14 @@ mod tests {
             bytes: 10,
             sha256: "ff".into(),
         });
-        assert_eq!(after_download(&saved, 0, 5, &p), AfterDownload::Saved);
+        let (zero, long) = (Duration::ZERO, Duration::from_secs(1800));
+        assert_eq!(after_download(&saved, 0, zero, long, &p), AfterDownload::Saved);
         let full = Err(DownloadError::Write {
             path: "videos/a.mp4".into(),
             source: std::io::Error::other("No space left on device"),
         });
         assert!(matches!(
-            after_download(&full, 1, 5, &p),
+            after_download(&full, 1, zero, long, &p),
             AfterDownload::StopRun { reason: StopReason::Fatal(m), .. } if m.contains("stopping before more")
         ));
         let big = Err(DownloadError::TooLarge {
@@ -374,22 +392,31 @@ mod tests {
             limit: 1 << 30,
         });
         assert!(matches!(
-            after_download(&big, 1, 5, &p),
-            AfterDownload::Failed { message } if message.contains("--max-download-size")
+            after_download(&big, 1, zero, long, &p),
+            AfterDownload::GiveUp { message } if message.contains("--max-download-size")
         ));
-        // An expired link: a fresh URL at once; another failure: after a backoff, until tries run out.
+        // An expired link: a fresh URL at once; another failure: after a backoff, capped.
         assert!(matches!(
-            after_download(&Err(DownloadError::Expired(403)), 1, 5, &p),
+            after_download(&Err(DownloadError::Expired(403)), 1, zero, long, &p),
             AfterDownload::Refetch { delay, .. } if delay.is_zero()
+        ));
+        assert!(matches!(
+            after_download(&Err(DownloadError::Expired(403)), 6, zero, long, &p),
+            AfterDownload::Refetch { delay, .. } if !delay.is_zero()
         ));
         let cut = || Err(DownloadError::Transient("reset".into()));
         assert!(matches!(
-            after_download(&cut(), 2, 5, &p),
-            AfterDownload::Refetch { delay, warning } if !delay.is_zero() && warning.contains("3 tries left")
+            after_download(&cut(), 2, zero, long, &p),
+            AfterDownload::Refetch { delay, warning } if !delay.is_zero() && warning.contains("try 3 next")
+        ));
+        // Fifty failures in a row are no reason to give a paid video up while time is left.
+        assert!(matches!(
+            after_download(&cut(), 50, Duration::from_secs(600), long, &p),
+            AfterDownload::Refetch { delay, .. } if delay <= REFETCH_CAP
         ));
         assert!(matches!(
-            after_download(&cut(), 5, 5, &p),
-            AfterDownload::Failed { message } if message.contains("after 5 tries")
+            after_download(&cut(), 50, long, long, &p),
+            AfterDownload::GiveUp { message } if message.contains("a rerun fetches it at no cost")
         ));
     }
 }

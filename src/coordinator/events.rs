@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::decide::{self, AfterDownload, AfterPoll, AfterSubmit};
-use super::{CancelLevel, Coordinator, DOWNLOAD_TRIES, Event, Outcome, Remote, Stage, Track};
+use super::{CancelLevel, Coordinator, Event, Outcome, Remote, Stage, Track};
 use crate::api::{ApiError, GenerationStatus, Submission};
 use crate::cost::Charge;
 use crate::download::{DownloadError, Downloaded};
@@ -85,6 +85,7 @@ impl Coordinator<'_> {
                     charge,
                     poll_errors: 0,
                     download_tries: 0,
+                    fetching_since: None,
                 });
                 self.remote += 1;
                 self.schedule(i);
@@ -238,6 +239,7 @@ impl Coordinator<'_> {
                     unreachable!("a completion is decided only from one")
                 };
                 r.poll_errors = 0;
+                r.fetching_since.get_or_insert(now);
                 if let Some(credits) = credits {
                     self.ledger.reported(&mut r.charge, credits);
                 }
@@ -362,7 +364,14 @@ impl Coordinator<'_> {
             r.download_tries += 1;
         }
         let generation_id = r.generation_id.clone();
-        let decision = decide::after_download(&result, r.download_tries, DOWNLOAD_TRIES, &self.config.retry);
+        let trying = r.fetching_since.map_or(Duration::ZERO, |t| t.elapsed());
+        let decision = decide::after_download(
+            &result,
+            r.download_tries,
+            trying,
+            self.config.generation_timeout,
+            &self.config.retry,
+        );
         match (decision, result) {
             (AfterDownload::Saved, Ok(done)) => {
                 self.largest_video = self.largest_video.max(done.bytes);
@@ -392,22 +401,18 @@ impl Coordinator<'_> {
                 self.download_failed(i, &generation_id, &message);
                 self.stop(reason);
             }
-            (AfterDownload::Failed { message }, _) => self.download_failed(i, &generation_id, &message),
+            (AfterDownload::GiveUp { message }, _) => self.download_failed(i, &generation_id, &message),
             (AfterDownload::Saved, Err(_)) => unreachable!("a save is decided only from a saved video"),
         }
     }
 
-    /// A video this run cannot keep: the job fails for now; its generation stays paid for and a
-    /// rerun fetches it again for free.
+    /// A video this run cannot keep: its generation stays paid for, and the job `awaiting
+    /// download` (never `failed`: the generation succeeded); a rerun fetches it for free.
     fn download_failed(&mut self, i: usize, generation_id: &str, message: &str) {
         let job = &self.jobs[i];
         self.record_lazily(|s| s.mark_failed(&job.key, Failure::Download, message));
-        self.settle(i, Outcome::Failed);
-        self.sinks.emit(RunEvent::Failed {
-            job,
-            generation_id: Some(generation_id),
-            error: message,
-            resubmitting: false,
-        });
+        self.settle(i, Outcome::Left);
+        let reason = format!("generation {generation_id} is paid for; its video is not saved yet: {message}");
+        self.sinks.emit(RunEvent::Pending { job, reason: &reason });
     }
 }

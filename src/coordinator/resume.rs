@@ -47,6 +47,7 @@ impl Coordinator<'_> {
                 charge,
                 poll_errors: 0,
                 download_tries: 0,
+                fetching_since: None,
             })
         };
         let mut track = match (record.phase, &record.generation_id) {

@@ -58,6 +58,7 @@ pub fn render(s: &Summary) -> String {
     let statuses = [Status::Completed, Status::Failed, Status::Unknown, Status::Pending];
     let mut by_model: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
     for job in &s.jobs {
+        // A video paid for and not saved yet is pending: the next run fetches it.
         let column = statuses.iter().position(|st| *st == job.status).unwrap_or(3);
         by_model.entry(&job.model).or_default()[column] += 1;
     }
@@ -152,6 +153,14 @@ pub fn render(s: &Summary) -> String {
     let unknown = totals[2];
     let pending = totals[3];
     let mut next = Vec::new();
+    let unfetched = s.jobs.iter().filter(|j| j.status == Status::AwaitingDownload).count();
+    if unfetched > 0 {
+        next.push(format!(
+            "{unfetched} video(s) generated and paid for are not saved yet; the same command fetches them \
+             at no cost: {}",
+            command(&s.command, &[])
+        ));
+    }
     if pending > 0 {
         let why = if s.over_budget > 0 {
             format!(" ({} over --max-credits: raise it to go on)", s.over_budget)
