@@ -22,17 +22,31 @@ pub const GENERATIONS_PATH: &str = "/v2/video/generations";
 /// Where the real service lives when `AIMLAPI_BASE_URL` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.aimlapi.com";
 
-// Time limits, chosen for the real service: a submit is answered within a few seconds (the
-// render happens later), a poll within one, and each answer is a few hundred bytes. The limits
-// leave room for a slow day many times over, while a server that trickles its answer a byte at
-// a time cannot hold a request (and its slot) for minutes.
-/// No byte for this long on an open connection: the request has failed.
-pub const READ_IDLE: Duration = Duration::from_secs(30);
-/// The whole of a submit, from sending to the last byte of its answer. One cut off by this is
-/// `unknown` (the POST reached the service), never sent again on its own.
-pub const SUBMIT_DEADLINE: Duration = Duration::from_secs(90);
-/// The whole of a poll; one cut off is simply asked again later, for free.
-pub const POLL_DEADLINE: Duration = Duration::from_secs(30);
+/// How long API requests may take, chosen for the real service: a submit is answered within a
+/// few seconds (the render happens later), a poll within one, and each answer is a few hundred
+/// bytes. The limits leave room for a slow day many times over, while a server that trickles
+/// its answer a byte at a time cannot hold a request (and its slot) for minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLimits {
+    /// No byte for this long on an open connection: the request has failed.
+    pub read_idle: Duration,
+    /// The whole of a submit, from sending to the last byte of its answer. One cut off by this
+    /// is `unknown` (the POST reached the service), never sent again on its own.
+    pub submit: Duration,
+    /// The whole of a poll; one cut off is simply asked again later, for free.
+    pub poll: Duration,
+}
+
+impl Default for TimeLimits {
+    fn default() -> Self {
+        TimeLimits {
+            read_idle: Duration::from_secs(30),
+            submit: Duration::from_secs(90),
+            poll: Duration::from_secs(30),
+        }
+    }
+}
+
 /// The largest answer read from the API. Its answers are a few KB: a larger one is not the
 /// service's (a misrouted file, a hostile server) and is refused before it fills the memory.
 pub const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -202,15 +216,21 @@ pub struct ApiClient {
     authorization: reqwest::header::HeaderValue,
     /// `--rate`: every request waits for a turn, and is sent on pace.
     rate: RateLimit,
+    limits: TimeLimits,
     requests: AtomicU64,
 }
 
 impl ApiClient {
     /// `rate` is the most API requests per second, submits and polls together.
     pub fn new(base_url: &str, key: ApiKey, rate: f64) -> Result<Arc<ApiClient>, String> {
+        ApiClient::with_limits(base_url, key, rate, TimeLimits::default())
+    }
+
+    /// [`ApiClient::new`] with other time limits (tests give short ones).
+    pub fn with_limits(base_url: &str, key: ApiKey, rate: f64, limits: TimeLimits) -> Result<Arc<ApiClient>, String> {
         let rate = RateLimit::new(rate)?;
         let http = http_client()
-            .read_timeout(READ_IDLE)
+            .read_timeout(limits.read_idle)
             // A redirect is answered, never followed: the key would go along to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -228,6 +248,7 @@ impl ApiClient {
             endpoint,
             authorization,
             rate,
+            limits,
             requests: AtomicU64::new(0),
         }))
     }
@@ -307,7 +328,7 @@ impl ApiClient {
         let request = self
             .http
             .post(self.endpoint.clone())
-            .timeout(SUBMIT_DEADLINE)
+            .timeout(self.limits.submit)
             .header("X-Client-Request-Id", request_id)
             .json(body);
         let (_, headers, text) = self.send(request).await?;
@@ -331,7 +352,7 @@ impl ApiClient {
         let request = self
             .http
             .get(self.endpoint.clone())
-            .timeout(POLL_DEADLINE)
+            .timeout(self.limits.poll)
             .query(&[("generation_id", generation_id)]);
         self.rate.pace(turn, Lane::Poll).await;
         let (_, headers, text) = self.send(request).await?;

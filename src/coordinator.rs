@@ -496,7 +496,11 @@ impl<'p> Coordinator<'p> {
                 break;
             }
             self.start_work(level);
-            self.flush();
+            if self.flush() {
+                // The POSTs just recorded leave before anything else this turn does (a results
+                // refresh, progress): a kill meanwhile would leave them `unknown` unsent.
+                tokio::task::yield_now().await;
+            }
             // Every job followed remotely is polling, due to be polled, fetching, or waiting to;
             // every job to submit is queued or waiting out a retry.
             let submits_left = (level == CancelLevel::Running && !self.queue.is_empty())
@@ -715,16 +719,18 @@ impl<'p> Coordinator<'p> {
     /// before its `submitting` record is on disk. One sync covers every write of the turn. A
     /// batch of writes that may wait (a finish, a saved video) is committed within
     /// [`LAZY_COMMIT`] instead, together with the ones after it.
-    fn flush(&mut self) {
+    /// Says whether POSTs were sent.
+    fn flush(&mut self) -> bool {
         let waited = self.lazy_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
         if !self.urgent && self.outbox.is_empty() && !waited {
-            return;
+            return false;
         }
-        self.commit();
+        self.commit()
     }
 
-    /// Commits the open batch, then sends the POSTs that waited for it.
-    fn commit(&mut self) {
+    /// Commits the open batch, then sends the POSTs that waited for it (says whether there were
+    /// any).
+    fn commit(&mut self) -> bool {
         self.urgent = false;
         self.lazy_since = None;
         self.sync_folders();
@@ -734,11 +740,13 @@ impl<'p> Coordinator<'p> {
             tracing::error!("{text}");
             self.outbox.clear();
             self.stop(StopReason::Fatal(text));
-            return;
+            return false;
         }
+        let sent = !self.outbox.is_empty();
         for (_, request) in self.outbox.drain(..) {
             self.submits.spawn(request);
         }
+        sent
     }
 
     /// Makes the videos saved since the last commit durable under their names before the

@@ -38,6 +38,29 @@ pub struct Downloader {
     http: reqwest::Client,
     /// The most bytes one video may weigh: a file host that sends without end must not fill the disk.
     max_bytes: u64,
+    pace: Pace,
+}
+
+/// The least a file host must send: a video trickled a byte at a time would hold a download slot
+/// for days. Real videos come at megabytes a second; the floor is far below any working host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// No byte for this long: the download has failed.
+    pub read_idle: Duration,
+    /// Fewer than `min_bytes` in any `window`: the download has failed (and is tried again later,
+    /// from a fresh URL).
+    pub window: Duration,
+    pub min_bytes: u64,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            read_idle: Duration::from_secs(30),
+            window: Duration::from_secs(30),
+            min_bytes: 64 << 10,
+        }
+    }
 }
 
 /// Real videos weigh tens of MB; this leaves room for long 1080p ones.
@@ -48,11 +71,16 @@ pub const PART_SUFFIX: &str = ".part";
 
 impl Downloader {
     pub fn new(max_bytes: u64) -> Result<Downloader, String> {
+        Downloader::with_pace(max_bytes, Pace::default())
+    }
+
+    /// [`Downloader::new`] with another floor on the file host's pace (tests give short ones).
+    pub fn with_pace(max_bytes: u64, pace: Pace) -> Result<Downloader, String> {
         let http = crate::api::http_client()
-            .read_timeout(Duration::from_secs(60))
+            .read_timeout(pace.read_idle)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Downloader { http, max_bytes })
+        Ok(Downloader { http, max_bytes, pace })
     }
 
     /// Downloads `url` to `dest`. `expected_size` is what the service said the file weighs. The
@@ -102,11 +130,20 @@ impl Downloader {
         let mut batched = 0usize;
         let mut bytes = 0u64;
         let mut stream = response.bytes_stream();
+        let (mut window_start, mut window_bytes) = (tokio::time::Instant::now(), 0u64);
         while let Some(chunk) = stream.next().await {
+            if let Ok(c) = &chunk {
+                window_bytes += c.len() as u64;
+            }
+            let slow = window_start.elapsed() >= self.pace.window;
             let failed = match &chunk {
                 Err(e) => Some(DownloadError::Transient(format!(
                     "cut off after {bytes} bytes: {}",
                     error_chain(e)
+                ))),
+                Ok(_) if slow && window_bytes < self.pace.min_bytes => Some(DownloadError::Transient(format!(
+                    "the file host sent {window_bytes} bytes in {} s, too slow to be working",
+                    self.pace.window.as_secs_f64()
                 ))),
                 Ok(c) if bytes + c.len() as u64 > self.max_bytes => Some(DownloadError::TooLarge {
                     offered: format!("more than {} bytes", self.max_bytes),
@@ -121,6 +158,9 @@ impl Downloader {
                     let _ = w.await;
                 }
                 return Err(e);
+            }
+            if slow {
+                (window_start, window_bytes) = (tokio::time::Instant::now(), 0);
             }
             let chunk = chunk.expect("an error returned above");
             bytes += chunk.len() as u64;

@@ -87,6 +87,8 @@ pub struct SimLog {
     pub submit_attempts: Vec<SubmitAttempt>,
     /// POSTs to a submit path received so far (counted on arrival, before any answer).
     pub submits_received: u64,
+    /// The client request id of each POST to a submit path, on arrival (before any answer).
+    pub received_ids: Vec<Option<String>>,
     /// API requests that followed a redirect to the other host.
     pub redirected: Vec<RedirectedRequest>,
     /// Faults injected, per kind.

@@ -106,7 +106,11 @@ async fn submit(inner: &Inner, path: &'static str, headers: &HeaderMap, body: Bo
         .get("x-client-request-id")
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    inner.log.lock().unwrap().submits_received += 1;
+    {
+        let mut log = inner.log.lock().unwrap();
+        log.submits_received += 1;
+        log.received_ids.push(request_id.clone());
+    }
     inner.count_request(true);
     let mut attempt = SubmitAttempt {
         request_id: request_id.clone(),
