@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use vidbatch::api::{ApiClient, ApiKey, DEFAULT_BASE_URL, error_chain};
 use vidbatch::coordinator::polling::PollPolicy;
-use vidbatch::coordinator::{CancelLevel, Coordinator, Polling, RunConfig, Shutdown, StopReason};
+use vidbatch::coordinator::{CancelLevel, Coordinator, Polling, RunConfig, Shutdown};
 use vidbatch::download::Downloader;
-use vidbatch::exit_code;
+use vidbatch::exit_code::RunOutcome;
+
 use vidbatch::plan;
 use vidbatch::results;
 use vidbatch::retry::RetryPolicy;
@@ -192,35 +193,8 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let records = state.records()?;
     let totals = results::write(&out, &plan.jobs, &records).map_err(|e| aborted(error_chain(&e)))?;
 
-    let (outcome, stopped) = match &report.stopped {
-        Some(StopReason::Refused(message) | StopReason::Fatal(message)) => {
-            (Err(aborted(message.clone())), Some(message.clone()))
-        }
-        Some(StopReason::Unreachable(message)) => (
-            Err(CliError::Aborted {
-                message: message.clone(),
-                help: Some("check the network and `AIMLAPI_BASE_URL`".into()),
-            }),
-            Some(message.clone()),
-        ),
-        Some(StopReason::DiskFull(message)) => (
-            Err(CliError::Aborted {
-                message: message.clone(),
-                help: Some(
-                    "free some space on that disk (or choose another `--out`), then rerun the same command: \
-                            what was paid for is fetched at no cost"
-                        .into(),
-                ),
-            }),
-            Some(message.clone()),
-        ),
-        Some(StopReason::Interrupted) => (
-            Ok(exit_code::ABORTED),
-            Some("interrupted: the same command resumes the run".to_string()),
-        ),
-        None if totals.completed == totals.total() => (Ok(exit_code::OK), None),
-        None => (Ok(exit_code::JOBS_INCOMPLETE), None),
-    };
+    let outcome = RunOutcome::of(report.stopped.clone(), totals.completed, totals.total());
+    let stopped = outcome.stopped();
     let finished = Finished {
         completed: totals.completed,
         failed: totals.failed,
@@ -230,10 +204,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         api_requests: report.api_requests,
         elapsed: started.elapsed(),
         stopped: stopped.clone(),
-        exit_code: match &outcome {
-            Ok(code) => *code,
-            Err(e) => e.exit_code(),
-        },
+        exit_code: outcome.exit_code(),
     };
     sinks.emit(RunEvent::Finished(&finished));
     drop(sinks);
@@ -312,5 +283,11 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
              {limit} at once (`--concurrency {limit}` avoids the refusals)"
         );
     }
-    outcome
+    match (outcome.is_error(), outcome.stopped()) {
+        (true, Some(message)) => Err(CliError::Aborted {
+            message,
+            help: outcome.help().map(String::from),
+        }),
+        _ => Ok(outcome.exit_code()),
+    }
 }

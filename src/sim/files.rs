@@ -15,8 +15,11 @@ use super::chaos::Fault;
 use super::media::Video;
 use super::{DownloadRecord, DownloadStats, Inner, RedirectedRequest};
 
-fn now_secs() -> u64 {
-    SystemTime::now()
+fn now_secs(inner: &Inner) -> u64 {
+    inner
+        .config
+        .clock
+        .now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
@@ -29,7 +32,8 @@ fn signature(inner: &Inner, id: &str, date: u64, expires: u64) -> String {
 
 pub(super) fn signed_url(inner: &Inner, id: &str, expired: bool) -> String {
     let expires = inner.config.url_ttl.as_secs().max(1);
-    let date = if expired { now_secs() - expires - 1 } else { now_secs() };
+    let now = now_secs(inner);
+    let date = if expired { now - expires - 1 } else { now };
     let sig = signature(inner, id, date, expires);
     let name: String = url_encode(id);
     format!(
@@ -83,7 +87,7 @@ async fn serve_file(
         (Some(date), Some(expires), Some(sig)) => {
             if *sig != signature(inner, &id, date, expires) {
                 Err("SignatureDoesNotMatch")
-            } else if now_secs() > date + expires {
+            } else if now_secs(inner) > date + expires {
                 Err("Request has expired")
             } else {
                 Ok(())

@@ -20,13 +20,11 @@ const MODEL_CODES: &[(char, &str)] = &[
 ];
 
 impl GenerationId {
-    pub fn new(model: &str, fails: bool) -> GenerationId {
+    /// A generation created `now` (the simulator's clock).
+    pub fn new(model: &str, fails: bool, now: SystemTime) -> GenerationId {
         let model_code = MODEL_CODES.iter().find(|(_, m)| *m == model).map_or('x', |(c, _)| *c);
         GenerationId {
-            created_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis() as u64,
+            created_ms: now.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
             model_code,
             fails,
             random: fastrand::u64(..),
@@ -90,7 +88,7 @@ mod tests {
 
     #[test]
     fn generation_ids_round_trip() {
-        let id = GenerationId::new("pixverse/v5/image-to-video", true);
+        let id = GenerationId::new("pixverse/v5/image-to-video", true, SystemTime::now());
         let text = id.encode();
         assert!(text.ends_with(":pixverse/v5/image-to-video"));
         let back = GenerationId::decode(&text).unwrap();
@@ -105,7 +103,7 @@ mod tests {
     #[test]
     fn fractions_spread_over_the_unit_interval() {
         let draws: Vec<f64> = (0..10_000)
-            .map(|_| GenerationId::new("magic/text-to-video", false).fraction())
+            .map(|_| GenerationId::new("magic/text-to-video", false, SystemTime::now()).fraction())
             .collect();
         assert!(draws.iter().all(|f| (0.0..1.0).contains(f)));
         let mean = draws.iter().sum::<f64>() / draws.len() as f64;

@@ -97,6 +97,25 @@ pub struct SimConfig {
     pub max_active: Option<usize>,
     /// Pad every video to this many bytes (streamed; the natural size when smaller).
     pub video_size: Option<u64>,
+    /// The time generations and download links are judged by: the system's, plus whatever a test
+    /// moved it on by ([`SimClock::advance`]), so a test need not race the wall clock.
+    pub clock: SimClock,
+}
+
+/// The simulator's clock: the system time, moved on by hand in tests. Clones share one clock.
+#[derive(Debug, Clone, Default)]
+pub struct SimClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl SimClock {
+    pub fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Moves the clock on: generations and links age by `by` at once.
+    pub fn advance(&self, by: Duration) {
+        self.0
+            .fetch_add(by.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The code of a 429 for too many requests per second.
@@ -135,6 +154,7 @@ impl Default for SimConfig {
             rate_limit: None,
             max_active: None,
             video_size: None,
+            clock: SimClock::default(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The poll endpoint: a generation's status, from its id and the clock.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -101,7 +101,7 @@ pub(super) async fn poll(
     let Some(id) = GenerationId::decode(&raw) else {
         return api_error(StatusCode::NOT_FOUND, "Generation not found", &path, None);
     };
-    let now = SystemTime::now();
+    let now = inner.config.clock.now();
     let created_at = UNIX_EPOCH + Duration::from_millis(id.created_ms);
     let elapsed = now.duration_since(created_at).unwrap_or_default();
     let config = &inner.config;

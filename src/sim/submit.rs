@@ -185,7 +185,7 @@ async fn submit_inner(
     let body_sha256 = format!("{:x}", Sha256::digest(body.to_string().as_bytes()));
     // The id first: its time and random bits say when it would finish, which the limit on
     // generations running at once needs to know.
-    let mut id = GenerationId::new(&model, false);
+    let mut id = GenerationId::new(&model, false, inner.config.clock.now());
     let created_at = UNIX_EPOCH + Duration::from_millis(id.created_ms);
     let (queued, render) = inner.config.timeline(&id);
     if let Some(max) = inner.config.max_active {
@@ -193,7 +193,7 @@ async fn submit_inner(
             .active
             .lock()
             .unwrap()
-            .admit(SystemTime::now(), created_at + queued + render, max);
+            .admit(inner.config.clock.now(), created_at + queued + render, max);
         if !admitted {
             return throttled(inner, path, inner.config.retry_after, Some(CONCURRENCY_LIMIT_EXCEEDED));
         }
