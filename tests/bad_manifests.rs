@@ -134,6 +134,8 @@ const CASES: &[(&str, i32, Shown)] = &[
     ("77-excel-semicolons-capitals.csv", OK, Accepted),
     // UTF-8 with a line pasted from a Windows-1252 file: neither reading is right.
     ("78-mixed-encodings.csv", INVALID, Drawn),
+    // Hostile files: each once crashed or hung `validate`.
+    ("79-sep-names-nothing.csv", INVALID, Drawn),
 ];
 
 /// The line every refused manifest ends with.
