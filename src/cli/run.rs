@@ -13,14 +13,13 @@ use vidbatch::exit_code;
 use vidbatch::plan;
 use vidbatch::results;
 use vidbatch::retry::RetryPolicy;
-use vidbatch::shard::Shard;
 use vidbatch::sim::{self, SimConfig};
 use vidbatch::sinks::logs::LogFormat;
 use vidbatch::sinks::{self, Finished, RunEvent, Sinks};
 use vidbatch::state::{RunState, StateError};
 
 use super::args::RunArgs;
-use super::commands::load_plan;
+use super::commands::{keep_shard, load_plan};
 use super::output::{CliError, View, aborted, stderr_is_terminal, usage};
 
 /// Turns Ctrl-C and SIGTERM into shutdown levels: the first Ctrl-C drains, a second aborts;
@@ -50,20 +49,7 @@ fn watch_signals(shutdown: Shutdown) {
 
 pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let mut plan = load_plan(&args.manifest)?;
-    let shard = match args.shard {
-        Some(shard) => Some(shard),
-        None => Shard::from_kubernetes(
-            std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
-            std::env::var("JOB_COMPLETION_COUNT").ok().as_deref(),
-        )
-        .map_err(usage)?,
-    };
-    // File names were decided over the whole plan: a shard's files are named as in a run of all.
-    if let Some(shard) = shard {
-        let before = plan.jobs.len();
-        plan.jobs.retain(|j| shard.keeps(&j.key));
-        tracing::info!("shard {shard}: {} of the manifest's {before} job(s)", plan.jobs.len());
-    }
+    keep_shard(&mut plan, args.shard)?;
     if let Some(limit) = args.limit {
         plan.jobs.truncate(limit);
     }
