@@ -202,6 +202,38 @@ fn a_closed_stdout_ends_validate_quietly() {
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
 
+/// `vidbatch run … 2>&1 | head -1`: every job done, then a crash on the summary (exit 101)
+/// hid the run's own exit code. Closed stderr and stdout: the run ends as it would have.
+#[test]
+fn a_closed_stderr_leaves_the_run_its_own_exit_code() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", THREE_PROMPTS);
+    // Text logs, as a person piping to `head` sees them.
+    let mut child = h
+        .run_command(&manifest, &["--log-format", "text"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(exit_code::OK));
+    let rows = h.results();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["status"] == "completed"), "{rows:?}");
+
+    // A refused manifest keeps its code too.
+    let bad = h.write("bad.yaml", "jobs:\n  - model: magic/text-to-video\n");
+    let mut child = h
+        .command(&["validate", bad.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(exit_code::INVALID));
+}
+
 #[test]
 fn a_model_without_its_family_is_refused_with_the_full_name() {
     let h = Harness::fast();

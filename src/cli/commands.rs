@@ -13,7 +13,7 @@ use vidbatch::sim::{self, SimConfig};
 use vidbatch::{catalog, manifest};
 
 use super::args::{Cli, SimArgs};
-use super::output::{CliError, aborted, diagnostic_line, stderr_in_color, stderr_is_json, usage};
+use super::output::{CliError, aborted, diagnostic_line, say, stderr_in_color, stderr_is_json, usage};
 
 pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
     let manifest = manifest::load(path).map_err(CliError::Manifest)?;
@@ -23,9 +23,9 @@ pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
     if tracing::enabled!(tracing::Level::WARN) {
         for w in &plan.warnings {
             if stderr_is_json() {
-                eprint!("{}", diagnostic_line(w));
+                say!("{}", diagnostic_line(w));
             } else {
-                eprintln!("{}", w.render(stderr_in_color()));
+                say!("{}\n", w.render(stderr_in_color()));
             }
         }
     }

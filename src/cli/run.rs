@@ -20,7 +20,7 @@ use vidbatch::state::{RunState, StateError};
 
 use super::args::RunArgs;
 use super::commands::{keep_shard, load_plan};
-use super::output::{CliError, View, aborted, stderr_is_terminal, usage};
+use super::output::{CliError, View, aborted, say, stderr_is_terminal, usage};
 
 /// Turns Ctrl-C and SIGTERM into shutdown levels: the first Ctrl-C drains, a second aborts;
 /// SIGTERM (cron, systemd) aborts at once, as everything is already recorded.
@@ -274,7 +274,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             report: page,
             ..summary
         };
-        eprint!("{}", sinks::summary::render(&summary));
+        say!("{}", sinks::summary::render(&summary));
     }
     if let Some((limit, refusals)) = report.concurrency_found {
         tracing::warn!(
