@@ -70,9 +70,9 @@ impl fmt::Display for Diagnostic {
             (None, Some(at)) => write!(f, ":{}:{}", at.line, at.column)?,
             (None, None) => {}
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", report::shorten_values(&self.message))?;
         if let Some(help) = &self.help {
-            write!(f, "\n  help: {help}")?;
+            write!(f, "\n  help: {}", report::shorten_values(help))?;
         }
         Ok(())
     }
