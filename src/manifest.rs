@@ -383,6 +383,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, Unreadable> {
 
 mod csv;
 mod encoding;
+mod ods;
 mod sheet;
 mod table;
 mod yaml;

@@ -136,6 +136,10 @@ const CASES: &[(&str, i32, Shown)] = &[
     ("78-mixed-encodings.csv", INVALID, Drawn),
     // Hostile files: each once crashed or hung `validate`.
     ("79-sep-names-nothing.csv", INVALID, Drawn),
+    // A cell at XFD1048576 (an abort on a 550 GB allocation); one at ZZ100000 of an `.ods`
+    // (2.2 GB, 6.6 s).
+    ("80-far-cell.xlsx", INVALID, Plain),
+    ("81-far-cell.ods", INVALID, Plain),
 ];
 
 /// The line every refused manifest ends with.

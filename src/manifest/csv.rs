@@ -310,8 +310,8 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
                 lines.pos(start, line.trim_end().len())
             }
         };
-        let text = |i: usize| Cow::Borrowed(record.get(i).unwrap_or(""));
-        entries.extend(table::entry(&columns, row_at, text, cell_at));
+        let cells = record.iter().map(Cow::Borrowed).enumerate();
+        entries.extend(table::entry(&columns, row_at, cells, cell_at));
     }
     problems.extend(table::unnamed_but_filled(manifest, &columns, &filled));
     problems.extend(malformed.finish(manifest, ("is malformed", "are malformed")));
