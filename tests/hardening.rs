@@ -234,6 +234,33 @@ fn a_closed_stderr_leaves_the_run_its_own_exit_code() {
     assert_eq!(child.wait().unwrap().code(), Some(exit_code::INVALID));
 }
 
+/// A link at `OUT/videos` (or below) sent videos outside `--out`: refused before paying.
+#[cfg(unix)]
+#[test]
+fn a_linked_folder_in_the_output_is_refused_before_any_submit() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", THREE_PROMPTS);
+    let elsewhere = h.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    for linked in ["videos", "videos/magic-text-to-video"] {
+        let _ = std::fs::remove_dir_all(h.out());
+        let link = h.out().join(linked);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let output = h.run(&manifest, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(exit_code::INVALID),
+            "{linked}: {}",
+            stderr(&output)
+        );
+        assert_said(&output, "is a symbolic link");
+        assert_said(&output, "videos would be written outside the output folder");
+        assert!(h.log().submits.is_empty(), "{linked}: nothing is paid for");
+        assert!(files_under(&elsewhere).is_empty(), "{linked}");
+    }
+}
+
 #[test]
 fn a_model_without_its_family_is_refused_with_the_full_name() {
     let h = Harness::fast();

@@ -57,6 +57,21 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("out").join(plan::slug(&plan.name, 80)));
+    // Before anything is paid for: a video must not be written through a link out of `--out`.
+    let files = plan
+        .jobs
+        .iter()
+        .flat_map(|j| std::iter::once(j.file.as_str()).chain(j.aliases.iter().map(|a| a.file.as_str())));
+    if let Some((link, target)) = plan::linked_folder(&out, files) {
+        return Err(CliError::Usage {
+            message: format!(
+                "`{}` is a symbolic link (to `{}`): videos would be written outside the output folder",
+                link.display(),
+                target.display()
+            ),
+            help: Some("remove the link, or choose another `--out`".into()),
+        });
+    }
 
     // The endpoint: the built-in simulator, or the real service with a key.
     let mut simulator = None;

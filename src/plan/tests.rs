@@ -446,6 +446,23 @@ fn a_glob_or_folder_with_nothing_to_take_names_its_line_and_what_was_looked_for(
     }
 }
 
+/// The prompt `..` in `a/{prompt}.mp4` wrote into a hidden folder `a/.mp4/`, and `{input}`
+/// named files without an extension: every name is visible and ends in `.mp4`.
+#[test]
+fn names_from_values_are_visible_files_with_the_videos_extension() {
+    let p =
+        yaml("output: a/{prompt}.mp4\njobs:\n  - model: magic/text-to-video\n    prompts: ['..', '.', hi]\n").unwrap();
+    for job in &p.jobs {
+        let parts: Vec<&str> = job.file.split('/').collect();
+        assert!(parts.iter().all(|part| !part.starts_with('.')), "{}", job.file);
+        assert!(job.file.ends_with(".mp4"), "{}", job.file);
+        assert_eq!(parts[..2], ["videos", "a"], "{}", job.file);
+    }
+    assert!(p.jobs.iter().any(|j| j.file == "videos/a/hi.mp4"));
+    let p = yaml("output: \"{input}\"\njobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n").unwrap();
+    assert_eq!(p.jobs[0].file, "videos/shoe.mp4");
+}
+
 /// `input: /**/*.png` walked the whole file system; a `**` outside the manifest's folder is
 /// refused before any walk, one inside it is read.
 #[test]
