@@ -283,23 +283,13 @@ pub fn pos_in(text: &str, offset: usize, len: usize) -> Pos {
 /// content), else text in UTF-8, UTF-16 or Windows-1252, read as CSV (`.csv`, `.tsv`, `.txt`) or
 /// YAML (anything else).
 pub fn load(path: &Path) -> Result<Manifest, Diagnostics> {
-    let refused = |unreadable: Unreadable| {
-        let mut d = Diagnostic {
-            severity: Severity::Error,
-            file: path.to_path_buf(),
-            at: unreadable.at,
-            message: unreadable.message,
-            help: unreadable.help,
-            source: None,
-            sheet: None,
-        };
-        // The text up to the first bad byte is shown, as far as it goes.
-        if let Some(good) = unreadable.readable {
-            d.source = Some(good.into());
-        }
-        Diagnostics(vec![d])
-    };
-    let bytes = read_bytes(path).map_err(refused)?;
+    let bytes = read_bytes(path).map_err(|u| u.refused(path))?;
+    load_bytes(path, bytes)
+}
+
+/// Parses a manifest's bytes as [`load`] does, as if read from `path`.
+pub fn load_bytes(path: &Path, bytes: Vec<u8>) -> Result<Manifest, Diagnostics> {
+    let refused = |unreadable: Unreadable| unreadable.refused(path);
     if sheet::is_spreadsheet(path, &bytes) {
         return sheet::parse_sheet(path, &bytes);
     }
@@ -347,6 +337,19 @@ struct Unreadable {
 }
 
 impl Unreadable {
+    /// The diagnostic for `path`: the text up to the first bad byte is shown, as far as it goes.
+    fn refused(self, path: &Path) -> Diagnostics {
+        Diagnostics(vec![Diagnostic {
+            severity: Severity::Error,
+            file: path.to_path_buf(),
+            at: self.at,
+            message: self.message,
+            help: self.help,
+            source: self.readable.map(Into::into),
+            sheet: None,
+        }])
+    }
+
     fn new(message: impl Into<String>, help: Option<&str>) -> Unreadable {
         Unreadable {
             at: None,
