@@ -143,12 +143,13 @@ fn excerpt(name: String, text: &str, at: Pos) -> Excerpt {
     let mut first_line = at.line.saturating_sub(1);
     // Context lines only beside a line drawn from its start: above a cut one they would not
     // line up.
-    if !cut_left && from > 0 {
-        if let Some(above) = line_start(bytes, from - 1) {
-            drawn.push_str(&context_line(text, above, from - 1));
-            drawn.push('\n');
-            first_line = first_line.saturating_sub(1);
-        }
+    if !cut_left
+        && from > 0
+        && let Some(above) = line_start(bytes, from - 1)
+    {
+        drawn.push_str(&context_line(text, above, from - 1));
+        drawn.push('\n');
+        first_line = first_line.saturating_sub(1);
     }
     if cut_left {
         drawn.push('…');
@@ -306,7 +307,6 @@ impl Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::super::Manifest;
-    use super::*;
 
     /// A diagnostic on the `needle` of `text`, drawn without colour.
     fn drawn(name: &str, text: &str, needle: &str, message: &str) -> String {
