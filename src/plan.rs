@@ -693,7 +693,7 @@ mod naming;
 mod values;
 
 use naming::name_files;
-pub use naming::{keep_clear_of, slug};
+pub use naming::{keep_clear_of, linked_folder, slug};
 use values::{check_value, coerce, text_cell_value};
 
 #[cfg(test)]

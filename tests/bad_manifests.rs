@@ -134,6 +134,12 @@ const CASES: &[(&str, i32, Shown)] = &[
     ("77-excel-semicolons-capitals.csv", OK, Accepted),
     // UTF-8 with a line pasted from a Windows-1252 file: neither reading is right.
     ("78-mixed-encodings.csv", INVALID, Drawn),
+    // Hostile files: each once crashed or hung `validate`.
+    ("79-sep-names-nothing.csv", INVALID, Drawn),
+    // A cell at XFD1048576 (an abort on a 550 GB allocation); one at ZZ100000 of an `.ods`
+    // (2.2 GB, 6.6 s).
+    ("80-far-cell.xlsx", INVALID, Plain),
+    ("81-far-cell.ods", INVALID, Plain),
 ];
 
 /// The line every refused manifest ends with.

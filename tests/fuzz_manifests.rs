@@ -21,7 +21,11 @@ fn check(ext: &str, text: &str) {
         Ok(plan) => {
             for job in &plan.jobs {
                 assert!(job.file.starts_with("videos/"), "{}", job.file);
-                assert!(!job.file.split('/').any(|c| c == ".." || c.is_empty()), "{}", job.file);
+                assert!(
+                    !job.file.split('/').any(|c| c.starts_with('.') || c.is_empty()),
+                    "{}",
+                    job.file
+                );
             }
             diagnostics_point_inside(text, &Diagnostics(plan.warnings));
         }
@@ -163,6 +167,48 @@ fn csv_text() -> impl Strategy<Value = String> {
         .prop_map(|rows| rows.into_iter().map(|(r, s)| format!("{r}{s}")).collect::<String>())
 }
 
+/// The shapes of issue 16's hostile files, mixed into CSV text: a first line `sep=…`, a cell of
+/// 70,000 characters or a 100,000-digit number (miette panicked past column 65,535), and one row
+/// repeated (identical rows were quadratic).
+fn hostile_csv() -> impl Strategy<Value = String> {
+    let first = prop::sample::select(vec![
+        "", "sep=", "sep=\n", "sep=;\n", "sep=\"\n", "sep=;;\n", "sep=\t\n",
+    ]);
+    let huge = prop::sample::select(vec![String::new(), "x".repeat(70_000), "9".repeat(100_000)]);
+    (
+        first,
+        csv_text(),
+        huge,
+        prop::sample::select(vec![",", ";"]),
+        0..300usize,
+    )
+        .prop_map(|(first, text, huge, sep, repeats)| {
+            let header = ["model", "prompt", "duration"].join(sep);
+            let row = ["pixverse/v5/text-to-video", "hi", huge.as_str()].join(sep);
+            format!(
+                "{first}{header}\n{}{text}\n{}",
+                format!("{row}\n").repeat(repeats.max(1)),
+                huge
+            )
+        })
+}
+
+/// An anchor followed many times on one line, among YAML lines of the usual shapes.
+fn alias_fan() -> impl Strategy<Value = String> {
+    (
+        1..3000usize,
+        prop::collection::vec(yaml_line(), 0..6),
+        prop::sample::select(vec!["hi", "'..'", "9999"]),
+    )
+        .prop_map(|(fan, lines, value)| {
+            format!(
+                "x: &p {value}\njobs:\n  - model: magic/text-to-video\n    output: a/{{prompt}}\n    prompts: [{}]\n{}",
+                vec!["*p"; fan].join(", "),
+                lines.join("\n")
+            )
+        })
+}
+
 /// Found by `yaml_shaped_text`: an empty list item at the very end of the file.
 #[test]
 fn an_empty_item_at_the_end_points_inside_the_text() {
@@ -196,5 +242,24 @@ proptest! {
     fn csv_shaped_text(text in csv_text()) {
         check("csv", &text);
         check("csv", &format!("model,input,prompt,template,duration\n{text}"));
+    }
+}
+
+// Large texts (a cell of 100,000 characters, thousands of aliases): fewer cases in `cargo test`.
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn hostile_csv_shapes(text in hostile_csv()) {
+        check("csv", &text);
+    }
+
+    #[test]
+    fn alias_fans(text in alias_fan()) {
+        check("yaml", &text);
     }
 }

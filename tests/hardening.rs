@@ -202,6 +202,65 @@ fn a_closed_stdout_ends_validate_quietly() {
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
 
+/// `vidbatch run … 2>&1 | head -1`: every job done, then a crash on the summary (exit 101)
+/// hid the run's own exit code. Closed stderr and stdout: the run ends as it would have.
+#[test]
+fn a_closed_stderr_leaves_the_run_its_own_exit_code() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", THREE_PROMPTS);
+    // Text logs, as a person piping to `head` sees them.
+    let mut child = h
+        .run_command(&manifest, &["--log-format", "text"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(exit_code::OK));
+    let rows = h.results();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["status"] == "completed"), "{rows:?}");
+
+    // A refused manifest keeps its code too.
+    let bad = h.write("bad.yaml", "jobs:\n  - model: magic/text-to-video\n");
+    let mut child = h
+        .command(&["validate", bad.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(exit_code::INVALID));
+}
+
+/// A link at `OUT/videos` (or below) sent videos outside `--out`: refused before paying.
+#[cfg(unix)]
+#[test]
+fn a_linked_folder_in_the_output_is_refused_before_any_submit() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", THREE_PROMPTS);
+    let elsewhere = h.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    for linked in ["videos", "videos/magic-text-to-video"] {
+        let _ = std::fs::remove_dir_all(h.out());
+        let link = h.out().join(linked);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let output = h.run(&manifest, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(exit_code::INVALID),
+            "{linked}: {}",
+            stderr(&output)
+        );
+        assert_said(&output, "is a symbolic link");
+        assert_said(&output, "videos would be written outside the output folder");
+        assert!(h.log().submits.is_empty(), "{linked}: nothing is paid for");
+        assert!(files_under(&elsewhere).is_empty(), "{linked}");
+    }
+}
+
 #[test]
 fn a_model_without_its_family_is_refused_with_the_full_name() {
     let h = Harness::fast();

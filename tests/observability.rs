@@ -269,6 +269,11 @@ fn planned(h: &Harness, extra: &[&str]) -> BTreeSet<(String, String)> {
     args.extend_from_slice(extra);
     let output = h.finish(h.command(&args));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    listed(&output)
+}
+
+/// Job ids and files of the table `validate` printed.
+fn listed(output: &std::process::Output) -> BTreeSet<(String, String)> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|l| l.contains(" -> ") && !l.starts_with("job_id"))
@@ -312,6 +317,31 @@ fn shards_split_the_plan_exactly_and_name_files_as_the_whole_run() {
     let said = String::from_utf8_lossy(&status.stdout);
     let done = parts[0].len() + parts[1].len();
     assert!(said.contains(&format!("all 2 folders: {done} completed")), "{said}");
+}
+
+/// `validate` in a pod of an Indexed Job shows the jobs `run` would run there, not all of them.
+#[test]
+fn validate_reads_the_kubernetes_shard_as_run_does() {
+    let h = Harness::fast();
+    h.write("m.yaml", &prompts(30));
+    let planned_in_pod = |index: Option<&str>, count: Option<&str>| {
+        let mut command = h.command(&["validate", "m.yaml"]);
+        for (name, value) in [("JOB_COMPLETION_INDEX", index), ("JOB_COMPLETION_COUNT", count)] {
+            match value {
+                Some(v) => command.env(name, v),
+                None => command.env_remove(name),
+            };
+        }
+        h.finish(command)
+    };
+    let pod = planned_in_pod(Some("1"), Some("3"));
+    assert_eq!(pod.status.code(), Some(exit_code::OK), "{}", stderr(&pod));
+    assert_eq!(listed(&pod), planned(&h, &["--shard", "2/3"]));
+    assert_said(&pod, "shard 2/3");
+    // Half the variables would make every pod run every job: refused, as `run` refuses it.
+    let half = planned_in_pod(Some("1"), None);
+    assert_eq!(half.status.code(), Some(exit_code::INVALID), "{}", stderr(&half));
+    assert_said(&half, "JOB_COMPLETION_COUNT");
 }
 
 #[test]

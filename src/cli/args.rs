@@ -78,7 +78,8 @@ pub(crate) enum Command {
         /// prices from what they were charged.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Only the jobs of shard K of N (as `run --shard`).
+        /// Only the jobs of shard K of N (as `run --shard`; without it, Kubernetes'
+        /// `JOB_COMPLETION_INDEX`/`JOB_COMPLETION_COUNT` when set, as `run` reads them).
         #[arg(long, value_parser = Shard::parse)]
         shard: Option<Shard>,
     },

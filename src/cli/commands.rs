@@ -13,7 +13,7 @@ use vidbatch::sim::{self, SimConfig};
 use vidbatch::{catalog, manifest};
 
 use super::args::{Cli, SimArgs};
-use super::output::{CliError, aborted, diagnostic_line, stderr_in_color, stderr_is_json, usage};
+use super::output::{CliError, aborted, diagnostic_line, say, stderr_in_color, stderr_is_json, usage};
 
 pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
     let manifest = manifest::load(path).map_err(CliError::Manifest)?;
@@ -23,20 +23,38 @@ pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
     if tracing::enabled!(tracing::Level::WARN) {
         for w in &plan.warnings {
             if stderr_is_json() {
-                eprint!("{}", diagnostic_line(w));
+                say!("{}", diagnostic_line(w));
             } else {
-                eprintln!("{}", w.render(stderr_in_color()));
+                say!("{}\n", w.render(stderr_in_color()));
             }
         }
     }
     Ok(plan)
 }
 
+/// Keeps the jobs of this machine's shard: `--shard`, else Kubernetes' indexed-job variables.
+/// `run` and `validate` both choose here, so that `validate` shows the jobs the run would run.
+/// File names were decided over the whole plan: a shard's files are named as in a run of all.
+pub(super) fn keep_shard(plan: &mut Plan, flag: Option<Shard>) -> Result<(), CliError> {
+    let shard = match flag {
+        Some(shard) => Some(shard),
+        None => Shard::from_kubernetes(
+            std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
+            std::env::var("JOB_COMPLETION_COUNT").ok().as_deref(),
+        )
+        .map_err(usage)?,
+    };
+    if let Some(shard) = shard {
+        let before = plan.jobs.len();
+        plan.jobs.retain(|j| shard.keeps(&j.key));
+        tracing::info!("shard {shard}: {} of the manifest's {before} job(s)", plan.jobs.len());
+    }
+    Ok(())
+}
+
 pub(crate) fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32, CliError> {
     let mut plan = load_plan(path)?;
-    if let Some(shard) = shard {
-        plan.jobs.retain(|j| shard.keeps(&j.key));
-    }
+    keep_shard(&mut plan, shard)?;
     // What a folder already holds: `--out`, else the folder `run` would use, if a run used it.
     let default_out = Path::new("out").join(plan::slug(&plan.name, 80));
     let folder = out

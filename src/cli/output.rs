@@ -1,6 +1,17 @@
 //! Error reporting and terminal output: `CliError` and how it is printed (text or JSON lines),
 //! the colour and format of stderr, and the set-up of logging.
 
+/// Writes to stderr, whatever became of it: `eprint!` panics on a closed stderr (`vidbatch run …
+/// 2>&1 | head -1`), which would replace the run's exit code with a crash's. Nobody is left to
+/// read an error about stderr, so it is dropped.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 use vidbatch::exit_code;
 use vidbatch::manifest;
 use vidbatch::sinks;
@@ -71,7 +82,7 @@ impl CliError {
         match self {
             CliError::Manifest(diagnostics) if stderr_is_json() => {
                 for d in &diagnostics.0 {
-                    eprint!("{}", diagnostic_line(d));
+                    say!("{}", diagnostic_line(d));
                 }
             }
             CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -82,7 +93,7 @@ impl CliError {
                     causes.push(cause.to_string());
                     source = cause.source();
                 }
-                eprint!(
+                say!(
                     "{}",
                     sinks::json::line(
                         "log",
@@ -97,13 +108,13 @@ impl CliError {
                 );
             }
             CliError::Manifest(diagnostics) => {
-                eprintln!("{}", diagnostics.render(stderr_in_color()));
-                eprintln!("nothing was submitted: fix the manifest and run again");
+                say!("{}\n", diagnostics.render(stderr_in_color()));
+                say!("nothing was submitted: fix the manifest and run again\n");
             }
             other => {
                 report_error(other);
                 if let Some(help) = other.help() {
-                    eprintln!("  help: {help}");
+                    say!("  help: {help}\n");
                 }
             }
         }
@@ -185,10 +196,10 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool, format: LogFormat, color: b
 
 /// Prints an error and its causes, one per line.
 fn report_error(e: &dyn std::error::Error) {
-    eprintln!("error: {e}");
+    say!("error: {e}\n");
     let mut source = e.source();
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        say!("  caused by: {cause}\n");
         source = cause.source();
     }
 }

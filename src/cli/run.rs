@@ -14,15 +14,14 @@ use vidbatch::exit_code::RunOutcome;
 use vidbatch::plan;
 use vidbatch::results;
 use vidbatch::retry::RetryPolicy;
-use vidbatch::shard::Shard;
 use vidbatch::sim::{self, SimConfig};
 use vidbatch::sinks::logs::LogFormat;
 use vidbatch::sinks::{self, Finished, RunEvent, Sinks};
 use vidbatch::state::{RunState, StateError};
 
 use super::args::RunArgs;
-use super::commands::load_plan;
-use super::output::{CliError, View, aborted, stderr_is_terminal, usage};
+use super::commands::{keep_shard, load_plan};
+use super::output::{CliError, View, aborted, say, stderr_is_terminal, usage};
 
 /// Turns Ctrl-C and SIGTERM into shutdown levels: the first Ctrl-C drains, a second aborts;
 /// SIGTERM (cron, systemd) aborts at once, as everything is already recorded.
@@ -51,20 +50,7 @@ fn watch_signals(shutdown: Shutdown) {
 
 pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let mut plan = load_plan(&args.manifest)?;
-    let shard = match args.shard {
-        Some(shard) => Some(shard),
-        None => Shard::from_kubernetes(
-            std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
-            std::env::var("JOB_COMPLETION_COUNT").ok().as_deref(),
-        )
-        .map_err(usage)?,
-    };
-    // File names were decided over the whole plan: a shard's files are named as in a run of all.
-    if let Some(shard) = shard {
-        let before = plan.jobs.len();
-        plan.jobs.retain(|j| shard.keeps(&j.key));
-        tracing::info!("shard {shard}: {} of the manifest's {before} job(s)", plan.jobs.len());
-    }
+    keep_shard(&mut plan, args.shard)?;
     if let Some(limit) = args.limit {
         plan.jobs.truncate(limit);
     }
@@ -72,6 +58,21 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("out").join(plan::slug(&plan.name, 80)));
+    // Before anything is paid for: a video must not be written through a link out of `--out`.
+    let files = plan
+        .jobs
+        .iter()
+        .flat_map(|j| std::iter::once(j.file.as_str()).chain(j.aliases.iter().map(|a| a.file.as_str())));
+    if let Some((link, target)) = plan::linked_folder(&out, files) {
+        return Err(CliError::Usage {
+            message: format!(
+                "`{}` is a symbolic link (to `{}`): videos would be written outside the output folder",
+                link.display(),
+                target.display()
+            ),
+            help: Some("remove the link, or choose another `--out`".into()),
+        });
+    }
 
     // The endpoint: the built-in simulator, or the real service with a key.
     let mut simulator = None;
@@ -275,7 +276,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             report: page,
             ..summary
         };
-        eprint!("{}", sinks::summary::render(&summary));
+        say!("{}", sinks::summary::render(&summary));
     }
     if let Some((limit, refusals)) = report.concurrency_found {
         tracing::warn!(

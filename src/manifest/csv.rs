@@ -140,11 +140,23 @@ impl Grouped {
 
 pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagnostics> {
     let lines = LineIndex::new(text);
-    // Excel writes `sep=;` as a first line when asked to say its separator.
-    let declared = lines_from(text, 0).next().and_then(|(_, line)| {
-        let sep = line.trim().strip_prefix("sep=")?.as_bytes();
-        (sep.len() == 1).then_some(sep[0])
-    });
+    // Excel writes `sep=;` as a first line when asked to say its separator. A quote, `#` or
+    // line break would be read as itself: such a line is not a separator's.
+    let first = lines_from(text, 0).next().map_or("", |(_, line)| line);
+    let declared = match first.trim_start().strip_prefix("sep=") {
+        None => None,
+        Some(rest) => match rest.trim_end_matches(' ').as_bytes() {
+            &[sep] if sep.is_ascii() && !matches!(sep, b'"' | b'#' | b'\r' | b'\n') => Some(sep),
+            _ => {
+                let mut d = manifest.diagnostic(
+                    Some(lines.pos(0, first.len())),
+                    "this `sep=` line does not name one separator",
+                );
+                d.help = Some("write the separator after `sep=` (`sep=;`), or delete the line".into());
+                return Err(Diagnostics(vec![d]));
+            }
+        },
+    };
     let from = match declared {
         Some(_) => lines_from(text, 0).nth(1).map_or(text.len(), |(start, _)| start),
         None => 0,
@@ -298,8 +310,8 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
                 lines.pos(start, line.trim_end().len())
             }
         };
-        let text = |i: usize| Cow::Borrowed(record.get(i).unwrap_or(""));
-        entries.extend(table::entry(&columns, row_at, text, cell_at));
+        let cells = record.iter().map(Cow::Borrowed).enumerate();
+        entries.extend(table::entry(&columns, row_at, cells, cell_at));
     }
     problems.extend(table::unnamed_but_filled(manifest, &columns, &filled));
     problems.extend(malformed.finish(manifest, ("is malformed", "are malformed")));
@@ -415,6 +427,27 @@ mod tests {
         let (name, value) = &m.entries[0].params[0];
         assert_eq!((name.at.line, name.at.column), (1, 13));
         assert_eq!((value.at.line, value.at.column), (2, 9));
+    }
+
+    /// A 4-byte `sep=` once panicked; any first line that names no separator is refused on it.
+    #[test]
+    fn a_sep_line_that_names_no_separator_is_refused() {
+        for text in [
+            "sep=",
+            "sep=\n",
+            "sep=;;\nmodel;prompt\n",
+            "sep=\"\nmodel,prompt\n",
+            "sep=é\nmodel\n",
+        ] {
+            let mut m = Manifest::new("m.csv".as_ref(), text.into());
+            let err = parse_csv(text, &mut m).expect_err(text);
+            assert_eq!(err.0.len(), 1, "{text:?}: {err}");
+            assert!(err.0[0].message.contains("`sep=`"), "{text:?}: {err}");
+            assert_eq!(err.0[0].line(), Some(1), "{text:?}");
+        }
+        // Trailing spaces after the separator are Excel's, not a second character.
+        let m = read("sep=; \nmodel;prompt\nmagic/text-to-video;hi, there\n");
+        assert_eq!(m.entries[0].prompts[0].value, "hi, there");
     }
 
     #[test]

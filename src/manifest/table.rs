@@ -103,12 +103,13 @@ pub(super) fn unnamed_but_filled(manifest: &Manifest, columns: &[(Column, Pos)],
 }
 
 /// One row made an entry; `None` for a row without any cell filled in a column of ours.
-/// `text(i)` is the text of column `i` (empty past the row's end), `at(i)` where it is: asked
-/// only of filled cells, as placing one costs more than reading it.
+/// `cells` are the row's cells by column index, in column order (a spreadsheet's filled ones
+/// only: a row is read in the time of its cells, not of its header's columns); `at(i)` is where
+/// column `i`'s cell is, asked only of filled cells, as placing one costs more than reading it.
 pub(super) fn entry<'r>(
     columns: &[(Column, Pos)],
     row_at: Pos,
-    text: impl Fn(usize) -> Cow<'r, str>,
+    cells: impl IntoIterator<Item = (usize, Cow<'r, str>)>,
     at: impl Fn(usize) -> Pos,
 ) -> Option<Entry> {
     let mut entry = Entry {
@@ -117,13 +118,15 @@ pub(super) fn entry<'r>(
         ..Entry::default()
     };
     let mut filled = false;
-    for (i, (column, header_at)) in columns.iter().enumerate() {
+    for (i, text) in cells {
+        let Some((column, header_at)) = columns.get(i) else {
+            continue;
+        };
         // The user's own columns do not make a row a job, nor do cells under no name (reported
         // with the header).
         if matches!(column, Column::Own | Column::Unnamed) {
             continue;
         }
-        let text = text(i);
         let text = text.trim();
         if text.is_empty() {
             continue;

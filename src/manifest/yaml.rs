@@ -40,6 +40,9 @@ struct TreeBuilder<'t> {
     error: Option<(Pos, String, String)>,
     /// Nodes built so far, aliases counted at their full size.
     nodes: usize,
+    /// The last mark placed (line, character column, byte in its line): a flow list of 80,000
+    /// items on one line was quadratic when each mark was counted from its line's start.
+    last_mark: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'t> TreeBuilder<'t> {
@@ -53,6 +56,7 @@ impl<'t> TreeBuilder<'t> {
             root: None,
             error: None,
             nodes: 0,
+            last_mark: Default::default(),
         }
     }
 
@@ -60,9 +64,19 @@ impl<'t> TreeBuilder<'t> {
     fn pos(&self, mark: Marker, scalar: Option<&str>) -> Pos {
         let line = mark.line().max(1);
         let start = self.lines.line_start(line);
-        let rest = &self.text[start..];
-        let rest = rest.split('\n').next().unwrap_or("");
-        let in_line = rest.char_indices().nth(mark.col()).map_or(rest.len(), |(i, _)| i);
+        let rest = &self.text[start..self.lines.line_start(line + 1)];
+        let rest = rest.strip_suffix('\n').unwrap_or(rest);
+        // Marks count characters: walk on from the last one on this line, not from its start.
+        let (last_line, last_col, last_in_line) = self.last_mark.get();
+        let (col, from) = match mark.col().checked_sub(last_col) {
+            Some(col) if last_line == line => (col, last_in_line),
+            _ => (mark.col(), 0),
+        };
+        let in_line = rest[from..]
+            .char_indices()
+            .nth(col)
+            .map_or(rest.len(), |(i, _)| from + i);
+        self.last_mark.set((line, mark.col(), in_line));
         let offset = start + in_line;
         Pos {
             line,

@@ -328,6 +328,48 @@ fn is_clutter(name: &str) -> bool {
     name.starts_with('.') || name.eq_ignore_ascii_case("Thumbs.db") || name.eq_ignore_ascii_case("desktop.ini")
 }
 
+/// The most files one glob may name: ten times a large manifest's jobs. A pattern that names
+/// more is a mistake, and stops being read there.
+const MAX_MATCHES: usize = 1_000_000;
+
+/// Refuses a `**` pattern that would walk folders outside the manifest's: `/**/*.png` walked the
+/// whole file system. Inside the manifest's folder, the user's own tree bounds the walk.
+fn refuse_endless_walk(dir: &Path, written: &str) -> Result<(), Refused> {
+    let parts: Vec<&str> = written.split(['/', '\\']).collect();
+    let Some(recursive) = parts.iter().position(|p| p.contains("**")) else {
+        return Ok(());
+    };
+    // The folder the walk starts from: the parts before the first wildcard.
+    let literal = parts
+        .iter()
+        .take_while(|p| !p.contains(['*', '?', '[']))
+        .count()
+        .min(recursive);
+    let base = parts[..literal].join("/");
+    let start = if Path::new(written).is_absolute() {
+        std::path::PathBuf::from(if base.is_empty() { "/" } else { &base })
+    } else {
+        dir.join(&base)
+    };
+    let inside = match (start.canonicalize(), dir.canonicalize()) {
+        (Ok(start), Ok(dir)) => start.starts_with(dir),
+        // A folder that does not exist walks nothing.
+        (Err(_), _) => true,
+        (_, Err(_)) => !Path::new(written).is_absolute() && !parts[..literal].contains(&".."),
+    };
+    if inside {
+        return Ok(());
+    }
+    Err(refused(
+        format!(
+            "a `**` pattern searches inside the manifest's folder only; this one would search every folder under \
+             `{}`",
+            start.display()
+        ),
+        "put the manifest beside the files (`photos/**/*.png`), or name their folder without `**`".into(),
+    ))
+}
+
 /// The files a glob or a folder names, relative to `dir` as they are written in results (`/`
 /// separators), sorted by their bytes so every run sees one order; subfolders are not entered,
 /// hidden files are left out. An error says what was looked for.
@@ -341,6 +383,7 @@ fn expand(dir: &Path, written: &str) -> Result<Vec<(String, std::path::PathBuf)>
     };
     let mut found = Vec::new();
     if written.contains(['*', '?', '[']) {
+        refuse_endless_walk(dir, written)?;
         // The manifest's folder is matched literally, whatever characters its name holds.
         let pattern = if Path::new(written).is_absolute() {
             written.to_string()
@@ -365,6 +408,12 @@ fn expand(dir: &Path, written: &str) -> Result<Vec<(String, std::path::PathBuf)>
             )
         })?;
         for path in paths.flatten() {
+            if found.len() == MAX_MATCHES {
+                return Err(refused(
+                    format!("`{written}` matches more than {MAX_MATCHES} files"),
+                    "name a folder with fewer files, or split the manifest".into(),
+                ));
+            }
             // Hidden files are not matched by a wildcard (`require_literal_leading_dot`); one
             // written out (`photos/.a.jpg`) is meant.
             let cache = path.file_name().is_some_and(|n| {

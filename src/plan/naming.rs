@@ -106,19 +106,22 @@ pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) -> Vec<Vec<usize>> {
                 Piece::JobId => path.push_str(job.key.short()),
             }
         }
-        let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
-        let last = parts.last().copied().unwrap_or("");
+        let mut parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
+        let last = parts.pop().unwrap_or("");
         let mut file = String::with_capacity(path.len() + 20);
         file.push_str("videos");
         for part in &parts {
             file.push('/');
             file.push_str(part);
         }
-        if last.is_empty() || last.starts_with('.') {
-            file.push('/');
-            file.push_str(job.key.short());
-            file.push_str(last);
-        }
+        // A value that slugs to nothing (the prompt `..` in `a/{prompt}.mp4`) leaves a hidden
+        // `.mp4` or no name: the job id names the file. A pattern without an extension
+        // (`{input}`) gets the video's: the service sends MP4.
+        let (stem, extension) = last.rsplit_once('.').unwrap_or((last, ""));
+        file.push('/');
+        file.push_str(if stem.is_empty() { job.key.short() } else { stem });
+        file.push('.');
+        file.push_str(if extension.is_empty() { "mp4" } else { extension });
         job.file = file;
     }
     // Names that differ only in case are the same file on some disks. The first job of each
@@ -197,4 +200,35 @@ pub fn keep_clear_of(jobs: &mut [Job], finished: &HashMap<String, JobKey>) -> Ve
         }
     }
     moved
+}
+
+/// The first folder a video would be written through that is a symbolic link, below `out`
+/// (`out/videos` linked to `/etc`, say), with where it points: videos would land outside the
+/// output folder. `out` itself may be a link: the user chose it.
+pub fn linked_folder<'f>(
+    out: &std::path::Path,
+    files: impl IntoIterator<Item = &'f str>,
+) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let mut checked = std::collections::HashSet::new();
+    for file in files {
+        let mut folder = out.to_path_buf();
+        let parts: Vec<&str> = file.split('/').collect();
+        // Every folder of the path, and the file itself (a link there is written through too).
+        for part in parts {
+            folder.push(part);
+            if !checked.insert(folder.clone()) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&folder) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    let target = std::fs::read_link(&folder).unwrap_or_default();
+                    return Some((folder, target));
+                }
+                Ok(_) => {}
+                // Nothing below a missing folder exists yet.
+                Err(_) => break,
+            }
+        }
+    }
+    None
 }

@@ -446,6 +446,70 @@ fn a_glob_or_folder_with_nothing_to_take_names_its_line_and_what_was_looked_for(
     }
 }
 
+/// The prompt `..` in `a/{prompt}.mp4` wrote into a hidden folder `a/.mp4/`, and `{input}`
+/// named files without an extension: every name is visible and ends in `.mp4`.
+#[test]
+fn names_from_values_are_visible_files_with_the_videos_extension() {
+    let p =
+        yaml("output: a/{prompt}.mp4\njobs:\n  - model: magic/text-to-video\n    prompts: ['..', '.', hi]\n").unwrap();
+    for job in &p.jobs {
+        let parts: Vec<&str> = job.file.split('/').collect();
+        assert!(parts.iter().all(|part| !part.starts_with('.')), "{}", job.file);
+        assert!(job.file.ends_with(".mp4"), "{}", job.file);
+        assert_eq!(parts[..2], ["videos", "a"], "{}", job.file);
+    }
+    assert!(p.jobs.iter().any(|j| j.file == "videos/a/hi.mp4"));
+    let p = yaml("output: \"{input}\"\njobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n").unwrap();
+    assert_eq!(p.jobs[0].file, "videos/shoe.mp4");
+}
+
+/// `input: /**/*.png` walked the whole file system; a `**` outside the manifest's folder is
+/// refused before any walk, one inside it is read.
+#[test]
+fn a_recursive_glob_walks_the_manifests_folder_only() {
+    let shoe = asset("shoe.jpg");
+    let files: &[(&str, &[u8])] = &[("photos/sub/a.jpg", &shoe)];
+    for input in ["/**/*.png", "../**/*.jpg", "photos/../../**/*.jpg"] {
+        let text = format!("jobs:\n  - model: magic/image-to-video\n    input: \"{input}\"\n");
+        let (_dir, p) = load_with("m.yaml", text.as_bytes(), files);
+        let err = p.expect_err(input);
+        assert_eq!(err.0[0].line(), Some(3), "{input}");
+        assert!(
+            err.0[0]
+                .message
+                .contains("a `**` pattern searches inside the manifest's folder only"),
+            "{input}: {}",
+            err.0[0].message
+        );
+    }
+    let (_dir, p) = load_with(
+        "m.yaml",
+        b"jobs:\n  - model: magic/image-to-video\n    input: photos/**/*.jpg\n",
+        files,
+    );
+    assert_eq!(
+        inputs(&p.unwrap()),
+        [("photos/sub/a.jpg".to_string(), "image_url".to_string())]
+    );
+}
+
+/// 40,000 identical rows were 40,000 warnings, each drawn (88 s): one warning names them all.
+#[test]
+fn identical_jobs_are_one_warning_however_many() {
+    let rows = "magic/text-to-video,hi\n".repeat(3000);
+    let (_dir, p) = load("m.csv", &format!("model,prompt\n{rows}"));
+    let p = p.unwrap();
+    assert_eq!(p.jobs.len(), 1);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(
+        p.warnings[0]
+            .message
+            .ends_with("repeats the one of line 2: it runs once; so do 2998 more (lines 4, 5, 6, 7, 8 and 2993 more)"),
+        "{}",
+        p.warnings[0].message
+    );
+}
+
 #[test]
 fn the_same_content_under_two_names_is_one_job_with_an_alias() {
     let shoe = asset("shoe.jpg");

@@ -26,16 +26,20 @@ impl Write for Stderr {
         Ok(buf.len())
     }
 
+    /// Never an error: a closed stderr (`… 2>&1 | head -1`) leaves no one to tell, and
+    /// tracing-subscriber would report it with `eprintln!`, which panics there.
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match bar {
+        let _ = match bar {
             Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().write_all(buf)),
             _ => std::io::stderr().write_all(buf),
-        }
+        };
+        Ok(())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 
@@ -53,6 +57,7 @@ pub fn init(filter: EnvFilter, format: LogFormat, color: bool) {
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
                     .with_ansi(color)
+                    .log_internal_errors(false)
                     .with_writer(|| Stderr),
             )
             .init(),
