@@ -6,6 +6,47 @@
 
 use std::fmt::Write as _;
 
+/// What kind of media a field takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Image,
+    Video,
+    Audio,
+    /// An image or a video (the model works from either).
+    ImageOrVideo,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+            MediaKind::ImageOrVideo => "image or video",
+        }
+    }
+
+    /// Whether a file whose mime family (`image`, `video`, `audio`) is `family` fits.
+    pub fn takes(self, family: &str) -> bool {
+        match self {
+            MediaKind::Image => family == "image",
+            MediaKind::Video => family == "video",
+            MediaKind::Audio => family == "audio",
+            MediaKind::ImageOrVideo => family == "image" || family == "video",
+        }
+    }
+
+    fn parse(word: &str) -> Option<MediaKind> {
+        match word {
+            "image" => Some(MediaKind::Image),
+            "video" => Some(MediaKind::Video),
+            "audio" => Some(MediaKind::Audio),
+            "image_or_video" => Some(MediaKind::ImageOrVideo),
+            _ => None,
+        }
+    }
+}
+
 /// Where a job's `input` goes in the request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputSlot {
@@ -15,37 +56,68 @@ pub enum InputSlot {
     Image(&'static str),
     /// A video, sent in the named field.
     Video(&'static str),
+    /// Another kind of media (audio; an image or a video), sent in the named field.
+    Media(&'static str, MediaKind),
 }
 
 impl InputSlot {
     pub fn field(self) -> Option<&'static str> {
         match self {
             InputSlot::None => None,
-            InputSlot::Image(f) | InputSlot::Video(f) => Some(f),
+            InputSlot::Image(f) | InputSlot::Video(f) | InputSlot::Media(f, _) => Some(f),
         }
     }
 
-    /// The mime type family (`image` or `video`) the slot accepts.
-    pub fn media(self) -> Option<&'static str> {
+    /// The kind of media the slot accepts.
+    pub fn kind(self) -> Option<MediaKind> {
         match self {
             InputSlot::None => None,
-            InputSlot::Image(_) => Some("image"),
-            InputSlot::Video(_) => Some("video"),
+            InputSlot::Image(_) => Some(MediaKind::Image),
+            InputSlot::Video(_) => Some(MediaKind::Video),
+            InputSlot::Media(_, kind) => Some(kind),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamKind {
-    Text { max_chars: Option<usize> },
+    Text {
+        max_chars: Option<usize>,
+    },
     Choice(&'static [&'static str]),
     IntChoice(&'static [i64]),
+    /// A whole number within these bounds (`i64::MIN`/`MAX` where the docs give none).
     IntRange(i64, i64),
+    /// Any number within these bounds.
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    Bool,
+    /// A file or URL of this kind (a list of them when `list`); `data_uri`: whether the docs say
+    /// the field takes a base64 `data:` URI (`None`: they do not say).
+    Media {
+        kind: MediaKind,
+        list: bool,
+        data_uri: Option<bool>,
+    },
+    /// A list of values (checked for its length; its items are the service's to judge).
+    List {
+        min: Option<usize>,
+        max: Option<usize>,
+    },
+    /// A JSON object (its fields are the service's to judge).
+    Object,
+    /// The docs allow several types: sent as written.
+    Any,
 }
 
 impl ParamKind {
     pub fn is_numeric(self) -> bool {
-        matches!(self, ParamKind::IntChoice(_) | ParamKind::IntRange(..))
+        matches!(
+            self,
+            ParamKind::IntChoice(_) | ParamKind::IntRange(..) | ParamKind::Number { .. }
+        )
     }
 }
 
@@ -55,12 +127,16 @@ pub struct ParamSpec {
     pub kind: ParamKind,
     /// Filled in when the manifest leaves it out, so that "omitted" and "the default" are one job.
     pub default: Option<DefaultValue>,
+    /// The request is refused without it.
+    pub required: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DefaultValue {
     Str(&'static str),
     Int(i64),
+    Num(f64),
+    Bool(bool),
 }
 
 impl DefaultValue {
@@ -68,6 +144,18 @@ impl DefaultValue {
         match self {
             DefaultValue::Str(s) => s.into(),
             DefaultValue::Int(i) => i.into(),
+            DefaultValue::Num(n) => n.into(),
+            DefaultValue::Bool(b) => b.into(),
+        }
+    }
+
+    /// Whether `value` (as coerced for its parameter) is this default.
+    pub fn is(self, value: &serde_json::Value) -> bool {
+        match self {
+            DefaultValue::Str(s) => value.as_str() == Some(s),
+            DefaultValue::Int(i) => value.as_i64() == Some(i) || value.as_f64() == Some(i as f64),
+            DefaultValue::Num(n) => value.as_f64() == Some(n),
+            DefaultValue::Bool(b) => value.as_bool() == Some(b),
         }
     }
 }
@@ -76,14 +164,33 @@ impl DefaultValue {
 pub struct ModelSpec {
     pub id: &'static str,
     pub input: InputSlot,
-    /// Whether the request needs a `prompt` (and so whether the manifest may give prompts).
+    /// Whether a job needs an input for `input` (some models work from a prompt or an input).
+    pub input_required: bool,
+    /// Whether the request takes a `prompt` (and so whether the manifest may give prompts); its
+    /// `required` says whether it needs one.
     pub prompt: Option<ParamSpec>,
     /// The `template` enum; empty when the model has no templates.
     pub templates: &'static [&'static str],
     pub default_template: Option<&'static str>,
     /// Optional parameters besides input, prompt and template.
     pub params: &'static [ParamSpec],
+    /// Other spellings of the id seen in the docs: a manifest may write any; `id` is sent.
+    pub aliases: &'static [&'static str],
+    /// What the model does (`image-to-video`, …), as the catalog says.
+    pub task: &'static str,
+    /// The docs say the model is deprecated: it runs, with a warning.
+    pub deprecated: bool,
+    /// How long a render takes by the docs (seconds, least and most): the first polls' prior.
+    pub render_seconds: Option<(f64, f64)>,
+    /// From the generated catalog (`catalog/models.json`), not hand-written: defaults are not
+    /// sent (the service applies its own), and a value written equal to its default is dropped,
+    /// so that "omitted" and "the default" are one job.
+    pub generated: bool,
 }
+
+mod generated;
+
+pub use generated::catalog_source;
 
 const MAGIC_I2V_TEMPLATES: &[&str] = &[
     "Thailand Street",
@@ -140,9 +247,29 @@ const PROMPT_2048: ParamSpec = ParamSpec {
     name: "prompt",
     kind: ParamKind::Text { max_chars: Some(2048) },
     default: None,
+    required: true,
 };
 
-pub static MODELS: &[ModelSpec] = &[
+/// What the hand-written specs share besides their own fields.
+const SEED: ModelSpec = ModelSpec {
+    id: "",
+    input: InputSlot::None,
+    input_required: true,
+    prompt: None,
+    templates: &[],
+    default_template: None,
+    params: &[],
+    aliases: &[],
+    task: "",
+    deprecated: false,
+    render_seconds: None,
+    generated: false,
+};
+
+/// The four models of the vendor's pages vidbatch started with, written by hand: their tolerant
+/// template matching and the rules the docs' JSON does not state (PixVerse's 2,048-character
+/// prompt, 1080p only for 5 s) are kept. The generated catalog supplies every other model.
+static SEEDS: &[ModelSpec] = &[
     ModelSpec {
         id: "magic/image-to-video",
         input: InputSlot::Image("image_url"),
@@ -150,6 +277,7 @@ pub static MODELS: &[ModelSpec] = &[
         templates: MAGIC_I2V_TEMPLATES,
         default_template: Some("Thailand Street"),
         params: &[],
+        ..SEED
     },
     ModelSpec {
         id: "magic/video-to-video",
@@ -158,6 +286,7 @@ pub static MODELS: &[ModelSpec] = &[
         templates: MAGIC_V2V_TEMPLATES,
         default_template: Some("Thailand Street"),
         params: &[],
+        ..SEED
     },
     ModelSpec {
         id: "magic/text-to-video",
@@ -166,10 +295,12 @@ pub static MODELS: &[ModelSpec] = &[
             name: "prompt",
             kind: ParamKind::Text { max_chars: None },
             default: None,
+            required: true,
         }),
         templates: &["Shanghai Drone Show"],
         default_template: Some("Shanghai Drone Show"),
         params: &[],
+        ..SEED
     },
     ModelSpec {
         id: "pixverse/v5/image-to-video",
@@ -182,43 +313,208 @@ pub static MODELS: &[ModelSpec] = &[
                 name: "resolution",
                 kind: ParamKind::Choice(&["360p", "540p", "720p", "1080p"]),
                 default: Some(DefaultValue::Str("720p")),
+                required: false,
             },
             ParamSpec {
                 name: "duration",
                 kind: ParamKind::IntChoice(&[5, 8]),
                 default: Some(DefaultValue::Int(5)),
+                required: false,
             },
             ParamSpec {
                 name: "negative_prompt",
                 kind: ParamKind::Text { max_chars: Some(2048) },
                 default: None,
+                required: false,
             },
             ParamSpec {
                 name: "style",
                 kind: ParamKind::Choice(&["anime", "3d_animation", "clay", "comic", "cyberpunk"]),
                 default: None,
+                required: false,
             },
             ParamSpec {
                 name: "seed",
                 kind: ParamKind::IntRange(0, 2_147_483_647),
                 default: None,
+                required: false,
             },
             ParamSpec {
                 name: "lip_sync_tts_content",
                 kind: ParamKind::Text { max_chars: None },
                 default: None,
+                required: false,
             },
             ParamSpec {
                 name: "lip_sync_tts_speaker",
                 kind: ParamKind::Choice(PIXVERSE_SPEAKERS),
                 default: None,
+                required: false,
             },
         ],
+        ..SEED
     },
 ];
 
+/// Every model the client validates: the hand-written four, then the generated catalog's others.
+pub fn models() -> &'static [ModelSpec] {
+    static ALL: std::sync::OnceLock<Vec<ModelSpec>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| generated::with_seeds(SEEDS))
+}
+
+/// The model a manifest names, by its id or by another spelling the docs use.
 pub fn model(id: &str) -> Option<&'static ModelSpec> {
-    MODELS.iter().find(|m| m.id == id)
+    let all = models();
+    all.iter()
+        .find(|m| m.id == id)
+        .or_else(|| all.iter().find(|m| m.aliases.contains(&id)))
+}
+
+/// One model as a manifest uses it: where its input goes, its prompt, each parameter with what it
+/// takes, and an example job (`vidbatch models ID`).
+pub fn describe(m: &ModelSpec) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ({}){}",
+        m.id,
+        m.task,
+        if m.deprecated { ", deprecated" } else { "" }
+    );
+    if !m.aliases.is_empty() {
+        let _ = writeln!(out, "  also written {} (sent as `{}`)", quoted_list(m.aliases), m.id);
+    }
+    match (m.input.field(), m.input.kind()) {
+        (Some(field), Some(kind)) => {
+            let need = if m.input_required { "required" } else { "optional" };
+            let _ = writeln!(
+                out,
+                "  input: `input:` goes to `{field}`: {} file or URL ({need})",
+                kind.as_str()
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "  input: none (the prompt is the input)");
+        }
+    }
+    if let Some(p) = &m.prompt {
+        let need = if p.required { "required" } else { "optional" };
+        let _ = writeln!(out, "  prompt: {} ({need})", kind_text(p.kind));
+    }
+    if !m.templates.is_empty() {
+        let _ = writeln!(
+            out,
+            "  template: {} templates (`vidbatch templates {}`)",
+            m.templates.len(),
+            m.id
+        );
+    }
+    if !m.params.is_empty() {
+        let _ = writeln!(out, "  parameters (under `params:`, or as CSV columns):");
+        let width = m.params.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in m.params {
+            let mut text = kind_text(p.kind);
+            if let Some(d) = p.default {
+                let _ = write!(text, "; default {}", d.to_json());
+            }
+            if p.required {
+                text.push_str("; required");
+            }
+            let _ = writeln!(out, "    {:<width$}  {text}", p.name);
+        }
+    }
+    if let Some((lo, hi)) = m.render_seconds {
+        let _ = writeln!(out, "  render time by the docs: {}", seconds_range(lo, hi));
+    }
+    let _ = writeln!(out, "example job:\n  jobs:\n    - model: {}", m.id);
+    if let Some(kind) = m.input.kind().filter(|_| m.input_required) {
+        let file = match kind {
+            MediaKind::Video => "assets/teaser.mp4",
+            MediaKind::Audio => "assets/voice.mp3",
+            _ => "assets/shoe.jpg",
+        };
+        let _ = writeln!(out, "      input: {file}");
+    }
+    if m.prompt.is_some_and(|p| p.required) {
+        let _ = writeln!(out, "      prompt: \"A slow pan over the product on a marble table\"");
+    }
+    let required: Vec<&ParamSpec> = m.params.iter().filter(|p| p.required).collect();
+    if !required.is_empty() {
+        let _ = writeln!(out, "      params:");
+        for p in required {
+            let _ = writeln!(out, "        {}: {}", p.name, example_value(p.kind));
+        }
+    }
+    out
+}
+
+/// What a parameter takes, in words.
+fn kind_text(kind: ParamKind) -> String {
+    match kind {
+        ParamKind::Text { max_chars: Some(n) } => format!("text, at most {n} characters"),
+        ParamKind::Text { max_chars: None } => "text".into(),
+        ParamKind::Choice(options) => format!("one of {}", quoted_list(options)),
+        ParamKind::IntChoice(options) => {
+            let list: Vec<String> = options.iter().map(i64::to_string).collect();
+            format!("one of {}", list.join(", "))
+        }
+        ParamKind::IntRange(i64::MIN, i64::MAX) => "a whole number".into(),
+        ParamKind::IntRange(lo, i64::MAX) => format!("a whole number, at least {lo}"),
+        ParamKind::IntRange(lo, hi) => format!("a whole number from {lo} to {hi}"),
+        ParamKind::Number { min, max } => match (min, max) {
+            (Some(lo), Some(hi)) => format!("a number from {lo} to {hi}"),
+            _ => "a number".into(),
+        },
+        ParamKind::Bool => "true or false".into(),
+        ParamKind::Media { kind, list, data_uri } => {
+            let what = if list {
+                format!("a list of {} files or URLs", kind.as_str())
+            } else {
+                format!("{} file or URL", kind.as_str())
+            };
+            match data_uri {
+                Some(false) => format!("{what} (URLs only by the docs)"),
+                _ => what,
+            }
+        }
+        ParamKind::List { .. } => "a list".into(),
+        ParamKind::Object => "a mapping".into(),
+        ParamKind::Any => "a value (see the vendor's page)".into(),
+    }
+}
+
+fn example_value(kind: ParamKind) -> String {
+    match kind {
+        ParamKind::Choice(options) => options.first().map_or_else(String::new, |o| format!("\"{o}\"")),
+        ParamKind::IntChoice(options) => options.first().map_or_else(String::new, i64::to_string),
+        ParamKind::IntRange(lo, _) if lo > i64::MIN => lo.to_string(),
+        ParamKind::IntRange(..) => "1".into(),
+        ParamKind::Number { min, .. } => min.unwrap_or(1.0).to_string(),
+        ParamKind::Bool => "true".into(),
+        ParamKind::Media { list: true, .. } => "[assets/shoe.jpg]".into(),
+        ParamKind::Media {
+            kind: MediaKind::Video, ..
+        } => "assets/teaser.mp4".into(),
+        ParamKind::Media { .. } => "assets/shoe.jpg".into(),
+        ParamKind::List { .. } => "[]".into(),
+        ParamKind::Object => "{}".into(),
+        ParamKind::Text { .. } | ParamKind::Any => "\"…\"".into(),
+    }
+}
+
+fn seconds_range(lo: f64, hi: f64) -> String {
+    let text = |s: f64| {
+        if s >= 120.0 {
+            format!("{:.0} min", s / 60.0)
+        } else {
+            format!("{s:.0} s")
+        }
+    };
+    if (hi - lo).abs() < 1.0 {
+        format!("about {}", text(lo))
+    } else {
+        format!("{}–{}", text(lo), text(hi))
+    }
 }
 
 /// A model id that is not known but is suspiciously close to one that is (`magic/image-to-vidoe`,
@@ -231,12 +527,12 @@ pub fn near_miss_model(id: &str) -> Option<&'static str> {
     // service refuses it at run time, job after job. When several families share the name, the
     // first catalogued one is suggested.
     if !lower.is_empty()
-        && let Some(m) = MODELS.iter().find(|m| m.id.ends_with(&format!("/{lower}")))
+        && let Some(m) = models().iter().find(|m| m.id.ends_with(&format!("/{lower}")))
     {
         return Some(m.id);
     }
     let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
-    MODELS
+    models()
         .iter()
         .filter(|m| m.id != id && digits(m.id) == digits(&lower))
         .map(|m| (m.id, strsim::osa_distance(&lower, m.id)))

@@ -9,7 +9,7 @@ use clap::Parser as _;
 use vidbatch::sinks::logs::LogFormat;
 
 use cli::args::{Cli, ColorChoice, Command};
-use cli::commands::{completions, report, serve_sim, status, templates, validate};
+use cli::commands::{completions, models, report, serve_sim, status, templates, validate};
 use cli::output::{COLOR, CliError, JSON, View, init_logging, stderr_is_terminal};
 use cli::run::run;
 
@@ -44,6 +44,7 @@ fn main() -> ExitCode {
                 Command::Status { out } => status(&out),
                 Command::Completions { shell } => completions(shell),
                 Command::Templates { model } => templates(model.as_deref()),
+                Command::Models { filter } => models(filter.as_deref()),
                 Command::Sim(args) => serve_sim(args).await,
                 Command::Report { out } => report(&out),
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{self, ModelSpec};
+use crate::catalog::{self, ModelSpec, ParamKind};
 use crate::manifest::{self, Diagnostic, Diagnostics, Entry, Manifest, Pos, Spanned};
 
 /// The default naming pattern under `<out>/videos/`; empty components are dropped.
@@ -130,6 +130,33 @@ pub struct Job {
     pub aliases: Vec<Alias>,
     params: Map<String, Value>,
     input: Option<(&'static str, InputValue)>,
+    /// Files and URLs given for the model's other media fields (`last_image_url`,
+    /// `image_urls`, …), shared by the jobs of one entry.
+    media: Arc<Vec<NamedMedia>>,
+}
+
+/// What a manifest gave for one of a model's media fields besides the main input.
+#[derive(Debug, Clone)]
+pub struct NamedMedia {
+    pub field: &'static str,
+    /// As written: a path or URL (a list for a field that takes several).
+    pub written: Value,
+    values: Vec<InputValue>,
+    list: bool,
+}
+
+impl NamedMedia {
+    fn wire(&self) -> Value {
+        let mut each = self.values.iter().map(|v| Value::String(v.wire().to_string()));
+        match self.list {
+            true => Value::Array(each.collect()),
+            false => each.next().unwrap_or_default(),
+        }
+    }
+
+    fn identity(&self) -> Value {
+        Value::Array(self.values.iter().map(|v| v.identity().into()).collect())
+    }
 }
 
 impl Job {
@@ -140,7 +167,15 @@ impl Job {
         if let Some((field, value)) = &self.input {
             body.insert((*field).into(), value.wire().into());
         }
+        for m in self.media.iter() {
+            body.insert(m.field.into(), m.wire());
+        }
         Value::Object(body)
+    }
+
+    /// The media given for the model's other media fields.
+    pub fn media(&self) -> &[NamedMedia] {
+        &self.media
     }
 
     /// The parameters sent besides the model and the input.
@@ -275,6 +310,7 @@ struct Resolved {
     prompts: Vec<Option<String>>,
     templates: Vec<Option<String>>,
     params: Map<String, Value>,
+    media: Arc<Vec<NamedMedia>>,
 }
 
 impl Planner<'_> {
@@ -398,7 +434,7 @@ impl Planner<'_> {
                     };
                     let input = input.as_ref().map(|(_, i)| i.clone());
                     jobs.push(Job {
-                        key: job_key(&resolved.model, &params, input.as_ref()),
+                        key: job_key(&resolved.model, &params, input.as_ref(), &resolved.media),
                         model: resolved.model.clone(),
                         template: template.clone(),
                         input_label,
@@ -408,6 +444,7 @@ impl Planner<'_> {
                         aliases: Vec::new(),
                         params,
                         input,
+                        media: resolved.media.clone(),
                     });
                 }
             }
@@ -439,23 +476,41 @@ impl Planner<'_> {
                 self.warnings.push(self.manifest.warning(
                     Some(model.at),
                     format!(
-                        "model `{}` is not one vidbatch knows: its parameters are sent unchecked and the service will judge them",
-                        model.value
+                        "model `{}` is not one vidbatch knows: its parameters are sent unchecked and the service \
+                         will judge them (the catalog is of {}; `vidbatch models` lists it)",
+                        model.value,
+                        catalog::catalog_source()
                     ),
                 ));
             }
         }
+        if let Some(spec) = spec
+            && spec.deprecated
+            && !self.warned_models.contains(&model.value)
+        {
+            self.warned_models.push(model.value.clone());
+            self.warnings.push(self.manifest.warning(
+                Some(model.at),
+                format!(
+                    "model `{}` is deprecated by the vendor: it may stop working; `vidbatch models {}` lists \
+                     the models of its task",
+                    spec.id, spec.task
+                ),
+            ));
+        }
         let inputs = self.inputs(entry, spec);
         let prompts = self.prompts(entry, spec);
         let templates = self.templates(entry, spec);
-        let params = self.params(entry, spec);
+        let (params, media) = self.params(entry, spec);
         Some(Resolved {
-            model: model.value.clone(),
+            // Another spelling the docs use is sent as the id the API takes.
+            model: spec.map_or_else(|| model.value.clone(), |s| s.id.to_string()),
             spec,
             inputs,
             prompts,
             templates,
             params,
+            media: Arc::new(media),
         })
     }
 
@@ -478,7 +533,7 @@ impl Planner<'_> {
                     );
                     return vec![None];
                 }
-                (Some(_), true) => {
+                (Some(p), true) if p.required => {
                     let help = if entry.params_are_text {
                         "fill the row's `prompt` cell with the text that describes the video"
                     } else {
@@ -551,8 +606,9 @@ impl Planner<'_> {
         out
     }
 
-    fn params(&mut self, entry: &Entry, spec: Option<&ModelSpec>) -> Map<String, Value> {
+    fn params(&mut self, entry: &Entry, spec: Option<&ModelSpec>) -> (Map<String, Value>, Vec<NamedMedia>) {
         let mut out = Map::new();
+        let mut media = Vec::new();
         for (name, value) in &entry.params {
             if value.value.is_null() {
                 continue;
@@ -627,9 +683,19 @@ impl Planner<'_> {
                 continue;
             };
             match coerce(param.kind, &value.value) {
-                Ok(v) => {
-                    out.insert(param.name.to_string(), v);
-                }
+                Ok(v) => match param.kind {
+                    ParamKind::Media { kind, list, data_uri } => {
+                        if let Some(m) = self.named_media(param.name, kind, list, data_uri, &v, value.at) {
+                            media.push(m);
+                        }
+                    }
+                    // The generated catalog's defaults are the service's: one written as is
+                    // is the job without it (and is not sent).
+                    _ if spec.generated && param.default.is_some_and(|d| d.is(&v)) => {}
+                    _ => {
+                        out.insert(param.name.to_string(), v);
+                    }
+                },
                 Err(refused) => self.error(
                     value.at,
                     format!("`{}` {}", name.value, refused.message),
@@ -639,19 +705,41 @@ impl Planner<'_> {
         }
         if let Some(spec) = spec {
             for p in spec.params {
-                if let Some(d) = p.default {
+                if spec.generated {
+                    let given = out.contains_key(p.name) || media.iter().any(|m| m.field == p.name);
+                    if p.required && !given {
+                        let (how, example) = match p.kind {
+                            ParamKind::Media { .. } => ("a file or URL", "assets/end.png"),
+                            _ => ("a value", "…"),
+                        };
+                        let help = if entry.params_are_text {
+                            format!("add a `{}` column with {how} for each row", p.name)
+                        } else {
+                            format!("add `{}: {example}` ({how}) to the job or under `defaults:`", p.name)
+                        };
+                        self.error(entry.at, format!("`{}` needs `{}`", spec.id, p.name), Some(help));
+                    }
+                } else if let Some(d) = p.default {
                     out.entry(p.name).or_insert_with(|| d.to_json());
                 }
             }
         }
-        out
+        (out, media)
     }
 }
 
-fn job_key(model: &str, params: &Map<String, Value>, input: Option<&(&'static str, InputValue)>) -> JobKey {
+fn job_key(
+    model: &str,
+    params: &Map<String, Value>,
+    input: Option<&(&'static str, InputValue)>,
+    media: &[NamedMedia],
+) -> JobKey {
     let mut identity = params.clone();
     if let Some((field, value)) = input {
         identity.insert((*field).into(), value.identity().into());
+    }
+    for m in media {
+        identity.insert(m.field.into(), m.identity());
     }
     let mut hasher = Sha256::new();
     hasher.update(model.as_bytes());

@@ -94,6 +94,9 @@ pub(crate) enum Command {
     Completions { shell: clap_complete::Shell },
     /// List the template names of a model (or of every model that has templates).
     Templates { model: Option<String> },
+    /// List the catalogued video models (those whose id or task contains FILTER), or show one
+    /// (`vidbatch models klingai/v2.1-master-image-to-video`) with its parameters and an example job.
+    Models { filter: Option<String> },
     /// Serve the API simulator on its own (for trying vidbatch or other clients).
     Sim(SimArgs),
     /// Write `OUT/report.html` again from `OUT/results.csv`: the videos side by side.

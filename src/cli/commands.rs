@@ -82,7 +82,7 @@ pub(crate) fn templates(model: Option<&str>) -> Result<i32, CliError> {
                     Some(known) => format!("did you mean `{known}`?"),
                     None => format!(
                         "models with templates: {}",
-                        catalog::MODELS
+                        catalog::models()
                             .iter()
                             .filter(|m| !m.templates.is_empty())
                             .map(|m| m.id)
@@ -96,7 +96,7 @@ pub(crate) fn templates(model: Option<&str>) -> Result<i32, CliError> {
                 });
             }
         },
-        None => catalog::MODELS.iter().filter(|m| !m.templates.is_empty()).collect(),
+        None => catalog::models().iter().filter(|m| !m.templates.is_empty()).collect(),
     };
     let mut out = std::io::stdout().lock();
     for m in models {
@@ -184,5 +184,51 @@ pub(crate) async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
     );
     let _ = tokio::signal::ctrl_c().await;
     sim.stop();
+    Ok(exit_code::OK)
+}
+
+/// `vidbatch models [FILTER]`: the catalog, one line a model; `vidbatch models ID`: one model as
+/// a manifest uses it.
+pub(crate) fn models(filter: Option<&str>) -> Result<i32, CliError> {
+    let mut out = std::io::stdout().lock();
+    if let Some(spec) = filter.and_then(catalog::model) {
+        write!(out, "{}", vidbatch::catalog::describe(spec))?;
+        out.flush()?;
+        return Ok(exit_code::OK);
+    }
+    let needle = filter.map(str::to_lowercase).unwrap_or_default();
+    let found: Vec<&catalog::ModelSpec> = catalog::models()
+        .iter()
+        .filter(|m| {
+            needle.is_empty()
+                || m.id.to_lowercase().contains(&needle)
+                || m.task.contains(&needle)
+                || m.aliases.iter().any(|a| a.to_lowercase().contains(&needle))
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(CliError::Usage {
+            message: format!("no catalogued model matches `{needle}`"),
+            help: Some(match catalog::near_miss_model(&needle) {
+                Some(known) => format!("did you mean `{known}`?"),
+                None => "`vidbatch models` lists them all; a filter matches part of an id or a task".into(),
+            }),
+        });
+    }
+    let width = found.iter().map(|m| m.id.len()).max().unwrap_or(0);
+    for m in &found {
+        let input = match m.input.field() {
+            Some(field) => format!("{field} ({})", m.input.kind().map_or("", |k| k.as_str())),
+            None => "prompt only".into(),
+        };
+        let deprecated = if m.deprecated { "  (deprecated)" } else { "" };
+        writeln!(out, "{:<width$}  {:<26}  {input}{deprecated}", m.id, m.task)?;
+    }
+    writeln!(
+        out,
+        "{} model(s); `vidbatch models ID` shows one with its parameters and an example job",
+        found.len()
+    )?;
+    out.flush()?;
     Ok(exit_code::OK)
 }

@@ -8,9 +8,11 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::values::{Refused, refused};
-use super::{InputValue, LocalInput, Planner, is_url};
-use crate::catalog::{self, InputSlot, ModelSpec};
-use crate::manifest::{Entry, Spanned};
+use serde_json::Value;
+
+use super::{InputValue, LocalInput, NamedMedia, Planner, is_url};
+use crate::catalog::{self, InputSlot, MediaKind, ModelSpec};
+use crate::manifest::{Entry, Pos, Spanned};
 
 impl Planner<'_> {
     #[allow(clippy::type_complexity)]
@@ -35,8 +37,8 @@ impl Planner<'_> {
                 );
                 return vec![None];
             }
-            Some(s) if s != InputSlot::None && entry.inputs.is_empty() => {
-                let media = s.media().unwrap_or("file");
+            Some(s) if s != InputSlot::None && entry.inputs.is_empty() && spec.is_some_and(|m| m.input_required) => {
+                let media = s.kind().map_or("file", |k| k.as_str());
                 self.error(
                     entry.at,
                     format!("`{}` needs an input {media}", spec.map_or("", |s| s.id)),
@@ -84,13 +86,13 @@ impl Planner<'_> {
                 return Vec::new();
             }
         };
-        let want = slot.and_then(|s| s.media());
+        let want = slot.and_then(|s| s.kind());
         let mut taken = Vec::new();
         let mut left_out = Vec::new();
         for (label, path) in found {
             // Left out by its first bytes when it is clearly not what the model takes.
             if let (Some(want), Some(mime)) = (want, sniff(&path))
-                && !mime.starts_with(&format!("{want}/"))
+                && !want.takes(mime.split('/').next().unwrap_or(""))
             {
                 let family = mime.split('/').next().unwrap_or("");
                 let what = if matches!(family, "image" | "video") {
@@ -110,7 +112,9 @@ impl Planner<'_> {
             };
             let family = local.family();
             match (want, slot.and_then(|s| s.field())) {
-                (Some(want), Some(field)) if family == want => taken.push((label, (field, InputValue::Local(local)))),
+                (Some(want), Some(field)) if want.takes(family) => {
+                    taken.push((label, (field, InputValue::Local(local))))
+                }
                 (Some(_), _) => left_out.push(format!("`{label}` (a {family})")),
                 (None, _) => {
                     let field = if family == "video" { "video_url" } else { "image_url" };
@@ -119,8 +123,10 @@ impl Planner<'_> {
             }
         }
         let what = match want {
-            Some(media) => format!("{media}s"),
-            None => "images or videos".into(),
+            Some(MediaKind::Image) => "images",
+            Some(MediaKind::Video) => "videos",
+            Some(MediaKind::Audio) => "audio files",
+            Some(MediaKind::ImageOrVideo) | None => "images or videos",
         };
         let pattern = text.contains(['*', '?', '[']);
         let looked = self.manifest.dir.join(text);
@@ -209,15 +215,22 @@ impl Planner<'_> {
         let family = local.family();
         let field = match slot {
             Some(s) => {
-                let want = s.media()?;
-                if family != want {
+                let want = s.kind()?;
+                if !want.takes(family) {
                     // A model that takes what was given, if one is known.
-                    let other = catalog::MODELS
+                    let other = catalog::models()
                         .iter()
-                        .find(|m| m.input.media() == Some(family))
+                        .find(|m| m.input.kind().is_some_and(|k| k.as_str() == family))
                         .map(|m| format!("; for {family} input, use a model such as `{}`", m.id))
                         .unwrap_or_default();
-                    let article = |media: &str| if media == "image" { "an" } else { "a" };
+                    let want = want.as_str();
+                    let article = |media: &str| {
+                        if media.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                            "an"
+                        } else {
+                            "a"
+                        }
+                    };
                     self.error(
                         written.at,
                         format!(
@@ -237,6 +250,86 @@ impl Planner<'_> {
     }
 }
 
+impl Planner<'_> {
+    /// What a job gives one of the model's media fields besides `input` (`last_image_url:
+    /// assets/end.png`, `image_urls: [a.png, b.png]`): URLs as written, local files read once,
+    /// checked for their kind of media by their content, and sent as `data:` URIs.
+    pub(super) fn named_media(
+        &mut self,
+        field: &'static str,
+        kind: MediaKind,
+        list: bool,
+        data_uri: Option<bool>,
+        value: &Value,
+        at: Pos,
+    ) -> Option<NamedMedia> {
+        let written: Vec<&str> = match value {
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            Value::String(s) => vec![s.as_str()],
+            _ => return None,
+        };
+        let mut values = Vec::with_capacity(written.len());
+        for text in written {
+            let text = text.trim();
+            if is_url(text) {
+                values.push(InputValue::Url(text.to_string()));
+                continue;
+            }
+            if let Some((scheme, _)) = text.split_once("://") {
+                self.error(
+                    at,
+                    format!("`{field}`: `{scheme}://` URLs are not supported"),
+                    Some("use an http(s) URL or a path relative to the manifest".into()),
+                );
+                return None;
+            }
+            let local = match self.local(&self.manifest.dir.join(text)) {
+                Ok(local) => local,
+                Err(refused) => {
+                    self.error(
+                        at,
+                        format!("`{field}` `{text}`: {}", refused.message),
+                        Some(refused.help),
+                    );
+                    return None;
+                }
+            };
+            if !kind.takes(local.family()) {
+                self.error(
+                    at,
+                    format!(
+                        "`{field}` `{text}` is {}, but `{field}` takes {}",
+                        local.mime(),
+                        kind.as_str()
+                    ),
+                    Some(format!("give {} file or an http(s) URL", kind.as_str())),
+                );
+                return None;
+            }
+            // Once per field: the docs say it takes URLs only; the file goes as a `data:` URI
+            // all the same (the service may take it), and the user knows what to do if not.
+            let note = format!("url-only:{field}");
+            if data_uri == Some(false) && !self.warned_models.contains(&note) {
+                self.warned_models.push(note);
+                self.warnings.push(self.manifest.warning(
+                    Some(at),
+                    format!(
+                        "`{field}` takes URLs only by the vendor's docs; local files are sent as `data:` URIs, \
+                         which the service may refuse: if it does, put the files where an https URL reaches them"
+                    ),
+                ));
+            }
+            values.push(InputValue::Local(local));
+        }
+        Some(NamedMedia {
+            field,
+            written: value.clone(),
+            values,
+            list,
+        })
+    }
+}
+
 fn guess_field_from_name(lower_url: &str) -> &'static str {
     let path = lower_url.split(['?', '#']).next().unwrap_or("");
     let video = [".mp4", ".mov", ".webm", ".m4v", ".mkv", ".avi"]
@@ -247,9 +340,9 @@ fn guess_field_from_name(lower_url: &str) -> &'static str {
 }
 
 /// What inputs may be, for the help of a refused one.
-const INPUT_KINDS: &str = "inputs are images (jpeg, png, webp, …) or videos (mp4, mov, webm)";
+const INPUT_KINDS: &str = "inputs are images (jpeg, png, webp, …), videos (mp4, mov, webm) or, for the models that take it, audio (mp3, wav, …)";
 
-fn read_local(path: &Path) -> Result<LocalInput, Refused> {
+pub(super) fn read_local(path: &Path) -> Result<LocalInput, Refused> {
     // A folder first: reading one fails with an OS message that says less.
     if path.is_dir() {
         return Err(refused(
@@ -284,9 +377,9 @@ fn read_local(path: &Path) -> Result<LocalInput, Refused> {
         ));
     };
     let mime = kind.mime_type();
-    if !(mime.starts_with("image/") || mime.starts_with("video/")) {
+    if !(mime.starts_with("image/") || mime.starts_with("video/") || mime.starts_with("audio/")) {
         return Err(refused(
-            format!("the file is {mime}, not an image or a video"),
+            format!("the file is {mime}, not an image, a video or audio"),
             format!("{INPUT_KINDS}: is this the file you meant?"),
         ));
     }

@@ -241,7 +241,7 @@ fn csv_cells_become_numbers_where_the_model_wants_them() {
 fn unknown_models_pass_through_with_a_warning() {
     let (_dir, p) = load(
         "m.csv",
-        "model,input,prompt,duration,aspect_ratio\nkling-video/v1.6/standard/image-to-video,assets/shoe.jpg,a dog runs,10,16:9\n",
+        "model,input,prompt,duration,aspect_ratio\nacme/video-9000,assets/shoe.jpg,a dog runs,10,16:9\n",
     );
     let p = p.unwrap();
     let body = p.jobs[0].body();

@@ -46,7 +46,35 @@ fn expected(kind: ParamKind) -> String {
             let list: Vec<&str> = list.iter().map(String::as_str).collect();
             format!("use one of {}", catalog::quoted_list(&list))
         }
+        ParamKind::IntRange(i64::MIN, i64::MAX) => "use a whole number".into(),
+        ParamKind::IntRange(lo, i64::MAX) => format!("use a whole number of at least {lo}"),
+        ParamKind::IntRange(i64::MIN, hi) => format!("use a whole number of at most {hi}"),
         ParamKind::IntRange(lo, hi) => format!("use a whole number from {lo} to {hi}"),
+        ParamKind::Number { min, max } => match (min, max) {
+            (Some(lo), Some(hi)) => format!("use a number from {lo} to {hi}"),
+            (Some(lo), None) => format!("use a number of at least {lo}"),
+            (None, Some(hi)) => format!("use a number of at most {hi}"),
+            (None, None) => "use a number".into(),
+        },
+        ParamKind::Bool => "use `true` or `false`".into(),
+        ParamKind::Media { kind, list: false, .. } => {
+            format!(
+                "give one {} file (a path relative to the manifest) or an http(s) URL",
+                kind.as_str()
+            )
+        }
+        ParamKind::Media { kind, list: true, .. } => format!(
+            "give a list of {} files (paths relative to the manifest) or http(s) URLs",
+            kind.as_str()
+        ),
+        ParamKind::List { min, max } => match (min, max) {
+            (Some(lo), Some(hi)) => format!("give a list of {lo} to {hi} items"),
+            (Some(lo), None) => format!("give a list of at least {lo} items"),
+            (None, Some(hi)) => format!("give a list of at most {hi} items"),
+            (None, None) => "give a list (`[a, b]` in YAML)".into(),
+        },
+        ParamKind::Object => "give a mapping of its fields (`{a: 1}` in YAML)".into(),
+        ParamKind::Any => "see the model's documentation".into(),
     }
 }
 
@@ -65,6 +93,20 @@ pub(super) fn coerce(kind: ParamKind, value: &Value) -> Result<Value, Refused> {
             }
         }
         (ParamKind::Choice(_) | ParamKind::Text { .. }, Value::Number(n)) => Value::String(n.to_string()),
+        (ParamKind::Number { .. }, Value::String(s)) => match s.trim().parse::<f64>().ok().and_then(number) {
+            Some(n) => n,
+            None => return Err(refused(format!("must be a number, not `{s}`"), expected(kind))),
+        },
+        (ParamKind::Bool, Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" => Value::Bool(true),
+            "false" | "no" => Value::Bool(false),
+            _ => return Err(refused(format!("must be `true` or `false`, not `{s}`"), expected(kind))),
+        },
+        // A spreadsheet cell of several: `a.png | b.png`.
+        (ParamKind::Media { list: true, .. } | ParamKind::List { .. }, Value::String(s)) if s.contains('|') => {
+            Value::Array(s.split('|').map(|v| Value::String(v.trim().to_string())).collect())
+        }
+        (ParamKind::Media { list: true, .. }, Value::String(s)) => Value::Array(vec![Value::String(s.clone())]),
         _ => value.clone(),
     };
     check_value(kind, &value)?;
@@ -122,8 +164,59 @@ pub(super) fn check_value(kind: ParamKind, value: &Value) -> Result<(), Refused>
                 return Err(refused(format!("cannot be `{}`", display(value)), expected(kind)));
             }
         }
+        ParamKind::Number { min, max } => {
+            let Some(n) = value.as_f64() else {
+                return Err(refused(
+                    format!("must be a number, not `{}`", display(value)),
+                    expected(kind),
+                ));
+            };
+            if min.is_some_and(|lo| n < lo) || max.is_some_and(|hi| n > hi) {
+                return Err(refused(format!("cannot be `{}`", display(value)), expected(kind)));
+            }
+        }
+        ParamKind::Bool if !value.is_boolean() => {
+            return Err(refused(
+                format!("must be `true` or `false`, not `{}`", display(value)),
+                expected(kind),
+            ));
+        }
+        ParamKind::Media { list, .. } => {
+            let texts = match value {
+                Value::Array(items) if list => items.iter().all(|i| i.as_str().is_some_and(|s| !s.trim().is_empty())),
+                Value::String(s) if !list => !s.trim().is_empty(),
+                _ => false,
+            };
+            if !texts {
+                return Err(refused(format!("cannot be {}", what(value)), expected(kind)));
+            }
+        }
+        ParamKind::List { min, max } => {
+            let Some(items) = value.as_array() else {
+                return Err(refused(format!("must be a list, not {}", what(value)), expected(kind)));
+            };
+            if min.is_some_and(|lo| items.len() < lo) || max.is_some_and(|hi| items.len() > hi) {
+                return Err(refused(format!("has {} items", items.len()), expected(kind)));
+            }
+        }
+        ParamKind::Object if !value.is_object() => {
+            return Err(refused(
+                format!("must be a mapping, not {}", what(value)),
+                expected(kind),
+            ));
+        }
+        ParamKind::Bool | ParamKind::Object | ParamKind::Any => {}
     }
     Ok(())
+}
+
+/// A finite number as JSON (whole numbers stay whole: `5`, not `5.0`).
+fn number(n: f64) -> Option<Value> {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        Some(Value::from(n as i64))
+    } else {
+        serde_json::Number::from_f64(n).map(Value::Number)
+    }
 }
 
 /// What kind of value this is, for "must be text, not a list".

@@ -1,0 +1,216 @@
+//! Every model of the catalog, checked the way a manifest uses it: a minimal valid job (its
+//! required input, prompt and parameters) plans with no warning, and for every parameter with an
+//! enum or a range, a value outside it is refused at its own line.
+
+use std::path::Path;
+
+use vidbatch::catalog::{self, MediaKind, ModelSpec, ParamKind};
+use vidbatch::{manifest, plan};
+
+/// Small files of each kind, beside the manifest.
+fn media_files(dir: &Path) {
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/assets");
+    std::fs::copy(assets.join("bag.png"), dir.join("img.png")).unwrap();
+    std::fs::copy(assets.join("teaser.mp4"), dir.join("clip.mp4")).unwrap();
+    // A WAV header and a little silence: audio by its content.
+    let mut wav = b"RIFF\x2c\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x08\x00\x00\x00".to_vec();
+    wav.extend([0u8; 8]);
+    std::fs::write(dir.join("voice.wav"), wav).unwrap();
+}
+
+fn file_for(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Video => "clip.mp4",
+        MediaKind::Audio => "voice.wav",
+        MediaKind::Image | MediaKind::ImageOrVideo => "img.png",
+    }
+}
+
+/// A value a parameter takes, as YAML.
+fn valid(kind: ParamKind) -> String {
+    match kind {
+        ParamKind::Choice(options) => format!("{:?}", options[0]),
+        ParamKind::IntChoice(options) => options[0].to_string(),
+        ParamKind::IntRange(lo, _) if lo > i64::MIN => lo.to_string(),
+        ParamKind::IntRange(..) => "1".into(),
+        ParamKind::Number { min, .. } => min.unwrap_or(1.0).to_string(),
+        ParamKind::Bool => "true".into(),
+        // The docs say these take URLs only: a URL, so that the job plans with no warning.
+        ParamKind::Media {
+            data_uri: Some(false),
+            list,
+            ..
+        } => match list {
+            true => "[https://example.com/a.png]".into(),
+            false => "https://example.com/a.png".into(),
+        },
+        ParamKind::Media { kind, list: true, .. } => format!("[{}]", file_for(kind)),
+        ParamKind::Media { kind, .. } => file_for(kind).into(),
+        ParamKind::List { .. } => "[]".into(),
+        ParamKind::Object => "{}".into(),
+        ParamKind::Text { .. } | ParamKind::Any => "\"text\"".into(),
+    }
+}
+
+/// A value outside the parameter's enum or range, when it has one.
+fn outside(kind: ParamKind) -> Option<String> {
+    match kind {
+        ParamKind::Choice(_) => Some("\"not-one-of-them\"".into()),
+        ParamKind::IntChoice(options) => Some((options.iter().max().unwrap() + 1).to_string()),
+        ParamKind::IntRange(lo, hi) if hi < i64::MAX => Some((hi + 1).to_string()).filter(|_| lo <= hi),
+        ParamKind::IntRange(lo, _) if lo > i64::MIN => Some((lo - 1).to_string()),
+        ParamKind::Number { max: Some(hi), .. } => Some((hi + 1.0).to_string()),
+        ParamKind::Number { min: Some(lo), .. } => Some((lo - 1.0).to_string()),
+        _ => None,
+    }
+}
+
+/// The minimal job's lines (the `params:` block last, so that one more can be added under it).
+fn minimal_job(m: &ModelSpec) -> String {
+    let mut job = format!("jobs:\n  - model: {}\n", m.id);
+    if let Some(kind) = m.input.kind().filter(|_| m.input_required) {
+        job.push_str(&format!("    input: {}\n", file_for(kind)));
+    }
+    if m.prompt.is_some_and(|p| p.required) {
+        job.push_str("    prompt: \"A slow pan over a shoe\"\n");
+    }
+    job.push_str("    params:\n");
+    for p in m.params.iter().filter(|p| p.required) {
+        job.push_str(&format!("      {}: {}\n", p.name, valid(p.kind)));
+    }
+    job
+}
+
+fn plan_text(dir: &Path, text: &str) -> Result<plan::Plan, manifest::Diagnostics> {
+    let path = dir.join("m.yaml");
+    manifest::parse(&path, text.into()).and_then(|m| plan::plan(&m))
+}
+
+#[test]
+fn every_catalogued_model_plans_a_minimal_job_and_refuses_values_outside_its_enums_and_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    media_files(dir.path());
+    let (mut models, mut params, mut cases) = (0, 0, 0);
+    let mut problems = Vec::new();
+    for m in catalog::models() {
+        models += 1;
+        // An empty `params:` is no parameter: more are added under it below.
+        let text = minimal_job(m);
+        match plan_text(dir.path(), &text) {
+            Ok(plan) => {
+                let warnings: Vec<&String> = plan.warnings.iter().map(|w| &w.message).collect();
+                let expected = usize::from(m.deprecated);
+                if warnings.len() != expected {
+                    problems.push(format!("{}: warnings {warnings:?}\n{text}", m.id));
+                }
+                let body = plan.jobs[0].body();
+                if body["model"] != m.id {
+                    problems.push(format!("{}: sent as {}", m.id, body["model"]));
+                }
+            }
+            Err(d) => problems.push(format!("{}: the minimal job is refused: {d}\n{text}", m.id)),
+        }
+        for p in m.params.iter().filter(|p| !p.required) {
+            params += 1;
+            let Some(bad) = outside(p.kind) else { continue };
+            cases += 1;
+            let line = text.lines().count() + 1;
+            let text = format!("{text}      {}: {bad}\n", p.name);
+            match plan_text(dir.path(), &text) {
+                Ok(_) => problems.push(format!("{}: `{}: {bad}` is accepted", m.id, p.name)),
+                Err(d) => {
+                    let at_line = d.0.iter().any(|d| d.line() == Some(line) && d.message.contains(p.name));
+                    if !at_line {
+                        problems.push(format!("{}: `{}: {bad}` refused elsewhere: {d}", m.id, p.name));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{models} models, {params} optional parameters, {cases} values outside an enum or range refused");
+    assert!(models >= 140, "{models} models");
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn a_misspelt_parameter_a_missing_input_and_a_wrong_kind_of_file_are_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    media_files(dir.path());
+    let refused = |text: &str, expect: &str| {
+        let err = plan_text(dir.path(), text).unwrap_err().to_string();
+        assert!(err.contains(expect), "expected `{expect}` in:\n{err}");
+    };
+    let kling = "jobs:\n  - model: klingai/v2.1-master-image-to-video\n    input: img.png\n";
+    refused(
+        &format!("{kling}    params:\n      durration: 5\n"),
+        "did you mean `duration`?",
+    );
+    refused(
+        &format!("{kling}    params:\n      duration: 7\n"),
+        "use one of `5` or `10`",
+    );
+    refused(
+        "jobs:\n  - model: klingai/v2.1-master-image-to-video\n    prompt: waves\n",
+        "needs an input image",
+    );
+    refused(
+        "jobs:\n  - model: klingai/v2.1-master-image-to-video\n    input: clip.mp4\n",
+        "but this model needs an image",
+    );
+    refused(
+        "jobs:\n  - model: google/veo-3.1-first-last-image-to-video\n    input: img.png\n    prompt: x\n    \
+         params:\n      last_image_url: voice.wav\n",
+        "takes image",
+    );
+    refused(
+        "jobs:\n  - model: google/veo-3.1-first-last-image-to-video\n    input: img.png\n    prompt: x\n",
+        "needs `last_image_url`",
+    );
+}
+
+#[test]
+fn named_media_go_to_their_fields_and_tell_jobs_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    media_files(dir.path());
+    std::fs::copy(dir.path().join("img.png"), dir.path().join("end.png")).unwrap();
+    std::fs::write(dir.path().join("end2.png"), {
+        let mut b = std::fs::read(dir.path().join("img.png")).unwrap();
+        b.extend(b"more");
+        b
+    })
+    .unwrap();
+    let job = |last: &str| {
+        format!(
+            "  - model: google/veo-3.1-first-last-image-to-video\n    input: img.png\n    prompt: x\n    params:\n      \
+             last_image_url: {last}\n"
+        )
+    };
+    let text = format!("jobs:\n{}{}", job("end.png"), job("end2.png"));
+    let plan = plan_text(dir.path(), &text).unwrap();
+    assert_eq!(plan.jobs.len(), 2);
+    assert_ne!(plan.jobs[0].key, plan.jobs[1].key, "another end frame is another job");
+    let body = plan.jobs[0].body();
+    assert!(
+        body["last_image_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+    assert!(
+        body["image_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+    // Written as its default or left out: one job, and the default is the service's to apply.
+    let veo = "jobs:\n  - model: google/veo-3.0-i2v\n    input: img.png\n    prompt: x\n";
+    let omitted = plan_text(dir.path(), veo).unwrap();
+    let written = plan_text(dir.path(), &format!("{veo}    params:\n      duration: 8\n")).unwrap();
+    assert_eq!(omitted.jobs[0].key, written.jobs[0].key);
+    assert!(written.jobs[0].body().get("duration").is_none());
+}
