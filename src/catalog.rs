@@ -362,12 +362,25 @@ pub fn models() -> &'static [ModelSpec] {
     ALL.get_or_init(|| generated::with_seeds(SEEDS))
 }
 
-/// The model a manifest names, by its id or by another spelling the docs use.
+/// The model a manifest names, by its id or by another spelling the docs use. (Looked up for
+/// every poll the coordinator plans: a map, not a scan of the catalog.)
 pub fn model(id: &str) -> Option<&'static ModelSpec> {
-    let all = models();
-    all.iter()
-        .find(|m| m.id == id)
-        .or_else(|| all.iter().find(|m| m.aliases.contains(&id)))
+    static BY_NAME: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static ModelSpec>> =
+        std::sync::OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        let mut map = std::collections::HashMap::new();
+        for m in models() {
+            for alias in m.aliases {
+                map.entry(*alias).or_insert(m);
+            }
+        }
+        // An id wins over another model's alias of the same spelling.
+        for m in models() {
+            map.insert(m.id, m);
+        }
+        map
+    });
+    by_name.get(id).copied()
 }
 
 /// One model as a manifest uses it: where its input goes, its prompt, each parameter with what it

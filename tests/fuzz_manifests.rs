@@ -216,6 +216,15 @@ fn an_empty_item_at_the_end_points_inside_the_text() {
     check("yaml", "jobs:\ndefaults: !a");
 }
 
+/// Found by `csv_shaped_text`: blank lines, then a header of one own column ending in `\r`.
+#[test]
+fn blank_lines_then_a_header_ending_in_a_carriage_return_draw_inside_the_text() {
+    check("csv", "\n\n\t#sku\r");
+    check("csv", "model\r\nx\r");
+    check("csv", "model,input\r\nmagic/image-to-video,\r");
+    check("yaml", "jobs:\r\n  - model: x\r");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 256,

@@ -169,6 +169,10 @@ pub struct PollPolicy {
     pub prior: Duration,
     /// No two polls of one generation closer than this, whatever was learned.
     pub min_interval: Duration,
+    /// Take a model's render time from the catalog (the vendor's pages: "5–6 minutes for a
+    /// 5-second video") as its prior, where the docs give one. Off for a simulator, whose renders
+    /// are compressed.
+    pub documented_priors: bool,
 }
 
 impl PollPolicy {
@@ -181,6 +185,7 @@ impl PollPolicy {
         PollPolicy {
             prior: Duration::from_secs(120),
             min_interval: Duration::from_secs(1),
+            documented_priors: true,
         }
     }
 
@@ -189,30 +194,44 @@ impl PollPolicy {
         PollPolicy {
             prior,
             min_interval: (prior / 100).max(Duration::from_millis(10)),
+            documented_priors: false,
         }
     }
 
     /// How long after now to poll a generation of `kind` that has been running for `age` and was
     /// still running at its last poll. `phase` (in [0, 1), different from one generation to the
     /// next: see [`phase`]) staggers the probes made before anything is learned.
+    /// What a render of `kind` is assumed to take before any was seen: the model's documented
+    /// time (the middle of its range) when there is one, else [`PollPolicy::prior`].
+    pub fn prior_for(&self, kind: &str) -> Duration {
+        let model = kind.split('|').next().unwrap_or(kind);
+        self.documented_priors
+            .then(|| crate::catalog::model(model)?.render_seconds)
+            .flatten()
+            .and_then(|(lo, hi)| Duration::try_from_secs_f64((lo + hi) / 2.0).ok())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(self.prior)
+    }
+
     pub fn next_poll(&self, times: &RenderTimes, kind: &str, age: Duration, phase: f64) -> Duration {
+        let prior = self.prior_for(kind);
         let Some(known) = times.kinds.get(kind).filter(|k| !k.plan.is_empty()) else {
             // Nothing learned yet. Probe ages are fixed points (start × 2^k), not "twice the age
             // now", so a poll delayed behind the rate limiter keeps its place in the octave.
             let phase = phase.clamp(0.0, 1.0);
             let (start, phase) = if phase < SCOUTS {
-                (self.prior / 32, phase / SCOUTS)
+                (prior / 32, phase / SCOUTS)
             } else {
-                (self.prior, (phase - SCOUTS) / (1.0 - SCOUTS))
+                (prior, (phase - SCOUTS) / (1.0 - SCOUTS))
             };
             let start = start.mul_f64(2f64.powf(phase)).max(self.min_interval);
             let octaves = (age.as_secs_f64() / start.as_secs_f64()).log2().floor().max(-1.0) + 1.0;
             let next = start.mul_f64(2f64.powf(octaves.min(60.0)));
             let wait = next.saturating_sub(age);
             // And at least once every two priors, however old.
-            return wait.clamp(self.min_interval, (self.prior * 2).max(self.min_interval));
+            return wait.clamp(self.min_interval, (prior * 2).max(self.min_interval));
         };
-        let typical = known.samples.median().unwrap_or(self.prior);
+        let typical = known.samples.median().unwrap_or(prior);
         let late = typical / 20;
         let wait = match known.plan.iter().find(|&&at| at > age) {
             // From a handful of durations the plan is a sketch, with gaps where nothing was seen
@@ -345,6 +364,30 @@ mod tests {
         assert!((next.as_secs_f64() - start * 16.0).abs() < 1e-6, "{next:?}");
         let after = next + p.next_poll(&t, "m", next, SCOUTS / 4.0);
         assert!((after.as_secs_f64() - start * 32.0).abs() < 1e-6, "{after:?}");
+    }
+
+    #[test]
+    fn a_model_whose_docs_give_its_render_time_is_first_polled_from_it() {
+        let service = PollPolicy::service();
+        // Documented at 5-6 minutes: not polled every few seconds in its first wave.
+        assert_eq!(
+            service.prior_for("klingai/v2.1-master-image-to-video"),
+            Duration::from_secs(330)
+        );
+        let first = service.next_poll(
+            &RenderTimes::default(),
+            "klingai/v2.1-master-image-to-video",
+            Duration::ZERO,
+            0.5,
+        );
+        assert!(first >= Duration::from_secs(300), "{first:?}");
+        // No documented time, or a simulator: the policy's own prior.
+        assert_eq!(service.prior_for("acme/video-9000"), Duration::from_secs(120));
+        let sim = PollPolicy::scaled(Duration::from_millis(1200));
+        assert_eq!(
+            sim.prior_for("klingai/v2.1-master-image-to-video"),
+            Duration::from_millis(1200)
+        );
     }
 
     #[test]

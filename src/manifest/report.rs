@@ -154,9 +154,13 @@ fn excerpt(name: String, text: &str, at: Pos) -> Excerpt {
     if cut_left {
         drawn.push('…');
     }
-    let span_start = drawn.len() + offset - from;
-    let span_len = end.min(to).max(offset) - offset;
-    drawn.push_str(text[from..to].trim_end_matches('\r'));
+    // The span stays on the line as drawn: a `\r` at its end is not drawn, and a problem
+    // placed on it is underlined at the line's end.
+    let line = text[from..to].trim_end_matches('\r');
+    let into = (offset - from).min(line.len());
+    let span_start = drawn.len() + into;
+    let span_len = (end.min(to).max(offset) - offset).min(line.len() - into);
+    drawn.push_str(line);
     if to < stop {
         drawn.push('…');
     } else if to < text.len() {
