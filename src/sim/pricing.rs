@@ -41,9 +41,15 @@ pub enum Unit {
 /// How a model is priced, in credits per unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pricing {
-    Fixed { credits: u64, unit: Unit },
+    Fixed {
+        credits: u64,
+        unit: Unit,
+    },
     /// A rate per value of the model's `resolution`, in its enum's order.
-    Variants { unit: Unit, by_resolution: Vec<(String, u64)> },
+    Variants {
+        unit: Unit,
+        by_resolution: Vec<(String, u64)>,
+    },
     Variable,
 }
 
@@ -87,10 +93,7 @@ pub fn charge(model: &str, body: &Value) -> Option<u64> {
     Some(match derive(m) {
         Pricing::Fixed { credits, unit } => per_unit(credits, unit, m, body),
         Pricing::Variants { unit, by_resolution } => {
-            let asked = body
-                .get("resolution")
-                .cloned()
-                .or_else(|| m.assumed("resolution"));
+            let asked = body.get("resolution").cloned().or_else(|| m.assumed("resolution"));
             let rate = by_resolution
                 .iter()
                 .find(|(r, _)| asked.as_ref().and_then(Value::as_str) == Some(r))
@@ -168,7 +171,7 @@ fn derive(m: &Model) -> Pricing {
 /// A resolution's price relative to 720p, in thousandths.
 fn factor(resolution: &str) -> u64 {
     let label = resolution.to_ascii_lowercase();
-    let height = match label.as_str() {
+    let height: u32 = match label.as_str() {
         "hd" => 720,
         "fhd" => 1080,
         "2k" => 1440,
@@ -176,11 +179,11 @@ fn factor(resolution: &str) -> u64 {
         _ => label.trim_end_matches('p').parse().unwrap_or(720),
     };
     match height {
-        ..=480 => 500,
-        ..=580 => 750,
-        ..=768 => 1000,
-        ..=1080 => 1500,
-        ..=1440 => 2000,
+        0..=480 => 500,
+        481..=580 => 750,
+        581..=768 => 1000,
+        769..=1080 => 1500,
+        1081..=1440 => 2000,
         _ => 3000,
     }
 }
@@ -200,8 +203,9 @@ fn variable_charge(id: &str) -> u64 {
 
 /// FNV-1a: a hash that stays the same across Rust versions and processes, unlike std's.
 fn fnv1a(text: &str) -> u64 {
-    text.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn usd(credits: u64) -> f64 {
@@ -258,7 +262,10 @@ mod tests {
         // 315,000 a second at 1080p (the docs' example); 720p is two thirds of it.
         let m = "alibaba/wan-2-6-t2v";
         assert_eq!(charge(m, &json!({})), Some(3_150_000));
-        assert_eq!(charge(m, &json!({"duration": 5, "resolution": "720p"})), Some(1_050_000));
+        assert_eq!(
+            charge(m, &json!({"duration": 5, "resolution": "720p"})),
+            Some(1_050_000)
+        );
         assert_eq!(
             pricing(m).unwrap().to_json(),
             json!({"kind": "variants", "unit": "second", "variants": [
