@@ -359,3 +359,17 @@ fn variant_prices_follow_the_requests_resolution_and_duration() {
         );
     }
 }
+
+#[test]
+fn a_broken_price_list_can_be_simulated() {
+    for (fault, status) in [(sim::ListingFault::Unavailable, 503), (sim::ListingFault::Garbage, 200)] {
+        let h = Harness::new(SimConfig {
+            listing_fault: Some(fault),
+            ..fast_config()
+        });
+        let res = Api::new(&h).listing("?include=pricing", None);
+        assert_eq!(res.status().as_u16(), status);
+        assert!(res.headers().get("etag").is_none());
+        assert!(serde_json::from_slice::<Value>(&res.bytes().unwrap()).map_or(true, |v| v.get("data").is_none()));
+    }
+}

@@ -11,6 +11,7 @@
 //! (or `*`; weak tags compare alike) gets a 304 with no body.
 
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -20,11 +21,24 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::Inner;
+use super::chaos;
 use super::models::catalog;
 use super::pricing::pricing;
+use super::submit::api_error;
 
 /// The path of the model listing.
 pub const MODELS_PATH: &str = "/v1/models";
+
+/// A broken price list, as a client may meet one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingFault {
+    /// 503 with the service's error body.
+    Unavailable,
+    /// A 200 that is not JSON (a proxy's page).
+    Garbage,
+    /// The listing, after this long.
+    Slow(Duration),
+}
 
 #[derive(Deserialize)]
 pub(super) struct ListingQuery {
@@ -80,6 +94,25 @@ pub(super) async fn models(
         let mut log = inner.log.lock().unwrap();
         log.model_listings += 1;
         log.model_listings_not_modified += u64::from(fresh);
+    }
+    match inner.config.listing_fault {
+        Some(ListingFault::Unavailable) => {
+            return api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                MODELS_PATH,
+                None,
+            );
+        }
+        Some(ListingFault::Garbage) => {
+            return (
+                [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+                chaos::CHALLENGE_PAGE,
+            )
+                .into_response();
+        }
+        Some(ListingFault::Slow(delay)) => tokio::time::sleep(delay).await,
+        None => {}
     }
     if fresh {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, listing.etag.as_str())]).into_response();

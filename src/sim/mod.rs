@@ -53,7 +53,7 @@ use chaos::{Chaos, Fault};
 use files::{file, redirected};
 use ids::GenerationId;
 use limits::{Active, TokenBucket};
-pub use listing::MODELS_PATH;
+pub use listing::{ListingFault, MODELS_PATH};
 pub use log::{Answer, DownloadRecord, RedirectedRequest, SimLog, SubmitAttempt, SubmitRecord};
 use poll::poll;
 use schema::Schemas;
@@ -103,6 +103,9 @@ pub struct SimConfig {
     pub max_active: Option<usize>,
     /// Pad every video to this many bytes (streamed; the natural size when smaller).
     pub video_size: Option<u64>,
+    /// What `/v1/models` does instead of answering, for tests of a client that must not be
+    /// blocked by its price list; `None` answers normally.
+    pub listing_fault: Option<ListingFault>,
     /// The time generations and download links are judged by: the system's, plus whatever a test
     /// moved it on by ([`SimClock::advance`]), so a test need not race the wall clock.
     pub clock: SimClock,
@@ -160,6 +163,7 @@ impl Default for SimConfig {
             rate_limit: None,
             max_active: None,
             video_size: None,
+            listing_fault: None,
             clock: SimClock::default(),
         }
     }
