@@ -10,6 +10,9 @@ pub(super) struct GenerationId {
     pub model_code: char,
     pub fails: bool,
     pub random: u64,
+    /// What the generation was charged, for models other than the seed ones (whose charge is
+    /// fixed): a poll answers it without the request body.
+    pub credits: Option<u64>,
 }
 
 const MODEL_CODES: &[(char, &str)] = &[
@@ -28,6 +31,7 @@ impl GenerationId {
             model_code,
             fails,
             random: fastrand::u64(..),
+            credits: None,
         }
     }
 
@@ -51,7 +55,10 @@ impl GenerationId {
 
     pub fn encode(&self) -> String {
         let fate = if self.fails { 'e' } else { 'k' };
-        let id = format!("{:011x}{}{fate}-{:016x}", self.created_ms, self.model_code, self.random);
+        let mut id = format!("{:011x}{}{fate}-{:016x}", self.created_ms, self.model_code, self.random);
+        if let Some(credits) = self.credits {
+            id.push_str(&format!("-{credits:x}"));
+        }
         if self.model_code == 'p' {
             format!("{id}:{}", self.model())
         } else {
@@ -61,8 +68,13 @@ impl GenerationId {
 
     pub fn decode(text: &str) -> Option<GenerationId> {
         let core = text.split(':').next()?;
-        let (head, random) = core.split_once('-')?;
-        if head.len() != 13 || random.len() != 16 {
+        let mut parts = core.split('-');
+        let (head, random) = (parts.next()?, parts.next()?);
+        let credits = match parts.next() {
+            Some(hex) => Some(u64::from_str_radix(hex, 16).ok()?),
+            None => None,
+        };
+        if head.len() != 13 || random.len() != 16 || parts.next().is_some() {
             return None;
         }
         let created_ms = u64::from_str_radix(&head[..11], 16).ok()?;
@@ -78,6 +90,7 @@ impl GenerationId {
             model_code,
             fails,
             random: u64::from_str_radix(random, 16).ok()?,
+            credits,
         })
     }
 }
@@ -98,6 +111,10 @@ mod tests {
         );
         assert!(GenerationId::decode("f_X_2Wxezmp5xNVjO1S92").is_none());
         assert_eq!(back.fraction(), id.fraction());
+        let mut other = GenerationId::new("google/veo3", false, SystemTime::now());
+        other.credits = Some(3_150_000);
+        let back = GenerationId::decode(&other.encode()).unwrap();
+        assert_eq!((back.model_code, back.credits), ('x', Some(3_150_000)));
     }
 
     #[test]

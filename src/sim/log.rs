@@ -93,6 +93,9 @@ pub struct SimLog {
     pub redirected: Vec<RedirectedRequest>,
     /// Faults injected, per kind.
     pub faults: BTreeMap<Fault, u64>,
+    /// Requests for `/v1/models`, and how many of them were answered 304 (`If-None-Match`).
+    pub model_listings: u64,
+    pub model_listings_not_modified: u64,
 }
 
 impl SimLog {

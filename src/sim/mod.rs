@@ -1,7 +1,8 @@
-//! A simulator of the AI/ML API's video endpoints: a real HTTP server (axum) that validates
-//! requests with the vendor's OpenAPI schemas, moves generations through `queued` →
-//! `generating` → `completed`/`succeeded`/`error` on a clock, and serves real MP4 files from
-//! presigned-style URLs that expire.
+//! A simulator of the AI/ML API's video endpoints: a real HTTP server (axum) that accepts every
+//! catalogued model and validates requests with the vendor's schemas ([`schema`], [`specs`]),
+//! charges them by its own price table ([`pricing`], listed at `/v1/models` with ETags), moves
+//! generations through `queued` → `generating` → `completed`/`succeeded`/`error` on a clock, and
+//! serves real MP4 files from presigned-style URLs that expire.
 //!
 //! Generation ids carry their creation time and fate, so any simulator instance can answer for
 //! an id another one issued: a `run --simulate` that was killed resumes against a new one just
@@ -24,10 +25,14 @@ pub mod chaos;
 mod files;
 mod ids;
 mod limits;
+mod listing;
 mod log;
 pub mod media;
+pub mod models;
 mod poll;
+pub mod pricing;
 pub mod schema;
+pub mod specs;
 pub mod stats;
 mod submit;
 
@@ -48,6 +53,7 @@ use chaos::{Chaos, Fault};
 use files::{file, redirected};
 use ids::GenerationId;
 use limits::{Active, TokenBucket};
+pub use listing::{ListingFault, MODELS_PATH};
 pub use log::{Answer, DownloadRecord, RedirectedRequest, SimLog, SubmitAttempt, SubmitRecord};
 use poll::poll;
 use schema::Schemas;
@@ -97,6 +103,9 @@ pub struct SimConfig {
     pub max_active: Option<usize>,
     /// Pad every video to this many bytes (streamed; the natural size when smaller).
     pub video_size: Option<u64>,
+    /// What `/v1/models` does instead of answering, for tests of a client that must not be
+    /// blocked by its price list; `None` answers normally.
+    pub listing_fault: Option<ListingFault>,
     /// The time generations and download links are judged by: the system's, plus whatever a test
     /// moved it on by ([`SimClock::advance`]), so a test need not race the wall clock.
     pub clock: SimClock,
@@ -154,6 +163,7 @@ impl Default for SimConfig {
             rate_limit: None,
             max_active: None,
             video_size: None,
+            listing_fault: None,
             clock: SimClock::default(),
         }
     }
@@ -349,6 +359,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let app = Router::new()
         .route(GENERATIONS_PATH, get(poll).post(submit_universal))
         .route(LEGACY_PIXVERSE_PATH, get(poll).post(submit_legacy))
+        .route(MODELS_PATH, get(listing::models))
         .route("/files/{name}", get(file::<false>))
         .route("/_sim/log", get(log))
         .fallback(not_found)
@@ -411,9 +422,12 @@ mod tests {
         assert!(matches!(s.validate(GENERATIONS_PATH, &no_input), Verdict::Invalid(_)));
         // Magic models are not served on the legacy pixverse path.
         assert!(matches!(s.validate(LEGACY_PIXVERSE_PATH, &ok), Verdict::Invalid(_)));
+        // Every catalogued model is checked with its spec, by id or alias.
         assert_eq!(
             s.validate(GENERATIONS_PATH, &json!({"model": "google/veo3", "prompt": "x"})),
-            Verdict::Unchecked
+            Verdict::Valid
         );
+        let wrong = json!({"model": "google/veo3", "prompt": "x", "duration": 7});
+        assert!(matches!(s.validate(GENERATIONS_PATH, &wrong), Verdict::Invalid(_)));
     }
 }

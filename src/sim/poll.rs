@@ -13,7 +13,7 @@ use super::chaos::{self, Fault};
 use super::files::signed_url;
 use super::ids::GenerationId;
 use super::media::Video;
-use super::submit::{api_error, check_key, credits_of, gateway_fault};
+use super::submit::{CREDITS_HEADER, api_error, charged, check_key, gateway_fault};
 use super::{GenerationStats, Inner};
 
 #[derive(Deserialize)]
@@ -168,7 +168,12 @@ pub(super) async fn poll(
             }
             // Both spellings occur in the wild; the client must take either.
             let usage_key = if pixverse { "tokens_used" } else { "credits_used" };
-            answer["meta"] = json!({"usage": {usage_key: credits_of(id.model())}});
+            let credits = id
+                .credits
+                .unwrap_or_else(|| charged(id.model(), &serde_json::Value::Null));
+            answer["meta"] = json!({"usage": {usage_key: credits}});
+            let header = [(CREDITS_HEADER, credits.to_string())];
+            return (header, axum::Json(answer)).into_response();
         }
         "error" if pixverse => {
             answer["error"] = json!({"detail": [{"loc": ["body", "image_url"], "msg": "simulated failure: the image could not be animated", "type": "value_error"}]});

@@ -1,8 +1,13 @@
-//! Request validation from the vendor's OpenAPI documents, kept as JSON fixtures beside this
-//! file. The simulator answers 400 for what these schemas refuse; it never consults the client's
-//! catalog, so a mistake there cannot hide behind the same mistake here.
+//! Request validation with the vendor's schemas: the four seed models with the OpenAPI documents
+//! kept as JSON fixtures beside this file (on their paths, with their template spellings), every
+//! other catalogued model with its reduced spec ([`super::specs`]). The simulator answers 400 for
+//! what these schemas refuse; it never consults the client's catalog code, so a mistake there
+//! cannot hide behind the same mistake here.
 
 use serde_json::Value;
+
+use super::models::catalog;
+use super::specs;
 
 /// The vendor's documents: (file name, JSON). Pixverse's page ships no JSON block; its document
 /// was written from the page's values (see its `info.description`).
@@ -25,15 +30,6 @@ pub const DOCUMENTS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Model ids the simulator accepts without a schema, as the service accepts its ~140 other
-/// models: their parameters are not checked here.
-pub const UNCHECKED_MODELS: &[&str] = &[
-    "kling-video/v1.6/standard/image-to-video",
-    "kling-video/v1.6/standard/text-to-video",
-    "google/veo3",
-    "minimax/hailuo-02",
-];
-
 struct Operation {
     path: String,
     model: String,
@@ -47,8 +43,6 @@ pub struct Schemas {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     Valid,
-    /// No schema for this model: accepted unchecked.
-    Unchecked,
     Invalid(Vec<String>),
 }
 
@@ -96,17 +90,20 @@ impl Schemas {
 
     pub fn validate(&self, path: &str, body: &Value) -> Verdict {
         let model = body.get("model").and_then(Value::as_str).unwrap_or("");
-        let Some(op) = self.operations.iter().find(|o| o.path == path && o.model == model) else {
-            if path == crate::api::GENERATIONS_PATH && UNCHECKED_MODELS.contains(&model) {
-                return Verdict::Unchecked;
+        let validator = match self.operations.iter().find(|o| o.path == path && o.model == model) {
+            Some(op) => &op.validator,
+            None => {
+                let spec = (path == crate::api::GENERATIONS_PATH)
+                    .then(|| catalog().resolve(model))
+                    .flatten()
+                    .and_then(|m| specs::validator(&m.spec));
+                match spec {
+                    Some(v) => v,
+                    None => return Verdict::Invalid(vec![unknown_model(path, model, self.models(path))]),
+                }
             }
-            let known = self.models(path).join(", ");
-            return Verdict::Invalid(vec![format!(
-                "model: `{model}` is not a model of this endpoint (known here: {known})"
-            )]);
         };
-        let errors: Vec<String> = op
-            .validator
+        let errors: Vec<String> = validator
             .iter_errors(body)
             .map(|e| {
                 let at = e.instance_path().to_string();
@@ -121,4 +118,16 @@ impl Schemas {
             Verdict::Invalid(errors)
         }
     }
+}
+
+/// The refusal of a model this path does not serve: the nearest catalogued names, or on a
+/// legacy path the models it serves.
+fn unknown_model(path: &str, model: &str, served: Vec<&str>) -> String {
+    let mut message = format!("model: `{model}` is not a model of this endpoint");
+    if path != crate::api::GENERATIONS_PATH {
+        message.push_str(&format!(" (known here: {})", served.join(", ")));
+    } else if let near @ [_, ..] = catalog().nearest(model).as_slice() {
+        message.push_str(&format!(" (did you mean `{}`?)", near.join("`, `")));
+    }
+    message
 }

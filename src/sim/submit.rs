@@ -185,7 +185,11 @@ async fn submit_inner(
     let body_sha256 = format!("{:x}", Sha256::digest(body.to_string().as_bytes()));
     // The id first: its time and random bits say when it would finish, which the limit on
     // generations running at once needs to know.
+    let credits = charged(&model, &body);
     let mut id = GenerationId::new(&model, false, inner.config.clock.now());
+    if id.model_code == 'x' {
+        id.credits = Some(credits);
+    }
     let created_at = UNIX_EPOCH + Duration::from_millis(id.created_ms);
     let (queued, render) = inner.config.timeline(&id);
     if let Some(max) = inner.config.max_active {
@@ -252,10 +256,12 @@ async fn submit_inner(
             _ => connection_reset(),
         };
     }
-    let credits = credits_of(&model);
     (
         StatusCode::OK,
-        [("x-inference-id", id.as_str())],
+        [
+            ("x-inference-id", id.as_str()),
+            (CREDITS_HEADER, credits.to_string().as_str()),
+        ],
         axum::Json(json!({"id": id, "status": "queued", "meta": {"usage": {"credits_used": credits}}})),
     )
         .into_response()
@@ -348,12 +354,11 @@ fn connection_reset() -> Response {
         .unwrap()
 }
 
-/// What a generation is charged: the vendor's pages show 1,050,000 for every magic generation;
-/// PixVerse's charge is not listed (clients cannot know it before the first one).
-pub(super) fn credits_of(model: &str) -> u64 {
-    match model {
-        m if m.starts_with("magic/") => 1_050_000,
-        m if m.starts_with("pixverse/") => 1_260_000,
-        _ => 1_000_000,
-    }
+/// The header that repeats the credits a submit or a finished poll reports.
+pub(super) const CREDITS_HEADER: &str = "x-aimlapi-credits-used";
+
+/// What a generation is charged: by the simulator's pricing ([`super::pricing`]), or as before
+/// the catalog for an id issued by an older simulator.
+pub(super) fn charged(model: &str, body: &Value) -> u64 {
+    super::pricing::charge(model, body).unwrap_or(1_000_000)
 }
