@@ -100,6 +100,8 @@ pub enum ParamKind {
         kind: MediaKind,
         list: bool,
         data_uri: Option<bool>,
+        /// For a list: how many it takes.
+        items: (Option<usize>, Option<usize>),
     },
     /// A list of values (checked for its length; its items are the service's to judge).
     List {
@@ -166,6 +168,8 @@ pub struct ModelSpec {
     pub input: InputSlot,
     /// Whether a job needs an input for `input` (some models work from a prompt or an input).
     pub input_required: bool,
+    /// The main field takes a list (`image_urls`): the input is sent as a list of one.
+    pub input_list: bool,
     /// Whether the request takes a `prompt` (and so whether the manifest may give prompts); its
     /// `required` says whether it needs one.
     pub prompt: Option<ParamSpec>,
@@ -255,6 +259,7 @@ const SEED: ModelSpec = ModelSpec {
     id: "",
     input: InputSlot::None,
     input_required: true,
+    input_list: false,
     prompt: None,
     templates: &[],
     default_template: None,
@@ -479,7 +484,9 @@ fn kind_text(kind: ParamKind) -> String {
             _ => "a number".into(),
         },
         ParamKind::Bool => "true or false".into(),
-        ParamKind::Media { kind, list, data_uri } => {
+        ParamKind::Media {
+            kind, list, data_uri, ..
+        } => {
             let what = if list {
                 format!("a list of {} files or URLs", kind.as_str())
             } else {

@@ -133,6 +133,8 @@ pub struct Job {
     /// Files and URLs given for the model's other media fields (`last_image_url`,
     /// `image_urls`, …), shared by the jobs of one entry.
     media: Arc<Vec<NamedMedia>>,
+    /// The model's main field takes a list: the input goes as a list of one.
+    input_list: bool,
 }
 
 /// What a manifest gave for one of a model's media fields besides the main input.
@@ -165,7 +167,15 @@ impl Job {
         let mut body = self.params.clone();
         body.insert("model".into(), self.model.clone().into());
         if let Some((field, value)) = &self.input {
-            body.insert((*field).into(), value.wire().into());
+            let wire = Value::from(value.wire());
+            body.insert(
+                (*field).into(),
+                if self.input_list {
+                    Value::Array(vec![wire])
+                } else {
+                    wire
+                },
+            );
         }
         for m in self.media.iter() {
             body.insert(m.field.into(), m.wire());
@@ -445,6 +455,7 @@ impl Planner<'_> {
                         params,
                         input,
                         media: resolved.media.clone(),
+                        input_list: resolved.spec.is_some_and(|s| s.input_list),
                     });
                 }
             }
@@ -684,7 +695,9 @@ impl Planner<'_> {
             };
             match coerce(param.kind, &value.value) {
                 Ok(v) => match param.kind {
-                    ParamKind::Media { kind, list, data_uri } => {
+                    ParamKind::Media {
+                        kind, list, data_uri, ..
+                    } => {
                         if let Some(m) = self.named_media(param.name, kind, list, data_uri, &v, value.at) {
                             media.push(m);
                         }

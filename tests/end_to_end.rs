@@ -43,7 +43,7 @@ fn bodies(h: &Harness, model: &str) -> Vec<Value> {
 }
 
 #[test]
-fn the_demo_runs_all_four_models_end_to_end() {
+fn the_demo_runs_all_its_models_end_to_end() {
     let h = Harness::fast();
     let manifest = repo().join("manifests/demo.yaml");
     // The demo refers to `assets/…` beside it: run it from its own folder.
@@ -63,7 +63,7 @@ fn the_demo_runs_all_four_models_end_to_end() {
         .unwrap();
     assert_eq!(output.status.code(), Some(exit_code::OK), "{}", stderr(&output));
     let rows = h.results();
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 11);
     assert!(rows.iter().all(|r| r["status"] == "completed"), "{rows:#?}");
     assert_files_match_results(&out, &rows);
     assert_bodies_match_vendor_schemas(&h);
@@ -127,7 +127,7 @@ fn the_demo_runs_all_four_models_end_to_end() {
 
     // No API key ever reached the file host.
     let downloads = h.log().downloads;
-    assert_eq!(downloads.len(), 8);
+    assert_eq!(downloads.len(), 11);
     assert!(downloads.iter().all(|d| !d.had_authorization));
 
     // The same command again: everything is done, nothing is sent.
@@ -140,7 +140,7 @@ fn the_demo_runs_all_four_models_end_to_end() {
     let after = h.log();
     assert_eq!(after.submits.len(), before.submits.len());
     assert_eq!(after.polls, before.polls);
-    assert_said(&again, "8 already done");
+    assert_said(&again, "11 already done");
 }
 
 #[test]
@@ -502,7 +502,7 @@ fn validate_and_templates_send_nothing() {
         .unwrap();
     assert_eq!(output.status.code(), Some(exit_code::OK));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("8 job(s) valid; nothing was sent"), "{stdout}");
+    assert!(stdout.contains("11 job(s) valid; nothing was sent"), "{stdout}");
     let output = h.command(&["templates", "magic/video-to-video"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

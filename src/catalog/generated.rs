@@ -59,6 +59,8 @@ struct Input {
     kind: String,
     #[serde(default)]
     required: bool,
+    #[serde(default)]
+    list: bool,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +125,7 @@ fn copy(s: &ModelSpec) -> ModelSpec {
         id: s.id,
         input: s.input,
         input_required: s.input_required,
+        input_list: s.input_list,
         prompt: s.prompt,
         templates: s.templates,
         default_template: s.default_template,
@@ -144,7 +147,12 @@ fn leak_strs(list: &[String]) -> &'static [&'static str] {
 }
 
 fn spec(entry: Entry) -> ModelSpec {
-    let input = match &entry.input {
+    let param = |name: &str| entry.params.iter().find(|p| p.name == name);
+    // A main field that takes several at once (`image_list`, at least two) is no place for one
+    // input per job: it is a named media field, given as a list.
+    let several = |i: &Input| i.list && param(&i.field).and_then(|p| p.min_items).is_some_and(|n| n > 1);
+    let main = entry.input.as_ref().filter(|i| !several(i));
+    let input = match main {
         Some(i) => match MediaKind::parse(&i.kind) {
             Some(MediaKind::Image) => InputSlot::Image(leak(&i.field)),
             Some(MediaKind::Video) => InputSlot::Video(leak(&i.field)),
@@ -167,6 +175,7 @@ fn spec(entry: Entry) -> ModelSpec {
                     kind,
                     list: m.list,
                     data_uri: m.data_uri,
+                    items: (p.min_items, p.max_items),
                 },
                 None => kind_of(p),
             },
@@ -182,7 +191,8 @@ fn spec(entry: Entry) -> ModelSpec {
     ModelSpec {
         id: leak(&entry.id),
         input,
-        input_required: entry.input.as_ref().is_some_and(|i| i.required),
+        input_required: main.is_some_and(|i| i.required),
+        input_list: main.is_some_and(|i| i.list),
         prompt,
         templates: &[],
         default_template: None,

@@ -181,7 +181,24 @@ pub(super) fn check_value(kind: ParamKind, value: &Value) -> Result<(), Refused>
                 expected(kind),
             ));
         }
-        ParamKind::Media { list, .. } => {
+        ParamKind::Media {
+            list,
+            items: (least, most),
+            ..
+        } => {
+            if let Some(n) = value.as_array().map(Vec::len)
+                && (least.is_some_and(|lo| n < lo) || most.is_some_and(|hi| n > hi))
+            {
+                let wanted = match (least, most) {
+                    (Some(lo), Some(hi)) => format!("{lo} to {hi}"),
+                    (Some(lo), None) => format!("at least {lo}"),
+                    (_, hi) => format!("at most {}", hi.unwrap_or(0)),
+                };
+                return Err(refused(
+                    format!("has {n} item(s)"),
+                    format!("give {wanted} files or URLs"),
+                ));
+            }
             let texts = match value {
                 Value::Array(items) if list => items.iter().all(|i| i.as_str().is_some_and(|s| !s.trim().is_empty())),
                 Value::String(s) if !list => !s.trim().is_empty(),
