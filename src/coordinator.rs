@@ -72,6 +72,8 @@ pub struct RunConfig {
     /// Free bytes the output disk must have before a paid submit (`--min-free`); `None`: twice
     /// the largest video seen, at least [`DEFAULT_MIN_FREE`].
     pub min_free: Option<u64>,
+    /// The vendor's price list, when it could be read: jobs it prices are quoted exactly.
+    pub price_list: Option<Arc<crate::pricing::PriceList>>,
 }
 
 /// The least free space a submit needs when no `--min-free` is given: real videos weigh tens of
@@ -384,7 +386,7 @@ impl<'p> Coordinator<'p> {
         }
         let next_progress = Instant::now() + config.progress_every;
         let ceiling = schedule::Ceiling::new(config.concurrency);
-        let prices = Prices::new(state.charges_by_model()?);
+        let prices = Prices::new(state.charges_by_model()?).with_list(config.price_list.clone());
         let ledger = Ledger::new(config.max_credits, 0.0);
         let mut coordinator = Coordinator {
             jobs: &plan.jobs,
@@ -478,7 +480,7 @@ impl<'p> Coordinator<'p> {
         let estimate: f64 = self
             .queue
             .iter()
-            .map(|&i| self.prices.estimate(&self.jobs[i].model).credits)
+            .map(|&i| self.prices.estimate_job(&self.jobs[i]).credits)
             .sum();
         let started = Started {
             jobs: self.jobs.len(),
@@ -607,8 +609,9 @@ impl<'p> Coordinator<'p> {
             }
             Some(StopReason::Interrupted) | None => return,
         };
+        // Queued, or chosen and waiting for the pacer when the run stopped: `queued` in the state.
         let left: Vec<usize> = (0..self.tracks.len())
-            .filter(|&i| matches!(self.tracks[i], Track::Queued))
+            .filter(|&i| matches!(self.tracks[i], Track::Queued | Track::Submitting { sent: false, .. }))
             .collect();
         for i in left {
             let key = &self.jobs[i].key;

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::plan::Job;
+use crate::pricing::{PriceList, Quote};
 use crate::state::{JobRecord, Phase};
 
 /// Charges the vendor's pages show: 1,050,000 credits for every `magic/*` generation. PixVerse's
@@ -22,11 +24,13 @@ pub fn catalog_price(model: &str) -> Option<f64> {
 /// is counted at until a real charge is seen.
 pub const HIGHEST_DOCUMENTED: f64 = 2_000_000.0;
 
-/// Expected prices, per model.
+/// Expected prices, per job.
 #[derive(Debug, Clone, Default)]
 pub struct Prices {
     /// The highest charge seen per model in this folder's earlier generations.
     observed: HashMap<String, f64>,
+    /// The vendor's price list, when it could be read (now, or a kept copy).
+    list: Option<Arc<PriceList>>,
 }
 
 /// An expected charge, and what it is based on.
@@ -44,6 +48,10 @@ pub enum Basis {
     Catalog,
     /// No price known: the highest charge seen anywhere, so a cap is never passed.
     Highest,
+    /// The vendor's price list, for this job's own parameters.
+    Listed,
+    /// The price list says the model's price varies: counted at the highest charge seen.
+    Variable,
 }
 
 impl Basis {
@@ -52,13 +60,41 @@ impl Basis {
             Basis::Observed => "charged before",
             Basis::Catalog => "documented price",
             Basis::Highest => "no fixed price: counted at the highest charge seen",
+            Basis::Listed => "price list",
+            Basis::Variable => "variable price: counted at the highest charge seen",
         }
     }
 }
 
 impl Prices {
     pub fn new(observed: HashMap<String, f64>) -> Prices {
-        Prices { observed }
+        Prices { observed, list: None }
+    }
+
+    /// With the vendor's price list: jobs it prices are quoted exactly.
+    pub fn with_list(self, list: Option<Arc<PriceList>>) -> Prices {
+        Prices { list, ..self }
+    }
+
+    /// What `job` is expected to cost: the price list's quote for its own parameters (its
+    /// duration, its resolution, the model's defaults for those it leaves out) when the list
+    /// prices it; else as [`Prices::estimate`] says for its model. A variable price is counted
+    /// at the highest charge seen, so `--max-credits` is never passed on a guess.
+    pub fn estimate_job(&self, job: &Job) -> Estimate {
+        let quote = self.list.as_ref().map_or(Quote::Unlisted, |list| {
+            list.quote(&job.model, crate::catalog::model(&job.model), job.params())
+        });
+        match quote {
+            Quote::Exact(credits) => Estimate {
+                credits,
+                basis: Basis::Listed,
+            },
+            Quote::Variable => Estimate {
+                credits: self.highest().max(self.estimate(&job.model).credits),
+                basis: Basis::Variable,
+            },
+            Quote::Unlisted => self.estimate(&job.model),
+        }
     }
 
     /// The most one generation is expected to cost anywhere.

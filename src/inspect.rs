@@ -21,7 +21,15 @@ pub enum InspectError {
 
 /// `vidbatch validate`: the plan's jobs, each with what a run into `folder` would do with it when
 /// a folder is given, then what the jobs to submit should cost, per model.
-pub fn validate(out: &mut impl Write, path: &Path, plan: &Plan, folder: Option<&Path>) -> Result<(), InspectError> {
+pub fn validate(
+    out: &mut impl Write,
+    path: &Path,
+    plan: &Plan,
+    folder: Option<&Path>,
+    price_list: Option<std::sync::Arc<crate::pricing::PriceList>>,
+    price_note: Option<String>,
+) -> Result<(), InspectError> {
+    let listed = price_list.as_ref().map(|l| l.len());
     let reader = match &folder {
         Some(dir) => match StateReader::open(dir) {
             Ok(reader) => Some(reader),
@@ -37,7 +45,8 @@ pub fn validate(out: &mut impl Write, path: &Path, plan: &Plan, folder: Option<&
     let prices = crate::cost::Prices::new(match &reader {
         Some(r) => r.charges_by_model()?,
         None => Default::default(),
-    });
+    })
+    .with_list(price_list);
 
     let with_state = folder.is_some();
     if with_state {
@@ -51,14 +60,18 @@ pub fn validate(out: &mut impl Write, path: &Path, plan: &Plan, folder: Option<&
             "job_id        model                       template                    input -> file"
         )?;
     }
-    // Per model: jobs a run would submit (and pay for), and their expected price.
-    let mut to_pay: std::collections::BTreeMap<&str, usize> = Default::default();
+    // Per model and price: jobs a run would submit (and pay for), and what each is expected to
+    // cost (jobs of one model differ by duration and resolution).
+    let mut to_pay: std::collections::BTreeMap<(&str, u64, &'static str), usize> = Default::default();
     let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
     for job in &plan.jobs {
         let state = folder.map_or("new", |dir| job_state(dir, records.get(&job.key)));
         *counts.entry(state).or_default() += 1;
         if state == "new" {
-            *to_pay.entry(&job.model).or_default() += 1;
+            let estimate = prices.estimate_job(job);
+            *to_pay
+                .entry((&job.model, estimate.credits.round() as u64, estimate.basis.as_str()))
+                .or_default() += 1;
         }
         let state_cell = if with_state {
             format!("{state:<8} ")
@@ -85,18 +98,16 @@ pub fn validate(out: &mut impl Write, path: &Path, plan: &Plan, folder: Option<&
         writeln!(out, "nothing to submit: no credits to spend")?;
     } else {
         writeln!(out, "expected cost of the {new_jobs} job(s) to submit:")?;
-        let width = to_pay.keys().map(|m| m.len()).max().unwrap_or(0);
+        let width = to_pay.keys().map(|(m, ..)| m.len()).max().unwrap_or(0);
         let mut total = 0.0;
-        for (model, n) in &to_pay {
-            let estimate = prices.estimate(model);
-            let credits = estimate.credits * *n as f64;
+        for ((model, each, basis), n) in &to_pay {
+            let credits = *each as f64 * *n as f64;
             total += credits;
             writeln!(
                 out,
-                "  {model:<width$}  {n:>5} × {:>11} = {:>14}  ({})",
-                thousands(estimate.credits),
+                "  {model:<width$}  {n:>5} × {:>11} = {:>14}  ({basis})",
+                thousands(*each as f64),
                 thousands(credits),
-                estimate.basis.as_str()
             )?;
         }
         writeln!(
@@ -106,6 +117,11 @@ pub fn validate(out: &mut impl Write, path: &Path, plan: &Plan, folder: Option<&
             "",
             thousands(total)
         )?;
+        match (listed, price_note) {
+            (_, Some(note)) => writeln!(out, "  prices: {note}")?,
+            (Some(n), None) => writeln!(out, "  prices: the API's price list ({n} models), fetched now")?,
+            (None, None) => {}
+        }
     }
     writeln!(
         out,

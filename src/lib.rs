@@ -17,6 +17,7 @@
 //! - [`sinks`]: what people and programs see of a run, from the coordinator's events: the live
 //!   view, plain or JSON log lines, the refreshed `results.csv`, the end-of-run summary.
 //! - [`cost`]: prices, estimates, and the ledger that keeps `--max-credits`.
+//! - [`pricing`]: the vendor's live price list, kept on disk with its `ETag`, quoted per job.
 //! - [`inspect`]: what an output folder holds, from its state alone (`status`, `validate --out`).
 //! - [`shard`]: `--shard K/N`, a split of a plan's jobs by job id.
 //! - [`gallery`]: `<out>/report.html`, the videos side by side (inputs × templates), made from
@@ -34,6 +35,7 @@ pub mod gallery;
 pub mod inspect;
 pub mod manifest;
 pub mod plan;
+pub mod pricing;
 pub mod results;
 pub mod retry;
 pub mod shard;

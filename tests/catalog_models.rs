@@ -5,60 +5,12 @@
 
 mod common;
 
+use common::catalog_jobs::{media_files, minimal_job};
+
 use std::path::Path;
 
-use vidbatch::catalog::{self, MediaKind, ModelSpec, ParamKind};
+use vidbatch::catalog::{self, ModelSpec, ParamKind};
 use vidbatch::{manifest, plan};
-
-/// Small files of each kind, beside the manifest.
-fn media_files(dir: &Path) {
-    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/assets");
-    std::fs::copy(assets.join("bag.png"), dir.join("img.png")).unwrap();
-    std::fs::copy(assets.join("teaser.mp4"), dir.join("clip.mp4")).unwrap();
-    // A WAV header and a little silence: audio by its content.
-    let mut wav = b"RIFF\x2c\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00data\x08\x00\x00\x00".to_vec();
-    wav.extend([0u8; 8]);
-    std::fs::write(dir.join("voice.wav"), wav).unwrap();
-}
-
-fn file_for(kind: MediaKind) -> &'static str {
-    match kind {
-        MediaKind::Video => "clip.mp4",
-        MediaKind::Audio => "voice.wav",
-        MediaKind::Image | MediaKind::ImageOrVideo => "img.png",
-    }
-}
-
-/// A value a parameter takes, as YAML.
-fn valid(kind: ParamKind) -> String {
-    match kind {
-        ParamKind::Choice(options) => format!("{:?}", options[0]),
-        ParamKind::IntChoice(options) => options[0].to_string(),
-        ParamKind::IntRange(lo, _) if lo > i64::MIN => lo.to_string(),
-        ParamKind::IntRange(..) => "1".into(),
-        ParamKind::Number { min, .. } => min.unwrap_or(1.0).to_string(),
-        ParamKind::Bool => "true".into(),
-        // The docs say these take URLs only: a URL, so that the job plans with no warning.
-        ParamKind::Media {
-            data_uri: Some(false),
-            list,
-            ..
-        } => match list {
-            true => "[https://example.com/a.png]".into(),
-            false => "https://example.com/a.png".into(),
-        },
-        ParamKind::Media {
-            kind,
-            list: true,
-            items: (least, _),
-            ..
-        } => format!("[{}]", vec![file_for(kind); least.unwrap_or(1).max(1)].join(", ")),
-        ParamKind::Media { kind, .. } => file_for(kind).into(),
-        ParamKind::List { .. } => "[]".into(),
-        ParamKind::Object => "{}".into(),
-        ParamKind::Text { .. } | ParamKind::Any => "\"text\"".into(),
-    }
-}
 
 /// A value outside the parameter's enum or range, when it has one.
 fn outside(kind: ParamKind) -> Option<String> {
@@ -71,22 +23,6 @@ fn outside(kind: ParamKind) -> Option<String> {
         ParamKind::Number { min: Some(lo), .. } => Some((lo - 1.0).to_string()),
         _ => None,
     }
-}
-
-/// The minimal job's lines (the `params:` block last, so that one more can be added under it).
-fn minimal_job(m: &ModelSpec) -> String {
-    let mut job = format!("jobs:\n  - model: {}\n", m.id);
-    if let Some(kind) = m.input.kind().filter(|_| m.input_required) {
-        job.push_str(&format!("    input: {}\n", file_for(kind)));
-    }
-    if m.prompt.is_some_and(|p| p.required) {
-        job.push_str("    prompt: \"A slow pan over a shoe\"\n");
-    }
-    job.push_str("    params:\n");
-    for p in m.params.iter().filter(|p| p.required) {
-        job.push_str(&format!("      {}: {}\n", p.name, valid(p.kind)));
-    }
-    job
 }
 
 fn plan_text(dir: &Path, text: &str) -> Result<plan::Plan, manifest::Diagnostics> {

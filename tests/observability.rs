@@ -198,12 +198,14 @@ fn max_credits_is_never_passed_even_across_a_killed_run() {
 #[test]
 fn an_unknown_price_counts_at_the_highest_seen() {
     let h = Harness::fast();
+    h.sim.set_listing_fault(Some(vidbatch::sim::ListingFault::Unavailable));
     let manifest = h.write(
         "m.yaml",
         "jobs:\n  - model: pixverse/v5/image-to-video\n    inputs: [assets/shoe.jpg, assets/bag.png, \
          assets/presenter.jpg]\n    prompt: wave\n",
     );
-    // PixVerse's price is not listed (it varies with options): each is counted at the highest
+    // Without a price list (the API's is down, and no copy was kept), PixVerse's price is not
+    // known (it varies with options): each is counted at the highest
     // charge seen, 2,000,000 in the vendor's pages, until the service charges it. Under a cap of
     // 3,000,000 the first goes out and is charged 1,260,000; a second, counted at 2,000,000,
     // would pass the cap.

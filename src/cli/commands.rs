@@ -52,9 +52,16 @@ pub(super) fn keep_shard(plan: &mut Plan, flag: Option<Shard>) -> Result<(), Cli
     Ok(())
 }
 
-pub(crate) fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32, CliError> {
+pub(crate) async fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32, CliError> {
     let mut plan = load_plan(path)?;
     keep_shard(&mut plan, shard)?;
+    // Priced as a run would price it: the API's price list (no key needed), or its kept copy.
+    let base = std::env::var("AIMLAPI_BASE_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| vidbatch::api::DEFAULT_BASE_URL.to_string());
+    // Where the prices come from is said beside the estimate (stdout), not as a warning.
+    let (price_list, note) = vidbatch::pricing::load(base.trim()).await;
     // What a folder already holds: `--out`, else the folder `run` would use, if a run used it.
     let default_out = Path::new("out").join(plan::slug(&plan.name, 80));
     let folder = out
@@ -62,8 +69,15 @@ pub(crate) fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) ->
         .or_else(|| default_out.join("state.db").is_file().then_some(default_out));
     // One write per block, not per line: a table of 100,000 jobs is 100,000 lines.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let printed = vidbatch::inspect::validate(&mut out, path, &plan, folder.as_deref())
-        .and_then(|()| Ok(std::io::Write::flush(&mut out)?));
+    let printed = vidbatch::inspect::validate(
+        &mut out,
+        path,
+        &plan,
+        folder.as_deref(),
+        price_list.map(Into::into),
+        note,
+    )
+    .and_then(|()| Ok(std::io::Write::flush(&mut out)?));
     // The process ends here: freeing 100,000 jobs one by one is time spent for nothing.
     std::mem::forget(plan);
     match printed {

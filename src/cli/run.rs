@@ -106,6 +106,11 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     };
 
     let api = ApiClient::new(&base_url, key, args.rate).map_err(usage)?;
+    let (price_list, note) = vidbatch::pricing::load(&base_url).await;
+    if let Some(note) = note {
+        tracing::warn!("{note}");
+    }
+    let price_list = price_list.map(std::sync::Arc::new);
     let downloader = std::sync::Arc::new(Downloader::new(args.max_download_size).map_err(aborted)?);
     let mut state = RunState::open(&out, &endpoint)?;
     if !state.knows_jobs()?
@@ -183,6 +188,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         },
         max_credits: args.max_credits,
         min_free: args.min_free,
+        price_list,
     };
     let started = std::time::Instant::now();
     let shutdown = Shutdown::default();

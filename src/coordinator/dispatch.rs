@@ -184,7 +184,7 @@ impl Coordinator<'_> {
             return None;
         }
         while let Some(i) = self.queue.pop_front() {
-            let expected = self.prices.estimate(&self.jobs[i].model);
+            let expected = self.prices.estimate_job(&self.jobs[i]);
             if self.ledger.allows(expected.credits) {
                 return Some((i, self.ledger.reserve(expected.credits)));
             }

@@ -60,7 +60,7 @@ impl Coordinator<'_> {
                 };
                 // A generation exists: it counts, at its reported charge when there is one.
                 let mut charge = reservation
-                    .unwrap_or_else(|| self.ledger.reserve(self.prices.estimate(&job.model).credits))
+                    .unwrap_or_else(|| self.ledger.reserve(self.prices.estimate_job(job).credits))
                     .keep();
                 if let Some(credits) = sub.credits {
                     self.ledger.reported(&mut charge, credits);

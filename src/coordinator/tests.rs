@@ -24,6 +24,7 @@ fn config(paid_retries: u32, resubmit_unknown: bool) -> RunConfig {
         progress_every: Duration::from_secs(60),
         max_credits: None,
         min_free: None,
+        price_list: None,
     }
 }
 

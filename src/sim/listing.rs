@@ -95,7 +95,8 @@ pub(super) async fn models(
         log.model_listings += 1;
         log.model_listings_not_modified += u64::from(fresh);
     }
-    match inner.config.listing_fault {
+    let fault = *inner.listing_fault.lock().unwrap();
+    match fault {
         Some(ListingFault::Unavailable) => {
             return api_error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -171,6 +171,8 @@ impl Default for SimConfig {
 struct Inner {
     config: SimConfig,
     chaos: Mutex<Option<Chaos>>,
+    /// What `/v1/models` does now ([`SimConfig::listing_fault`], then [`RunningSim::set_listing_fault`]).
+    listing_fault: Mutex<Option<ListingFault>>,
     schemas: Schemas,
     /// Signs download URLs; random per process, so URLs from another instance are refused.
     secret: String,
@@ -312,6 +314,11 @@ impl RunningSim {
         *self.inner.chaos.lock().unwrap() = chaos;
     }
 
+    /// Makes `/v1/models` fail (or answer again, with `None`) from now on.
+    pub fn set_listing_fault(&self, fault: Option<ListingFault>) {
+        *self.inner.listing_fault.lock().unwrap() = fault;
+    }
+
     /// The counters so far: requests, 429s, and each generation's timing and polls.
     pub fn stats(&self) -> SimStats {
         self.inner.stats.lock().unwrap().clone()
@@ -345,6 +352,7 @@ pub async fn start(addr: SocketAddr, config: SimConfig) -> std::io::Result<Runni
     let bucket = config.rate_limit.map(|rate| Mutex::new(TokenBucket::new(rate)));
     let inner = Arc::new(Inner {
         chaos: Mutex::new(config.chaos.clone()),
+        listing_fault: Mutex::new(config.listing_fault),
         config,
         schemas: Schemas::load(),
         secret: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),

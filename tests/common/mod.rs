@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod catalog_jobs;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,6 +16,8 @@ pub const KEY: &str = "test-key";
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
+    /// The price lists the runs keep (the user's cache folder, not the test's working folder).
+    pub cache: tempfile::TempDir,
     pub sim: RunningSim,
     // Keeps the simulator's threads alive for the test's lifetime.
     _runtime: tokio::runtime::Runtime,
@@ -38,6 +42,7 @@ impl Harness {
         }
         Harness {
             dir,
+            cache: tempfile::tempdir().unwrap(),
             sim,
             _runtime: runtime,
         }
@@ -207,6 +212,8 @@ impl Harness {
             .current_dir(self.dir.path())
             .env("AIMLAPI_BASE_URL", &self.sim.base_url)
             .env("AIMLAPI_KEY", key)
+            // Price lists kept by this test only.
+            .env("VIDBATCH_CACHE_DIR", self.cache.path())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         cmd
