@@ -44,7 +44,7 @@ fn main() -> ExitCode {
                 Command::Status { out } => status(&out),
                 Command::Completions { shell } => completions(shell),
                 Command::Templates { model } => templates(model.as_deref()),
-                Command::Models { filter } => models(filter.as_deref()),
+                Command::Models { filter } => models(filter.as_deref()).await,
                 Command::Sim(args) => serve_sim(args).await,
                 Command::Report { out } => report(&out),
             }

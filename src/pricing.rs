@@ -144,6 +144,41 @@ impl PriceList {
     }
 }
 
+impl PriceList {
+    /// A model's price in words: `1,050,000 credits a generation`, `100,000 credits a second`,
+    /// per variant, or `variable`; `None` when the list does not price it. `short` for a table.
+    pub fn describe(&self, model: &str, short: bool) -> Option<String> {
+        let credits = |usd: f64, per: f64| crate::sinks::thousands((usd * CREDITS_PER_USD / per).round());
+        let unit = |u: Unit| match (u, short) {
+            (Unit::Generation, true) => "/gen",
+            (Unit::Second, true) => "/s",
+            (Unit::Generation, false) => " credits a generation",
+            (Unit::Second, false) => " credits a second",
+        };
+        Some(match self.models.get(model)? {
+            Pricing::Variable => "variable".into(),
+            Pricing::Fixed { usd, per, unit: u } => format!("{}{}", credits(*usd, *per), unit(*u)),
+            Pricing::Variants { .. } if short => "by variant".into(),
+            Pricing::Variants { unit: u, variants } => {
+                let each: Vec<String> = variants
+                    .iter()
+                    .map(|v| {
+                        let when: Vec<String> = v
+                            .when
+                            .iter()
+                            .map(|(k, val)| {
+                                format!("{k} {}", val.as_str().map_or_else(|| val.to_string(), String::from))
+                            })
+                            .collect();
+                        format!("{}: {}{}", when.join(", "), credits(v.usd, v.per), unit(*u))
+                    })
+                    .collect();
+                each.join("; ")
+            }
+        })
+    }
+}
+
 /// Values equal as the service would take them: `720p` and `720P`, `5` and `"5"`.
 fn same(a: &Value, b: &Value) -> bool {
     let text = |v: &Value| match v {

@@ -116,3 +116,31 @@ fn the_list_is_revalidated_by_its_etag_and_a_list_that_is_down_is_replaced_by_it
         "{said}"
     );
 }
+
+#[test]
+fn the_models_command_shows_each_models_price_from_the_list() {
+    let h = Harness::fast();
+    let one = h.finish(h.command(&["models", "magic/text-to-video"]));
+    let said = String::from_utf8_lossy(&one.stdout).into_owned();
+    assert!(said.contains("price: 1,050,000 credits a generation"), "{said}");
+    let veo = h.finish(h.command(&["models", "google/veo-3.0-i2v"]));
+    let said = String::from_utf8_lossy(&veo.stdout).into_owned();
+    assert!(
+        said.contains("price: resolution ") && said.contains(" credits a second"),
+        "{said}"
+    );
+    let list = h.finish(h.command(&["models", "veo"]));
+    let said = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("google/veo-3.0-i2v") && l.contains("by variant")),
+        "{said}"
+    );
+    // No list to be had: the catalog is still shown, and says why there are no prices.
+    h.sim.set_listing_fault(Some(ListingFault::Unavailable));
+    let mut cmd = h.command(&["models", "kling"]);
+    cmd.env("VIDBATCH_CACHE_DIR", h.path("empty-cache"));
+    let offline = h.finish(cmd);
+    assert_eq!(offline.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&offline.stdout).contains("prices: the price list could not be read"));
+}

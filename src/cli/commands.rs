@@ -203,10 +203,21 @@ pub(crate) async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
 
 /// `vidbatch models [FILTER]`: the catalog, one line a model; `vidbatch models ID`: one model as
 /// a manifest uses it.
-pub(crate) fn models(filter: Option<&str>) -> Result<i32, CliError> {
+pub(crate) async fn models(filter: Option<&str>) -> Result<i32, CliError> {
+    let base = std::env::var("AIMLAPI_BASE_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| vidbatch::api::DEFAULT_BASE_URL.to_string());
+    let (prices, note) = vidbatch::pricing::load(base.trim()).await;
+    let price = |id: &str, short: bool| prices.as_ref().and_then(|p| p.describe(id, short));
     let mut out = std::io::stdout().lock();
     if let Some(spec) = filter.and_then(catalog::model) {
         write!(out, "{}", vidbatch::catalog::describe(spec))?;
+        match (price(spec.id, false), &note) {
+            (Some(p), _) => writeln!(out, "price: {p}")?,
+            (None, Some(why)) => writeln!(out, "price: unknown: {why}")?,
+            (None, None) => writeln!(out, "price: not in the API's price list")?,
+        }
         out.flush()?;
         return Ok(exit_code::OK);
     }
@@ -236,7 +247,11 @@ pub(crate) fn models(filter: Option<&str>) -> Result<i32, CliError> {
             None => "prompt only".into(),
         };
         let deprecated = if m.deprecated { "  (deprecated)" } else { "" };
-        writeln!(out, "{:<width$}  {:<26}  {input}{deprecated}", m.id, m.task)?;
+        let cost = price(m.id, true).unwrap_or_else(|| "-".into());
+        writeln!(out, "{:<width$}  {:<26}  {cost:<16}  {input}{deprecated}", m.id, m.task)?;
+    }
+    if let Some(why) = note {
+        writeln!(out, "prices: {why}")?;
     }
     writeln!(
         out,

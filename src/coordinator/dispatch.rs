@@ -260,12 +260,15 @@ impl Coordinator<'_> {
     /// The pacer let job `i`'s submit go: record that it is being submitted, then POST once the
     /// record is committed ([`Coordinator::flush`], at the end of this turn of the loop).
     ///
-    /// A kill between that commit and the request's first bytes on the wire leaves the job
-    /// `unknown` though nothing reached the service. That window is the rest of this turn of
-    /// the loop after the commit (spawning the request: microseconds) plus opening a
-    /// connection when none is free in the pool (a TCP handshake, and TLS against the real
-    /// service: tens to hundreds of milliseconds once per connection, kept alive after).
-    /// Waiting for the pacer, which can take several periods, is outside it.
+    /// A kill between the record and the request's first bytes on the wire leaves the job
+    /// `unknown` though nothing reached the service. That window is the commit's sync (a few
+    /// milliseconds on a disk: the record written to the journal survives a killed process
+    /// before the sync returns, and the POST must wait for the sync, or a power cut could lose
+    /// the record of a paid generation), the rest of this turn of the loop (spawning the
+    /// request: microseconds; the loop yields to it at once), and opening a connection when none
+    /// is free in the pool (a TCP handshake, and TLS against the real service: tens to hundreds
+    /// of milliseconds once per connection, kept alive after). Waiting for the pacer, which can
+    /// take several periods, is outside it.
     pub(super) fn send_submit(&mut self, i: usize, paced: crate::api::Paced) {
         let job = &self.jobs[i];
         if !matches!(self.tracks[i], Track::Submitting { sent: false, .. }) {

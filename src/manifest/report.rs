@@ -83,6 +83,11 @@ fn line_end(bytes: &[u8], offset: usize) -> Option<usize> {
 
 /// The byte `n` characters before `offset`, not before `floor`.
 fn chars_back(text: &str, offset: usize, n: usize, floor: usize) -> usize {
+    // A floor found by counting bytes back may fall inside a character: the next one starts it.
+    let mut floor = floor.min(offset);
+    while !text.is_char_boundary(floor) {
+        floor += 1;
+    }
     text[floor..offset]
         .char_indices()
         .rev()
@@ -93,6 +98,10 @@ fn chars_back(text: &str, offset: usize, n: usize, floor: usize) -> usize {
 
 /// The byte `n` characters after `offset`, not past `ceil`.
 fn chars_on(text: &str, offset: usize, n: usize, ceil: usize) -> usize {
+    let mut ceil = ceil.clamp(offset, text.len());
+    while !text.is_char_boundary(ceil) {
+        ceil -= 1;
+    }
     text[offset..ceil]
         .char_indices()
         .nth(n)
@@ -317,6 +326,18 @@ mod tests {
         let m = Manifest::new(name.as_ref(), text.into());
         let offset = text.find(needle).unwrap();
         m.diagnostic(Some(m.pos(offset, needle.len())), message).render(false)
+    }
+
+    /// Found by `any_bytes_as_yaml_or_csv`: counting bytes back from a problem on a long line of
+    /// multi-byte characters landed inside one.
+    #[test]
+    fn a_long_line_of_wide_characters_is_drawn_cut_on_character_boundaries() {
+        for pad in 0..3 {
+            let text = format!("{}{}X€€€", "a".repeat(pad), "€".repeat(2000));
+            let drawn = drawn("m.yaml", &text, "X", "here");
+            assert!(drawn.contains('X'), "{drawn}");
+            assert_narrow(&drawn);
+        }
     }
 
     /// Each drawn line is short, whatever the line of the file was.
