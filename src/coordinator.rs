@@ -359,6 +359,9 @@ pub struct Coordinator<'p> {
     unknown_earlier: std::collections::HashSet<usize>,
     /// The largest video saved in this folder, for the room a submit needs on the disk.
     largest_video: u64,
+    /// (model, field, why): the service refused a local file there; jobs of that model with a
+    /// file there are left pending, not sent.
+    refused_files: Vec<(String, &'static str, String)>,
     /// The last look at the disk's free space: when, and whether there was room.
     disk_checked: Option<(Instant, bool)>,
 }
@@ -429,6 +432,7 @@ impl<'p> Coordinator<'p> {
             followed: Default::default(),
             unknown_earlier: Default::default(),
             largest_video: 0,
+            refused_files: Vec::new(),
             disk_checked: None,
         };
         coordinator.render_times.load(coordinator.state.render_times()?);

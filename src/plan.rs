@@ -183,6 +183,22 @@ impl Job {
         Value::Object(body)
     }
 
+    /// The request fields that carry a local file (sent as a `data:` URI).
+    pub fn local_fields(&self) -> Vec<&'static str> {
+        let main = match &self.input {
+            Some((field, InputValue::Local(_))) => Some(*field),
+            _ => None,
+        };
+        main.into_iter()
+            .chain(
+                self.media
+                    .iter()
+                    .filter(|m| m.values.iter().any(|v| matches!(v, InputValue::Local(_))))
+                    .map(|m| m.field),
+            )
+            .collect()
+    }
+
     /// The media given for the model's other media fields.
     pub fn media(&self) -> &[NamedMedia] {
         &self.media

@@ -189,3 +189,42 @@ fn a_minimal_job_of_every_catalogued_model_runs_against_the_simulator() {
     assert!(rows.iter().all(|r| r["status"] == "completed"));
     assert_eq!(log.submits.len(), rows.len());
 }
+
+/// A field the service takes URLs only for: the first local file refused there stops the jobs of
+/// that model with a file there (left pending, nothing paid); one given a URL still goes.
+#[test]
+fn a_local_file_refused_where_urls_only_are_taken_stops_that_kind_early() {
+    let h = common::Harness::new(vidbatch::sim::SimConfig {
+        urls_only: vec!["last_image_url".into()],
+        ..common::fast_config()
+    });
+    media_files(h.dir.path());
+    let job = |prompt: &str, last: &str| {
+        format!(
+            "  - model: google/veo-3.1-first-last-image-to-video\n    input: img.png\n    prompt: \"{prompt}\"\n    \
+             params:\n      last_image_url: {last}\n"
+        )
+    };
+    let mut text = String::from("jobs:\n");
+    for i in 0..5 {
+        text.push_str(&job(&format!("scene {i}"), "img.png"));
+    }
+    text.push_str(&job("by url", "https://example.com/end.png"));
+    let path = h.write("m.yaml", &text);
+    let output = h.run(&path, &["--concurrency", "1"]);
+    assert_eq!(output.status.code(), Some(vidbatch::exit_code::JOBS_INCOMPLETE));
+    assert_eq!(h.log().submits_received, 2, "one refused, then only the job with a URL");
+    let rows = h.results();
+    let status = |s: &str| rows.iter().filter(|r| r["status"] == s).count();
+    assert_eq!(
+        (status("failed"), status("pending"), status("completed")),
+        (1, 4, 1),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] == "pending")
+            .all(|r| r["error"].contains("refused a local file for `last_image_url`")),
+        "{rows:#?}"
+    );
+}

@@ -184,6 +184,19 @@ impl Coordinator<'_> {
             return None;
         }
         while let Some(i) = self.queue.pop_front() {
+            let job = &self.jobs[i];
+            if let Some((_, _, why)) = self
+                .refused_files
+                .iter()
+                .find(|(model, field, _)| *model == job.model && job.local_fields().contains(field))
+                .filter(|_| !self.unknown_earlier.contains(&i))
+            {
+                let why = why.clone();
+                self.record(|s| s.note_left(&job.key, &why));
+                self.tracks[i] = Track::Settled(Outcome::Left);
+                self.sinks.emit(RunEvent::Pending { job, reason: &why });
+                continue;
+            }
             let expected = self.prices.estimate_job(&self.jobs[i]);
             if self.ledger.allows(expected.credits) {
                 return Some((i, self.ledger.reserve(expected.credits)));

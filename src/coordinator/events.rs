@@ -158,6 +158,18 @@ impl Coordinator<'_> {
                     }
                     AfterSubmit::Rejected => {
                         self.tracks[i] = Track::Settled(Outcome::Failed);
+                        // A refusal of a local file where the service wants URLs would meet every
+                        // job of this model with a file there: those are not sent (nothing paid).
+                        if let Some(field) = refused_file_field(job, &e.to_string()) {
+                            let why = format!(
+                                "not submitted: the service refused a local file for `{field}` of `{}` (job {}: {e}); \
+                                 give an https URL for `{field}`",
+                                job.model,
+                                job.key.short()
+                            );
+                            tracing::warn!("{why}");
+                            self.refused_files.push((job.model.clone(), field, why));
+                        }
                         let error = format!("submit failed: {e}");
                         self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
                         self.sinks.emit(RunEvent::Failed {
@@ -415,4 +427,26 @@ impl Coordinator<'_> {
         let reason = format!("generation {generation_id} is paid for; its video is not saved yet: {message}");
         self.sinks.emit(RunEvent::Pending { job, reason: &reason });
     }
+}
+
+/// The field whose local file (sent as a `data:` URI) a 400 refuses, when its message says so: it
+/// names the field, or speaks of URLs or base64, and the job sent a file there.
+fn refused_file_field(job: &crate::plan::Job, message: &str) -> Option<&'static str> {
+    let fields = job.local_fields();
+    let lower = message.to_ascii_lowercase();
+    let about_files = ["url", "uri", "base64", "data:"].iter().any(|w| lower.contains(w));
+    fields
+        .iter()
+        .copied()
+        .find(|f| names(&lower, f))
+        .or_else(|| (about_files && fields.len() == 1).then(|| fields[0]))
+}
+
+/// Whether `text` names `field` as a word of its own (`/last_image_url:` names `last_image_url`,
+/// not `image_url`).
+fn names(text: &str, field: &str) -> bool {
+    let part_of_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    text.match_indices(field).any(|(at, _)| {
+        !part_of_name(text[..at].chars().next_back()) && !part_of_name(text[at + field.len()..].chars().next())
+    })
 }

@@ -106,6 +106,9 @@ pub struct SimConfig {
     /// What `/v1/models` does instead of answering, for tests of a client that must not be
     /// blocked by its price list; `None` answers normally.
     pub listing_fault: Option<ListingFault>,
+    /// Fields whose `data:` URIs are refused with a 400, as the service does for fields that take
+    /// URLs only (`image_url: base64 is not supported`).
+    pub urls_only: Vec<String>,
     /// The time generations and download links are judged by: the system's, plus whatever a test
     /// moved it on by ([`SimClock::advance`]), so a test need not race the wall clock.
     pub clock: SimClock,
@@ -164,6 +167,7 @@ impl Default for SimConfig {
             max_active: None,
             video_size: None,
             listing_fault: None,
+            urls_only: Vec::new(),
             clock: SimClock::default(),
         }
     }

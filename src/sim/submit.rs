@@ -181,6 +181,13 @@ async fn submit_inner(
     if let Verdict::Invalid(details) = inner.schemas.validate(path, &body) {
         return refuse(details);
     }
+    let data_uri = |v: &Value| v.as_str().is_some_and(|s| s.starts_with("data:"));
+    if let Some(field) = inner.config.urls_only.iter().find(|f| {
+        body.get(f.as_str())
+            .is_some_and(|v| data_uri(v) || v.as_array().is_some_and(|a| a.iter().any(data_uri)))
+    }) {
+        return refuse(vec![format!("/{field}: must be a URL; base64 data is not supported")]);
+    }
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let body_sha256 = format!("{:x}", Sha256::digest(body.to_string().as_bytes()));
     // The id first: its time and random bits say when it would finish, which the limit on
