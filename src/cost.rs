@@ -90,7 +90,7 @@ impl Prices {
                 basis: Basis::Listed,
             },
             Quote::Variable => Estimate {
-                credits: self.highest().max(self.estimate(&job.model).credits),
+                credits: self.highest(),
                 basis: Basis::Variable,
             },
             Quote::Unlisted => self.estimate(&job.model),
@@ -106,6 +106,28 @@ impl Prices {
     /// its charges seen before (a cap must not be passed because a price went up); for a model
     /// with no documented price, the highest charge seen for any model.
     pub fn estimate(&self, model: &str) -> Estimate {
+        // By the price list: the most a job of the model can cost (a record's parameters are not
+        // kept, and the cap must not count it below what its submit reserved).
+        let listed = self
+            .list
+            .as_ref()
+            .map_or(Quote::Unlisted, |l| l.most(model, crate::catalog::model(model)));
+        let seen = self.observed.get(model).copied().unwrap_or(0.0);
+        match listed {
+            Quote::Exact(credits) => {
+                return Estimate {
+                    credits: credits.max(seen),
+                    basis: Basis::Listed,
+                };
+            }
+            Quote::Variable => {
+                return Estimate {
+                    credits: self.highest(),
+                    basis: Basis::Variable,
+                };
+            }
+            Quote::Unlisted => {}
+        }
         match (self.observed.get(model).copied(), catalog_price(model)) {
             (Some(seen), Some(listed)) if seen > listed => Estimate {
                 credits: seen,

@@ -179,6 +179,38 @@ impl PriceList {
     }
 }
 
+impl PriceList {
+    /// The most one job of `model` can cost by the list, whatever its parameters: its dearest
+    /// variant at its longest documented duration. What is counted against `--max-credits` for a
+    /// submit known only by its model (a record of an earlier run), so that it is never counted
+    /// below what any job of the model reserved.
+    pub fn most(&self, model: &str, spec: Option<&ModelSpec>) -> Quote {
+        let Some(pricing) = self.models.get(model) else {
+            return Quote::Unlisted;
+        };
+        let longest = || -> Option<f64> {
+            match spec?.param("duration")?.kind {
+                ParamKind::IntChoice(options) => options.iter().max().map(|&d| d as f64),
+                ParamKind::IntRange(_, hi) if hi < i64::MAX => Some(hi as f64),
+                ParamKind::Number { max, .. } => max,
+                _ => None,
+            }
+        };
+        let units = |unit: Unit| match unit {
+            Unit::Generation => Some(1.0),
+            Unit::Second => longest(),
+        };
+        let dearest = match pricing {
+            Pricing::Variable => return Quote::Variable,
+            Pricing::Fixed { usd, per, unit } => units(*unit).map(|u| usd * u / per),
+            Pricing::Variants { unit, variants } => {
+                units(*unit).and_then(|u| variants.iter().map(|v| v.usd * u / v.per).reduce(f64::max))
+            }
+        };
+        dearest.map_or(Quote::Variable, |usd| Quote::Exact((usd * CREDITS_PER_USD).round()))
+    }
+}
+
 /// Values equal as the service would take them: `720p` and `720P`, `5` and `"5"`.
 fn same(a: &Value, b: &Value) -> bool {
     let text = |v: &Value| match v {

@@ -122,3 +122,33 @@ fn adopt_follows_the_generations_results_name_and_keeps_every_charge() {
     );
     assert_eq!(h.log().submits.len(), 10);
 }
+
+#[test]
+fn an_unknown_submit_sent_again_and_refused_stays_unknown() {
+    let h = Harness::new(SimConfig {
+        key: Some(common::KEY.into()),
+        chaos: Some(Chaos::only(7, &[(Fault::SubmitLostCreate, 1.0)])),
+        ..fast_config()
+    });
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: magic/text-to-video\n    prompts: [A, B, C]\n",
+    );
+    h.run(&manifest, &[]);
+    assert_eq!(statuses(&h).get("unknown"), Some(&3));
+    h.sim.set_chaos(None);
+    // Sent again with a key the service refuses: nothing is created, and the run stops.
+    let mut refused = h.command_as("a-wrong-key", &["run", manifest.to_str().unwrap(), "--out", "out"]);
+    refused.args(["--resubmit-unknown", "--retry-base", "10ms"]);
+    let refused = h.finish(refused);
+    assert_eq!(refused.status.code(), Some(vidbatch::exit_code::ABORTED));
+    assert_eq!(
+        statuses(&h).get("unknown"),
+        Some(&3),
+        "their earlier submits are still unknown"
+    );
+    // A plain rerun must not take them for new jobs.
+    h.run(&manifest, &[]);
+    assert_eq!(h.log().submits.len(), 3, "nothing paid again");
+    assert_eq!(statuses(&h).get("unknown"), Some(&3));
+}

@@ -226,6 +226,15 @@ fn kind_of(p: &Param) -> ParamKind {
             p.min.map_or(i64::MIN, |m| m.ceil() as i64),
             p.max.map_or(i64::MAX, |m| m.floor() as i64),
         ),
+        // A number enum of whole numbers (`duration: [5]`) is a choice; another is a range.
+        ("number", Some(choices))
+            if choices
+                .iter()
+                .all(|c| as_int(c).is_some_and(|i| c.as_f64() == Some(i as f64) || c.is_string())) =>
+        {
+            let numbers: Vec<i64> = choices.iter().filter_map(as_int).collect();
+            ParamKind::IntChoice(Box::leak(numbers.into_boxed_slice()))
+        }
         ("number", _) => ParamKind::Number { min: p.min, max: p.max },
         ("boolean", _) => ParamKind::Bool,
         ("array", _) => ParamKind::List {

@@ -236,10 +236,14 @@ impl Coordinator<'_> {
         {
             return room;
         }
-        let needed = self
+        // Room for the videos already paid for and not saved yet, as large as the largest seen,
+        // besides the margin.
+        let unsaved = (self.slots.in_use() + self.fetches.len() + self.downloads_running) as u64;
+        let margin = self
             .config
             .min_free
             .unwrap_or_else(|| self.largest_video.saturating_mul(2).max(super::DEFAULT_MIN_FREE));
+        let needed = margin.saturating_add(unsaved.saturating_mul(self.largest_video));
         let videos = self.out.join("videos");
         let short = [self.out.as_path(), videos.as_path()]
             .into_iter()

@@ -33,10 +33,12 @@ impl Coordinator<'_> {
 
     fn on_submitted(&mut self, i: usize, result: Result<Submission, ApiError>) {
         let job = &self.jobs[i];
-        // Its earlier unknown submit is in the state's history now (`mark_submitting`).
-        self.unknown_earlier.remove(&i);
+        // Sent again under `--resubmit-unknown`: until its new submit has an outcome (created, or
+        // unknown, or refused), a job put back keeps its earlier unknown submit as it was.
+        let was_unknown = self.unknown_earlier.contains(&i);
         match result {
             Ok(sub) => {
+                self.unknown_earlier.remove(&i);
                 let mut attempt = 0;
                 let recorded = self.record(|s| {
                     attempt = s.record_generation(&job.key, &sub.generation_id, sub.credits)?;
@@ -112,7 +114,7 @@ impl Coordinator<'_> {
                         }
                         self.tracks[i] = Track::Queued;
                         self.queue.push_front(i);
-                        if !self.record(|s| s.mark_queued(&job.key)) {
+                        if !self.record(|s| s.unsend(&job.key, was_unknown)) {
                             self.queue.pop_front();
                         }
                     }
@@ -120,7 +122,9 @@ impl Coordinator<'_> {
                         // Nothing was created: the job is `queued` until its next POST. Like its
                         // slot, its share of `--max-credits` stays with it meanwhile, so that no
                         // other submit takes its room under the cap.
-                        if !self.record(|s| s.mark_queued(&job.key)) || self.shutdown.level() >= CancelLevel::Drain {
+                        if !self.record(|s| s.unsend(&job.key, was_unknown))
+                            || self.shutdown.level() >= CancelLevel::Drain
+                        {
                             self.withdraw(i);
                             return;
                         }
@@ -138,11 +142,12 @@ impl Coordinator<'_> {
                     }
                     AfterSubmit::StopRun(reason) => {
                         // What every other job would meet too: this one waits for the rerun.
-                        self.record(|s| s.mark_queued(&job.key));
-                        self.tracks[i] = Track::Queued;
+                        self.record(|s| s.unsend(&job.key, was_unknown));
+                        self.withdraw(i);
                         self.stop(reason);
                     }
                     AfterSubmit::Unknown => {
+                        self.unknown_earlier.remove(&i);
                         // Left as `submitting`: reported `unknown`, never silently paid again. It
                         // stays counted against `--max-credits`: a generation may exist.
                         if let Track::Submitting { reservation, .. } =
@@ -157,6 +162,7 @@ impl Coordinator<'_> {
                         self.sinks.emit(RunEvent::Unknown { job, error: &error });
                     }
                     AfterSubmit::Rejected => {
+                        self.unknown_earlier.remove(&i);
                         self.tracks[i] = Track::Settled(Outcome::Failed);
                         // A refusal of a local file where the service wants URLs would meet every
                         // job of this model with a file there: those are not sent (nothing paid).
@@ -235,6 +241,13 @@ impl Coordinator<'_> {
                         job.label()
                     );
                 }
+            }
+            // Seen completed before, and polled again for a fresh link: the video is paid for,
+            // whatever the poll says now. It waits for a rerun to fetch it, never `failed`.
+            AfterPoll::GaveUp { message } | AfterPoll::Failed { message } if r.fetching_since.is_some() => {
+                let id = r.generation_id.clone();
+                let why = format!("it was completed; a poll for a fresh link now says: {message}");
+                self.download_failed(i, &id, &why);
             }
             AfterPoll::GaveUp { message } => {
                 self.record_lazily(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));

@@ -47,7 +47,8 @@ impl Coordinator<'_> {
                 charge,
                 poll_errors: 0,
                 download_tries: 0,
-                fetching_since: None,
+                // A generation seen completed by an earlier run: its video is what is awaited.
+                fetching_since: (!in_flight).then_some(now),
             })
         };
         let mut track = match (record.phase, &record.generation_id) {

@@ -185,6 +185,11 @@ const REQUIRED: &[&str] = &["job_id", "model", "input", "status"];
 /// read is an error naming its line: every reader of results wants all of them.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>, ReadError> {
     let bytes = bytes.strip_prefix(super::BOM.as_bytes()).unwrap_or(bytes);
+    // A spreadsheet may have saved it in its own code page (`Café` in Windows-1252): every row
+    // is still read (`--adopt` must not pay again for a file a spreadsheet touched), the odd
+    // bytes of its text cells shown as `�`.
+    let text = String::from_utf8_lossy(bytes);
+    let bytes = text.as_bytes();
     let read_err = |source| ReadError::Read {
         path: path.to_path_buf(),
         source,
@@ -272,6 +277,14 @@ mod tests {
         assert!(text.contains(",'=1+1,awaiting_download,"), "{text}");
         assert!(text.contains(",1050000,2,"), "{text}");
         assert_eq!(parse(Path::new("r.csv"), &bytes).unwrap(), [row]);
+    }
+
+    #[test]
+    fn a_file_a_spreadsheet_saved_in_its_code_page_is_read_whole() {
+        let text = b"job_id,model,input,status,generation_id\na,m,Caf\xe9,completed,g1\nb,m,x,pending,g2\n";
+        let rows = parse(Path::new("r.csv"), text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].generation_id, "g2");
     }
 
     #[test]
