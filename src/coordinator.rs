@@ -382,6 +382,10 @@ impl<'p> Coordinator<'p> {
         shutdown: &Shutdown,
         sinks: Sinks<'p>,
     ) -> Result<Coordinator<'p>, StateError> {
+        let moved = state.rekey(&plan.jobs)?;
+        if moved > 0 {
+            tracing::info!("{moved} job(s) recorded by an earlier vidbatch under their old ids are picked up");
+        }
         state.register(&plan.jobs)?;
         let removed = crate::download::remove_stale_parts(&out.join("videos"));
         if removed > 0 {

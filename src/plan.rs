@@ -114,6 +114,9 @@ pub struct Alias {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub key: JobKey,
+    /// The key an earlier vidbatch gave this job, when it sent the model unchecked (before the
+    /// catalog): a record under it is this job's ([`crate::state::RunState::rekey`]).
+    pub legacy_key: Option<JobKey>,
     pub model: String,
     /// The exact template name sent to the API.
     pub template: Option<String>,
@@ -337,6 +340,8 @@ struct Resolved {
     templates: Vec<Option<String>>,
     params: Map<String, Value>,
     media: Arc<Vec<NamedMedia>>,
+    /// The model id and parameters as written, for [`Job::legacy_key`].
+    legacy: Option<(String, Map<String, Value>)>,
 }
 
 impl Planner<'_> {
@@ -459,8 +464,20 @@ impl Planner<'_> {
                         (None, None) => String::new(),
                     };
                     let input = input.as_ref().map(|(_, i)| i.clone());
+                    let key = job_key(&resolved.model, &params, input.as_ref(), &resolved.media);
+                    let legacy_key = resolved.legacy.as_ref().map(|(model, raw)| {
+                        let mut raw = raw.clone();
+                        if let Some(p) = prompt {
+                            raw.insert("prompt".into(), p.clone().into());
+                        }
+                        if let Some(t) = template {
+                            raw.insert("template".into(), t.clone().into());
+                        }
+                        job_key(model, &raw, input.as_ref(), &[])
+                    });
                     jobs.push(Job {
-                        key: job_key(&resolved.model, &params, input.as_ref(), &resolved.media),
+                        legacy_key: legacy_key.filter(|k| *k != key),
+                        key,
                         model: resolved.model.clone(),
                         template: template.clone(),
                         input_label,
@@ -531,6 +548,25 @@ impl Planner<'_> {
         let prompts = self.prompts(entry, spec);
         let templates = self.templates(entry, spec);
         let (params, media) = self.params(entry, spec);
+        // Before the catalog, a model of it was sent unchecked: its jobs were keyed by the id and
+        // the parameters as written. Kept, so that a folder such a run left is picked up, not
+        // paid for again.
+        let legacy = spec.filter(|s| s.generated).map(|_| {
+            let raw: Map<String, Value> = entry
+                .params
+                .iter()
+                .filter(|(_, v)| !v.value.is_null())
+                .map(|(n, v)| {
+                    let v = if entry.params_are_text {
+                        text_cell_value(&v.value)
+                    } else {
+                        v.value.clone()
+                    };
+                    (n.value.clone(), v)
+                })
+                .collect();
+            (model.value.clone(), raw)
+        });
         Some(Resolved {
             // Another spelling the docs use is sent as the id the API takes.
             model: spec.map_or_else(|| model.value.clone(), |s| s.id.to_string()),
@@ -540,6 +576,7 @@ impl Planner<'_> {
             templates,
             params,
             media: Arc::new(media),
+            legacy,
         })
     }
 

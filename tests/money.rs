@@ -152,3 +152,41 @@ fn an_unknown_submit_sent_again_and_refused_stays_unknown() {
     assert_eq!(h.log().submits.len(), 3, "nothing paid again");
     assert_eq!(statuses(&h).get("unknown"), Some(&3));
 }
+
+/// A folder an earlier vidbatch filled with a model it sent unchecked (its jobs keyed by the id
+/// and parameters as written): with the catalog the same jobs have other keys, and are picked up
+/// under them, not paid for again.
+#[test]
+fn jobs_an_earlier_version_sent_unchecked_are_picked_up_not_paid_again() {
+    let h = Harness::fast();
+    let manifest = h.write(
+        "m.yaml",
+        "jobs:\n  - model: klingai/v2.1-master-image-to-video\n    inputs: [assets/shoe.jpg, assets/bag.png]\n    \
+         params: {duration: 5, negative_prompt: blur}\n",
+    );
+    assert_eq!(h.run(&manifest, &[]).status.code(), Some(exit_code::OK));
+    // The state as the earlier version left it: the same jobs under their old keys.
+    let plan = vidbatch::plan::plan(
+        &vidbatch::manifest::parse(&manifest, std::fs::read_to_string(&manifest).unwrap().into()).unwrap(),
+    )
+    .unwrap();
+    let db = rusqlite::Connection::open(h.out().join("state.db")).unwrap();
+    for job in &plan.jobs {
+        let old = job
+            .legacy_key
+            .as_ref()
+            .expect("`duration: 5` is the default: the keys differ");
+        db.execute("UPDATE jobs SET key = ?2 WHERE key = ?1", [&job.key.0, &old.0])
+            .unwrap();
+        db.execute(
+            "UPDATE generations SET job_key = ?2 WHERE job_key = ?1",
+            [&job.key.0, &old.0],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let again = h.run(&manifest, &[]);
+    assert_eq!(again.status.code(), Some(exit_code::OK));
+    assert_eq!(h.log().submits.len(), 2, "nothing paid again");
+    common::assert_said(&again, "2 already done");
+}

@@ -140,6 +140,8 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             return Err(StateError::Lost { out, found }.into());
         }
     }
+    // Records an earlier vidbatch kept under old ids are this plan's before names are checked.
+    state.rekey(&plan.jobs)?;
     for (old, new) in plan::keep_clear_of(&mut plan.jobs, &state.finished_files()?) {
         tracing::warn!(
             "`{old}` already holds the finished video of another job; \

@@ -169,6 +169,32 @@ impl RunState {
         Ok(())
     }
 
+    /// Moves the records an earlier vidbatch kept under a job's old key (a catalogued model it
+    /// sent unchecked) to its key now, generations and all: the job is then resumed, not paid
+    /// for again. A job that already has a record under its key keeps it.
+    pub fn rekey(&mut self, jobs: &[Job]) -> Result<usize, StateError> {
+        let tx = self.conn.transaction()?;
+        let mut moved = 0;
+        for job in jobs {
+            let Some(old) = &job.legacy_key else { continue };
+            let n = exec(
+                &tx,
+                "UPDATE jobs SET key = ?2 WHERE key = ?1 AND NOT EXISTS (SELECT 1 FROM jobs WHERE key = ?2)",
+                params![old.0, job.key.0],
+            )?;
+            if n > 0 {
+                exec(
+                    &tx,
+                    "UPDATE generations SET job_key = ?2 WHERE job_key = ?1",
+                    params![old.0, job.key.0],
+                )?;
+                moved += n;
+            }
+        }
+        tx.commit()?;
+        Ok(moved)
+    }
+
     /// The files holding finished videos (names lowercased, as some file systems ignore case),
     /// with the job each belongs to.
     pub fn finished_files(&self) -> Result<HashMap<String, JobKey>, StateError> {
