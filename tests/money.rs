@@ -190,3 +190,18 @@ fn jobs_an_earlier_version_sent_unchecked_are_picked_up_not_paid_again() {
     assert_eq!(h.log().submits.len(), 2, "nothing paid again");
     common::assert_said(&again, "2 already done");
 }
+
+#[test]
+fn adopt_refuses_a_part_of_the_manifest_that_would_drop_the_other_rows() {
+    let h = Harness::fast();
+    let manifest = ten_prompts(&h);
+    assert_eq!(h.run(&manifest, &[]).status.code(), Some(exit_code::OK));
+    std::fs::remove_file(h.out().join("state.db")).unwrap();
+    let part = h.run(&manifest, &["--adopt", "--limit", "3"]);
+    assert_eq!(part.status.code(), Some(exit_code::INVALID));
+    common::assert_said(&part, "`--adopt` needs the whole manifest");
+    assert_eq!(h.results().len(), 10, "results.csv keeps every row");
+    let whole = h.run(&manifest, &["--adopt"]);
+    assert_eq!(whole.status.code(), Some(exit_code::OK));
+    assert_eq!(h.log().submits.len(), 10, "nothing paid again");
+}

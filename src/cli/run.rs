@@ -50,9 +50,18 @@ fn watch_signals(shutdown: Shutdown) {
 
 pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let mut plan = load_plan(&args.manifest)?;
+    let whole = plan.jobs.len();
     keep_shard(&mut plan, args.shard)?;
     if let Some(limit) = args.limit {
         plan.jobs.truncate(limit);
+    }
+    // `--adopt` rebuilds the state from `results.csv`, which is then rewritten for the jobs
+    // planned: a part of the manifest would drop the others' rows (their generations, charges).
+    if args.adopt && plan.jobs.len() < whole {
+        return Err(usage(
+            "`--adopt` needs the whole manifest: run it once without `--limit` and without a shard (`--shard`, \
+             `JOB_COMPLETION_INDEX`), then narrow the runs again",
+        ));
     }
     let out = args
         .out
