@@ -750,10 +750,8 @@ impl Planner<'_> {
             };
             match coerce(param.kind, &value.value) {
                 Ok(v) => match param.kind {
-                    ParamKind::Media {
-                        kind, list, data_uri, ..
-                    } => {
-                        if let Some(m) = self.named_media(param.name, kind, list, data_uri, &v, value.at) {
+                    ParamKind::Media { .. } => {
+                        if let Some(m) = self.named_media(param.name, param.kind, &v, value.at) {
                             media.push(m);
                         }
                     }

@@ -228,3 +228,45 @@ fn a_local_file_refused_where_urls_only_are_taken_stops_that_kind_early() {
         "{rows:#?}"
     );
 }
+
+#[test]
+fn a_list_field_takes_a_folder_or_a_glob_and_counts_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    media_files(dir.path());
+    let png = std::fs::read(dir.path().join("img.png")).unwrap();
+    std::fs::create_dir(dir.path().join("refs")).unwrap();
+    for i in 0..5 {
+        let mut bytes = png.clone();
+        bytes.push(i);
+        std::fs::write(dir.path().join(format!("refs/{i}.png")), bytes).unwrap();
+    }
+    let job = |list: &str| {
+        format!(
+            "jobs:\n  - model: kling-video/v1.6/standard/multi-image-to-video\n    prompt: x\n    params:\n      \
+             image_list: {list}\n"
+        )
+    };
+    let plan = plan_text(dir.path(), &job("refs/[0-2].png")).unwrap();
+    let body = plan.jobs[0].body();
+    let sent = body["image_list"].as_array().unwrap();
+    assert_eq!(sent.len(), 3, "the glob's three files, in name order");
+    assert!(
+        sent.iter()
+            .all(|v| v.as_str().unwrap().starts_with("data:image/png;base64,"))
+    );
+    // The folder holds five: more than the model takes.
+    let err = plan_text(dir.path(), &job("refs/")).unwrap_err().to_string();
+    assert!(
+        err.contains("`image_list` has 5 file(s)") && err.contains("give 2 to 4 files"),
+        "{err}"
+    );
+    // A field that takes one file is given one.
+    let err = plan_text(
+        dir.path(),
+        "jobs:\n  - model: google/veo-3.1-first-last-image-to-video\n    input: img.png\n    prompt: x\n    params:\n      \
+         last_image_url: refs/\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`last_image_url` takes one file"), "{err}");
+}

@@ -11,7 +11,7 @@ use super::values::{Refused, refused};
 use serde_json::Value;
 
 use super::{InputValue, LocalInput, NamedMedia, Planner, is_url};
-use crate::catalog::{self, InputSlot, MediaKind, ModelSpec};
+use crate::catalog::{self, InputSlot, MediaKind, ModelSpec, ParamKind};
 use crate::manifest::{Entry, Pos, Spanned};
 
 impl Planner<'_> {
@@ -257,20 +257,66 @@ impl Planner<'_> {
     pub(super) fn named_media(
         &mut self,
         field: &'static str,
-        kind: MediaKind,
-        list: bool,
-        data_uri: Option<bool>,
+        param: ParamKind,
         value: &Value,
         at: Pos,
     ) -> Option<NamedMedia> {
+        let ParamKind::Media {
+            kind,
+            list,
+            data_uri,
+            items,
+        } = param
+        else {
+            return None;
+        };
         let written: Vec<&str> = match value {
             Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
             Value::String(s) => vec![s.as_str()],
             _ => return None,
         };
         let mut values = Vec::with_capacity(written.len());
+        // A folder or glob names the files of a list field, in name order.
+        let mut paths: Vec<String> = Vec::with_capacity(written.len());
         for text in written {
             let text = text.trim();
+            if is_url(text) || !names_several(&self.manifest.dir, text) {
+                paths.push(text.to_string());
+                continue;
+            }
+            if !list {
+                self.error(
+                    at,
+                    format!("`{field}` takes one file, and `{text}` names a folder or a glob"),
+                    Some(format!("give one file or URL for `{field}`")),
+                );
+                return None;
+            }
+            match expand(&self.manifest.dir, text) {
+                Ok(found) if !found.is_empty() => paths.extend(found.into_iter().map(|(label, _)| label)),
+                Ok(_) => {
+                    self.error(
+                        at,
+                        format!("`{field}`: `{text}` names no file"),
+                        Some("check the folder or the pattern (relative to the manifest's folder)".into()),
+                    );
+                    return None;
+                }
+                Err(refused) => {
+                    self.error(
+                        at,
+                        format!("`{field}` `{text}`: {}", refused.message),
+                        Some(refused.help),
+                    );
+                    return None;
+                }
+            }
+        }
+        if list && let Err(refused) = super::values::check_count(paths.len(), items) {
+            self.error(at, format!("`{field}` {}", refused.message), Some(refused.help));
+            return None;
+        }
+        for text in paths.iter().map(String::as_str) {
             if is_url(text) {
                 values.push(InputValue::Url(text.to_string()));
                 continue;

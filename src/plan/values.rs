@@ -181,24 +181,9 @@ pub(super) fn check_value(kind: ParamKind, value: &Value) -> Result<(), Refused>
                 expected(kind),
             ));
         }
-        ParamKind::Media {
-            list,
-            items: (least, most),
-            ..
-        } => {
-            if let Some(n) = value.as_array().map(Vec::len)
-                && (least.is_some_and(|lo| n < lo) || most.is_some_and(|hi| n > hi))
-            {
-                let wanted = match (least, most) {
-                    (Some(lo), Some(hi)) => format!("{lo} to {hi}"),
-                    (Some(lo), None) => format!("at least {lo}"),
-                    (_, hi) => format!("at most {}", hi.unwrap_or(0)),
-                };
-                return Err(refused(
-                    format!("has {n} item(s)"),
-                    format!("give {wanted} files or URLs"),
-                ));
-            }
+        // How many files a list holds is counted once its folders and globs are expanded
+        // (`Planner::named_media`).
+        ParamKind::Media { list, .. } => {
             let texts = match value {
                 Value::Array(items) if list => items.iter().all(|i| i.as_str().is_some_and(|s| !s.trim().is_empty())),
                 Value::String(s) if !list => !s.trim().is_empty(),
@@ -253,4 +238,20 @@ fn display(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A list of `n` media files against what the field takes.
+pub(super) fn check_count(n: usize, (least, most): (Option<usize>, Option<usize>)) -> Result<(), Refused> {
+    if least.is_some_and(|lo| n < lo) || most.is_some_and(|hi| n > hi) {
+        let wanted = match (least, most) {
+            (Some(lo), Some(hi)) => format!("{lo} to {hi}"),
+            (Some(lo), None) => format!("at least {lo}"),
+            (_, hi) => format!("at most {}", hi.unwrap_or(0)),
+        };
+        return Err(refused(
+            format!("has {n} file(s)"),
+            format!("give {wanted} files or URLs"),
+        ));
+    }
+    Ok(())
 }
