@@ -108,8 +108,12 @@ pub enum ParamKind {
         min: Option<usize>,
         max: Option<usize>,
     },
-    /// A JSON object (its fields are the service's to judge).
-    Object,
+    /// A JSON object: its documented fields are checked (required ones present, each one's
+    /// kind); others are the service's to judge. A media field inside it takes URLs only (files
+    /// are read for the request's own fields, not inside mappings).
+    Object {
+        fields: &'static [ParamSpec],
+    },
     /// The docs allow several types: sent as written.
     Any,
 }
@@ -123,7 +127,7 @@ impl ParamKind {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ParamSpec {
     pub name: &'static str,
     pub kind: ParamKind,
@@ -498,7 +502,11 @@ fn kind_text(kind: ParamKind) -> String {
             }
         }
         ParamKind::List { .. } => "a list".into(),
-        ParamKind::Object => "a mapping".into(),
+        ParamKind::Object { fields } if fields.iter().any(|f| f.required) => {
+            let needed: Vec<&str> = fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+            format!("a mapping with {}", quoted_list(&needed))
+        }
+        ParamKind::Object { .. } => "a mapping".into(),
         ParamKind::Any => "a value (see the vendor's page)".into(),
     }
 }
@@ -517,7 +525,17 @@ fn example_value(kind: ParamKind) -> String {
         } => "assets/teaser.mp4".into(),
         ParamKind::Media { .. } => "assets/shoe.jpg".into(),
         ParamKind::List { .. } => "[]".into(),
-        ParamKind::Object => "{}".into(),
+        ParamKind::Object { fields } => {
+            let each: Vec<String> = fields
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| match f.kind {
+                    ParamKind::Media { .. } => format!("{}: https://example.com/file", f.name),
+                    kind => format!("{}: {}", f.name, example_value(kind)),
+                })
+                .collect();
+            format!("{{{}}}", each.join(", "))
+        }
         ParamKind::Text { .. } | ParamKind::Any => "\"…\"".into(),
     }
 }

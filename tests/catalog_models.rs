@@ -9,7 +9,7 @@ use common::catalog_jobs::{media_files, minimal_job};
 
 use std::path::Path;
 
-use vidbatch::catalog::{self, ModelSpec, ParamKind};
+use vidbatch::catalog::{self, ParamKind};
 use vidbatch::{manifest, plan};
 
 /// A value outside the parameter's enum or range, when it has one.
@@ -115,6 +115,20 @@ fn a_misspelt_parameter_a_missing_input_and_a_wrong_kind_of_file_are_refused_bef
         "jobs:\n  - model: google/veo-3.1-first-last-image-to-video\n    input: img.png\n    prompt: x\n",
         "needs `last_image_url`",
     );
+    // The documented fields of a mapping: required ones present, each of its kind.
+    let act_two = |character: &str| {
+        format!(
+            "jobs:\n  - model: runway/act_two\n    params:\n      character: {character}\n      \
+             reference: {{type: video, url: https://example.com/r.mp4}}\n"
+        )
+    };
+    refused(&act_two("{type: video}"), "`character` has no `url`");
+    refused(
+        &act_two("{type: sound, url: https://example.com/c.mp4}"),
+        "`type` cannot be `sound`",
+    );
+    refused(&act_two("{type: video, url: clip.mp4}"), "`url` must be an http(s) URL");
+    assert!(plan_text(dir.path(), &act_two("{type: video, url: https://example.com/c.mp4}")).is_ok());
 }
 
 #[test]
@@ -164,10 +178,7 @@ fn a_minimal_job_of_every_catalogued_model_runs_against_the_simulator() {
     let h = common::Harness::fast();
     media_files(h.dir.path());
     let mut manifest = String::from("jobs:\n");
-    // A required parameter that is a mapping of required fields (`runway/act_two`'s
-    // `character`) is checked by the client as a mapping only: its fields are the service's.
-    let shallow = |m: &&ModelSpec| m.params.iter().any(|p| p.required && p.kind == ParamKind::Object);
-    for m in catalog::models().iter().filter(|m| !shallow(m)) {
+    for m in catalog::models() {
         manifest.push_str(minimal_job(m).strip_prefix("jobs:\n").unwrap());
     }
     let path = h.write("all.yaml", &manifest);
@@ -185,7 +196,7 @@ fn a_minimal_job_of_every_catalogued_model_runs_against_the_simulator() {
         common::stderr(&output)
     );
     let rows = h.results();
-    assert_eq!(rows.len(), catalog::models().iter().filter(|m| !shallow(m)).count());
+    assert_eq!(rows.len(), catalog::models().len());
     assert!(rows.iter().all(|r| r["status"] == "completed"));
     assert_eq!(log.submits.len(), rows.len());
 }

@@ -18,11 +18,7 @@ fn priced_manifest(h: &Harness) -> std::path::PathBuf {
     let mut text = String::from("jobs:\n");
     let mut models = 0;
     for m in catalog::models() {
-        if matches!(pricing(m.id), None | Some(Pricing::Variable))
-            || m.params
-                .iter()
-                .any(|p| p.required && p.kind == catalog::ParamKind::Object)
-        {
+        if matches!(pricing(m.id), None | Some(Pricing::Variable)) {
             continue;
         }
         models += 1;

@@ -86,6 +86,9 @@ struct Param {
     max_items: Option<usize>,
     #[serde(default)]
     alt_types: Vec<String>,
+    /// An object's fields, in the same shape.
+    #[serde(default)]
+    fields: Vec<Param>,
 }
 
 #[derive(Deserialize)]
@@ -241,8 +244,31 @@ fn kind_of(p: &Param) -> ParamKind {
             min: p.min_items,
             max: p.max_items,
         },
-        ("object", _) => ParamKind::Object,
+        ("object", _) => ParamKind::Object {
+            fields: Box::leak(p.fields.iter().map(nested).collect::<Vec<_>>().into_boxed_slice()),
+        },
         _ => ParamKind::Any,
+    }
+}
+
+/// A field of an object: its kind by the same rules; one that takes media (`format: uri`, a
+/// `url` or `…_url` name) takes a URL.
+fn nested(p: &Param) -> ParamSpec {
+    let media = p.kind == "string" && (p.name == "url" || p.name.ends_with("_url"));
+    ParamSpec {
+        name: leak(&p.name),
+        kind: if media {
+            ParamKind::Media {
+                kind: MediaKind::ImageOrVideo,
+                list: false,
+                data_uri: Some(false),
+                items: (None, None),
+            }
+        } else {
+            kind_of(p)
+        },
+        default: None,
+        required: p.required,
     }
 }
 

@@ -73,7 +73,14 @@ fn expected(kind: ParamKind) -> String {
             (None, Some(hi)) => format!("give a list of at most {hi} items"),
             (None, None) => "give a list (`[a, b]` in YAML)".into(),
         },
-        ParamKind::Object => "give a mapping of its fields (`{a: 1}` in YAML)".into(),
+        ParamKind::Object { fields } if fields.iter().any(|f| f.required) => {
+            let needed: Vec<&str> = fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+            format!(
+                "give a mapping with {} (`{{a: 1}}` in YAML)",
+                catalog::quoted_list(&needed)
+            )
+        }
+        ParamKind::Object { .. } => "give a mapping of its fields (`{a: 1}` in YAML)".into(),
         ParamKind::Any => "see the model's documentation".into(),
     }
 }
@@ -201,13 +208,37 @@ pub(super) fn check_value(kind: ParamKind, value: &Value) -> Result<(), Refused>
                 return Err(refused(format!("has {} items", items.len()), expected(kind)));
             }
         }
-        ParamKind::Object if !value.is_object() => {
-            return Err(refused(
-                format!("must be a mapping, not {}", what(value)),
-                expected(kind),
-            ));
+        ParamKind::Object { fields } => {
+            let Some(map) = value.as_object() else {
+                return Err(refused(
+                    format!("must be a mapping, not {}", what(value)),
+                    expected(kind),
+                ));
+            };
+            if let Some(missing) = fields.iter().find(|f| f.required && !map.contains_key(f.name)) {
+                return Err(refused(format!("has no `{}`", missing.name), expected(kind)));
+            }
+            for f in fields {
+                let Some(v) = map.get(f.name) else { continue };
+                // Inside a mapping a media field takes a URL: files are read for the request's
+                // own fields only.
+                if let ParamKind::Media { .. } = f.kind
+                    && !v.as_str().is_some_and(super::is_url)
+                {
+                    return Err(refused(
+                        format!("`{}` must be an http(s) URL, not `{}`", f.name, display(v)),
+                        format!(
+                            "put the file where an https URL reaches it, and give that URL as `{}`",
+                            f.name
+                        ),
+                    ));
+                }
+                if let Err(inner) = check_value(f.kind, v) {
+                    return Err(refused(format!("`{}` {}", f.name, inner.message), inner.help));
+                }
+            }
         }
-        ParamKind::Bool | ParamKind::Object | ParamKind::Any => {}
+        ParamKind::Bool | ParamKind::Any => {}
     }
     Ok(())
 }

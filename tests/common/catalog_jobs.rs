@@ -50,7 +50,18 @@ pub fn valid(kind: ParamKind) -> String {
         } => format!("[{}]", vec![file_for(kind); least.unwrap_or(1).max(1)].join(", ")),
         ParamKind::Media { kind, .. } => file_for(kind).into(),
         ParamKind::List { .. } => "[]".into(),
-        ParamKind::Object => "{}".into(),
+        // Its required fields; a media field inside a mapping takes a URL.
+        ParamKind::Object { fields } => {
+            let each: Vec<String> = fields
+                .iter()
+                .filter(|f| f.required)
+                .map(|f| match f.kind {
+                    ParamKind::Media { .. } => format!("{}: https://example.com/a.mp4", f.name),
+                    kind => format!("{}: {}", f.name, valid(kind)),
+                })
+                .collect();
+            format!("{{{}}}", each.join(", "))
+        }
         ParamKind::Text { .. } | ParamKind::Any => "\"text\"".into(),
     }
 }
