@@ -114,9 +114,10 @@ pub struct Alias {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub key: JobKey,
-    /// The key an earlier vidbatch gave this job, when it sent the model unchecked (before the
-    /// catalog): a record under it is this job's ([`crate::state::RunState::rekey`]).
-    pub legacy_key: Option<JobKey>,
+    /// The model id and parameters as written, when the model is one an earlier vidbatch sent
+    /// unchecked (before the catalog): [`Job::legacy_key`] is made from them on demand (a run
+    /// needs it once; `validate` of 100,000 rows not at all).
+    legacy: Option<Arc<(String, Map<String, Value>)>>,
     pub model: String,
     /// The exact template name sent to the API.
     pub template: Option<String>,
@@ -184,6 +185,21 @@ impl Job {
             body.insert(m.field.into(), m.wire());
         }
         Value::Object(body)
+    }
+
+    /// The key an earlier vidbatch gave this job, when it sent the model unchecked (before the
+    /// catalog), and that key is not [`Job::key`]: a record under it is this job's
+    /// ([`crate::state::RunState::rekey`]).
+    pub fn legacy_key(&self) -> Option<JobKey> {
+        let (model, raw) = self.legacy.as_deref()?;
+        let mut raw = raw.clone();
+        if let Some(p) = self.params.get("prompt") {
+            raw.insert("prompt".into(), p.clone());
+        }
+        if let Some(t) = &self.template {
+            raw.insert("template".into(), t.clone().into());
+        }
+        Some(job_key(model, &raw, self.input.as_ref(), &[])).filter(|k| *k != self.key)
     }
 
     /// The request fields that carry a local file (sent as a `data:` URI).
@@ -341,7 +357,7 @@ struct Resolved {
     params: Map<String, Value>,
     media: Arc<Vec<NamedMedia>>,
     /// The model id and parameters as written, for [`Job::legacy_key`].
-    legacy: Option<(String, Map<String, Value>)>,
+    legacy: Option<Arc<(String, Map<String, Value>)>>,
 }
 
 impl Planner<'_> {
@@ -465,18 +481,8 @@ impl Planner<'_> {
                     };
                     let input = input.as_ref().map(|(_, i)| i.clone());
                     let key = job_key(&resolved.model, &params, input.as_ref(), &resolved.media);
-                    let legacy_key = resolved.legacy.as_ref().map(|(model, raw)| {
-                        let mut raw = raw.clone();
-                        if let Some(p) = prompt {
-                            raw.insert("prompt".into(), p.clone().into());
-                        }
-                        if let Some(t) = template {
-                            raw.insert("template".into(), t.clone().into());
-                        }
-                        job_key(model, &raw, input.as_ref(), &[])
-                    });
                     jobs.push(Job {
-                        legacy_key: legacy_key.filter(|k| *k != key),
+                        legacy: resolved.legacy.clone(),
                         key,
                         model: resolved.model.clone(),
                         template: template.clone(),
@@ -565,7 +571,7 @@ impl Planner<'_> {
                     (n.value.clone(), v)
                 })
                 .collect();
-            (model.value.clone(), raw)
+            Arc::new((model.value.clone(), raw))
         });
         Some(Resolved {
             // Another spelling the docs use is sent as the id the API takes.

@@ -172,10 +172,7 @@ fn jobs_an_earlier_version_sent_unchecked_are_picked_up_not_paid_again() {
     .unwrap();
     let db = rusqlite::Connection::open(h.out().join("state.db")).unwrap();
     for job in &plan.jobs {
-        let old = job
-            .legacy_key
-            .as_ref()
-            .expect("`duration: 5` is the default: the keys differ");
+        let old = job.legacy_key().expect("`duration: 5` is the default: the keys differ");
         db.execute("UPDATE jobs SET key = ?2 WHERE key = ?1", [&job.key.0, &old.0])
             .unwrap();
         db.execute(

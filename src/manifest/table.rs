@@ -33,6 +33,11 @@ pub(super) enum Column {
 /// A header name folded as people mean it: lowercase, with runs of spaces or underscores as one
 /// `_` and none around (`Negative Prompt` is `negative_prompt`).
 pub fn fold_header(name: &str) -> String {
+    // A header already in its folded form (`negative_prompt`) is itself.
+    let folded = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+    if name.chars().all(folded) && !name.starts_with('_') && !name.ends_with('_') && !name.contains("__") {
+        return name.to_string();
+    }
     name.split(|c: char| c.is_whitespace() || c == '_')
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()

@@ -92,6 +92,9 @@ pub(super) fn coerce(kind: ParamKind, value: &Value) -> Result<Value, Refused> {
             Ok(i) => Value::from(i),
             Err(_) => return Err(refused(format!("must be a whole number, not `{s}`"), expected(kind))),
         },
+        // Written as the enum spells it, the usual case: no folding (100,000 rows of one enum
+        // spent 8 % of `validate` folding every option of it again).
+        (ParamKind::Choice(options), Value::String(s)) if options.contains(&s.as_str()) => value.clone(),
         (ParamKind::Choice(options), Value::String(s)) => {
             let folded = catalog::fold_name(s);
             match options.iter().find(|o| catalog::fold_name(o) == folded) {

@@ -176,7 +176,7 @@ impl RunState {
         let tx = self.conn.transaction()?;
         let mut moved = 0;
         for job in jobs {
-            let Some(old) = &job.legacy_key else { continue };
+            let Some(old) = job.legacy_key() else { continue };
             let n = exec(
                 &tx,
                 "UPDATE jobs SET key = ?2 WHERE key = ?1 AND NOT EXISTS (SELECT 1 FROM jobs WHERE key = ?2)",
