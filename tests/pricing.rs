@@ -65,7 +65,11 @@ fn the_estimate_is_what_the_simulator_charges_for_fixed_and_variant_prices() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|e| e["event"] == "run_started")
         .expect("a run_started event");
-    assert_eq!(started["estimated_credits"].as_f64(), Some(estimate as f64));
+    assert_eq!(
+        started["estimated_credits"].as_u64(),
+        Some(estimate),
+        "a whole number, as in results.csv"
+    );
     let charged: u64 = h
         .log()
         .submits

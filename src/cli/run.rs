@@ -217,6 +217,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         completed: totals.completed,
         failed: totals.failed,
         unknown: totals.unknown,
+        awaiting_download: totals.awaiting_download,
         pending: totals.pending,
         credits: totals.credits,
         api_requests: report.api_requests,

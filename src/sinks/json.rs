@@ -65,6 +65,16 @@ fn job_fields(job: &Job) -> Value {
     })
 }
 
+/// Credits as the whole numbers they are (`29000000`, not `29000000.0`), for scripts that compare
+/// them with the results' column; a fraction stays one.
+fn credits_json(c: f64) -> Value {
+    if c.fract() == 0.0 && c.abs() < 9e15 {
+        Value::from(c as i64)
+    } else {
+        json!(c)
+    }
+}
+
 fn with(mut base: Value, extra: Value) -> Value {
     if let (Value::Object(base), Value::Object(extra)) = (&mut base, extra) {
         base.extend(extra);
@@ -84,8 +94,8 @@ impl Sink for JsonLines {
                         "to_submit": s.to_submit,
                         "to_follow": s.to_follow,
                         "already_done": s.already_done,
-                        "estimated_credits": s.estimate,
-                        "max_credits": s.max_credits,
+                        "estimated_credits": s.estimate.map(credits_json),
+                        "max_credits": s.max_credits.map(credits_json),
                     }),
                 );
             }
@@ -98,7 +108,7 @@ impl Sink for JsonLines {
                 "job_submitted",
                 with(
                     job_fields(job),
-                    json!({"generation_id": generation_id, "attempt": attempt, "credits": credits}),
+                    json!({"generation_id": generation_id, "attempt": attempt, "credits": credits.map(credits_json)}),
                 ),
             ),
             RunEvent::Retrying {
@@ -126,7 +136,7 @@ impl Sink for JsonLines {
                 "job_completed",
                 with(
                     job_fields(job),
-                    json!({"generation_id": generation_id, "bytes": bytes, "credits": credits}),
+                    json!({"generation_id": generation_id, "bytes": bytes, "credits": credits.map(credits_json)}),
                 ),
             ),
             RunEvent::Failed {
@@ -164,7 +174,7 @@ impl Sink for JsonLines {
                             "queued": p.queued,
                             "generating": p.generating,
                             "downloading": p.downloading,
-                            "credits": p.credits,
+                            "credits": credits_json(p.credits),
                             "requests": p.requests,
                             "elapsed_ms": p.elapsed.as_millis() as u64,
                         }),
@@ -177,8 +187,9 @@ impl Sink for JsonLines {
                     "completed": f.completed,
                     "failed": f.failed,
                     "unknown": f.unknown,
+                    "awaiting_download": f.awaiting_download,
                     "pending": f.pending,
-                    "credits": f.credits,
+                    "credits": credits_json(f.credits),
                     "api_requests": f.api_requests,
                     "elapsed_ms": f.elapsed.as_millis() as u64,
                     "stopped": f.stopped,

@@ -139,6 +139,8 @@ pub struct Finished {
     pub completed: usize,
     pub failed: usize,
     pub unknown: usize,
+    /// Generated and paid for, the video not saved yet.
+    pub awaiting_download: usize,
     pub pending: usize,
     /// Credits of every generation recorded in this output folder.
     pub credits: f64,
