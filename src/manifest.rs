@@ -293,6 +293,30 @@ pub fn load_bytes(path: &Path, bytes: Vec<u8>) -> Result<Manifest, Diagnostics> 
     if sheet::is_spreadsheet(path, &bytes) {
         return sheet::parse_sheet(path, &bytes);
     }
+    // A picture, a video or a PDF given by mistake (the input in place of the manifest) says
+    // what it is, rather than "mixes two encodings".
+    if let Some(kind) = infer::get(&bytes).filter(|k| {
+        matches!(
+            k.matcher_type(),
+            infer::MatcherType::Image
+                | infer::MatcherType::Video
+                | infer::MatcherType::Audio
+                | infer::MatcherType::Doc
+                | infer::MatcherType::Archive
+        )
+    }) {
+        return Err(refused(Unreadable::new(
+            format!(
+                "this file holds {} (a .{}), not a manifest",
+                kind.mime_type(),
+                kind.extension()
+            ),
+            Some(
+                "give the YAML, CSV or spreadsheet that lists the jobs (`vidbatch run jobs.yaml`); images and videos \
+                 are named inside it, as `input:`",
+            ),
+        )));
+    }
     let decoded = encoding::decode(bytes).map_err(refused)?;
     let mut manifest = parse(path, decoded.text.into())?;
     if let Some(offset) = decoded.windows_1252_at {
@@ -398,6 +422,19 @@ use yaml::parse_yaml;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_picture_or_a_video_given_as_the_manifest_says_what_it_is() {
+        let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/assets");
+        for (file, holds) in [("bag.png", "image/png (a .png)"), ("teaser.mp4", "video/mp4 (a .mp4)")] {
+            let bytes = std::fs::read(assets.join(file)).unwrap();
+            let err = load_bytes(Path::new("jobs.csv"), bytes).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("this file holds {holds}, not a manifest")),
+                "{err}"
+            );
+        }
+    }
 
     fn yaml(text: &str) -> Result<Manifest, Diagnostics> {
         let mut m = Manifest::new("m.yaml".as_ref(), text.into());
