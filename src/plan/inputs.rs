@@ -261,6 +261,33 @@ impl Planner<'_> {
         value: &Value,
         at: Pos,
     ) -> Option<NamedMedia> {
+        let ParamKind::Media { list, .. } = param else {
+            return None;
+        };
+        match self.media_values(field, param, value, at) {
+            Ok(values) => Some(NamedMedia {
+                field,
+                written: value.clone(),
+                values,
+                list,
+            }),
+            // One problem of the field is reported, at its value.
+            Err(refused) => {
+                self.error(at, refused.message, Some(refused.help));
+                None
+            }
+        }
+    }
+
+    /// The files and URLs of a media field's value (see [`Planner::named_media`]); a problem's
+    /// message names the field.
+    fn media_values(
+        &mut self,
+        field: &'static str,
+        param: ParamKind,
+        value: &Value,
+        at: Pos,
+    ) -> Result<Vec<InputValue>, Refused> {
         let ParamKind::Media {
             kind,
             list,
@@ -268,14 +295,13 @@ impl Planner<'_> {
             items,
         } = param
         else {
-            return None;
+            return Ok(Vec::new());
         };
         let written: Vec<&str> = match value {
             Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
             Value::String(s) => vec![s.as_str()],
-            _ => return None,
+            _ => Vec::new(),
         };
-        let mut values = Vec::with_capacity(written.len());
         // A folder or glob names the files of a list field, in name order.
         let mut paths: Vec<String> = Vec::with_capacity(written.len());
         for text in written {
@@ -285,72 +311,49 @@ impl Planner<'_> {
                 continue;
             }
             if !list {
-                self.error(
-                    at,
+                return Err(refused(
                     format!("`{field}` takes one file, and `{text}` names a folder or a glob"),
-                    Some(format!("give one file or URL for `{field}`")),
-                );
-                return None;
+                    format!("give one file or URL for `{field}`"),
+                ));
             }
-            match expand(&self.manifest.dir, text) {
-                Ok(found) if !found.is_empty() => paths.extend(found.into_iter().map(|(label, _)| label)),
-                Ok(_) => {
-                    self.error(
-                        at,
-                        format!("`{field}`: `{text}` names no file"),
-                        Some("check the folder or the pattern (relative to the manifest's folder)".into()),
-                    );
-                    return None;
-                }
-                Err(refused) => {
-                    self.error(
-                        at,
-                        format!("`{field}` `{text}`: {}", refused.message),
-                        Some(refused.help),
-                    );
-                    return None;
-                }
+            let found = expand(&self.manifest.dir, text)
+                .map_err(|r| refused(format!("`{field}` `{text}`: {}", r.message), r.help))?;
+            if found.is_empty() {
+                return Err(refused(
+                    format!("`{field}`: `{text}` names no file"),
+                    "check the folder or the pattern (relative to the manifest's folder)".into(),
+                ));
             }
+            paths.extend(found.into_iter().map(|(label, _)| label));
         }
-        if list && let Err(refused) = super::values::check_count(paths.len(), items) {
-            self.error(at, format!("`{field}` {}", refused.message), Some(refused.help));
-            return None;
+        if list {
+            super::values::check_count(paths.len(), items)
+                .map_err(|r| refused(format!("`{field}` {}", r.message), r.help))?;
         }
-        for text in paths.iter().map(String::as_str) {
+        let mut values = Vec::with_capacity(paths.len());
+        for text in &paths {
             if is_url(text) {
-                values.push(InputValue::Url(text.to_string()));
+                values.push(InputValue::Url(text.clone()));
                 continue;
             }
             if let Some((scheme, _)) = text.split_once("://") {
-                self.error(
-                    at,
+                return Err(refused(
                     format!("`{field}`: `{scheme}://` URLs are not supported"),
-                    Some("use an http(s) URL or a path relative to the manifest".into()),
-                );
-                return None;
+                    "use an http(s) URL or a path relative to the manifest".into(),
+                ));
             }
-            let local = match self.local(&self.manifest.dir.join(text)) {
-                Ok(local) => local,
-                Err(refused) => {
-                    self.error(
-                        at,
-                        format!("`{field}` `{text}`: {}", refused.message),
-                        Some(refused.help),
-                    );
-                    return None;
-                }
-            };
+            let local = self
+                .local(&self.manifest.dir.join(text))
+                .map_err(|r| refused(format!("`{field}` `{text}`: {}", r.message), r.help))?;
             if !kind.takes(local.family()) {
-                self.error(
-                    at,
+                return Err(refused(
                     format!(
                         "`{field}` `{text}` is {}, but `{field}` takes {}",
                         local.mime(),
                         kind.as_str()
                     ),
-                    Some(format!("give {} file or an http(s) URL", kind.as_str())),
-                );
-                return None;
+                    format!("give {} file or an http(s) URL", kind.as_str()),
+                ));
             }
             // Once per field: the docs say it takes URLs only; the file goes as a `data:` URI
             // all the same (the service may take it), and the user knows what to do if not.
@@ -367,12 +370,7 @@ impl Planner<'_> {
             }
             values.push(InputValue::Local(local));
         }
-        Some(NamedMedia {
-            field,
-            written: value.clone(),
-            values,
-            list,
-        })
+        Ok(values)
     }
 }
 
