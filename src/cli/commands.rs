@@ -15,6 +15,18 @@ use vidbatch::{catalog, manifest};
 use super::args::{Cli, SimArgs};
 use super::output::{CliError, aborted, diagnostic_line, say, stderr_in_color, stderr_is_json, usage};
 
+/// The API's base URL: `AIMLAPI_BASE_URL`, else the real service's; without a trailing `/`, so
+/// that `run`, `validate` and `models` keep one copy of its price list.
+pub(super) fn api_base_url() -> String {
+    std::env::var("AIMLAPI_BASE_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| vidbatch::api::DEFAULT_BASE_URL.to_string())
+        .trim()
+        .trim_end_matches('/')
+        .to_string()
+}
+
 pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
     let manifest = manifest::load(path).map_err(CliError::Manifest)?;
     let plan = plan::plan(&manifest).map_err(CliError::Manifest)?;
@@ -56,12 +68,8 @@ pub(crate) async fn validate(path: &Path, out: Option<&Path>, shard: Option<Shar
     let mut plan = load_plan(path)?;
     keep_shard(&mut plan, shard)?;
     // Priced as a run would price it: the API's price list (no key needed), or its kept copy.
-    let base = std::env::var("AIMLAPI_BASE_URL")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| vidbatch::api::DEFAULT_BASE_URL.to_string());
     // Where the prices come from is said beside the estimate (stdout), not as a warning.
-    let (price_list, note) = vidbatch::pricing::load(base.trim()).await;
+    let (price_list, note) = vidbatch::pricing::load(&api_base_url()).await;
     // What a folder already holds: `--out`, else the folder `run` would use, if a run used it.
     let default_out = Path::new("out").join(plan::slug(&plan.name, 80));
     let folder = out
@@ -204,11 +212,7 @@ pub(crate) async fn serve_sim(args: SimArgs) -> Result<i32, CliError> {
 /// `vidbatch models [FILTER]`: the catalog, one line a model; `vidbatch models ID`: one model as
 /// a manifest uses it.
 pub(crate) async fn models(filter: Option<&str>) -> Result<i32, CliError> {
-    let base = std::env::var("AIMLAPI_BASE_URL")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| vidbatch::api::DEFAULT_BASE_URL.to_string());
-    let (prices, note) = vidbatch::pricing::load(base.trim()).await;
+    let (prices, note) = vidbatch::pricing::load(&api_base_url()).await;
     let price = |id: &str, short: bool| prices.as_ref().and_then(|p| p.describe(id, short));
     let mut out = std::io::stdout().lock();
     if let Some(spec) = filter.and_then(catalog::model) {

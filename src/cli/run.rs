@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use vidbatch::api::{ApiClient, ApiKey, DEFAULT_BASE_URL, error_chain};
+use vidbatch::api::{ApiClient, ApiKey, error_chain};
 use vidbatch::coordinator::polling::PollPolicy;
 use vidbatch::coordinator::{CancelLevel, Coordinator, Polling, RunConfig, Shutdown};
 use vidbatch::download::Downloader;
@@ -20,7 +20,7 @@ use vidbatch::sinks::{self, Finished, RunEvent, Sinks};
 use vidbatch::state::{RunState, StateError};
 
 use super::args::RunArgs;
-use super::commands::{keep_shard, load_plan};
+use super::commands::{api_base_url, keep_shard, load_plan};
 use super::output::{CliError, View, aborted, say, stderr_is_terminal, usage};
 
 /// Turns Ctrl-C and SIGTERM into shutdown levels: the first Ctrl-C drains, a second aborts;
@@ -106,11 +106,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
                 });
             }
         };
-        let base = std::env::var("AIMLAPI_BASE_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
-        let base = base.trim().trim_end_matches('/').to_string();
+        let base = api_base_url();
         (base.clone(), ApiKey::new(key), base)
     };
 
