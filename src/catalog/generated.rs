@@ -11,15 +11,14 @@ use super::{DefaultValue, InputSlot, MediaKind, ModelSpec, ParamKind, ParamSpec}
 /// The embedded catalog file, as generated.
 const CATALOG: &str = include_str!("../../catalog/models.json");
 
-/// Which snapshot of the vendor's docs the catalog was made from (`aimlapi/api-docs@<commit>`).
-pub fn catalog_source() -> String {
-    serde_json::from_str::<CatalogFile>(CATALOG)
-        .map(|f| {
-            let commit: String = f.source.commit.chars().take(8).collect();
-            format!("{}@{commit}", f.source.repository)
-        })
-        .unwrap_or_default()
+/// Which snapshot of the vendor's docs the catalog was made from (`aimlapi/api-docs@<commit>`),
+/// read when the catalog is.
+pub fn catalog_source() -> &'static str {
+    super::models();
+    SOURCE.get().map_or("", String::as_str)
 }
+
+static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 #[derive(Deserialize)]
 struct CatalogFile {
@@ -103,6 +102,8 @@ struct Media {
 /// The hand-written `seeds`, then every other model of the generated catalog.
 pub(super) fn with_seeds(seeds: &'static [ModelSpec]) -> Vec<ModelSpec> {
     let file: CatalogFile = serde_json::from_str(CATALOG).expect("the embedded catalog is valid (a test reads it)");
+    let commit: String = file.source.commit.chars().take(8).collect();
+    let _ = SOURCE.set(format!("{}@{commit}", file.source.repository));
     let mut all: Vec<ModelSpec> = Vec::with_capacity(seeds.len() + file.models.len());
     for seed in seeds {
         // The docs' other spellings of a seed model resolve to it too.
