@@ -125,6 +125,15 @@ fn plain_lines_carry_no_escape_codes_and_one_line_per_job() {
 
 #[test]
 fn the_live_view_draws_on_a_terminal() {
+    // `script` (util-linux) gives the run a pseudo-terminal.
+    if let Err(e) = Command::new("script").arg("--version").output() {
+        common::skip::skip(
+            "the_live_view_draws_on_a_terminal",
+            &format!("`script` (util-linux) cannot be run: {e}"),
+            "install util-linux (it gives a run a pseudo-terminal)",
+        );
+        return;
+    }
     let h = Harness::new(SimConfig {
         generating: Duration::from_millis(600),
         ..fast_config()

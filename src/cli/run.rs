@@ -118,6 +118,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let price_list = price_list.map(std::sync::Arc::new);
     let downloader = std::sync::Arc::new(Downloader::new(args.max_download_size).map_err(aborted)?);
     let mut state = RunState::open(&out, &endpoint)?;
+    state.set_campaign(&plan.name)?;
     if !state.knows_jobs()?
         && let Some(found) = vidbatch::coordinator::earlier_run(&out)
     {
@@ -278,7 +279,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     });
     drop(records);
     // The page is for people to look at: failing to write it does not fail the run.
-    let page = match vidbatch::gallery::write_after_run(&out, &plan.jobs) {
+    let page = match vidbatch::gallery::write_after_run(&out, &plan.name, &plan.jobs) {
         Ok(page) => Some(page),
         Err(e) => {
             tracing::warn!("no report: {}", error_chain(&e));
