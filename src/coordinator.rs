@@ -43,6 +43,7 @@ use crate::state::{Phase, RunState, StateError};
 mod decide;
 mod dispatch;
 mod events;
+pub mod halt;
 mod progress;
 mod record;
 use record::LAZY_COMMIT;
@@ -51,6 +52,7 @@ mod resume;
 pub mod schedule;
 mod shutdown;
 
+pub use halt::Halt;
 pub use resume::{Adoption, adopt, earlier_run};
 pub use shutdown::{CancelLevel, Shutdown, StopReason};
 
@@ -78,6 +80,8 @@ pub struct RunConfig {
     pub min_free: Option<u64>,
     /// The vendor's price list, when it could be read: jobs it prices are quoted exactly.
     pub price_list: Option<Arc<crate::pricing::PriceList>>,
+    /// When failing generations stop the submits of their kind, or of the run (`halt.rs`).
+    pub halt: Halt,
 }
 
 /// The least free space a submit needs when no `--min-free` is given: real videos weigh tens of
@@ -165,10 +169,15 @@ struct Remote {
     kind: Arc<str>,
     /// When waiting began, for the generation timeout.
     since: Instant,
-    /// When it was submitted, if in this run: its render time is learned only then.
+    /// When it was submitted (in this run, or by an earlier one as its record says; `None` when
+    /// no record says): its age, which its polls are timed by.
     submitted: Option<Instant>,
-    /// When it was last seen still running.
-    last_pending: Instant,
+    /// When it was last known to be running: its submit, or a poll that saw it so. `None` for a
+    /// generation an earlier run submitted, until a poll sees it running: its finish then falls
+    /// between the two, and its render time is learned from the middle.
+    last_pending: Option<Instant>,
+    /// Submitted by an earlier run: its submit time is known to the second only.
+    resumed: bool,
     /// Its place among the generations of its kind, for the early probes ([`polling::phase`]).
     phase: f64,
     /// Its next poll is where the policy put it (not a back-off or a refetch): the first
@@ -307,6 +316,10 @@ pub struct Coordinator<'p> {
     refused_files: Vec<(String, &'static str, String)>,
     /// The last look at the disk's free space: when, and whether there was room.
     disk_checked: Option<(Instant, bool)>,
+    /// Submits sent and generations seen finished, sampled for the request budget of polls.
+    flow: progress::Flow,
+    /// Generations finished in this run by kind, for `--halt-kind` and `--halt-run`.
+    failures: halt::Failures,
 }
 
 impl<'p> Coordinator<'p> {
@@ -377,6 +390,8 @@ impl<'p> Coordinator<'p> {
             largest_video: 0,
             refused_files: Vec::new(),
             disk_checked: None,
+            flow: progress::Flow::default(),
+            failures: halt::Failures::default(),
         };
         coordinator.render_times.load(coordinator.state.render_times()?);
         let records = coordinator.state.records()?;
@@ -444,6 +459,7 @@ impl<'p> Coordinator<'p> {
             if level == CancelLevel::Abort {
                 break;
             }
+            self.rebudget();
             self.start_work(level);
             if self.flush() {
                 // The POSTs just recorded leave before anything else this turn does (a results

@@ -54,7 +54,11 @@ impl RunOutcome {
                 Some("interrupted: the same command resumes the run".into())
             }
             RunOutcome::Stopped(
-                StopReason::Refused(m) | StopReason::Fatal(m) | StopReason::Unreachable(m) | StopReason::DiskFull(m),
+                StopReason::Refused(m)
+                | StopReason::Fatal(m)
+                | StopReason::Unreachable(m)
+                | StopReason::DiskFull(m)
+                | StopReason::Failing(m),
             ) => Some(m.clone()),
         }
     }

@@ -122,6 +122,15 @@ pub(crate) struct RunArgs {
     /// Resubmissions allowed per job after a generation ends in `error`. Each one is paid again.
     #[arg(long, default_value_t = 0)]
     pub(super) paid_retries: u32,
+    /// Stop submitting a kind of job (a model and template, or a model and resolution) once N of
+    /// its generations failed with none completed: each failure is paid. Its other jobs stay
+    /// pending for a rerun; 0 never stops.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub(super) halt_kind: u32,
+    /// Stop submitting anything once PCT % of the run's finished generations failed (judged after
+    /// 10 of them); 0 never stops. The generations in flight are still followed.
+    #[arg(long, default_value_t = 50.0, value_name = "PCT", value_parser = percent)]
+    pub(super) halt_run: f64,
     /// Submit again the jobs whose earlier submit has an unknown outcome. A generation may already
     /// exist for them, so this can pay twice: check the service's history first.
     #[arg(long)]
@@ -298,4 +307,18 @@ fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("`{text}` is not a usable size"));
     }
     Ok(bytes as u64)
+}
+
+/// A share in percent, 0 to 100.
+fn percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage (0 to 100)"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` is not between 0 and 100"))
+    }
 }

@@ -197,6 +197,10 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         max_credits: args.max_credits,
         min_free: args.min_free,
         price_list,
+        halt: vidbatch::coordinator::Halt {
+            kind_failures: args.halt_kind,
+            run_share: args.halt_run / 100.0,
+        },
     };
     let started = std::time::Instant::now();
     let shutdown = Shutdown::default();

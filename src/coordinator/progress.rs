@@ -1,10 +1,12 @@
-//! Where the run stands, counted for the sinks a few times a second.
+//! Where the run stands, counted for the sinks a few times a second; and the flow of submits and
+//! finishes, which says how many polls per generation the rate limit leaves.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Coordinator, Outcome, Track};
+use super::{Coordinator, Outcome, Polling, Track};
 use crate::sinks::{Progress, RunEvent};
 
 impl Coordinator<'_> {
@@ -65,5 +67,76 @@ impl Coordinator<'_> {
             }
         }
         p
+    }
+
+    /// Gives the poll policy the request budget: the polls per generation that the rate leaves
+    /// once the submits have theirs, from the flow of submits and finishes over the last typical
+    /// render (5 s at least). Looked at every [`Flow::EVERY`]; a budget that moved little changes
+    /// nothing ([`polling::RenderTimes::set_budget`]), one that did times the waiting polls again.
+    pub(super) fn rebudget(&mut self) {
+        let now = Instant::now();
+        if !matches!(self.config.polling, Polling::Adaptive(_)) || now < self.flow.next {
+            return;
+        }
+        self.flow.next = now + Flow::EVERY;
+        let window = self.render_times.typical().unwrap_or_default().max(Flow::WINDOW);
+        let rate = self.api.rate();
+        let budget = self.flow.budget(now, window, rate);
+        if self.render_times.set_budget(budget) {
+            tracing::debug!(
+                "polls planned within {:.2} per generation: {:?}",
+                budget.unwrap_or(f64::INFINITY),
+                self.render_times.plans()
+            );
+            self.retime_polls(None);
+        }
+    }
+}
+
+/// Submits sent and generations seen finished in this run, sampled over time.
+#[derive(Debug)]
+pub(super) struct Flow {
+    pub(super) submits: u64,
+    pub(super) finishes: u64,
+    samples: VecDeque<(Instant, u64, u64)>,
+    next: Instant,
+}
+
+impl Default for Flow {
+    fn default() -> Flow {
+        Flow {
+            submits: 0,
+            finishes: 0,
+            samples: VecDeque::new(),
+            next: Instant::now(),
+        }
+    }
+}
+
+impl Flow {
+    const EVERY: Duration = Duration::from_millis(250);
+    const WINDOW: Duration = Duration::from_secs(5);
+    /// The share of the rate the plans may count on: retries, late polls and the jitter of the
+    /// flow need the rest.
+    const USABLE: f64 = 0.9;
+    /// Finishes in the window below which the flow says nothing yet.
+    const FEW: u64 = 8;
+
+    /// Polls per generation the rate leaves: (usable rate − submits a second) ÷ finishes a second,
+    /// over the last `window`. `None` while too few finishes were seen to tell.
+    fn budget(&mut self, now: Instant, window: Duration, rate: f64) -> Option<f64> {
+        self.samples.push_back((now, self.submits, self.finishes));
+        while self.samples.len() > 2 && now.duration_since(self.samples[1].0) >= window {
+            self.samples.pop_front();
+        }
+        let &(then, submits, finishes) = self.samples.front()?;
+        let span = now.duration_since(then).as_secs_f64();
+        let finished = self.finishes - finishes;
+        if span < window.as_secs_f64() / 2.0 || finished < Self::FEW {
+            return None;
+        }
+        let submit_rate = (self.submits - submits) as f64 / span;
+        let finish_rate = finished as f64 / span;
+        Some(((Self::USABLE * rate - submit_rate) / finish_rate).max(1.0))
     }
 }

@@ -63,6 +63,9 @@ pub enum StopReason {
     /// The output disk has too little room for another video: nothing more is paid for; the
     /// generations in flight are still followed.
     DiskFull(String),
+    /// Too many of the run's generations failed (`--halt-run`): nothing more is paid for; the
+    /// generations in flight are still followed.
+    Failing(String),
     /// The run cannot go on safely: the state or the output folder cannot be written (going on
     /// would pay for generations it cannot record or keep), or a worker failed.
     Fatal(String),
@@ -73,13 +76,13 @@ impl Coordinator<'_> {
     /// refused key or an unwritable state ends the run now, an interrupt drains it.
     pub(super) fn stop(&mut self, reason: StopReason) {
         let level = match reason {
-            StopReason::Interrupted | StopReason::DiskFull(_) => CancelLevel::Drain,
+            StopReason::Interrupted | StopReason::DiskFull(_) | StopReason::Failing(_) => CancelLevel::Drain,
             StopReason::Refused(_) | StopReason::Unreachable(_) | StopReason::Fatal(_) => CancelLevel::Abort,
         };
         // The most serious reason wins: a stop for everyone over a full disk, over an interrupt.
         let rank = |r: &StopReason| match r {
             StopReason::Interrupted => 0,
-            StopReason::DiskFull(_) => 1,
+            StopReason::DiskFull(_) | StopReason::Failing(_) => 1,
             _ => 2,
         };
         if self.stopped.as_ref().is_none_or(|now| rank(&reason) > rank(now)) {
@@ -93,7 +96,11 @@ impl Coordinator<'_> {
     pub(super) fn note_why_left(&mut self) {
         let why = match &self.stopped {
             Some(
-                StopReason::Refused(m) | StopReason::Unreachable(m) | StopReason::Fatal(m) | StopReason::DiskFull(m),
+                StopReason::Refused(m)
+                | StopReason::Unreachable(m)
+                | StopReason::Fatal(m)
+                | StopReason::DiskFull(m)
+                | StopReason::Failing(m),
             ) => {
                 format!("not submitted: the run stopped: {m}")
             }

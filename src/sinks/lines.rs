@@ -85,6 +85,22 @@ impl Sink for Lines {
             }
             RunEvent::Unknown { job, error } => tracing::error!("{}: {error}", job_name(job)),
             RunEvent::Pending { job, reason } => tracing::warn!("{}: left pending: {reason}", job_name(job)),
+            RunEvent::Halted {
+                kind: Some(kind),
+                failed,
+                ..
+            } => tracing::error!(
+                "`{kind}`: {failed} generations failed and none completed: its other jobs are not submitted \
+                 (--halt-kind); the generations in flight are still followed"
+            ),
+            RunEvent::Halted {
+                kind: None,
+                failed,
+                finished,
+            } => tracing::error!(
+                "{failed} of {finished} generations failed: nothing more is submitted (--halt-run); \
+                 the generations in flight are still followed"
+            ),
             RunEvent::Progress(p) => {
                 if let (Some(every), Some(next)) = (self.status_every, self.next_status) {
                     let now = Instant::now();

@@ -69,6 +69,14 @@ pub enum RunEvent<'a> {
         job: &'a Job,
         reason: &'a str,
     },
+    /// Paid generations kept failing: `kind` (a model and template) is not submitted any more
+    /// (`--halt-kind`), or, with no kind, nothing is (`--halt-run`). `failed` of `finished`
+    /// generations (of the kind, or of the run) failed.
+    Halted {
+        kind: Option<&'a str>,
+        failed: u32,
+        finished: u32,
+    },
     /// Where the run stands; sent often (a few times a second), each sink keeps its own pace.
     Progress(&'a Progress),
     Finished(&'a Finished),
