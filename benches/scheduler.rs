@@ -479,7 +479,7 @@ fn cold_row(name: &str, o: &Outcome, makespan: Duration, skip: Option<usize>) ->
             Some((at, at.duration_since(g.created_at).ok()?.as_secs_f64() / own))
         })
         .collect();
-    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    seen.sort_by_key(|s| s.0);
     let skip = skip.unwrap_or(5).min(seen.len());
     let first: Vec<String> = seen[..skip].iter().map(|(_, x)| format!("{x:.1}")).collect();
     let mut ratios: Vec<f64> = seen[skip..].iter().map(|(_, x)| *x).collect();
