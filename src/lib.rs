@@ -23,6 +23,7 @@
 //! - [`gallery`]: `<out>/report.html`, the videos side by side (inputs × templates), made from
 //!   `results.csv`.
 //! - [`sim`]: a simulator of the API (an HTTP server) for the demo and the tests.
+//! - [`wording`]: how counts and sizes read (`1 job`, `3 jobs`, `1.2 GB`).
 //! - [`exit_code`]: what the process returns.
 
 pub mod api;
@@ -42,3 +43,4 @@ pub mod shard;
 pub mod sim;
 pub mod sinks;
 pub mod state;
+pub mod wording;

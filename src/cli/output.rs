@@ -191,7 +191,7 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool, format: LogFormat, color: b
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    sinks::logs::init(filter, format, color);
+    sinks::logs::init(filter, format, color, stderr_is_terminal());
 }
 
 /// Prints an error and its causes, one per line.
