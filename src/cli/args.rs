@@ -16,6 +16,7 @@ Examples:
   vidbatch validate campaign.csv --out out/campaign what is done, what is new, what it will cost
   AIMLAPI_KEY=... vidbatch run campaign.csv --max-credits 50000000
   vidbatch status out/campaign                     look at a run, also while it goes on
+  vidbatch verify out/campaign                     every saved video against its SHA-256
   vidbatch run nightly.csv --log-format json 2>>nightly.log   for cron
 
 Exit codes: 0 all jobs completed; 1 some jobs failed, unknown or pending; 2 invalid manifest,
