@@ -33,7 +33,7 @@ pub(super) fn api_base_url() -> String {
 }
 
 pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
-    let plan = read_plan(path)?;
+    let plan = read_plan(path, false)?;
     // Drawn like errors (the line, the place, the help): a warning about a manifest is read
     // with the manifest open. `-q` leaves them out.
     if tracing::enabled!(tracing::Level::WARN) {
@@ -48,12 +48,14 @@ pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
     Ok(plan)
 }
 
-/// The manifest planned, its warnings kept in the plan. When planning fails, the warnings of
-/// the reading go along with the errors (each says which it is).
-fn read_plan(path: &Path) -> Result<Plan, CliError> {
+/// The manifest planned, its warnings kept in the plan. When planning fails and `warnings` is
+/// asked, the warnings of the reading go along with the errors (each says which it is).
+fn read_plan(path: &Path, warnings: bool) -> Result<Plan, CliError> {
     let manifest = manifest::load(path).map_err(CliError::Manifest)?;
     plan::plan(&manifest).map_err(|mut errors| {
-        errors.0.extend(manifest.warnings.iter().cloned());
+        if warnings {
+            errors.0.extend(manifest.warnings.iter().cloned());
+        }
         CliError::Manifest(errors)
     })
 }
@@ -91,7 +93,7 @@ pub(crate) async fn validate(
     json: bool,
 ) -> Result<i32, CliError> {
     let plan = match json {
-        true => read_plan(path),
+        true => read_plan(path, true),
         false => load_plan(path),
     };
     let mut plan = match plan {
