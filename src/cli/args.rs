@@ -16,6 +16,7 @@ Examples:
   vidbatch validate campaign.csv --out out/campaign what is done, what is new, what it will cost
   AIMLAPI_KEY=... vidbatch run campaign.csv --max-credits 50000000
   vidbatch status out/campaign                     look at a run, also while it goes on
+  vidbatch verify out/campaign                     every saved video against its SHA-256
   vidbatch run nightly.csv --log-format json 2>>nightly.log   for cron
 
 Exit codes: 0 all jobs completed; 1 some jobs failed, unknown or pending; 2 invalid manifest,
@@ -32,6 +33,17 @@ Examples:
   vidbatch run campaign.csv --log-format json 2>>run.log
 
 The same command resumes a run that was stopped: nothing already paid for is paid again.";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  vidbatch status out/campaign
+  vidbatch status out/shard-*                 several folders and their totals
+  vidbatch status out/campaign --json --jobs | jq '.folders[].jobs[] | select(.status == \"failed\")'";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  vidbatch verify out/campaign
+  vidbatch verify out/shard-* --json | jq '.totals'";
 
 #[derive(Parser)]
 #[command(
@@ -82,13 +94,35 @@ pub(crate) enum Command {
         /// `JOB_COMPLETION_INDEX`/`JOB_COMPLETION_COUNT` when set, as `run` reads them).
         #[arg(long, value_parser = Shard::parse)]
         shard: Option<Shard>,
+        /// One JSON document on stdout instead of the table: the plan, the estimate, and every
+        /// error with its file and line (`--log-format json` does the same).
+        #[arg(long)]
+        json: bool,
     },
     /// What output folders hold: counts by status, credits, generations still running, failures.
-    /// Reads only the state (no network), also while a run is going.
-    #[command(after_help = "Examples:\n  vidbatch status out/campaign\n  vidbatch status out/shard-*")]
+    /// Reads only the state (no network), also while a run is going. Exits as the folder's run
+    /// did: 0 all completed, 1 some not, 4 a run is going.
+    #[command(after_help = STATUS_EXAMPLES)]
     Status {
         #[arg(required = true)]
         out: Vec<PathBuf>,
+        /// One JSON document on stdout instead of text (`--log-format json` does the same).
+        #[arg(long)]
+        json: bool,
+        /// List every job (id, status, file, error); with `--json`, each folder's `jobs`.
+        #[arg(long)]
+        jobs: bool,
+    },
+    /// Check every completed video of output folders against the size and SHA-256 recorded
+    /// when it was saved: ok, missing or changed. Reads `state.db` and `results.csv` (no
+    /// manifest, no network). Exits 1 when a video is missing or changed.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify {
+        #[arg(required = true)]
+        out: Vec<PathBuf>,
+        /// One JSON document on stdout instead of text (`--log-format json` does the same).
+        #[arg(long)]
+        json: bool,
     },
     /// Print a completion script: `vidbatch completions bash > /etc/bash_completion.d/vidbatch`.
     Completions { shell: clap_complete::Shell },

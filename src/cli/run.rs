@@ -177,6 +177,10 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         &plan.jobs,
         progress_every,
     ));
+    // The summary's downloads, slowest jobs and unspent estimate, priced as the coordinator prices.
+    let prices = vidbatch::cost::Prices::new(state.charges_by_model()?).with_list(price_list.clone());
+    let tally = sinks::tally::Tally::new(prices);
+    sinks.push(tally.clone());
     let config = RunConfig {
         concurrency: args.concurrency as usize,
         downloads: args.downloads as usize,
@@ -279,6 +283,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             report: None,
             command: std::env::args().collect(),
             stopped,
+            heard: tally.heard(),
         }
     });
     drop(records);
