@@ -856,11 +856,15 @@ impl Bench {
                 prior(2.0 * 1.2 / 1.0),
             ),
         ];
-        for (name, config, extra) in cases {
+        // `VIDBATCH_BENCH_CASE=30×`: only the cases whose name holds it.
+        let only = std::env::var("VIDBATCH_BENCH_CASE").unwrap_or_default();
+        for (name, config, extra) in cases.into_iter().filter(|c| c.0.contains(&only)) {
             let o = self.measure(config, n, 20, 40.0, name.to_string(), &extra);
             println!("{}", cold_row(name, &o, o.run.wall, None));
         }
-        self.resumed(base, n.min(20), prior(120.0 / 150.0));
+        if "resumed".contains(&only) {
+            self.resumed(base, n.min(20), prior(120.0 / 150.0));
+        }
         println!(
             "\nLB as in the regimes above. \"Noticed at × its own time\": (first poll that reported the finish − its \
              submit) ÷ (its queue + render), over every generation but the first five noticed.\n"

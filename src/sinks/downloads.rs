@@ -50,7 +50,8 @@ impl DownloadMeter {
                 self.fetching.clear();
                 self.downloading = 0;
             }
-            RunEvent::Started(_) | RunEvent::Submitted { .. } | RunEvent::Retrying { .. } => {}
+            RunEvent::Started(_) | RunEvent::Submitted { .. } | RunEvent::Retrying { .. } | RunEvent::Halted { .. } => {
+            }
         }
     }
 
