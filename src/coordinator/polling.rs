@@ -128,25 +128,23 @@ impl RenderTimes {
     }
 
     /// Learns a duration known only to lie in `(lo, hi]`: between the last time the generation
-    /// was known running and the poll that saw it finished. It is one of the durations already
-    /// learned in that span, picked by `pick` (in [0, 1): random), when there are any, so what is
-    /// known keeps its shape: the middle of every span would pile the durations learned into a
-    /// few values, and a generation found finished at its first poll would count as half its age
-    /// (polls then planned where nothing finishes). Else it is the middle, when the span is
-    /// narrow enough for that to mean something (at most half its end: a scout's probes, which
-    /// double); a wide span with nothing known in it teaches nothing. Returns the duration
-    /// learned, and whether the polls planned should be timed again ([`RenderTimes::record`]).
+    /// was known running and the poll that saw it finished. It is drawn (by `pick`, in [0, 1):
+    /// random) from the part of that span no shorter than the shortest duration known, so that
+    /// a generation found finished at its first poll does not count as half its age (polls would
+    /// then be planned where nothing finishes), and so that the learned durations keep a spread
+    /// (one value for every such span piles them up into a spike where the plan polls once, and
+    /// nothing earlier is ever looked at again). A span shorter than anything known is new: it is
+    /// learned when narrow enough to mean something (at most half its end, as a scout's doubling
+    /// probes are); a wide span with nothing known teaches nothing. Returns the duration learned,
+    /// and whether the polls planned should be timed again ([`RenderTimes::record`]).
     pub fn record_between(&mut self, kind: &str, lo: Duration, hi: Duration, pick: f64) -> Option<(Duration, bool)> {
-        let inside = self.kinds.get(kind).map(|k| {
-            let sorted = &k.samples.sorted;
-            let from = sorted.partition_point(|d| *d <= lo);
-            &sorted[from..sorted.partition_point(|d| *d <= hi)]
-        });
-        let render = match inside {
-            Some(seen) if !seen.is_empty() => seen[((pick * seen.len() as f64) as usize).min(seen.len() - 1)],
-            _ if hi.saturating_sub(lo) <= hi / 2 => lo + (hi - lo) / 2,
+        let shortest = self.kinds.get(kind).and_then(|k| k.samples.sorted.first().copied());
+        let from = match shortest {
+            Some(shortest) if shortest.max(lo) < hi => shortest.max(lo),
+            _ if hi.saturating_sub(lo) <= hi / 2 => lo,
             _ => return None,
         };
+        let render = from + (hi - from).mul_f64(pick.clamp(0.0, 1.0));
         Some((render, self.record(kind, render)))
     }
 
@@ -708,30 +706,34 @@ mod tests {
     }
 
     #[test]
-    fn a_finish_seen_between_two_polls_is_learned_as_one_of_the_durations_known_there() {
+    fn a_finish_seen_between_two_polls_is_learned_within_its_span_past_the_shortest_known() {
         let mut t = RenderTimes::default();
-        // Nothing known yet: the middle of a narrow span; a wide one (found finished at its first
-        // poll, 3 s after its submit) teaches nothing.
+        // Nothing known yet: within a narrow span; a wide one (found finished at its first poll,
+        // 1 s after its submit) teaches nothing.
         assert_eq!(
-            t.record_between("m", secs(2.0), secs(4.0), 0.3),
+            t.record_between("m", secs(2.0), secs(4.0), 0.5),
             Some((secs(3.0), true))
         );
         assert_eq!(t.clone().record_between("m", Duration::ZERO, secs(1.0), 0.3), None);
-        for x in [2.6, 2.8, 3.9, 5.0] {
-            t.record("m", secs(x));
-        }
-        // Found finished at its first poll, at 3.0 s: not 1.5 s (the middle from its submit),
-        // but one of the durations seen up to 3.0 s (2.6, 2.8 and the 3.0 learned above).
-        let picks: Vec<Duration> = [0.0, 0.49, 0.5, 0.99]
+        // Found finished at its first poll, at 5 s: not 2.5 s (the middle from its submit), but
+        // between the shortest known (3 s) and 5 s, spread by the pick.
+        let picks: Vec<Duration> = [0.0, 0.5, 0.99]
             .iter()
-            .map(|&p| t.clone().record_between("m", Duration::ZERO, secs(3.0), p).unwrap().0)
+            .map(|&p| t.clone().record_between("m", Duration::ZERO, secs(5.0), p).unwrap().0)
             .collect();
-        assert_eq!(picks, [secs(2.6), secs(2.8), secs(2.8), secs(3.0)]);
-        // A span where nothing was seen yet: its middle.
+        assert_eq!(picks, [secs(3.0), secs(4.0), secs(4.98)]);
+        // Seen running past the shortest: from there.
         assert_eq!(
-            t.record_between("m", secs(4.0), secs(4.4), 0.5).map(|x| x.0),
-            Some(secs(4.2))
+            t.clone().record_between("m", secs(4.0), secs(5.0), 0.5).unwrap().0,
+            secs(4.5)
         );
+        // Shorter than anything known, and narrow: new, learned.
+        assert_eq!(
+            t.clone().record_between("m", secs(1.0), secs(1.5), 0.5).unwrap().0,
+            secs(1.25)
+        );
+        // Shorter than anything known and wide: nothing.
+        assert_eq!(t.record_between("m", Duration::ZERO, secs(2.0), 0.5), None);
     }
 
     #[test]
