@@ -132,6 +132,36 @@ pub struct Entry {
     pub params_are_text: bool,
     /// Free text of the user's, carried to `results.csv`, never sent.
     pub label: Option<Spanned<String>>,
+    /// The user's own columns (`#SKU`, `#Notes`) that this entry fills: name (as in
+    /// [`Manifest::own_columns`]) and value. Carried to the results, never sent.
+    pub own: Vec<(String, Spanned<String>)>,
+}
+
+/// How the manifest was written, so that results come back the same way: a `;` CSV gives a
+/// `;` `results.csv`, a workbook a `results.xlsx` beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// The CSV separator: the manifest's, for a CSV; `,` otherwise.
+    pub delimiter: u8,
+    /// The manifest was a spreadsheet (`.xlsx`, `.ods`, …).
+    pub workbook: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Dialect {
+        Dialect {
+            delimiter: b',',
+            workbook: false,
+        }
+    }
+}
+
+/// What keys the results (`custom_id`): `label` or a column of the user's (`#SKU`), named by
+/// the manifest's `key:` (`at` is where) or by `--key` (`at` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChoice {
+    pub name: String,
+    pub at: Option<Pos>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +179,11 @@ pub struct Manifest {
     pub warnings: Vec<Diagnostic>,
     /// The sheet read, for a spreadsheet: positions are then its cells, and `text` is empty.
     pub sheet: Option<Arc<str>>,
+    /// The user's own columns (`#…`), named as written, in the order of the header (of first
+    /// use, in YAML): the results' last columns.
+    pub own_columns: Vec<String>,
+    pub dialect: Dialect,
+    pub key: Option<KeyChoice>,
 }
 
 impl Manifest {
@@ -173,6 +208,9 @@ impl Manifest {
             entries: Vec::new(),
             warnings: Vec::new(),
             sheet: None,
+            own_columns: Vec::new(),
+            dialect: Dialect::default(),
+            key: None,
         }
     }
 

@@ -193,6 +193,10 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
     let header_line = lines.pos(header_start, text[header_start..header_end].trim_end().len());
     let mut problems = Vec::new();
     let columns = table::read_header(manifest, &names, header_line)?;
+    manifest.own_columns = table::own_columns(&columns);
+    // Results are written with the manifest's separator: a `;` export is opened again by the
+    // same spreadsheet, in the same locale.
+    manifest.dialect.delimiter = sep;
     let mut filled = vec![false; columns.len()];
 
     let body_start = text[header_end..].find('\n').map_or(text.len(), |i| header_end + i + 1);
