@@ -27,8 +27,15 @@ pub(super) fn api_base_url() -> String {
         .to_string()
 }
 
-pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
-    let manifest = manifest::load(path).map_err(CliError::Manifest)?;
+pub(super) fn load_plan(path: &Path, key: Option<&str>) -> Result<Plan, CliError> {
+    let mut manifest = manifest::load(path).map_err(CliError::Manifest)?;
+    // `--key` over the manifest's `key:`.
+    if let Some(key) = key {
+        manifest.key = Some(manifest::KeyChoice {
+            name: key.to_string(),
+            at: None,
+        });
+    }
     let plan = plan::plan(&manifest).map_err(CliError::Manifest)?;
     // Drawn like errors (the line, the place, the help): a warning about a manifest is read
     // with the manifest open. `-q` leaves them out.
@@ -64,8 +71,13 @@ pub(super) fn keep_shard(plan: &mut Plan, flag: Option<Shard>) -> Result<(), Cli
     Ok(())
 }
 
-pub(crate) async fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32, CliError> {
-    let mut plan = load_plan(path)?;
+pub(crate) async fn validate(
+    path: &Path,
+    out: Option<&Path>,
+    shard: Option<Shard>,
+    key: Option<&str>,
+) -> Result<i32, CliError> {
+    let mut plan = load_plan(path, key)?;
     keep_shard(&mut plan, shard)?;
     // Priced as a run would price it: the API's price list (no key needed), or its kept copy.
     // Where the prices come from is said beside the estimate (stdout), not as a warning.
