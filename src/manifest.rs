@@ -513,6 +513,37 @@ mod tests {
     }
 
     #[test]
+    fn yaml_fields_of_the_users_own_and_the_key_are_read() {
+        let m = yaml(
+            "key: \"#sku\"\ndefaults:\n  \"#notes\": shared\njobs:\n  - model: m\n    prompt: a\n    \"#SKU\": 1042\n  - model: m\n    prompt: b\n    \"#sku\": S-2\n    \"#notes\": own\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.key.as_ref().map(|k| (k.name.as_str(), k.at.map(|a| a.line))),
+            Some(("#sku", Some(1)))
+        );
+        assert_eq!(
+            m.own_columns,
+            ["#notes", "#SKU"],
+            "in the order first written, as first written"
+        );
+        let own = |i: usize| -> Vec<(String, String)> {
+            m.entries[i]
+                .own
+                .iter()
+                .map(|(n, v)| (n.clone(), v.value.clone()))
+                .collect()
+        };
+        assert_eq!(
+            own(0),
+            [("#notes".into(), "shared".into()), ("#SKU".into(), "1042".into())]
+        );
+        assert_eq!(own(1), [("#SKU".into(), "S-2".into()), ("#notes".into(), "own".into())]);
+        let err = yaml("jobs:\n  - model: m\n    \"#sku\": [a, b]\n").unwrap_err();
+        assert!(err.0[0].help.as_deref().unwrap().contains("\"#sku\": S-1042"), "{err}");
+    }
+
+    #[test]
     fn defaults_apply_and_params_merge() {
         let m = yaml(
             "defaults:\n  model: pixverse/v5/image-to-video\n  params: {duration: 8, resolution: 540p}\njobs:\n  - input: a.jpg\n    prompt: x\n    params: {duration: 5}\n",

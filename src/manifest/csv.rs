@@ -426,6 +426,32 @@ mod tests {
     }
 
     #[test]
+    fn own_columns_are_kept_with_their_names_places_and_the_separator() {
+        let m = read(
+            "#SKU;model;prompt;# Notes;#sku
+S-1;magic/text-to-video;SALE;;x
+;;;only a note;
+S-2;magic/text-to-video;NEW;hi;
+",
+        );
+        assert_eq!(
+            m.own_columns,
+            ["#SKU", "# Notes", "#sku (2)"],
+            "a name given twice is told apart"
+        );
+        assert_eq!(m.dialect.delimiter, b';');
+        assert!(!m.dialect.workbook);
+        assert_eq!(m.entries.len(), 2, "a row with only a note of yours is no job");
+        let own: Vec<(&str, &str, usize)> = m.entries[0]
+            .own
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.value.as_str(), v.at.column))
+            .collect();
+        assert_eq!(own, [("#SKU", "S-1", 1), ("#sku (2)", "x", 31)]);
+        assert_eq!(m.entries[1].own[1].0, "# Notes");
+    }
+
+    #[test]
     fn a_parameter_is_placed_on_its_header_and_its_value_on_its_cell() {
         let m = read("model;input;seed\nm;a.jpg;7\n");
         let (name, value) = &m.entries[0].params[0];

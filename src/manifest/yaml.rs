@@ -294,6 +294,7 @@ fn example(field: &str) -> &'static str {
         "prompt" | "prompts" => "prompts: [\"SALE -30%\", NEW SEASON]",
         "label" => "label: spring hero, variant B",
         "key" => "key: \"#sku\"",
+        own if own.starts_with('#') => "\"#sku\": S-1042",
         _ => "templates: [Tokyo Billboard, Phone App]",
     }
 }
