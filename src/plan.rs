@@ -137,7 +137,7 @@ pub struct Job {
     /// carried to the results, never sent. Shared by the jobs of one entry.
     pub own: Arc<[(String, String)]>,
     /// The key of its row in the results (`custom_id`): its label, or the column the manifest's
-    /// `key` names, else its id ([`keys`] says how it is made unique).
+    /// `key` names, else its id (`plan::keys` says how it is made unique).
     pub custom_id: String,
     /// Other names of the same content (another file with the same bytes): one generation, paid
     /// once, and a row and a copy of the video for each name.

@@ -4,9 +4,9 @@
 //! counts the summary gives. Each row carries what joins it back to the manifest: its label, its
 //! prompt, the manifest's own `#` columns and its key (`custom_id`).
 //!
-//! - [`row`]: the one schema of a row, shared by the writer, `--adopt` and the report.
-//! - [`files`]: the three files, each written whole and renamed into place.
-//! - [`jsonl`], [`xlsx`]: a row as a JSON line, as a worksheet row.
+//! - `row`: the one schema of a row, shared by the writer, `--adopt` and the report.
+//! - `files`: the three files, each written whole and renamed into place.
+//! - [`jsonl`], `xlsx`: a row as a JSON line, as a worksheet row.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
