@@ -39,7 +39,7 @@ fn jsonl(out: &Path) -> Vec<Value> {
 }
 
 /// The JSON events of a run's stderr, by name.
-fn events<'o>(stderr: &'o str, name: &str) -> Vec<Value> {
+fn events(stderr: &str, name: &str) -> Vec<Value> {
     stderr
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
