@@ -137,11 +137,13 @@ fn a_semicolon_sheet_comes_back_as_a_semicolon_sheet_with_its_columns_and_keys()
     assert_eq!(adopted.status.code(), Some(exit_code::OK), "{}", stderr(&adopted));
     assert_said(&adopted, "adopted 4 finished video(s)");
     assert_eq!(h.log().submits.len(), 4, "adopting pays for nothing");
-    // (The state lost held when each was submitted; the rest is all there.)
+    // (The state lost held when each was submitted and finished: adopted, a job is finished when
+    // adopted. The rest is all there.)
     let kept = |rows: Vec<HashMap<String, String>>| {
         rows.into_iter()
             .map(|mut r| {
                 r.remove("submitted_at");
+                r.remove("finished_at");
                 r
             })
             .collect::<Vec<_>>()
