@@ -13,7 +13,8 @@
 //!   long to wait before trying again.
 //! - [`download`]: streams videos to `.part` files, checks and hashes them, renames.
 //! - [`state`]: `<out>/state.db` (SQLite), the run's durable memory.
-//! - [`results`]: `<out>/results.csv`, read from the state.
+//! - [`results`]: `<out>/results.csv` (in the manifest's dialect), `results.jsonl` and, for a
+//!   workbook manifest, `results.xlsx`, read from the state; each row keyed back to its manifest row.
 //! - [`sinks`]: what people and programs see of a run, from the coordinator's events: the live
 //!   view, plain or JSON log lines, the refreshed `results.csv`, the end-of-run summary.
 //! - [`cost`]: prices, estimates, and the ledger that keeps `--max-credits`.

@@ -132,6 +132,36 @@ pub struct Entry {
     pub params_are_text: bool,
     /// Free text of the user's, carried to `results.csv`, never sent.
     pub label: Option<Spanned<String>>,
+    /// The user's own columns (`#SKU`, `#Notes`) that this entry fills: name (as in
+    /// [`Manifest::own_columns`]) and value. Carried to the results, never sent.
+    pub own: Vec<(String, Spanned<String>)>,
+}
+
+/// How the manifest was written, so that results come back the same way: a `;` CSV gives a
+/// `;` `results.csv`, a workbook a `results.xlsx` beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// The CSV separator: the manifest's, for a CSV; `,` otherwise.
+    pub delimiter: u8,
+    /// The manifest was a spreadsheet (`.xlsx`, `.ods`, …).
+    pub workbook: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Dialect {
+        Dialect {
+            delimiter: b',',
+            workbook: false,
+        }
+    }
+}
+
+/// What keys the results (`custom_id`): `label` or a column of the user's (`#SKU`), named by
+/// the manifest's `key:` (`at` is where) or by `--key` (`at` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChoice {
+    pub name: String,
+    pub at: Option<Pos>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +179,11 @@ pub struct Manifest {
     pub warnings: Vec<Diagnostic>,
     /// The sheet read, for a spreadsheet: positions are then its cells, and `text` is empty.
     pub sheet: Option<Arc<str>>,
+    /// The user's own columns (`#…`), named as written, in the order of the header (of first
+    /// use, in YAML): the results' last columns.
+    pub own_columns: Vec<String>,
+    pub dialect: Dialect,
+    pub key: Option<KeyChoice>,
 }
 
 impl Manifest {
@@ -173,6 +208,9 @@ impl Manifest {
             entries: Vec::new(),
             warnings: Vec::new(),
             sheet: None,
+            own_columns: Vec::new(),
+            dialect: Dialect::default(),
+            key: None,
         }
     }
 
@@ -472,6 +510,37 @@ mod tests {
             ]
         );
         assert_eq!(m.entries[1].params[0].0.at.line, 9);
+    }
+
+    #[test]
+    fn yaml_fields_of_the_users_own_and_the_key_are_read() {
+        let m = yaml(
+            "key: \"#sku\"\ndefaults:\n  \"#notes\": shared\njobs:\n  - model: m\n    prompt: a\n    \"#SKU\": 1042\n  - model: m\n    prompt: b\n    \"#sku\": S-2\n    \"#notes\": own\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.key.as_ref().map(|k| (k.name.as_str(), k.at.map(|a| a.line))),
+            Some(("#sku", Some(1)))
+        );
+        assert_eq!(
+            m.own_columns,
+            ["#notes", "#SKU"],
+            "in the order first written, as first written"
+        );
+        let own = |i: usize| -> Vec<(String, String)> {
+            m.entries[i]
+                .own
+                .iter()
+                .map(|(n, v)| (n.clone(), v.value.clone()))
+                .collect()
+        };
+        assert_eq!(
+            own(0),
+            [("#notes".into(), "shared".into()), ("#SKU".into(), "1042".into())]
+        );
+        assert_eq!(own(1), [("#SKU".into(), "S-2".into()), ("#notes".into(), "own".into())]);
+        let err = yaml("jobs:\n  - model: m\n    \"#sku\": [a, b]\n").unwrap_err();
+        assert!(err.0[0].help.as_deref().unwrap().contains("\"#sku\": S-1042"), "{err}");
     }
 
     #[test]

@@ -106,6 +106,10 @@ impl InputValue {
 pub struct Alias {
     pub input_label: String,
     pub user_label: Option<String>,
+    /// Its entry's own columns, like [`Job::own`].
+    pub own: Arc<[(String, String)]>,
+    /// Its row's key, like [`Job::custom_id`].
+    pub custom_id: String,
     /// Relative to the output folder (`videos/…`), like [`Job::file`].
     pub file: String,
     pub at: Pos,
@@ -129,6 +133,12 @@ pub struct Job {
     pub at: Pos,
     /// The manifest's `label`: free text of the user's, carried to `results.csv`, never sent.
     pub user_label: Option<String>,
+    /// The user's own columns its entry fills (`#SKU`, …; [`Plan::columns`] names them all):
+    /// carried to the results, never sent. Shared by the jobs of one entry.
+    pub own: Arc<[(String, String)]>,
+    /// The key of its row in the results (`custom_id`): its label, or the column the manifest's
+    /// `key` names, else its id (`plan::keys` says how it is made unique).
+    pub custom_id: String,
     /// Other names of the same content (another file with the same bytes): one generation, paid
     /// once, and a row and a copy of the video for each name.
     pub aliases: Vec<Alias>,
@@ -236,6 +246,11 @@ impl Job {
         }
     }
 
+    /// The prompt sent, if any.
+    pub fn prompt(&self) -> Option<&str> {
+        self.params.get("prompt").and_then(Value::as_str)
+    }
+
     /// A short human name for logs: the file without `videos/` and extension.
     pub fn label(&self) -> &str {
         file_label(&self.file)
@@ -249,12 +264,16 @@ pub fn file_label(file: &str) -> &str {
     f.rsplit_once('.').map_or(f, |(stem, _)| stem)
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Plan {
     pub name: String,
     pub jobs: Vec<Job>,
     /// Things worth saying that do not stop the run (duplicates, unvalidated models).
     pub warnings: Vec<Diagnostic>,
+    /// The user's own columns (`#SKU`, …), as the manifest names them: the results' last columns.
+    pub columns: Vec<String>,
+    /// How the manifest was written: results are written the same way.
+    pub dialect: manifest::Dialect,
 }
 
 pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
@@ -278,6 +297,7 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
         planner.expand(entry, &mut jobs);
     }
     planner.report_column_errors();
+    planner.errors.extend(keys::assign(manifest, &mut jobs));
     if !planner.errors.is_empty() {
         planner.errors.sort_by_key(|d| d.at.map(|p| (p.line, p.column)));
         return Err(Diagnostics(planner.errors));
@@ -325,6 +345,8 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
         name: manifest.name.clone(),
         jobs: aliases::fold_back(unique, primaries),
         warnings: planner.warnings,
+        columns: manifest.own_columns.clone(),
+        dialect: manifest.dialect,
     })
 }
 
@@ -449,6 +471,7 @@ impl Planner<'_> {
         if self.errors.len() > errors_before {
             return;
         }
+        let own: Arc<[(String, String)]> = entry.own.iter().map(|(n, v)| (n.clone(), v.value.clone())).collect();
         for input in &resolved.inputs {
             for prompt in &resolved.prompts {
                 for template in &resolved.templates {
@@ -490,6 +513,9 @@ impl Planner<'_> {
                         file: String::new(),
                         at: entry.at,
                         user_label: entry.label.as_ref().map(|l| l.value.clone()),
+                        own: own.clone(),
+                        // Given with the other jobs' in view: [`keys::assign`].
+                        custom_id: String::new(),
                         aliases: Vec::new(),
                         params,
                         input,
@@ -863,6 +889,7 @@ fn canonical_json(v: &Value, hasher: &mut Sha256) {
 
 mod aliases;
 mod inputs;
+mod keys;
 mod naming;
 mod values;
 

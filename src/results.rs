@@ -1,16 +1,26 @@
-//! `<out>/results.csv` and the end-of-run summary, both read from the run state so that they say
-//! the same thing after a clean run, a resumed one or an aborted one.
+//! The results of a run, read from the run state so that they say the same thing after a clean
+//! run, a resumed one or an aborted one: `<out>/results.csv` (in the manifest's dialect),
+//! `<out>/results.jsonl` for programs, `<out>/results.xlsx` for a workbook manifest, and the
+//! counts the summary gives. Each row carries what joins it back to the manifest: its label, its
+//! prompt, the manifest's own `#` columns and its key (`custom_id`).
+//!
+//! - `row`: the one schema of a row, shared by the writer, `--adopt` and the report.
+//! - `files`: the three files, each written whole and renamed into place.
+//! - [`jsonl`], `xlsx`: a row as a JSON line, as a worksheet row.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::plan::{Alias, Job, JobKey};
+use crate::plan::{Alias, Job, JobKey, Plan};
 use crate::state::{Failure, JobRecord, Phase};
 
+mod files;
+pub mod jsonl;
 mod row;
+mod xlsx;
 
+pub use files::{BOM, CSV, JSONL, WriteError, XLSX};
 pub use row::{COLUMNS, ReadError, ResultRow, Status, parse as parse_rows, read as read_rows};
 
 impl Status {
@@ -48,52 +58,33 @@ impl Summary {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write `{path}`")]
-pub struct WriteError {
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
-}
-
-/// Written first: spreadsheets read the file as UTF-8 only with it (without, Excel shows `Café`
-/// as `CafÃ©`); CSV readers of programs skip it, as [`read_rows`] does.
-pub const BOM: &str = "\u{feff}";
-
-/// Writes the results file atomically (temporary file, then rename) and returns the counts: one
+/// Writes the results atomically (each file through a temporary one, then renamed) and returns
+/// the counts: `results.csv`, `results.jsonl` and, for a workbook manifest, `results.xlsx`; one
 /// row per job, then one per alias of it (another name of the same content). An alias's copy of
 /// its job's video is made here, as soon as the job is completed: this runs during the run, at
 /// its end and on every rerun, so a copy that went missing is made again.
-pub fn write(out: &Path, jobs: &[Job], records: &HashMap<JobKey, JobRecord>) -> Result<Summary, WriteError> {
-    let tmp = out.join(".results.csv.tmp");
-    let written = write_through(&tmp, out, jobs, records);
-    if written.is_err() {
-        // A full disk must not leave half a file behind: the last whole `results.csv` stays.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+pub fn write(out: &Path, plan: &Plan, records: &HashMap<JobKey, JobRecord>) -> Result<Summary, WriteError> {
+    write_as(out, plan, records, plan.dialect.workbook)
 }
 
-fn write_through(
-    tmp: &Path,
+/// [`write`] while the run goes on: the workbook is left for the end, as it is rebuilt whole in
+/// memory (a quarter of a second at 10,000 rows, time the run's loop would wait) and people
+/// open it after the run.
+pub fn refresh(out: &Path, plan: &Plan, records: &HashMap<JobKey, JobRecord>) -> Result<Summary, WriteError> {
+    write_as(out, plan, records, false)
+}
+
+fn write_as(
     out: &Path,
-    jobs: &[Job],
+    plan: &Plan,
     records: &HashMap<JobKey, JobRecord>,
+    workbook: bool,
 ) -> Result<Summary, WriteError> {
-    let path = out.join("results.csv");
-    let err = |source| WriteError {
-        path: path.clone(),
-        source,
-    };
+    let mut files = files::Files::create(out, plan, workbook)?;
     let mut summary = Summary::default();
-    let mut file = std::fs::File::create(tmp).map_err(err)?;
-    file.write_all(BOM.as_bytes()).map_err(err)?;
-    // The header is written by hand: serde writes one only with a first row.
-    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(file);
-    writer.write_record(COLUMNS).map_err(|e| err(e.into()))?;
-    for job in jobs {
+    for job in &plan.jobs {
         let record = records.get(&job.key);
-        let row = job_row(job, record);
+        let row = job_row(job, record, &plan.columns);
         let status_of_job = row.status;
         // Paid once: the credits are on the job's row only, so that summing the column is right.
         summary.credits += row.credits.unwrap_or(0.0);
@@ -107,7 +98,7 @@ fn write_through(
                     }
                     _ => None,
                 };
-                alias_row(&row, alias, copied)
+                alias_row(&row, alias, copied, &plan.columns)
             })
             .collect();
         for (i, row) in std::iter::once(row).chain(aliases).enumerate() {
@@ -124,14 +115,10 @@ fn write_through(
                 Status::AwaitingDownload => summary.awaiting_download += 1,
                 Status::Pending => summary.pending += 1,
             }
-            writer.serialize(&row).map_err(|e| err(e.into()))?;
+            files.push(&row)?;
         }
     }
-    let mut file = writer.into_inner().map_err(|e| err(e.into_error()))?;
-    file.flush().map_err(err)?;
-    file.sync_all().map_err(err)?;
-    drop(file);
-    std::fs::rename(tmp, &path).map_err(err)?;
+    files.finish()?;
     Ok(summary)
 }
 
@@ -183,8 +170,20 @@ fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     false
 }
 
+/// The user's own columns of a row: every column of the manifest's, in its order, empty where
+/// the row's entry left it empty, so that every row has every column.
+fn own_cells(columns: &[String], own: &[(String, String)]) -> Vec<(String, String)> {
+    columns
+        .iter()
+        .map(|name| {
+            let value = own.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+            (name.clone(), value.unwrap_or_default())
+        })
+        .collect()
+}
+
 /// A job's own row, from its record.
-fn job_row(job: &Job, record: Option<&JobRecord>) -> ResultRow {
+fn job_row(job: &Job, record: Option<&JobRecord>, columns: &[String]) -> ResultRow {
     let status = Status::of(record);
     let get = |f: fn(&JobRecord) -> Option<String>| record.and_then(f).unwrap_or_default();
     let completed = status == Status::Completed;
@@ -229,16 +228,21 @@ fn job_row(job: &Job, record: Option<&JobRecord>) -> ResultRow {
         error,
         label: job.user_label.clone().unwrap_or_default(),
         params: variant_params(job),
+        prompt: job.prompt().unwrap_or_default().to_string(),
+        custom_id: job.custom_id.clone(),
+        columns: own_cells(columns, &job.own),
     }
 }
 
 /// The row of an alias: its job's generation under the alias's name and file. `copied` is how
 /// making its copy went, once the job has a video: a copy that failed fails the row. Credits and
 /// attempts stay blank: they were paid and made once, on the job's row.
-fn alias_row(job_row: &ResultRow, alias: &Alias, copied: Option<Result<(), String>>) -> ResultRow {
+fn alias_row(job_row: &ResultRow, alias: &Alias, copied: Option<Result<(), String>>, columns: &[String]) -> ResultRow {
     let mut row = ResultRow {
         input: alias.input_label.clone(),
         label: alias.user_label.clone().unwrap_or_default(),
+        custom_id: alias.custom_id.clone(),
+        columns: own_cells(columns, &alias.own),
         credits: None,
         attempts: None,
         ..job_row.clone()
@@ -345,8 +349,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A folder where the file goes: the rename fails after the whole file was written.
         std::fs::create_dir(dir.path().join("results.csv")).unwrap();
-        assert!(write(dir.path(), &[], &HashMap::new()).is_err());
-        assert!(!dir.path().join(".results.csv.tmp").exists());
+        let plan = Plan {
+            dialect: crate::manifest::Dialect {
+                workbook: true,
+                ..Default::default()
+            },
+            ..Plan::default()
+        };
+        assert!(write(dir.path(), &plan, &HashMap::new()).is_err());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["results.csv"], "no temporary file stays");
     }
 
     #[test]

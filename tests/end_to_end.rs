@@ -72,7 +72,7 @@ fn the_demo_runs_all_its_models_end_to_end() {
     // byte-order mark makes spreadsheets read UTF-8.
     let header = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert!(header.starts_with(
-        "\u{feff}job_id,model,template,input,status,generation_id,file,bytes,sha256,credits,attempts,submitted_at,finished_at,error,label,params\n"
+        "\u{feff}job_id,model,template,input,status,generation_id,file,bytes,sha256,credits,attempts,submitted_at,finished_at,error,label,params,prompt,custom_id\n"
     ));
 
     let i2v = bodies(&h, "magic/image-to-video");

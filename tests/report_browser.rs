@@ -365,8 +365,9 @@ fn relabelled(path: &Path) -> String {
         cells.insert(2, moved);
         cells
     };
+    let custom_id = at("custom_id");
     let mut names: Vec<String> = headers.iter().map(String::from).collect();
-    names.extend(["#SKU".to_string(), "custom_id".to_string()]);
+    names.push("#SKU".to_string());
     writer.write_record(reorder(names)).unwrap();
     for record in reader.records() {
         let record = record.unwrap();
@@ -385,7 +386,10 @@ fn relabelled(path: &Path) -> String {
         }
         let is_file = cells[input].ends_with(".jpg") || cells[input].ends_with(".png");
         let sku = if is_file { sku(&cells[input]) } else { String::new() };
-        cells.extend([sku.clone(), sku]);
+        if !sku.is_empty() {
+            cells[custom_id] = sku.clone();
+        }
+        cells.push(sku);
         writer.write_record(reorder(cells)).unwrap();
     }
     format!("\u{feff}{}", String::from_utf8(writer.into_inner().unwrap()).unwrap())

@@ -30,11 +30,14 @@ fn a_spreadsheet_export_runs_with_labels_kept_and_own_columns_never_sent() {
 
     let text = results_text(&h);
     assert!(
-        text.starts_with("\u{feff}job_id,"),
-        "a byte-order mark for spreadsheets"
+        text.starts_with("\u{feff}job_id;"),
+        "a byte-order mark for spreadsheets, and the manifest's separator"
     );
     let header = text.lines().next().unwrap();
-    assert!(header.ends_with(",error,label,params"), "{header}");
+    assert!(
+        header.ends_with(";error;label;params;prompt;custom_id;#SKU;#Notes"),
+        "{header}"
+    );
     let rows = h.results();
     let labels: Vec<(&str, &str)> = rows
         .iter()

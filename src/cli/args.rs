@@ -98,6 +98,8 @@ pub(crate) enum Command {
         /// error with its file and line (`--log-format json` does the same).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// What output folders hold: counts by status, credits, generations still running, failures.
     /// Reads only the state (no network), also while a run is going. Exits as the folder's run
@@ -220,6 +222,52 @@ pub(crate) struct RunArgs {
     /// First delay between retries of a failing request (doubles each time, with jitter).
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration, hide = true)]
     pub(super) retry_base: Duration,
+    #[command(flatten)]
+    pub(super) results: ResultsArgs,
+}
+
+// How results are keyed and written: `run` takes both, `validate` the key (it checks it).
+
+/// `--key`: what keys the results' rows (`custom_id`).
+#[derive(Args, Default)]
+pub(crate) struct KeyArg {
+    /// Key the results' rows (their `custom_id`) by `label` or by a column of yours (`#SKU`):
+    /// every job must have one of its own. Overrides the manifest's `key:` [default: the label
+    /// where one tells the rows apart, else the job id].
+    #[arg(long, value_name = "COLUMN")]
+    pub(crate) key: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct ResultsArgs {
+    #[command(flatten)]
+    pub(crate) key: KeyArg,
+    /// The separator of results.csv [default: the CSV manifest's own, else `,`].
+    #[arg(long, value_enum, value_name = "SEP")]
+    pub(crate) results_delimiter: Option<ResultsDelimiter>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ResultsDelimiter {
+    /// `,` (English locales).
+    #[value(name = ",", alias = "comma")]
+    Comma,
+    /// `;` (where `,` is the decimal point: a French or German Excel).
+    #[value(name = ";", alias = "semicolon")]
+    Semicolon,
+    /// A tab.
+    #[value(name = "tab")]
+    Tab,
+}
+
+impl ResultsDelimiter {
+    pub(crate) fn byte(self) -> u8 {
+        match self {
+            ResultsDelimiter::Comma => b',',
+            ResultsDelimiter::Semicolon => b';',
+            ResultsDelimiter::Tab => b'\t',
+        }
+    }
 }
 
 #[derive(Args)]

@@ -32,8 +32,8 @@ pub(super) fn api_base_url() -> String {
         .to_string()
 }
 
-pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
-    let plan = read_plan(path, false)?;
+pub(super) fn load_plan(path: &Path, key: Option<&str>) -> Result<Plan, CliError> {
+    let plan = read_plan(path, false, key)?;
     // Drawn like errors (the line, the place, the help): a warning about a manifest is read
     // with the manifest open. `-q` leaves them out.
     if tracing::enabled!(tracing::Level::WARN) {
@@ -50,8 +50,15 @@ pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
 
 /// The manifest planned, its warnings kept in the plan. When planning fails and `warnings` is
 /// asked, the warnings of the reading go along with the errors (each says which it is).
-fn read_plan(path: &Path, warnings: bool) -> Result<Plan, CliError> {
-    let manifest = manifest::load(path).map_err(CliError::Manifest)?;
+fn read_plan(path: &Path, warnings: bool, key: Option<&str>) -> Result<Plan, CliError> {
+    let mut manifest = manifest::load(path).map_err(CliError::Manifest)?;
+    // `--key` over the manifest's `key:`.
+    if let Some(key) = key {
+        manifest.key = Some(manifest::KeyChoice {
+            name: key.to_string(),
+            at: None,
+        });
+    }
     plan::plan(&manifest).map_err(|mut errors| {
         if warnings {
             errors.0.extend(manifest.warnings.iter().cloned());
@@ -91,10 +98,11 @@ pub(crate) async fn validate(
     out: Option<&Path>,
     shard: Option<Shard>,
     json: bool,
+    key: Option<&str>,
 ) -> Result<i32, CliError> {
     let plan = match json {
-        true => read_plan(path, true),
-        false => load_plan(path),
+        true => read_plan(path, true, key),
+        false => load_plan(path, key),
     };
     let mut plan = match plan {
         Ok(plan) => plan,

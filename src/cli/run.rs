@@ -49,7 +49,10 @@ fn watch_signals(shutdown: Shutdown) {
 }
 
 pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
-    let mut plan = load_plan(&args.manifest)?;
+    let mut plan = load_plan(&args.manifest, args.results.key.key.as_deref())?;
+    if let Some(sep) = args.results.results_delimiter {
+        plan.dialect.delimiter = sep.byte();
+    }
     let whole = plan.jobs.len();
     keep_shard(&mut plan, args.shard)?;
     if let Some(limit) = args.limit {
@@ -174,7 +177,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     }
     sinks.push(sinks::results_file::ResultsFile::new(
         out.clone(),
-        &plan.jobs,
+        &plan,
         progress_every,
     ));
     // The summary's downloads, slowest jobs and unspent estimate, priced as the coordinator prices.
@@ -214,7 +217,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     drop(simulator);
 
     let records = state.records()?;
-    let totals = results::write(&out, &plan.jobs, &records).map_err(|e| aborted(error_chain(&e)))?;
+    let totals = results::write(&out, &plan, &records).map_err(|e| aborted(error_chain(&e)))?;
 
     let outcome = RunOutcome::of(report.stopped.clone(), totals.completed, totals.total());
     let stopped = outcome.stopped();

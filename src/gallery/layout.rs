@@ -259,7 +259,7 @@ fn cell(placed: &Placed, legend: &Legend) -> CellView {
         status: placed.status,
         label: row.label.clone(),
         marker: legend.marker(&row.label),
-        notes: notes::worth_showing(placed.notes, &row.label),
+        notes: notes::worth_showing(placed.notes, &row.label, &row.job_id),
         src,
         file: row.file.clone(),
         error: row.error.clone(),

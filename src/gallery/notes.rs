@@ -72,12 +72,18 @@ pub fn read(bytes: &[u8]) -> Vec<Vec<Note>> {
 
 /// The notes worth showing beside a row labelled `label`: a `custom_id` that only repeats the
 /// label or one of the `#` columns (it is often made from one of them) says nothing new.
-pub fn worth_showing(notes: &[Note], label: &str) -> Vec<Note> {
+pub fn worth_showing(notes: &[Note], label: &str, job_id: &str) -> Vec<Note> {
+    // `S-1042 / Tokyo Billboard`: the key of one of a row's jobs, made of a value already shown.
+    let made_of = |key: &str, value: &str| {
+        !value.is_empty() && (key == value || key.strip_prefix(value).is_some_and(|rest| rest.starts_with(" / ")))
+    };
     notes
         .iter()
         .filter(|n| {
             n.name != CUSTOM_ID
-                || !(n.value == label || notes.iter().any(|o| o.name != CUSTOM_ID && o.value == n.value))
+                || !(made_of(&n.value, job_id)
+                    || made_of(&n.value, label)
+                    || notes.iter().any(|o| o.name != CUSTOM_ID && made_of(&n.value, &o.value)))
         })
         .cloned()
         .collect()
@@ -122,10 +128,17 @@ mod tests {
     #[test]
     fn a_custom_id_that_repeats_the_label_or_a_column_is_left_out() {
         let notes = [note("SKU", "SKU-1"), note("custom_id", "SKU-1")];
-        assert_eq!(worth_showing(&notes, ""), [note("SKU", "SKU-1")]);
+        assert_eq!(worth_showing(&notes, "", "0123456789ab"), [note("SKU", "SKU-1")]);
+        let notes = [note("SKU", "SKU-1"), note("custom_id", "SKU-1 / Tokyo Billboard")];
+        assert_eq!(worth_showing(&notes, "", "0123456789ab"), [note("SKU", "SKU-1")]);
         let notes = [note("custom_id", "hero")];
-        assert!(worth_showing(&notes, "hero").is_empty());
+        assert!(worth_showing(&notes, "hero", "0123456789ab").is_empty());
+        let notes = [note("custom_id", "0123456789ab")];
+        assert!(
+            worth_showing(&notes, "", "0123456789ab").is_empty(),
+            "a key that is the job id"
+        );
         let notes = [note("SKU", "SKU-1"), note("custom_id", "spring-7")];
-        assert_eq!(worth_showing(&notes, "hero"), notes);
+        assert_eq!(worth_showing(&notes, "hero", "0123456789ab"), notes);
     }
 }

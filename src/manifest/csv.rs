@@ -193,6 +193,10 @@ pub(super) fn parse_csv(text: &str, manifest: &mut Manifest) -> Result<(), Diagn
     let header_line = lines.pos(header_start, text[header_start..header_end].trim_end().len());
     let mut problems = Vec::new();
     let columns = table::read_header(manifest, &names, header_line)?;
+    manifest.own_columns = table::own_columns(&columns);
+    // Results are written with the manifest's separator: a `;` export is opened again by the
+    // same spreadsheet, in the same locale.
+    manifest.dialect.delimiter = sep;
     let mut filled = vec![false; columns.len()];
 
     let body_start = text[header_end..].find('\n').map_or(text.len(), |i| header_end + i + 1);
@@ -419,6 +423,32 @@ mod tests {
         let e = &m.entries[0];
         assert_eq!(e.label.as_ref().unwrap().value, "Spring hero");
         assert!(e.params.is_empty());
+    }
+
+    #[test]
+    fn own_columns_are_kept_with_their_names_places_and_the_separator() {
+        let m = read(
+            "#SKU;model;prompt;# Notes;#sku
+S-1;magic/text-to-video;SALE;;x
+;;;only a note;
+S-2;magic/text-to-video;NEW;hi;
+",
+        );
+        assert_eq!(
+            m.own_columns,
+            ["#SKU", "# Notes", "#sku (2)"],
+            "a name given twice is told apart"
+        );
+        assert_eq!(m.dialect.delimiter, b';');
+        assert!(!m.dialect.workbook);
+        assert_eq!(m.entries.len(), 2, "a row with only a note of yours is no job");
+        let own: Vec<(&str, &str, usize)> = m.entries[0]
+            .own
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.value.as_str(), v.at.column))
+            .collect();
+        assert_eq!(own, [("#SKU", "S-1", 1), ("#sku (2)", "x", 31)]);
+        assert_eq!(m.entries[1].own[1].0, "# Notes");
     }
 
     #[test]

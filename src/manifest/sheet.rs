@@ -173,6 +173,8 @@ pub(super) fn parse_sheet(path: &Path, bytes: &[u8]) -> Result<Manifest, Diagnos
     }
     let mut problems = Vec::new();
     let columns = table::read_header(&manifest, &names, at(header_row, left))?;
+    manifest.own_columns = table::own_columns(&columns);
+    manifest.dialect.workbook = true;
     let mut filled = vec![false; width];
     for &((_, c), _) in rows[1..].iter().flat_map(|r| r.iter()) {
         if let Some(f) = filled.get_mut((c - left) as usize) {

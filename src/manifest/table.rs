@@ -4,8 +4,9 @@
 //! - `model`, `input`, `prompt`, `template` (or `templates`) are job fields, `label` is free text
 //!   carried to `results.csv`. Header names are matched as spreadsheets write them: case, spaces
 //!   around, and spaces or underscores inside do not matter (`Model`, ` model `, `Negative Prompt`).
-//! - A column whose name starts with `#` is the user's own (`#sku`, `#notes`): read, never sent,
-//!   as a line that starts with `#` is a comment. It is the one way to keep such a column.
+//! - A column whose name starts with `#` is the user's own (`#sku`, `#notes`): never sent, as a
+//!   line that starts with `#` is a comment, and carried to the results under its name, so that
+//!   they join back to the sheet. It is the one way to keep such a column.
 //! - Every other column is a model parameter.
 
 use std::borrow::Cow;
@@ -22,8 +23,9 @@ pub(super) enum Column {
     Prompt,
     Template,
     Label,
-    /// The user's own (`#…`): never sent.
-    Own,
+    /// The user's own (`#…`), named as written (trimmed; a second column of the same name gets
+    /// ` (2)`): never sent, carried to the results.
+    Own(String),
     /// A model parameter, named as written (trimmed): an unknown model gets it as is.
     Param(String),
     /// No name in the header: reported there; its cells are skipped.
@@ -51,7 +53,7 @@ pub(super) fn column(header: &str) -> Column {
         return Column::Unnamed;
     }
     if name.starts_with('#') {
-        return Column::Own;
+        return Column::Own(name.to_string());
     }
     match fold_header(name).as_str() {
         "model" => Column::Model,
@@ -73,7 +75,20 @@ pub(super) fn read_header(
     names: &[(String, Pos)],
     header_at: Pos,
 ) -> Result<Vec<(Column, Pos)>, Diagnostics> {
-    let columns: Vec<(Column, Pos)> = names.iter().map(|(name, at)| (column(name), *at)).collect();
+    let mut columns: Vec<(Column, Pos)> = names.iter().map(|(name, at)| (column(name), *at)).collect();
+    // Results name a column of the user's by its name: two of one name (`#notes` twice, as
+    // sheets pasted together have) would be one there.
+    let mut seen = std::collections::HashSet::new();
+    for (c, _) in &mut columns {
+        if let Column::Own(name) = c {
+            let mut n = 1;
+            let base = name.clone();
+            while !seen.insert(name.to_lowercase()) {
+                n += 1;
+                *name = format!("{base} ({n})");
+            }
+        }
+    }
     if !columns.iter().any(|(c, _)| *c == Column::Model) {
         // A misspelt `model` is shown alone; else the whole header.
         let near = names
@@ -90,6 +105,17 @@ pub(super) fn read_header(
         return Err(Diagnostics(vec![d]));
     }
     Ok(columns)
+}
+
+/// The user's own columns, in the header's order: what [`Manifest::own_columns`] holds.
+pub(super) fn own_columns(columns: &[(Column, Pos)]) -> Vec<String> {
+    columns
+        .iter()
+        .filter_map(|(c, _)| match c {
+            Column::Own(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The columns without a name that some row fills (`filled[i]`): each is reported on the
@@ -127,16 +153,23 @@ pub(super) fn entry<'r>(
         let Some((column, header_at)) = columns.get(i) else {
             continue;
         };
-        // The user's own columns do not make a row a job, nor do cells under no name (reported
-        // with the header).
-        if matches!(column, Column::Own | Column::Unnamed) {
-            continue;
-        }
         let text = text.trim();
-        if text.is_empty() {
+        // Cells under no name are reported with the header.
+        if text.is_empty() || *column == Column::Unnamed {
             continue;
         }
         let at = at(i);
+        // The user's own columns are kept, but do not make a row a job.
+        if let Column::Own(name) = column {
+            entry.own.push((
+                name.clone(),
+                Spanned {
+                    value: text.to_string(),
+                    at,
+                },
+            ));
+            continue;
+        }
         filled = true;
         let spanned = |value: &str| Spanned {
             value: value.to_string(),
@@ -166,7 +199,7 @@ pub(super) fn entry<'r>(
                     at,
                 },
             )),
-            Column::Own | Column::Unnamed => {}
+            Column::Own(_) | Column::Unnamed => {}
         }
     }
     filled.then_some(entry)
@@ -186,8 +219,8 @@ mod tests {
             ("prompt", Column::Prompt),
             ("Templates", Column::Template),
             ("Label", Column::Label),
-            ("#sku", Column::Own),
-            (" # notes", Column::Own),
+            ("#sku", Column::Own("#sku".into())),
+            (" # notes", Column::Own("# notes".into())),
             ("", Column::Unnamed),
             ("   ", Column::Unnamed),
             ("Negative Prompt", Column::Param("Negative Prompt".into())),

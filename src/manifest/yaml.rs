@@ -271,7 +271,7 @@ fn is_null(node: &Node) -> bool {
     matches!(&node.kind, NodeKind::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null"))
 }
 
-const TOP_KEYS: &[&str] = &["name", "output", "defaults", "jobs"];
+const TOP_KEYS: &[&str] = &["name", "output", "key", "defaults", "jobs"];
 const JOB_KEYS: &[&str] = &[
     "model",
     "input",
@@ -293,6 +293,8 @@ fn example(field: &str) -> &'static str {
         "input" | "inputs" => "inputs: [assets/shoe.jpg, assets/bag.png]",
         "prompt" | "prompts" => "prompts: [\"SALE -30%\", NEW SEASON]",
         "label" => "label: spring hero, variant B",
+        "key" => "key: \"#sku\"",
+        own if own.starts_with('#') => "\"#sku\": S-1042",
         _ => "templates: [Tokyo Billboard, Phone App]",
     }
 }
@@ -317,6 +319,8 @@ fn map_at(node: &Node) -> Pos {
 struct YamlReader<'m> {
     manifest: &'m Manifest,
     errors: Vec<Diagnostic>,
+    /// The user's own fields (`"#sku": …`) in the order first seen: the results' last columns.
+    own_columns: Vec<String>,
 }
 
 impl YamlReader<'_> {
@@ -483,6 +487,16 @@ impl YamlReader<'_> {
                     seen.push("template");
                     entry.templates = self.one_or_many(key, value, &name);
                 }
+                // A field of the user's (`"#sku": S-1042`, quoted: YAML reads `#` as a comment),
+                // as a `#` column of a sheet: carried to the results, never sent.
+                own if own.trim_start().starts_with('#') => {
+                    let Some(value) = self.text(value, own.trim(), value_at(key, value), false) else {
+                        continue;
+                    };
+                    let name = self.own_column(own.trim());
+                    entry.own.retain(|(n, _)| *n != name);
+                    entry.own.push((name, value));
+                }
                 // Free text of the user's, carried to `results.csv`, never sent.
                 "label" => {
                     seen.push("label");
@@ -496,7 +510,8 @@ impl YamlReader<'_> {
                     let help = match crate::catalog::closest(other, JOB_KEYS.iter().copied()) {
                         Some(k) => format!("did you mean `{k}`? model parameters go under `params:`"),
                         None => format!(
-                            "a job takes {}; model parameters go under `params:`",
+                            "a job takes {}; model parameters go under `params:`; a field of yours starts with \
+                             `#` and is quoted (`\"#sku\": S-1042`)",
                             crate::catalog::quoted_list(JOB_KEYS)
                         ),
                     };
@@ -508,6 +523,17 @@ impl YamlReader<'_> {
             return None;
         }
         Some(entry)
+    }
+
+    /// The name results give a field of the user's: as first written, whatever its case later.
+    fn own_column(&mut self, name: &str) -> String {
+        match self.own_columns.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+            Some(known) => known.clone(),
+            None => {
+                self.own_columns.push(name.to_string());
+                name.to_string()
+            }
+        }
     }
 
     fn params(&mut self, node: &Node, entry: &mut Entry) {
@@ -695,15 +721,18 @@ pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diag
     let mut reader = YamlReader {
         manifest,
         errors: Vec::new(),
+        own_columns: Vec::new(),
     };
     let mut name = None;
     let mut output = None;
+    let mut key_choice = None;
     let mut defaults = None;
     let mut jobs = None;
     for (key, value) in pairs {
         match scalar_text(key).as_deref() {
             Some("name") => name = reader.text(value, "name", value_at(key, value), false),
             Some("output") => output = reader.text(value, "output", value_at(key, value), false),
+            Some("key") => key_choice = reader.text(value, "key", value_at(key, value), false),
             Some("defaults") => defaults = Some(value),
             Some("jobs") => jobs = Some((key, value)),
             other => {
@@ -748,7 +777,13 @@ pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diag
     }
     // Field problems do not stop the reading: the planner goes on with what could be read, so
     // that every problem of the manifest is reported in one run.
+    let own_columns = reader.own_columns;
     manifest.problems.extend(reader.errors);
+    manifest.own_columns = own_columns;
+    manifest.key = key_choice.map(|k| super::KeyChoice {
+        name: k.value,
+        at: Some(k.at),
+    });
     if let Some(name) = name {
         manifest.name = name.value;
     }

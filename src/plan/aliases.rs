@@ -61,9 +61,17 @@ pub(super) fn merge_duplicates(manifest: &Manifest, jobs: Vec<Job>, warnings: &m
             warnings.push(manifest.warning(Some(job.at), message));
             told.insert(pair);
         }
+        // Keys that fell back to the job id are the earlier job's too: the name tells them apart.
+        let custom_id = if job.custom_id == earlier.custom_id {
+            format!("{} / {}", job.custom_id, job.input_label)
+        } else {
+            job.custom_id
+        };
         earlier.aliases.push(Alias {
             input_label: job.input_label,
             user_label: job.user_label,
+            own: job.own,
+            custom_id,
             file: String::new(),
             at: job.at,
         });

@@ -26,6 +26,10 @@ pub const COLUMNS: &[&str] = &[
     "label",
     // What tells a job's variant apart besides model, template and input (the report's columns).
     "params",
+    // The prompt sent (also in `params`), and the row's key: added last again.
+    "prompt",
+    "custom_id",
+    // Then the manifest's own columns (`#SKU`, …), under their names.
 ];
 
 /// A job's status as results report it.
@@ -116,6 +120,25 @@ pub struct ResultRow {
     pub label: String,
     #[serde(with = "cell")]
     pub params: String,
+    #[serde(with = "cell")]
+    pub prompt: String,
+    /// The row's key: its label, the manifest's `key` column, or its job id (see `plan::keys`).
+    #[serde(with = "cell")]
+    pub custom_id: String,
+    /// The manifest's own columns (`#SKU`, …): name and value, in the manifest's order. Written
+    /// after the others (the writer gives every row every column); read back from every column
+    /// whose name starts with `#`.
+    #[serde(
+        skip_deserializing,
+        serialize_with = "own_cells",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub columns: Vec<(String, String)>,
+}
+
+/// The own columns' values, neutralised as every text cell is: a header names them.
+fn own_cells<S: serde::Serializer>(columns: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(columns.iter().map(|(_, v)| crate::results::neutralise(v)))
 }
 
 /// Text cells: neutralised when written, given back when read.
@@ -181,8 +204,28 @@ pub enum ReadError {
 /// The columns a file must have to be read as results at all.
 const REQUIRED: &[&str] = &["job_id", "model", "input", "status"];
 
-/// Reads `results.csv` text (with or without Excel's BOM) by column names. A row that cannot be
-/// read is an error naming its line: every reader of results wants all of them.
+/// The separators results are written with (`--results-delimiter`, or the manifest's).
+const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
+
+/// The separator of results text: the one whose first line holds the columns every results file
+/// has; `,` when none does (the missing column is then reported).
+fn delimiter(text: &[u8]) -> u8 {
+    let header_has_all = |sep: u8| {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(sep)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text);
+        let mut first = csv::StringRecord::new();
+        matches!(reader.read_record(&mut first), Ok(true))
+            && REQUIRED.iter().all(|c| first.iter().any(|h| h.trim() == *c))
+    };
+    DELIMITERS.into_iter().find(|&sep| header_has_all(sep)).unwrap_or(b',')
+}
+
+/// Reads `results.csv` text (with or without Excel's BOM, separated by `,`, `;` or a tab) by
+/// column names. A row that cannot be read is an error naming its line: every reader of results
+/// wants all of them.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>, ReadError> {
     let bytes = bytes.strip_prefix(super::BOM.as_bytes()).unwrap_or(bytes);
     // A spreadsheet may have saved it in its own code page (`Café` in Windows-1252): every row
@@ -195,11 +238,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>, ReadError> {
         source,
     };
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter(bytes))
         .flexible(true)
         .trim(csv::Trim::Headers)
         .from_reader(bytes);
     // A column named twice (a sheet edited by hand) is read from its first place, as people
-    // read it: the later ones are renamed out of the way.
+    // read it: the later ones are renamed out of the way (to a name no column can have).
     let mut seen = std::collections::HashSet::new();
     let headers: csv::StringRecord = reader
         .headers()
@@ -210,10 +254,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>, ReadError> {
             if seen.insert(h.to_string()) {
                 h.to_string()
             } else {
-                format!("#{i}")
+                format!("\n{i}")
             }
         })
         .collect();
+    // The user's own columns, by their place.
+    let own: Vec<(usize, &str)> = headers.iter().enumerate().filter(|(_, h)| h.starts_with('#')).collect();
     if let Some(column) = REQUIRED.iter().find(|c| !headers.iter().any(|h| h == **c)) {
         return Err(ReadError::MissingColumn {
             path: path.to_path_buf(),
@@ -227,7 +273,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<ResultRow>, ReadError> {
         while record.len() < headers.len() {
             record.push_field("");
         }
-        rows.push(record.deserialize(Some(&headers)).map_err(read_err)?);
+        let mut row: ResultRow = record.deserialize(Some(&headers)).map_err(read_err)?;
+        row.columns = own
+            .iter()
+            .map(|&(i, name)| (name.to_string(), super::original(&record[i]).to_string()))
+            .collect();
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -300,5 +351,27 @@ mod tests {
             parse(Path::new("r.csv"), b"job_id,model\n"),
             Err(ReadError::MissingColumn { column: "input", .. })
         ));
+    }
+
+    #[test]
+    fn semicolon_results_are_read_with_the_users_columns_and_unknown_ones_ignored() {
+        let text = "\u{feff}job_id;model;input;status;credits;later;#SKU;#Notes;#SKU\n\
+                    a;m;Caf\u{e9}, -20%;completed;12;x;S-1;'=note;dup\n\
+                    b;m;i;failed\n";
+        let rows = parse(Path::new("r.csv"), text.as_bytes()).unwrap();
+        assert_eq!(rows[0].input, "Café, -20%");
+        assert_eq!(rows[0].credits, Some(12.0));
+        assert_eq!(
+            rows[0].columns,
+            [
+                ("#SKU".to_string(), "S-1".to_string()),
+                ("#Notes".to_string(), "=note".to_string())
+            ],
+            "a column named twice is read from its first place"
+        );
+        assert_eq!(rows[1].status, Status::Failed);
+        assert_eq!(rows[1].columns[0], ("#SKU".to_string(), String::new()));
+        let tabs = "job_id\tmodel\tinput\tstatus\na\tm\ti,j;k\tcompleted\n";
+        assert_eq!(parse(Path::new("r.csv"), tabs.as_bytes()).unwrap()[0].input, "i,j;k");
     }
 }

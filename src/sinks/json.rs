@@ -1,7 +1,8 @@
 //! `--log-format json`: one JSON object per line for each event, for cron mail, log shippers and
 //! `jq`. Every object has `ts` (RFC 3339, UTC) and `event`; job events name the job by its id
-//! (the `job_id` of `results.csv`) with its model, template, input and file. Progress objects
-//! come at the pace of the plain status line. The API key is in no event.
+//! (the `job_id` of `results.csv`) and its key (`custom_id`), with its model, template, input,
+//! prompt, label and file: a script follows a row of its sheet without reading the results.
+//! Progress objects come at the pace of the plain status line. The API key is in no event.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -58,21 +59,19 @@ pub fn timestamp() -> String {
 fn job_fields(job: &Job) -> Value {
     json!({
         "job_id": job.key.short(),
+        "custom_id": job.custom_id,
         "model": job.model,
         "template": job.template,
         "input": job.input_label,
+        "prompt": job.prompt(),
+        "label": job.user_label,
         "file": job.file,
     })
 }
 
-/// Credits as the whole numbers they are (`29000000`, not `29000000.0`), for scripts that compare
-/// them with the results' column; a fraction stays one.
+/// Credits as the whole numbers they are (`29000000`, not `29000000.0`), as in the results.
 fn credits_json(c: f64) -> Value {
-    if c.fract() == 0.0 && c.abs() < 9e15 {
-        Value::from(c as i64)
-    } else {
-        json!(c)
-    }
+    crate::results::jsonl::credits(c)
 }
 
 fn with(mut base: Value, extra: Value) -> Value {

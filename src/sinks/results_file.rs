@@ -1,5 +1,5 @@
-//! Keeps `<out>/results.csv` fresh while a run goes on, so that people (and a run killed
-//! outright) have a recent one. It reads the committed state through its own connection, on its
+//! Keeps `<out>/results.csv` (and `results.jsonl`) fresh while a run goes on, so that people
+//! (and a run killed outright) have a recent one. It reads the committed state through its own connection, on its
 //! own clock and only after something changed, so a run of 10,000 jobs rewrites it every few
 //! seconds at most, never per event. The final file is written by the caller at the end.
 
@@ -9,12 +9,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{RunEvent, Sink};
-use crate::plan::Job;
+use crate::plan::Plan;
 use crate::state::StateReader;
 
 pub struct ResultsFile<'a> {
     out: PathBuf,
-    jobs: &'a [Job],
+    plan: &'a Plan,
     every: Duration,
     next: Instant,
     changed: bool,
@@ -22,10 +22,10 @@ pub struct ResultsFile<'a> {
 }
 
 impl<'a> ResultsFile<'a> {
-    pub fn new(out: PathBuf, jobs: &'a [Job], every: Duration) -> ResultsFile<'a> {
+    pub fn new(out: PathBuf, plan: &'a Plan, every: Duration) -> ResultsFile<'a> {
         ResultsFile {
             out,
-            jobs,
+            plan,
             every,
             next: Instant::now() + every,
             changed: false,
@@ -39,7 +39,7 @@ impl<'a> ResultsFile<'a> {
         }
         let reader = self.reader.as_ref().expect("opened above");
         let records = reader.records().map_err(|e| crate::api::error_chain(&e))?;
-        crate::results::write(&self.out, self.jobs, &records).map_err(|e| crate::api::error_chain(&e))?;
+        crate::results::refresh(&self.out, self.plan, &records).map_err(|e| crate::api::error_chain(&e))?;
         Ok(())
     }
 }

@@ -140,8 +140,15 @@ pub fn assert_said(output: &Output, text: &str) {
     assert!(said.contains(text), "expected `{text}` in:\n{said}");
 }
 
+/// Reads a results file by its header, in the separator it was written with (the manifest's).
 pub fn read_results(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
+    let text = std::fs::read(path).unwrap();
+    let header = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&text);
+    let sep = [b';', b'\t']
+        .into_iter()
+        .find(|&sep| header.starts_with(&[b"job_id" as &[u8], &[sep]].concat()))
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new().delimiter(sep).from_reader(text.as_slice());
     let headers = reader.headers().unwrap().clone();
     reader
         .records()
