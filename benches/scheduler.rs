@@ -850,11 +850,14 @@ impl Bench {
             ("prior right", base.clone(), prior(120.0 / 150.0)),
             ("prior 30× too long", base.clone(), prior(30.0)),
             ("prior 30× too short", base.clone(), prior(1.0 / 30.0)),
-            (
-                "fast failures (prior 2× the failures)",
-                fast_failures,
-                prior(2.0 * 1.2 / 1.0),
-            ),
+            ("fast failures (prior 2× the failures)", fast_failures, {
+                // Measured to their end: a client that fails fast (`--halt-kind`) stops them.
+                let mut args = prior(2.0 * 1.2 / 1.0);
+                if accepts_flag("--halt-kind") {
+                    args.extend(["--halt-kind", "0", "--halt-run", "0"].map(String::from));
+                }
+                args
+            }),
         ];
         // `VIDBATCH_BENCH_CASE=30×`: only the cases whose name holds it.
         let only = std::env::var("VIDBATCH_BENCH_CASE").unwrap_or_default();

@@ -378,6 +378,25 @@ impl PollPolicy {
         };
         let typical = known.samples.median().unwrap_or(self.prior);
         let late = typical / 20;
+        let first = known.plan[0];
+        if phase < SCOUTS && age < first {
+            // A scout keeps looking below the plan's first poll, at ages √2 apart from a quarter
+            // of it: what finishes earlier is only ever seen by such polls (the others find it
+            // at their first, too late to say when), so without them a first estimate too long
+            // would stay for good. A few polls each, for at most `MOST_SCOUTS` of a kind.
+            let start = (first / 4)
+                .mul_f64(2f64.powf(phase / SCOUTS / 2.0))
+                .max(self.min_interval);
+            // (A poll at a step, its age read back in nanoseconds, is at that step, not under it.)
+            let steps = (2.0 * (age.as_secs_f64() / start.as_secs_f64()).log2() + 1e-6)
+                .floor()
+                .max(-1.0)
+                + 1.0;
+            let next = start.mul_f64(2f64.powf(steps.min(120.0) / 2.0));
+            if next < first {
+                return (next - age).max(self.min_interval);
+            }
+        }
         let wait = match known.plan.iter().find(|&&at| at > age) {
             // From a handful of durations the plan is a sketch, with gaps where nothing was seen
             // yet: past its first poll, no longer waits than for a late generation.
@@ -468,7 +487,7 @@ mod tests {
         for &d in durations {
             let mut age = Duration::ZERO;
             loop {
-                age += p.next_poll(t, "m", age, 0.0);
+                age += p.next_poll(t, "m", age, 0.5);
                 polls += 1;
                 if age >= secs(d) {
                     latency += (age - secs(d)).as_secs_f64();
@@ -637,14 +656,14 @@ mod tests {
         let t = learned(&durations);
         // New renders fall between the ones learned from.
         let fresh: Vec<f64> = (0..40).map(|i| 2.025 + i as f64 * 0.05).collect();
-        let first = p.next_poll(&t, "m", Duration::ZERO, 0.0);
+        let first = p.next_poll(&t, "m", Duration::ZERO, 0.5);
         assert!(first >= secs(2.0) && first <= secs(2.5), "{first:?}");
         let (polls, latency) = walk(&p, &t, &fresh);
         eprintln!("{polls:.2} polls per generation, mean detection latency {latency:.3} s");
         assert!(polls < 5.0, "{polls} polls per generation");
         assert!(latency < 0.04 * 3.0, "mean detection latency {latency} s");
         // Past everything seen, it is late: a twentieth of the typical render.
-        assert_eq!(p.next_poll(&t, "m", secs(9.0), 0.0), secs(0.15));
+        assert_eq!(p.next_poll(&t, "m", secs(9.0), 0.5), secs(0.15));
     }
 
     #[test]
@@ -666,9 +685,9 @@ mod tests {
         let t = learned(&[2.0, 4.0]);
         // Nothing before the earliest finish seen; after it, no wait past a twentieth of the
         // median.
-        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(2.0));
-        assert_eq!(p.next_poll(&t, "m", secs(2.0), 0.0), secs(0.2));
-        assert_eq!(p.next_poll(&t, "m", secs(3.9), 0.0), secs(0.1));
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.5), secs(2.0));
+        assert_eq!(p.next_poll(&t, "m", secs(2.0), 0.5), secs(0.2));
+        assert_eq!(p.next_poll(&t, "m", secs(3.9), 0.5), secs(0.1));
     }
 
     #[test]
@@ -702,7 +721,7 @@ mod tests {
         assert_eq!(t.median("m"), Some(secs(10.0)));
         // The plan follows (it is remade every sixteenth sample).
         let p = PollPolicy::scaled(secs(10.0));
-        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(10.0));
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.5), secs(10.0));
     }
 
     #[test]
@@ -734,6 +753,30 @@ mod tests {
         );
         // Shorter than anything known and wide: nothing.
         assert_eq!(t.record_between("m", Duration::ZERO, secs(2.0), 0.5), None);
+    }
+
+    #[test]
+    fn scouts_keep_looking_below_the_plans_first_poll() {
+        let p = PollPolicy::scaled(secs(3.0));
+        // Learned from coarse probes: nothing under 4 s is known, though renders may be shorter.
+        let t = learned(&[4.0, 4.5, 5.0]);
+        assert_eq!(
+            p.next_poll(&t, "m", Duration::ZERO, 0.5),
+            secs(4.0),
+            "the others follow the plan"
+        );
+        let mut age = Duration::ZERO;
+        let mut ages = Vec::new();
+        while age < secs(4.0) {
+            age += p.next_poll(&t, "m", age, 0.0);
+            ages.push(age.as_secs_f64());
+        }
+        // From a quarter of the first poll, √2 apart, then the plan.
+        let expected = [1.0, 2f64.sqrt(), 2.0, 2.0 * 2f64.sqrt(), 4.0];
+        assert_eq!(ages.len(), expected.len(), "{ages:?}");
+        for (a, e) in ages.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-6, "{ages:?}");
+        }
     }
 
     #[test]
