@@ -132,6 +132,9 @@ pub struct Entry {
     pub params_are_text: bool,
     /// Free text of the user's, carried to `results.csv`, never sent.
     pub label: Option<Spanned<String>>,
+    /// This entry's own naming pattern (`output:` in a job, or an `output` column), over the
+    /// manifest's.
+    pub output: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]

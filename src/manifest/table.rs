@@ -2,7 +2,7 @@
 //! entry. Both readers only find the cells and where they are; the meaning is the same.
 //!
 //! - `model`, `input`, `prompt`, `template` (or `templates`) are job fields, `label` is free text
-//!   carried to `results.csv`. Header names are matched as spreadsheets write them: case, spaces
+//!   carried to `results.csv`, `output` the row's own naming pattern. Header names are matched as spreadsheets write them: case, spaces
 //!   around, and spaces or underscores inside do not matter (`Model`, ` model `, `Negative Prompt`).
 //! - A column whose name starts with `#` is the user's own (`#sku`, `#notes`): read, never sent,
 //!   as a line that starts with `#` is a comment. It is the one way to keep such a column.
@@ -22,6 +22,8 @@ pub(super) enum Column {
     Prompt,
     Template,
     Label,
+    /// The row's own naming pattern (`output:` of a YAML job).
+    Output,
     /// The user's own (`#…`): never sent.
     Own,
     /// A model parameter, named as written (trimmed): an unknown model gets it as is.
@@ -59,6 +61,7 @@ pub(super) fn column(header: &str) -> Column {
         "prompt" => Column::Prompt,
         "template" | "templates" => Column::Template,
         "label" => Column::Label,
+        "output" => Column::Output,
         _ => Column::Param(name.to_string()),
     }
 }
@@ -147,6 +150,7 @@ pub(super) fn entry<'r>(
             Column::Input => entry.inputs = vec![spanned(text)],
             Column::Prompt => entry.prompts = vec![spanned(text)],
             Column::Label => entry.label = Some(spanned(text)),
+            Column::Output => entry.output = Some(spanned(text)),
             Column::Template => {
                 entry.templates = text
                     .split('|')
@@ -186,6 +190,7 @@ mod tests {
             ("prompt", Column::Prompt),
             ("Templates", Column::Template),
             ("Label", Column::Label),
+            ("Output", Column::Output),
             ("#sku", Column::Own),
             (" # notes", Column::Own),
             ("", Column::Unnamed),
