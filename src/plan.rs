@@ -834,10 +834,12 @@ fn canonical_json(v: &Value, hasher: &mut Sha256) {
 mod aliases;
 mod inputs;
 mod naming;
+mod sample;
 mod values;
 
 use naming::name_files;
 pub use naming::{keep_clear_of, linked_folder, slug};
+pub use sample::{sample, spread_order};
 use values::{check_value, coerce, text_cell_value};
 
 #[cfg(test)]

@@ -688,5 +688,6 @@ fn every_encoding_gives_the_same_jobs_and_the_same_places() {
     }
 }
 
-// Naming: the one collision rule, readable names, separators, a job's own pattern.
+// Naming (the one collision rule, readable names) and sample selection.
 mod naming;
+mod sample;
