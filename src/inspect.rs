@@ -5,10 +5,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::plan::Plan;
+use crate::plan::{Job, Plan};
 use crate::results::Status;
+use crate::selection::{LeftOut, Options};
 use crate::sinks::thousands;
-use crate::state::{Failure, JobRecord, Phase, StateError, StateReader};
+use crate::state::{Phase, StateError, StateReader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
@@ -19,16 +20,28 @@ pub enum InspectError {
     Output(#[from] std::io::Error),
 }
 
-/// `vidbatch validate`: the plan's jobs, each with what a run into `folder` would do with it when
-/// a folder is given, then what the jobs to submit should cost, per model.
+/// What `vidbatch validate` is asked about besides the plan: the options of `run` that change
+/// what is sent, and the jobs of the plan they leave out.
+pub struct Preview<'a> {
+    pub options: &'a Options,
+    pub left_out: &'a LeftOut,
+}
+
+/// `vidbatch validate`: the jobs of this run (the plan cut by `--shard`, `--limit`,
+/// `--sample`), each with what tells it apart and, with a folder or a cap, what a run would do
+/// with it; then what the jobs to submit should cost, per model, and what `--max-credits` does
+/// to them. The decision is [`crate::selection::sending`]'s, as `run`'s is, and is returned:
+/// [`crate::selection::Sending::check`] says whether `run` would refuse to start.
 pub fn validate(
     out: &mut impl Write,
     path: &Path,
-    plan: &Plan,
+    plan: &mut Plan,
     folder: Option<&Path>,
     price_list: Option<std::sync::Arc<crate::pricing::PriceList>>,
     price_note: Option<String>,
-) -> Result<(), InspectError> {
+    preview: Preview<'_>,
+) -> Result<crate::selection::Sending, InspectError> {
+    let options = preview.options;
     let listed = price_list.as_ref().map(|l| l.len());
     let reader = match &folder {
         Some(dir) => match StateReader::open(dir) {
@@ -47,28 +60,26 @@ pub fn validate(
         None => Default::default(),
     })
     .with_list(price_list);
+    crate::selection::keep_recorded_files(&mut plan.jobs, &records);
+    let sending = crate::selection::sending(folder.unwrap_or(Path::new("")), &plan.jobs, &records, &prices, options);
 
-    let with_state = folder.is_some();
-    if with_state {
-        writeln!(
-            out,
-            "job_id        state    model                       template                    input -> file"
-        )?;
-    } else {
-        writeln!(
-            out,
-            "job_id        model                       template                    input -> file"
-        )?;
-    }
+    let with_state = folder.is_some() || options.max_credits.is_some();
+    let state_head = if with_state { "state    " } else { "" };
+    writeln!(
+        out,
+        "job_id        {state_head}model                       template                    input · prompt [label] -> file"
+    )?;
     // Per model and price: jobs a run would submit (and pay for), and what each is expected to
     // cost (jobs of one model differ by duration and resolution).
     let mut to_pay: std::collections::BTreeMap<(&str, u64, &'static str), usize> = Default::default();
     let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    for job in &plan.jobs {
-        let state = folder.map_or("new", |dir| job_state(dir, records.get(&job.key)));
+    for (i, job) in plan.jobs.iter().enumerate() {
+        let state = match sending.is_left(i) {
+            true => "over cap",
+            false => sending.fates[i].as_str(),
+        };
         *counts.entry(state).or_default() += 1;
-        if state == "new" {
-            let estimate = prices.estimate_job(job);
+        if let Some(estimate) = sending.estimates[i].filter(|_| !sending.is_left(i)) {
             *to_pay
                 .entry((&job.model, estimate.credits.round() as u64, estimate.basis.as_str()))
                 .or_default() += 1;
@@ -84,14 +95,17 @@ pub fn validate(
             job.key.short(),
             job.model,
             job.template.as_deref().unwrap_or("-"),
-            crate::api::truncate(&job.input_label, 48),
+            told_apart_by(job),
             job.file
         )?;
     }
     writeln!(out)?;
-    if let Some(dir) = &folder {
+    if with_state {
         let summary: Vec<String> = counts.iter().map(|(state, n)| format!("{n} {state}")).collect();
-        writeln!(out, "in `{}`: {}", dir.display(), summary.join(", "))?;
+        match &folder {
+            Some(dir) => writeln!(out, "in `{}`: {}", dir.display(), summary.join(", "))?,
+            None => writeln!(out, "jobs: {}", summary.join(", "))?,
+        }
     }
     let new_jobs: usize = to_pay.values().sum();
     if new_jobs == 0 {
@@ -123,33 +137,49 @@ pub fn validate(
             (None, None) => {}
         }
     }
+    if let Some(cap) = sending.cap {
+        let estimate = sending.estimate();
+        let committed = thousands(sending.committed);
+        match (sending.within_cap_line(), sending.left.is_empty()) {
+            (Some(within), _) => writeln!(out, "{within}")?,
+            (None, fits) => writeln!(
+                out,
+                "--max-credits {}: {committed} committed in the folder + {} to submit = {}: {}",
+                thousands(cap),
+                thousands(estimate),
+                thousands(sending.committed + estimate),
+                if fits { "within the cap" } else { "over the cap" }
+            )?,
+        }
+    }
+    if let Some(left_out) = preview.left_out.sentence() {
+        writeln!(out, "{left_out}")?;
+    }
     writeln!(
         out,
         "{}: {} job(s) valid; nothing was sent",
         path.display(),
-        plan.jobs.len()
+        plan.jobs.len() + preview.left_out.jobs
     )?;
     out.flush()?;
-    Ok(())
+    Ok(sending)
 }
 
-/// What a run into `dir` would do with a job, from the folder's state: `new` (submitted, paid),
-/// `done`, `to fetch` (free), `running`, `unknown`, `failed` (left unless `--paid-retries`).
-pub fn job_state(dir: &Path, record: Option<&JobRecord>) -> &'static str {
-    let Some(r) = record else { return "new" };
-    match (r.phase, r.failure) {
-        (Phase::Queued, _) | (Phase::Failed, Some(Failure::Rejected)) => "new",
-        // A run checks each file against its hash; its size is what can be checked cheaply here.
-        (Phase::Completed, _) => match std::fs::metadata(dir.join(&r.file)) {
-            Ok(m) if Some(m.len()) == r.bytes => "done",
-            _ if r.generation_id.is_some() => "to fetch",
-            _ => "new",
-        },
-        (Phase::Submitting, _) => "unknown",
-        (Phase::Generating | Phase::Downloading, _)
-        | (Phase::Failed, Some(Failure::Unfinished | Failure::Download)) => "running",
-        (Phase::Failed, _) => "failed",
+/// A job's input, with what else tells it apart from its neighbours: the prompt (when it is not
+/// the input itself) and the label.
+fn told_apart_by(job: &Job) -> String {
+    // One line per job: a prompt's line breaks are shown as spaces.
+    let one_line = |text: &str, max| crate::api::truncate(text, max).replace(['\n', '\r', '\t'], " ");
+    let mut cell = one_line(&job.input_label, 48);
+    if let Some(prompt) = job.params().get("prompt").and_then(serde_json::Value::as_str)
+        && prompt != job.input_label
+    {
+        cell.push_str(&format!(" · \"{}\"", one_line(prompt, 40)));
     }
+    if let Some(label) = &job.user_label {
+        cell.push_str(&format!(" [{}]", one_line(label, 32)));
+    }
+    cell
 }
 
 /// `vidbatch status OUT…`: from each folder's state alone, without the network or its lock. A

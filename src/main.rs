@@ -40,7 +40,12 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime.block_on(async {
             match cli.command {
                 Command::Run(args) => run(args, view).await,
-                Command::Validate { manifest, out, shard } => validate(&manifest, out.as_deref(), shard).await,
+                Command::Validate {
+                    manifest,
+                    out,
+                    simulate,
+                    send,
+                } => validate(&manifest, out.as_deref(), simulate, &send).await,
                 Command::Status { out } => status(&out),
                 Command::Completions { shell } => completions(shell),
                 Command::Templates { model } => templates(model.as_deref()),

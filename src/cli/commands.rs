@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 use vidbatch::api::error_chain;
 use vidbatch::exit_code;
 use vidbatch::plan::{self, Plan};
-use vidbatch::shard::Shard;
 use vidbatch::sim::{self, SimConfig};
 use vidbatch::{catalog, manifest};
 
-use super::args::{Cli, SimArgs};
+use super::args::{Cli, SendArgs, SimArgs};
 use super::output::{CliError, aborted, diagnostic_line, say, stderr_in_color, stderr_is_json, usage};
 
 /// The API's base URL: `AIMLAPI_BASE_URL`, else the real service's; without a trailing `/`, so
@@ -44,32 +43,34 @@ pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
     Ok(plan)
 }
 
-/// Keeps the jobs of this machine's shard: `--shard`, else Kubernetes' indexed-job variables.
-/// `run` and `validate` both choose here, so that `validate` shows the jobs the run would run.
-/// File names were decided over the whole plan: a shard's files are named as in a run of all.
-pub(super) fn keep_shard(plan: &mut Plan, flag: Option<Shard>) -> Result<(), CliError> {
-    let shard = match flag {
-        Some(shard) => Some(shard),
-        None => Shard::from_kubernetes(
-            std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
-            std::env::var("JOB_COMPLETION_COUNT").ok().as_deref(),
-        )
-        .map_err(usage)?,
-    };
-    if let Some(shard) = shard {
-        let before = plan.jobs.len();
-        plan.jobs.retain(|j| shard.keeps(&j.key));
-        tracing::info!("shard {shard}: {} of the manifest's {before} job(s)", plan.jobs.len());
-    }
-    Ok(())
-}
-
-pub(crate) async fn validate(path: &Path, out: Option<&Path>, shard: Option<Shard>) -> Result<i32, CliError> {
+/// `vidbatch validate`: the plan, cut and priced as `run` with the same options would (see
+/// `send.rs`), and what it would send.
+pub(crate) async fn validate(
+    path: &Path,
+    out: Option<&Path>,
+    simulate: bool,
+    send: &SendArgs,
+) -> Result<i32, CliError> {
+    let options = super::send::options(send)?;
     let mut plan = load_plan(path)?;
-    keep_shard(&mut plan, shard)?;
-    // Priced as a run would price it: the API's price list (no key needed), or its kept copy.
-    // Where the prices come from is said beside the estimate (stdout), not as a warning.
-    let (price_list, note) = vidbatch::pricing::load(&api_base_url()).await;
+    let left_out = super::send::narrow(&mut plan, &options);
+    // Priced as a run would price it: the API's price list (no key needed), or its kept copy;
+    // the simulator's for a run that simulates. Where the prices come from is said beside the
+    // estimate (stdout), not as a warning.
+    let (price_list, note) = if simulate {
+        let sim = sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default())
+            .await
+            .map_err(|e| aborted(format!("cannot start the simulator: {e}")))?;
+        let (list, note) = vidbatch::pricing::load(&sim.base_url).await;
+        sim.stop();
+        let note = note.or_else(|| {
+            list.is_some()
+                .then(|| "the built-in simulator's price list (--simulate)".into())
+        });
+        (list, note)
+    } else {
+        vidbatch::pricing::load(&api_base_url()).await
+    };
     // What a folder already holds: `--out`, else the folder `run` would use, if a run used it.
     let default_out = Path::new("out").join(plan::slug(&plan.name, 80));
     let folder = out
@@ -77,19 +78,32 @@ pub(crate) async fn validate(path: &Path, out: Option<&Path>, shard: Option<Shar
         .or_else(|| default_out.join("state.db").is_file().then_some(default_out));
     // One write per block, not per line: a table of 100,000 jobs is 100,000 lines.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let preview = vidbatch::inspect::Preview {
+        options: &options,
+        left_out: &left_out,
+    };
     let printed = vidbatch::inspect::validate(
         &mut out,
         path,
-        &plan,
+        &mut plan,
         folder.as_deref(),
         price_list.map(Into::into),
         note,
+        preview,
     )
-    .and_then(|()| Ok(std::io::Write::flush(&mut out)?));
+    .and_then(|sending| {
+        std::io::Write::flush(&mut out)?;
+        Ok(sending)
+    });
     // The process ends here: freeing 100,000 jobs one by one is time spent for nothing.
     std::mem::forget(plan);
-    match printed {
-        Ok(()) => Ok(exit_code::OK),
+    match printed.map(|sending| sending.check()) {
+        Ok(Ok(())) => Ok(exit_code::OK),
+        // The same refusal as `run`'s, and the same exit code.
+        Ok(Err(over)) => Err(CliError::Usage {
+            message: format!("`run` with these options would refuse to start: {over}"),
+            help: Some(over.help()),
+        }),
         Err(vidbatch::inspect::InspectError::State(e)) => Err(e.into()),
         Err(vidbatch::inspect::InspectError::Output(e)) => Err(e.into()),
     }

@@ -35,8 +35,11 @@ pub struct Summary {
     pub estimate: Option<f64>,
     /// Every charge recorded for the plan's jobs, all runs.
     pub credits_total: f64,
-    pub over_budget: usize,
+    /// The jobs `--max-credits` left unsent, and the cap that would let them go.
+    pub cap_left: Option<crate::selection::CapLeft>,
     pub max_credits: Option<f64>,
+    /// The jobs of the plan this run left out (`--sample`, `--limit`, a shard), said.
+    pub not_run: Option<String>,
     pub elapsed: Duration,
     pub api_requests: u64,
     pub out: std::path::PathBuf,
@@ -71,6 +74,9 @@ pub fn render(s: &Summary) -> String {
             s.rows
         );
     }
+    if let Some(not_run) = &s.not_run {
+        let _ = write!(out, " · {not_run}");
+    }
     let _ = writeln!(out);
     let width = by_model.keys().map(|m| m.len()).max().unwrap_or(5).max(5);
     let _ = writeln!(out, "  {:<width$}  completed  failed  unknown  pending", "model");
@@ -101,6 +107,9 @@ pub fn render(s: &Summary) -> String {
         let _ = write!(credits, "; --max-credits {}", thousands(cap));
     }
     let _ = writeln!(out, "{credits}");
+    if let Some(left) = &s.cap_left {
+        let _ = writeln!(out, "{}", left.line());
+    }
     let _ = writeln!(
         out,
         "time: {} · {} API requests",
@@ -161,14 +170,19 @@ pub fn render(s: &Summary) -> String {
             command(&s.command, &[])
         ));
     }
-    if pending > 0 {
-        let why = if s.over_budget > 0 {
-            format!(" ({} over --max-credits: raise it to go on)", s.over_budget)
-        } else {
-            String::new()
-        };
+    // The jobs the cap left go with a cap that lets them: the same cap again would send none.
+    let left_by_cap = s.cap_left.map_or(0, |left| left.jobs);
+    if let Some(left) = &s.cap_left {
         next.push(format!(
-            "resume the {pending} pending job(s){why}: {}",
+            "send the {} the cap left (or drop --max-credits): {}",
+            crate::selection::jobs(left.jobs),
+            command(&s.command, &["--max-credits", &format!("{}", left.needed as u64)])
+        ));
+    }
+    if pending > left_by_cap {
+        next.push(format!(
+            "resume the {} pending job(s): {}",
+            pending - left_by_cap,
             command(&s.command, &[])
         ));
     }
@@ -211,9 +225,10 @@ fn command(args: &[String], extra: &[&str]) -> String {
         if std::mem::take(&mut skip_value) {
             continue;
         }
+        let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
         match arg.as_str() {
-            "--paid-retries" if sets("--paid-retries") => skip_value = true,
-            a if a.starts_with("--paid-retries=") && sets("--paid-retries") => {}
+            "--paid-retries" | "--max-credits" if sets(arg.as_str()) => skip_value = true,
+            _ if flag != arg && matches!(flag, "--paid-retries" | "--max-credits") && sets(flag) => {}
             "--resubmit-unknown" if sets("--resubmit-unknown") => {}
             a => kept.push(a),
         }
@@ -262,8 +277,9 @@ mod tests {
             credits_now: 4_200_000.0,
             estimate: Some(5_250_000.0),
             credits_total: 9_450_000.0,
-            over_budget: 0,
+            cap_left: None,
             max_credits: None,
+            not_run: None,
             elapsed: Duration::from_secs(754),
             api_requests: 118,
             out: "out/spring".into(),
@@ -352,8 +368,14 @@ mod tests {
                 false,
             ),
         ]);
-        s.over_budget = 1;
+        s.cap_left = Some(crate::selection::CapLeft {
+            jobs: 1,
+            cap: 10_000_000.0,
+            estimate: 2_000_000.0,
+            needed: 11_450_000.0,
+        });
         s.max_credits = Some(10_000_000.0);
+        s.command.extend(["--max-credits".into(), "10000000".into()]);
         insta::assert_snapshot!(render(&s));
     }
 
