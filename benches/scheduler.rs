@@ -5,10 +5,11 @@
 //! ```sh
 //! cargo bench --bench scheduler                          # every section (about half an hour)
 //! cargo bench --bench scheduler -- regimes --jobs 200 --scale 0.5   # a quick look
-//! cargo bench --bench scheduler -- validate | inflight | downloads | slot-bound | rate-bound
+//! cargo bench --bench scheduler -- validate | inflight | downloads | slot-bound | rate-bound | mixed | cold-start
 //! ```
 //!
-//! Options: `--jobs N` (jobs per regime run, default 1000), `--scale F` (every simulated time
+//! Options: `--jobs N` (jobs per regime run, default 1000; the mixed regime has its own
+//! `--mixed-jobs N`, default 300, and the cold-start cases `--cold-jobs N`, default 60), `--scale F` (every simulated time
 //! multiplied by F), `--inflight-jobs N` (default 10000), `--rows 10000,100000` (validate),
 //! `--sizes 1MiB,1GiB` (downloads), `--variants vidbatch,fixed10,fixed15`, `--client-arg ARG`
 //! (repeatable: passed to the adaptive vidbatch runs), `--timeout-secs S` (per child, default
@@ -65,6 +66,12 @@ fn main() {
     if wants("regimes") || wants("rate-bound") {
         bench.regime(Regime::rate_bound(&bench.args));
     }
+    if wants("regimes") || wants("mixed") {
+        bench.regime(Regime::mixed(&bench.args));
+    }
+    if wants("cold-start") {
+        bench.cold_start();
+    }
     if wants("validate") {
         bench.validate();
     }
@@ -79,6 +86,8 @@ fn main() {
 struct Args {
     sections: Vec<String>,
     jobs: usize,
+    mixed_jobs: usize,
+    cold_jobs: usize,
     scale: f64,
     inflight_jobs: usize,
     rows: Vec<usize>,
@@ -93,6 +102,8 @@ impl Args {
         let mut args = Args {
             sections: Vec::new(),
             jobs: 1000,
+            mixed_jobs: 300,
+            cold_jobs: 60,
             scale: 1.0,
             inflight_jobs: 10_000,
             rows: vec![10_000, 20_000, 50_000, 100_000],
@@ -108,6 +119,8 @@ impl Args {
                 // `cargo bench` passes this to every bench.
                 "--bench" => {}
                 "--jobs" => args.jobs = value().parse().unwrap(),
+                "--mixed-jobs" => args.mixed_jobs = value().parse().unwrap(),
+                "--cold-jobs" => args.cold_jobs = value().parse().unwrap(),
                 "--scale" => args.scale = value().parse().unwrap(),
                 "--inflight-jobs" => args.inflight_jobs = value().parse().unwrap(),
                 "--rows" => args.rows = value().split(',').map(|r| r.parse().unwrap()).collect(),
@@ -362,6 +375,24 @@ impl Regime {
         }
     }
 
+    /// Issue 18's mixed regime: requests are scarce but not the only bound. Submits (about 14 a
+    /// second on 50 slots) and polls want more than the 40 a second together.
+    fn mixed(a: &Args) -> Regime {
+        Regime {
+            name: "mixed",
+            jobs: a.mixed_jobs,
+            concurrency: 50,
+            rate: 40.0,
+            server_rate: Some(40.0),
+            max_active: Some(50),
+            queued: Duration::from_secs_f64(0.5 * a.scale),
+            render: (
+                Duration::from_secs_f64(2.0 * a.scale),
+                Duration::from_secs_f64(4.0 * a.scale),
+            ),
+        }
+    }
+
     fn mean_render(&self) -> Duration {
         (self.render.0 + self.render.1) / 2
     }
@@ -435,6 +466,44 @@ impl Outcome {
 }
 
 const OUTCOME_HEADER: &str = "| client | makespan s | LB s (bound by) | makespan / LB | LB′ s (submits ≥ 1/R apart) | makespan / LB′ | requests / job | detection latency mean s (% of mean render) | p95 s (%) | 429s received | client CPU ms / job | peak RSS MB | completed |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+
+/// One row of the cold-start table. `skip`: the finishes noticed first left out (5 by default).
+fn cold_row(name: &str, o: &Outcome, makespan: Duration, skip: Option<usize>) -> String {
+    let mut seen: Vec<(SystemTime, f64)> = o
+        .stats
+        .created()
+        .iter()
+        .filter_map(|(_, g)| {
+            let at = g.first_finished_poll?;
+            let own = (g.queued + g.render).as_secs_f64();
+            Some((at, at.duration_since(g.created_at).ok()?.as_secs_f64() / own))
+        })
+        .collect();
+    seen.sort_by_key(|s| s.0);
+    let skip = skip.unwrap_or(5).min(seen.len());
+    let first: Vec<String> = seen[..skip].iter().map(|(_, x)| format!("{x:.1}")).collect();
+    let mut ratios: Vec<f64> = seen[skip..].iter().map(|(_, x)| *x).collect();
+    ratios.sort_by(f64::total_cmp);
+    let mean = ratios.iter().sum::<f64>() / ratios.len().max(1) as f64;
+    let late = ratios.iter().filter(|&&x| x > 3.0).count();
+    format!(
+        "| {name} | {:.1} | {:.2} | {:.2} | {mean:.2} | {:.2} | {:.2} | {late} of {} | {} | {}/{} (exit {}) |",
+        makespan.as_secs_f64(),
+        makespan.as_secs_f64() / o.lb.as_secs_f64(),
+        o.stats.requests as f64 / o.jobs as f64,
+        percentile(&ratios, 0.95),
+        ratios.last().copied().unwrap_or(f64::NAN),
+        ratios.len(),
+        if first.is_empty() {
+            "-".to_string()
+        } else {
+            first.join(", ")
+        },
+        o.completed,
+        o.jobs,
+        o.run.code,
+    )
+}
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -739,6 +808,127 @@ impl Bench {
         if let Some(o) = rows.first().filter(|o| o.lb_slots >= o.lb_rate) {
             frontier_note(o);
         }
+    }
+
+    /// Issue 18's cold start: a prior far from the renders (30 times too long, 30 times too
+    /// short), generations that fail fast, and generations resumed after a kill. For each, when
+    /// each finish was noticed, in multiples of its own time from its submit, leaving out the
+    /// first five noticed (they are what the rest learn from).
+    fn cold_start(&self) {
+        let scale = self.args.scale;
+        let n = self.args.cold_jobs;
+        let (queued, render) = (0.5 * scale, (2.0 * scale, 4.0 * scale));
+        let mean = Duration::from_secs_f64(queued + (render.0 + render.1) / 2.0);
+        let base = SimConfig {
+            queued: Duration::from_secs_f64(queued),
+            render: Some((Duration::from_secs_f64(render.0), Duration::from_secs_f64(render.1))),
+            ..SimConfig::default()
+        };
+        eprintln!("== cold start ({n} jobs)");
+        println!(
+            "### Cold start: N={n}, --concurrency 20 --rate 40, no server limits; queue {} then renders uniform {}–{} \
+             (failures: queue {} then 0.8–1.2 s)\n",
+            secs(Duration::from_secs_f64(queued)),
+            secs(Duration::from_secs_f64(render.0)),
+            secs(Duration::from_secs_f64(render.1)),
+            secs(Duration::from_secs_f64(0.2 * scale)),
+        );
+        println!(
+            "| case | makespan s | makespan / LB | requests / job | finishes noticed at × their own time: mean | p95 | max | later than 3× | first five noticed at (×) | completed |\n|---|---|---|---|---|---|---|---|---|---|"
+        );
+        let prior = |x: f64| vec!["--poll-prior".to_string(), secs(mean.mul_f64(x))];
+        let fast_failures = SimConfig {
+            queued: Duration::from_secs_f64(0.2 * scale),
+            render: Some((
+                Duration::from_secs_f64(0.8 * scale),
+                Duration::from_secs_f64(1.2 * scale),
+            )),
+            fail_first: 1,
+            ..SimConfig::default()
+        };
+        let cases = [
+            ("prior right", base.clone(), prior(120.0 / 150.0)),
+            ("prior 30× too long", base.clone(), prior(30.0)),
+            ("prior 30× too short", base.clone(), prior(1.0 / 30.0)),
+            (
+                "fast failures (prior 2× the failures)",
+                fast_failures,
+                prior(2.0 * 1.2 / 1.0),
+            ),
+        ];
+        // `VIDBATCH_BENCH_CASE=30×`: only the cases whose name holds it.
+        let only = std::env::var("VIDBATCH_BENCH_CASE").unwrap_or_default();
+        for (name, config, extra) in cases.into_iter().filter(|c| c.0.contains(&only)) {
+            let o = self.measure(config, n, 20, 40.0, name.to_string(), &extra);
+            println!("{}", cold_row(name, &o, o.run.wall, None));
+        }
+        if "resumed".contains(&only) {
+            self.resumed(base, n.min(20), prior(120.0 / 150.0));
+        }
+        println!(
+            "\nLB as in the regimes above. \"Noticed at × its own time\": (first poll that reported the finish − its \
+             submit) ÷ (its queue + render), over every generation but the first five noticed.\n"
+        );
+    }
+
+    /// Generations submitted by a run killed (SIGKILL) before any finished, then followed by a
+    /// second run into the same folder: how soon the second notices them.
+    fn resumed(&self, config: SimConfig, n: usize, extra: Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = manifest(dir.path(), n);
+        let sim = self.start_sim(config);
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            manifest.to_str().unwrap().into(),
+            "--out".into(),
+            "out".into(),
+            "--concurrency".into(),
+            n.to_string(),
+            "--rate".into(),
+            "40".into(),
+        ];
+        args.extend(extra);
+        let mut first = self.vidbatch(&sim, dir.path(), &args);
+        let mut child = first
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed once every job is submitted, well before the first render ends.
+        let started = Instant::now();
+        while sim.stats().created().len() < n && started.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let killed_at = SystemTime::now();
+        let run = run_child(self.vidbatch(&sim, dir.path(), &args), self.args.timeout);
+        let stats = sim.stats();
+        drop(sim);
+        let durations: Vec<Duration> = stats.created().iter().map(|(_, g)| g.queued + g.render).collect();
+        let lb = greedy(&durations, n, Duration::ZERO);
+        let o = Outcome {
+            label: "resumed".into(),
+            completed: completed_rows(&dir.path().join("out")),
+            run,
+            jobs: n,
+            lb,
+            lb_slots: lb,
+            lb_rate: Duration::ZERO,
+            lb_paced: lb,
+            stats,
+        };
+        // The makespan of both runs together: from the first submit to the second run's end.
+        let first_submit = o
+            .stats
+            .created()
+            .first()
+            .map(|(_, g)| g.created_at)
+            .unwrap_or(killed_at);
+        let makespan = o.run.ended.duration_since(first_submit).unwrap_or_default();
+        let name = format!("resumed after kill -9 ({n} jobs, all in flight)");
+        println!("{}", cold_row(&name, &o, makespan, Some(0)));
     }
 
     fn validate(&self) {

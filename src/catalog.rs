@@ -426,8 +426,8 @@ pub fn describe(m: &ModelSpec) -> String {
     if !m.templates.is_empty() {
         let _ = writeln!(
             out,
-            "  template: {} templates (`vidbatch templates {}`)",
-            m.templates.len(),
+            "  template: {} (`vidbatch templates {}`)",
+            crate::wording::count(m.templates.len(), "template"),
             m.id
         );
     }

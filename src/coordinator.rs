@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -38,17 +37,24 @@ use crate::cost::{Charge, Ledger, Prices, Reservation};
 use crate::download::{DownloadError, Downloaded, Downloader};
 use crate::plan::{Job, Plan};
 use crate::retry::RetryPolicy;
-use crate::sinks::{Progress, RunEvent, Sinks, Started};
+use crate::sinks::{RunEvent, Sinks, Started};
 use crate::state::{Phase, RunState, StateError};
 
 mod decide;
 mod dispatch;
 mod events;
+pub mod halt;
+mod progress;
+mod record;
+use record::LAZY_COMMIT;
 pub mod polling;
 mod resume;
 pub mod schedule;
+mod shutdown;
 
+pub use halt::Halt;
 pub use resume::{Adoption, adopt, earlier_run};
+pub use shutdown::{CancelLevel, Shutdown, StopReason};
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -74,6 +80,8 @@ pub struct RunConfig {
     pub min_free: Option<u64>,
     /// The vendor's price list, when it could be read: jobs it prices are quoted exactly.
     pub price_list: Option<Arc<crate::pricing::PriceList>>,
+    /// When failing generations stop the submits of their kind, or of the run (`halt.rs`).
+    pub halt: Halt,
 }
 
 /// The least free space a submit needs when no `--min-free` is given: real videos weigh tens of
@@ -87,67 +95,6 @@ pub enum Polling {
     Fixed(Duration),
     /// From the durations of this kind of render, in this run and earlier ones (`polling.rs`).
     Adaptive(polling::PollPolicy),
-}
-
-/// How far a shutdown has gone. Ordered: each level includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CancelLevel {
-    Running,
-    /// No new submissions; in-flight generations are still polled and fetched.
-    Drain,
-    /// Leave now; everything recorded so far is resumable.
-    Abort,
-}
-
-/// The trigger side of a shutdown, held by whoever decides (signal handler, a test).
-#[derive(Clone)]
-pub struct Shutdown {
-    tx: Arc<watch::Sender<CancelLevel>>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Shutdown {
-            tx: Arc::new(watch::channel(CancelLevel::Running).0),
-        }
-    }
-}
-
-impl Shutdown {
-    /// Raises the level (never lowers it).
-    pub fn escalate(&self, level: CancelLevel) {
-        self.tx.send_if_modified(|current| {
-            let raise = level > *current;
-            if raise {
-                *current = level;
-            }
-            raise
-        });
-    }
-
-    pub fn level(&self) -> CancelLevel {
-        *self.tx.borrow()
-    }
-
-    fn subscribe(&self) -> watch::Receiver<CancelLevel> {
-        self.tx.subscribe()
-    }
-}
-
-/// Why a run stopped before its work was done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    Interrupted,
-    /// The service refused the key (or the account): nothing can succeed.
-    Refused(String),
-    /// The API could not be reached at all, however long we retried: nothing can succeed now.
-    Unreachable(String),
-    /// The output disk has too little room for another video: nothing more is paid for; the
-    /// generations in flight are still followed.
-    DiskFull(String),
-    /// The run cannot go on safely: the state or the output folder cannot be written (going on
-    /// would pay for generations it cannot record or keep), or a worker failed.
-    Fatal(String),
 }
 
 #[derive(Debug)]
@@ -222,10 +169,15 @@ struct Remote {
     kind: Arc<str>,
     /// When waiting began, for the generation timeout.
     since: Instant,
-    /// When it was submitted, if in this run: its render time is learned only then.
+    /// When it was submitted (in this run, or by an earlier one as its record says; `None` when
+    /// no record says): its age, which its polls are timed by.
     submitted: Option<Instant>,
-    /// When it was last seen still running.
-    last_pending: Instant,
+    /// When it was last known to be running: its submit, or a poll that saw it so. `None` for a
+    /// generation an earlier run submitted, until a poll sees it running: its finish then falls
+    /// between the two, and its render time is learned from the middle.
+    last_pending: Option<Instant>,
+    /// Submitted by an earlier run: its submit time is known to the second only.
+    resumed: bool,
     /// Its place among the generations of its kind, for the early probes ([`polling::phase`]).
     phase: f64,
     /// Its next poll is where the policy put it (not a back-off or a refetch): the first
@@ -364,11 +316,11 @@ pub struct Coordinator<'p> {
     refused_files: Vec<(String, &'static str, String)>,
     /// The last look at the disk's free space: when, and whether there was room.
     disk_checked: Option<(Instant, bool)>,
+    /// Submits sent and generations seen finished, sampled for the request budget of polls.
+    flow: progress::Flow,
+    /// Generations finished in this run by kind, for `--halt-kind` and `--halt-run`.
+    failures: halt::Failures,
 }
-
-/// How long writes that nothing depends on may wait for a commit: at thousands of finishes a
-/// second, one commit per turn of the loop was most of the state's cost.
-const LAZY_COMMIT: Duration = Duration::from_millis(50);
 
 impl<'p> Coordinator<'p> {
     #[allow(clippy::too_many_arguments)]
@@ -438,6 +390,8 @@ impl<'p> Coordinator<'p> {
             largest_video: 0,
             refused_files: Vec::new(),
             disk_checked: None,
+            flow: progress::Flow::default(),
+            failures: halt::Failures::default(),
         };
         coordinator.render_times.load(coordinator.state.render_times()?);
         let records = coordinator.state.records()?;
@@ -505,6 +459,7 @@ impl<'p> Coordinator<'p> {
             if level == CancelLevel::Abort {
                 break;
             }
+            self.rebudget();
             self.start_work(level);
             if self.flush() {
                 // The POSTs just recorded leave before anything else this turn does (a results
@@ -606,30 +561,6 @@ impl<'p> Coordinator<'p> {
         (self.state, report, self.sinks)
     }
 
-    /// A run stopped by something every job would meet (a refused key, an unreachable API, an
-    /// unwritable disk) says why in the rows it left, so `results.csv` is not a page of blanks.
-    fn note_why_left(&mut self) {
-        let why = match &self.stopped {
-            Some(
-                StopReason::Refused(m) | StopReason::Unreachable(m) | StopReason::Fatal(m) | StopReason::DiskFull(m),
-            ) => {
-                format!("not submitted: the run stopped: {m}")
-            }
-            Some(StopReason::Interrupted) | None => return,
-        };
-        // Queued, or chosen and waiting for the pacer when the run stopped: `queued` in the state.
-        let left: Vec<usize> = (0..self.tracks.len())
-            .filter(|&i| matches!(self.tracks[i], Track::Queued | Track::Submitting { sent: false, .. }))
-            .collect();
-        for i in left {
-            let key = &self.jobs[i].key;
-            self.record(|s| s.note_left(key, &why));
-        }
-        if let Err(e) = self.state.commit() {
-            tracing::warn!("the run state could not be written: {}", crate::api::error_chain(&e));
-        }
-    }
-
     fn joined(&mut self, joined: Result<Event, tokio::task::JoinError>) {
         match joined {
             Ok(event) => self.handle(event),
@@ -641,168 +572,11 @@ impl<'p> Coordinator<'p> {
         }
     }
 
-    /// Tells the sinks where the run stands, at the pace of `progress_every`: generations take
-    /// minutes and say nothing meanwhile.
-    fn progress(&mut self) {
-        let now = Instant::now();
-        if now < self.next_progress {
-            return;
-        }
-        self.next_progress = now + self.config.progress_every;
-        // What the sinks read from the state (results.csv) includes the finishes still waiting
-        // for their shared commit.
-        if self.lazy_since.is_some() {
-            self.commit();
-        }
-        self.emit_progress();
-    }
-
     /// The next place in the octave of early probes for a generation of `kind`.
     fn next_phase(&mut self, kind: &Arc<str>) -> f64 {
         let n = self.followed.entry(kind.clone()).or_default();
         *n += 1;
         polling::phase(*n - 1)
-    }
-
-    fn emit_progress(&mut self) {
-        let progress = self.snapshot();
-        self.sinks.emit(RunEvent::Progress(&progress));
-    }
-
-    /// Where every job is: one pass over the jobs, a few times a second at most.
-    fn snapshot(&mut self) -> Progress {
-        let now = Instant::now();
-        let mut p = Progress {
-            total: self.tracks.len(),
-            credits: self.ledger.reported_now(),
-            requests: self.api.requests_sent(),
-            elapsed: now.duration_since(self.started_at),
-            ..Progress::default()
-        };
-        for track in &self.tracks {
-            match track {
-                Track::Queued | Track::Submitting { sent: false, .. } => p.waiting += 1,
-                Track::Submitting { sent: true, .. } => p.submitting += 1,
-                Track::Remote(r) if r.slot.is_some() && r.queued => p.queued += 1,
-                Track::Remote(r) if r.slot.is_some() => p.generating += 1,
-                Track::Remote(_) => p.downloading += 1,
-                Track::Settled(Outcome::Done) => p.done += 1,
-                Track::Settled(Outcome::Failed) => p.failed += 1,
-                Track::Settled(Outcome::Unknown) => p.unknown += 1,
-                Track::Settled(Outcome::Left) => p.deferred += 1,
-            }
-        }
-        // The request rate over the last five seconds or so.
-        self.request_samples.push_back((now, p.requests));
-        while self.request_samples.len() > 2 && now.duration_since(self.request_samples[1].0) >= Duration::from_secs(5)
-        {
-            self.request_samples.pop_front();
-        }
-        if let Some(&(then, sent)) = self.request_samples.front() {
-            let span = now.duration_since(then).as_secs_f64();
-            if span > 0.0 {
-                p.requests_per_second = (p.requests - sent) as f64 / span;
-            }
-        }
-        p
-    }
-
-    /// Records why the run stops (the first serious reason wins) and tells every worker: a
-    /// refused key or an unwritable state ends the run now, an interrupt drains it.
-    fn stop(&mut self, reason: StopReason) {
-        let level = match reason {
-            StopReason::Interrupted | StopReason::DiskFull(_) => CancelLevel::Drain,
-            StopReason::Refused(_) | StopReason::Unreachable(_) | StopReason::Fatal(_) => CancelLevel::Abort,
-        };
-        // The most serious reason wins: a stop for everyone over a full disk, over an interrupt.
-        let rank = |r: &StopReason| match r {
-            StopReason::Interrupted => 0,
-            StopReason::DiskFull(_) => 1,
-            _ => 2,
-        };
-        if self.stopped.as_ref().is_none_or(|now| rank(&reason) > rank(now)) {
-            self.stopped = Some(reason);
-        }
-        self.shutdown.escalate(level);
-    }
-
-    /// Commits what this turn of the loop recorded, then sends the POSTs it decided: none leaves
-    /// before its `submitting` record is on disk. One sync covers every write of the turn. A
-    /// batch of writes that may wait (a finish, a saved video) is committed within
-    /// [`LAZY_COMMIT`] instead, together with the ones after it.
-    /// Says whether POSTs were sent.
-    fn flush(&mut self) -> bool {
-        let waited = self.lazy_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
-        if !self.urgent && self.outbox.is_empty() && !waited {
-            return false;
-        }
-        self.commit()
-    }
-
-    /// Commits the open batch, then sends the POSTs that waited for it (says whether there were
-    /// any).
-    fn commit(&mut self) -> bool {
-        self.urgent = false;
-        self.lazy_since = None;
-        self.sync_folders();
-        if let Err(e) = self.state.commit() {
-            // Its writes were rolled back: nothing that depends on them may go out.
-            let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
-            tracing::error!("{text}");
-            self.outbox.clear();
-            self.stop(StopReason::Fatal(text));
-            return false;
-        }
-        let sent = !self.outbox.is_empty();
-        for (_, request) in self.outbox.drain(..) {
-            self.submits.spawn(request);
-        }
-        sent
-    }
-
-    /// Makes the videos saved since the last commit durable under their names before the
-    /// commit records them completed: one folder sync serves them all. A folder that cannot be
-    /// synced stops the run (the disk is failing); the batch is committed all the same, since it
-    /// may hold generation ids, and a video lost with its folder is fetched again by the next run
-    /// (it checks every finished file at start-up), for free.
-    fn sync_folders(&mut self) {
-        for dir in std::mem::take(&mut self.unsynced) {
-            if let Err(e) = crate::download::sync_folder(&dir) {
-                let text = format!("cannot sync the folder `{}`: {e}", dir.display());
-                tracing::error!("{text}");
-                self.stop(StopReason::Fatal(text));
-            }
-        }
-    }
-
-    /// Records with the state store, in the batch of this turn of the loop, committed at its end;
-    /// a failure here stops the run (we must not spend without a record). What must be on disk
-    /// before the run goes on goes through here: a `submitting` record (before its POST), a
-    /// generation id (the moment it is known: lost, it would leave a paid generation `unknown`),
-    /// a job back in the queue.
-    fn record(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
-        self.urgent = true;
-        self.write(what)
-    }
-
-    /// Records what may wait up to [`LAZY_COMMIT`] for its commit: nothing is sent or paid on
-    /// its strength, and if a crash loses it the next run finds the job one step back (a
-    /// generation polled again, a video fetched again), both free.
-    fn record_lazily(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
-        self.lazy_since.get_or_insert_with(Instant::now);
-        self.write(what)
-    }
-
-    fn write(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
-        match self.state.begin().and_then(|()| what(&mut self.state)) {
-            Ok(()) => true,
-            Err(e) => {
-                let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
-                tracing::error!("{text}");
-                self.stop(StopReason::Fatal(text));
-                false
-            }
-        }
     }
 }
 

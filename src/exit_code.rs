@@ -15,6 +15,25 @@ pub const ABORTED: i32 = 3;
 pub const BUSY: i32 = 4;
 
 use crate::coordinator::StopReason;
+use crate::state::StateError;
+
+/// The code of a command that could not use an output folder's state: 4 while another run holds
+/// it, 2 for a state to fix or restore (nothing was done), 3 when it could not be opened or
+/// written.
+pub fn of_state_error(e: &StateError) -> i32 {
+    match e {
+        StateError::Locked { .. } => BUSY,
+        StateError::OtherEndpoint { .. }
+        | StateError::Missing { .. }
+        | StateError::NewerSchema { .. }
+        | StateError::NotAState { .. }
+        | StateError::Lost { .. }
+        | StateError::Corrupt { .. } => INVALID,
+        StateError::CreateDir { .. } | StateError::Lock { .. } | StateError::Open { .. } | StateError::Sql(_) => {
+            ABORTED
+        }
+    }
+}
 
 /// How a run ended, decided once from why it stopped and what its rows say: the exit code, the
 /// line the summary ends with, and what to do about it all come from here.
@@ -55,7 +74,11 @@ impl RunOutcome {
                 Some("interrupted: the same command resumes the run".into())
             }
             RunOutcome::Stopped(
-                StopReason::Refused(m) | StopReason::Fatal(m) | StopReason::Unreachable(m) | StopReason::DiskFull(m),
+                StopReason::Refused(m)
+                | StopReason::Fatal(m)
+                | StopReason::Unreachable(m)
+                | StopReason::DiskFull(m)
+                | StopReason::Failing(m),
             ) => Some(m.clone()),
         }
     }

@@ -1,17 +1,24 @@
 //! `<out>/report.html`: one page to judge the variants of a run side by side.
 //!
 //! The page is made from `<out>/results.csv` alone (after a run, and by `vidbatch report OUT`),
-//! read by column name so that columns added later (`label`, `params`) are used when present and
-//! never shift the others. Each model gets a grid: its inputs (or prompts) as rows, its templates
-//! (or, without templates, the parameters that differ between its jobs) as columns, and in each
-//! cell the video, the failure, or "pending".
+//! read by column name so that columns added later (`label`, `params`, the user's own `#…` and
+//! `custom_id`) are used when present and never shift the others. Each model gets a grid: its
+//! inputs (or prompts) as rows, its templates (or, without templates, the parameters that differ
+//! between its jobs) as columns, and in each cell the video, or what became of the job and what to
+//! do about it. The page is titled with the campaign (the manifest's `name`, which the run records
+//! in `state.db` for `vidbatch report`) and what it holds: `24 videos · 1 failed`.
 //!
 //! The page is self-contained and fetches nothing from the network: inline CSS and script, a
 //! Content-Security-Policy that allows only the page's own folder, relative links to the videos
 //! under `<out>`, and copies of the local input files under `<out>/report-inputs/` (written after
 //! a run, when the inputs' paths are known), so the folder can be zipped and sent as it is.
 //! Videos are loaded only when scrolled into view and paused when out of it: hundreds of cells
-//! cost what the few dozen on screen cost.
+//! cost what the few dozen on screen cost. The page itself scrolls (no grid scrolls inside it),
+//! so every row is reached the usual way, and nothing is drawn over a video.
+//!
+//! Layout: [`page`] (the counts, the legend of labels, the page as a whole), [`layout`] (a grid
+//! per model), [`attention`] (what did not give a video, and what to do), [`notes`] (the user's
+//! own columns), [`format`] (numbers, durations, addresses).
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -44,30 +51,62 @@ pub enum ReportError {
     },
 }
 
-/// Reads `<out>/results.csv` (the schema of [`crate::results::ResultRow`]).
-pub fn read_results(out: &Path) -> Result<Vec<ResultRow>, ReportError> {
-    crate::results::read_rows(out)?.ok_or_else(|| ReportError::NoResults { out: out.to_path_buf() })
+/// Reads `<out>/results.csv`: its rows (the schema of [`crate::results::ResultRow`]) and the
+/// user's own columns of each (see [`notes`]).
+pub fn read_results(out: &Path) -> Result<(Vec<ResultRow>, Vec<Vec<Note>>), ReportError> {
+    let path = out.join("results.csv");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ReportError::NoResults { out: out.to_path_buf() });
+        }
+        Err(e) => return Err(crate::results::ReadError::Read { path, source: e.into() }.into()),
+    };
+    let rows = crate::results::parse_rows(&path, &bytes)?;
+    Ok((rows, notes::read(&bytes)))
 }
 
-/// After a run: keeps copies of the local inputs for the page, then writes it. Returns its path.
-pub fn write_after_run(out: &Path, jobs: &[Job]) -> Result<PathBuf, ReportError> {
+/// The campaign's name as the last run into `out` recorded it, if it did.
+fn recorded_campaign(out: &Path) -> Option<String> {
+    // A folder without a state (results copied elsewhere), or one an older vidbatch wrote, has
+    // none: the page is then titled by what it holds alone.
+    let state = crate::state::StateReader::open(out).ok()?;
+    state.campaign().ok().flatten().filter(|name| !name.is_empty())
+}
+
+/// After a run of the campaign `campaign` (the manifest's name): keeps copies of the local
+/// inputs for the page, then writes it. Returns its path.
+pub fn write_after_run(out: &Path, campaign: &str, jobs: &[Job]) -> Result<PathBuf, ReportError> {
+    // Another name of a job's input (an alias) has the same content, so the job's file is its
+    // picture too.
     let inputs = jobs
         .iter()
-        .filter_map(|j| Some((j.input_label.as_str(), j.local_input()?)));
+        .filter_map(|j| Some((j, j.local_input()?)))
+        .flat_map(|(j, path)| {
+            std::iter::once(j.input_label.as_str())
+                .chain(j.aliases.iter().map(|a| a.input_label.as_str()))
+                .map(move |name| (name, path))
+        });
     if let Err(e) = keep_inputs(out, inputs) {
         // The page is still worth having without the pictures of the inputs.
         tracing::warn!("cannot copy the inputs to `{}`: {e}", out.join(INPUTS_DIR).display());
     }
-    write(out)
+    write_page(out, Some(campaign).filter(|c| !c.is_empty()))
+}
+
+/// `vidbatch report OUT`: writes `<out>/report.html` from `<out>/results.csv`, titled with the
+/// campaign the last run recorded. Returns its path.
+pub fn write(out: &Path) -> Result<PathBuf, ReportError> {
+    write_page(out, recorded_campaign(out).as_deref())
 }
 
 /// Writes `<out>/report.html` from `<out>/results.csv`, atomically. Returns its path.
-pub fn write(out: &Path) -> Result<PathBuf, ReportError> {
+fn write_page(out: &Path, campaign: Option<&str>) -> Result<PathBuf, ReportError> {
     // The rows are let go before the page is drawn, and the page goes straight to its file: at
     // 10,000 jobs, rows, views and page held at once were most of a run's peak memory.
     let gallery = {
-        let rows = read_results(out)?;
-        Gallery::new(&rows, out)
+        let (rows, notes) = read_results(out)?;
+        Gallery::new(&rows, &notes, campaign, out)
     };
     let path = out.join(FILE);
     let tmp = out.join(format!(".{FILE}.tmp"));
@@ -150,10 +189,20 @@ fn keep_inputs<'a>(out: &Path, inputs: impl Iterator<Item = (&'a str, &'a Path)>
     Ok(())
 }
 
+mod attention;
+mod format;
 mod layout;
-pub use layout::{CellView, Gallery, GridRow, InputView, Rows, Section, Totals};
+mod notes;
+mod page;
+pub use attention::{Attention, Problem};
+pub use layout::{CellView, GridRow, InputView, Rows, Section};
+pub use notes::Note;
+pub use page::{Gallery, LabelKey, Legend, Marker, Totals};
 #[cfg(test)]
-use layout::{format_number, relative_url};
+use {
+    format::{format_number, relative_url},
+    page::Disk,
+};
 
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,8 @@
 //! - [`gallery`]: `<out>/report.html`, the videos side by side (inputs × templates), made from
 //!   `results.csv`.
 //! - [`sim`]: a simulator of the API (an HTTP server) for the demo and the tests.
+//! - [`verify`]: checks the videos of an output folder against their recorded SHA-256.
+//! - [`wording`]: how counts and sizes read (`1 job`, `3 jobs`, `1.2 GB`).
 //! - [`exit_code`]: what the process returns.
 
 pub mod api;
@@ -45,3 +47,5 @@ pub mod shard;
 pub mod sim;
 pub mod sinks;
 pub mod state;
+pub mod verify;
+pub mod wording;

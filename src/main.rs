@@ -9,7 +9,7 @@ use clap::Parser as _;
 use vidbatch::sinks::logs::LogFormat;
 
 use cli::args::{Cli, ColorChoice, Command};
-use cli::commands::{completions, models, report, serve_sim, status, templates, validate};
+use cli::commands::{completions, models, report, serve_sim, status, templates, validate, verify};
 use cli::output::{COLOR, CliError, JSON, View, init_logging, stderr_is_terminal};
 use cli::run::run;
 
@@ -23,6 +23,8 @@ fn main() -> ExitCode {
     COLOR.store(color, std::sync::atomic::Ordering::Relaxed);
     JSON.store(cli.log_format == LogFormat::Json, std::sync::atomic::Ordering::Relaxed);
     init_logging(cli.verbose, cli.quiet, cli.log_format, color);
+    // `--log-format json` asks for machines: the commands that print a report print JSON.
+    let json_out = cli.log_format == LogFormat::Json;
     let view = View {
         format: cli.log_format,
         color,
@@ -45,8 +47,10 @@ fn main() -> ExitCode {
                     out,
                     simulate,
                     send,
-                } => validate(&manifest, out.as_deref(), simulate, &send).await,
-                Command::Status { out } => status(&out),
+                    json,
+                } => validate(&manifest, out.as_deref(), simulate, &send, json || json_out).await,
+                Command::Status { out, json, jobs } => status(&out, json || json_out, jobs),
+                Command::Verify { out, json } => verify(&out, json || json_out, view),
                 Command::Completions { shell } => completions(shell),
                 Command::Templates { model } => templates(model.as_deref()),
                 Command::Models { filter } => models(filter.as_deref()).await,

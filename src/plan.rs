@@ -656,7 +656,21 @@ impl Planner<'_> {
             match spec.resolve_template(&t.value) {
                 Ok(exact) if out.contains(&Some(exact.to_string())) => {}
                 Ok(exact) => out.push(Some(exact.to_string())),
-                Err(e) => self.error(t.at, e.to_string(), Some(e.help())),
+                Err(e) => match joined_templates(spec, &t.value) {
+                    // `Tokyo Billboard, Phone Social`: names that exist, joined as a sentence.
+                    Some(names) => {
+                        let help = match entry.params_are_text {
+                            true => format!("separate templates with `|` in a cell: `{}`", names.join(" | ")),
+                            false => format!("write a list: `templates: [{}]`", names.join(", ")),
+                        };
+                        self.error(
+                            t.at,
+                            format!("`{}` names {} templates in one", t.value, names.len()),
+                            Some(help),
+                        );
+                    }
+                    None => self.error(t.at, e.to_string(), Some(e.help())),
+                },
             }
         }
         out
@@ -841,6 +855,20 @@ use naming::name_files;
 pub use naming::{keep_clear_of, linked_folder, slug};
 pub use sample::{sample, spread_order};
 use values::{check_value, coerce, text_cell_value};
+
+/// The templates of `written` when it joins several of `spec`'s names with `,` or `;` (as a
+/// sentence or a spreadsheet's list would), each one known; `None` otherwise.
+fn joined_templates(spec: &ModelSpec, written: &str) -> Option<Vec<&'static str>> {
+    let parts: Vec<&str> = written
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.len() < 2 {
+        return None;
+    }
+    parts.iter().map(|p| spec.resolve_template(p).ok()).collect()
+}
 
 #[cfg(test)]
 mod tests;

@@ -71,8 +71,8 @@ impl LeftOut {
 }
 
 /// `1 job`, `12 jobs`.
-pub fn jobs(n: usize) -> String {
-    if n == 1 { "1 job".into() } else { format!("{n} jobs") }
+fn jobs(n: usize) -> String {
+    crate::wording::count(n, "job")
 }
 
 /// Cuts `plan` to this run's part: the shard's jobs, then the first `limit` or a `sample` of them.

@@ -268,7 +268,7 @@ fn a_list_field_takes_a_folder_or_a_glob_and_counts_its_files() {
     // The folder holds five: more than the model takes.
     let err = plan_text(dir.path(), &job("refs/")).unwrap_err().to_string();
     assert!(
-        err.contains("`image_list` has 5 file(s)") && err.contains("give 2 to 4 files"),
+        err.contains("`image_list` has 5 files") && err.contains("give 2 to 4 files"),
         "{err}"
     );
     // A field that takes one file is given one.

@@ -502,7 +502,7 @@ fn validate_and_templates_send_nothing() {
         .unwrap();
     assert_eq!(output.status.code(), Some(exit_code::OK));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("11 job(s) valid; nothing was sent"), "{stdout}");
+    assert!(stdout.contains("11 jobs valid; nothing was sent"), "{stdout}");
     let output = h.command(&["templates", "magic/video-to-video"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

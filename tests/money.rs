@@ -206,3 +206,57 @@ fn adopt_refuses_a_part_of_the_manifest_that_would_drop_the_other_rows() {
     assert_eq!(whole.status.code(), Some(exit_code::OK));
     assert_eq!(h.log().submits.len(), 10, "nothing paid again");
 }
+
+#[test]
+fn a_kind_whose_generations_keep_failing_stops_being_paid_for() {
+    // Every generation fails (the first of each request body): the service cannot render this
+    // template, say. One at a time, so that the count is exact.
+    let h = Harness::new(SimConfig {
+        fail_first: 1,
+        ..fast_config()
+    });
+    let manifest = ten_prompts(&h);
+    let run = h.run(&manifest, &["--concurrency", "1", "--halt-run", "0"]);
+    assert_eq!(run.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    assert_eq!(h.log().submits.len(), 3, "three paid failures, then the kind stops");
+    let counts = statuses(&h);
+    assert_eq!((counts.get("failed"), counts.get("pending")), (Some(&3), Some(&7)));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("`magic/text-to-video · Shanghai Drone Show`: 3 generations failed and none completed"),
+        "{stderr}"
+    );
+    let pending = h.results().into_iter().find(|r| r["status"] == "pending").unwrap();
+    assert!(pending["error"].contains("--halt-kind 3"), "{pending:?}");
+
+    // `--halt-kind 0` never stops a kind: the rerun pays for the 7 left (each fails again).
+    let again = h.run(&manifest, &["--concurrency", "1", "--halt-kind", "0"]);
+    assert_eq!(again.status.code(), Some(exit_code::JOBS_INCOMPLETE));
+    assert_eq!(h.log().submits.len(), 10);
+}
+
+#[test]
+fn a_run_whose_generations_mostly_fail_stops_submitting() {
+    let h = Harness::new(SimConfig {
+        fail_first: 1,
+        ..fast_config()
+    });
+    let prompts: Vec<String> = (0..24).map(|i| format!("\"HALT {i}\"")).collect();
+    let manifest = h.write(
+        "halt.yaml",
+        &format!(
+            "jobs:\n  - model: magic/text-to-video\n    prompts: [{}]\n",
+            prompts.join(", ")
+        ),
+    );
+    // Judged after ten finished generations: ten of ten failed, more than half.
+    let run = h.run(&manifest, &["--concurrency", "1", "--halt-kind", "0"]);
+    assert_eq!(run.status.code(), Some(exit_code::ABORTED));
+    assert_eq!(h.log().submits.len(), 10);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("10 of 10 generations failed: nothing more is submitted (--halt-run)"),
+        "{stderr}"
+    );
+    assert_eq!(statuses(&h).get("pending"), Some(&14));
+}

@@ -1,8 +1,10 @@
 //! Seeing what a run will send before it sends it: `validate` with the options of `run` shows
 //! exactly the jobs `run` submits (checked against what the simulator received); a run whose
-//! jobs would pass `--max-credits` refuses to start unless `--within-cap` says which go; the jobs
-//! the cap leaves are one line, and the next command raises the cap to what they need;
-//! `--sample` covers the grid; and the names of an older folder's videos stay where they are.
+//! jobs would pass `--max-credits` refuses to start unless `--within-cap` says which go (and
+//! `validate --json` says so, job by job); the jobs the cap leaves are said once before the run
+//! and once in the summary's credits line, and the next command raises the cap to what they
+//! need; `--sample` covers the grid; and the names of an older folder's videos stay where they
+//! are.
 
 mod common;
 
@@ -172,8 +174,19 @@ fn within_cap_spread_sends_an_even_part_says_the_rest_once_and_the_next_command_
         &run,
         "--within-cap spread: 6 of the 12 jobs to submit fit under --max-credits 6,300,000",
     );
-    let line = "6 jobs not sent: they would pass --max-credits 6,300,000 (est. 6,300,000 more)";
-    assert_eq!(said.matches(line).count(), 2, "{said}");
+    assert_eq!(
+        said.matches("6 jobs not sent: they would pass --max-credits 6,300,000 (est. 6,300,000 more)")
+            .count(),
+        1,
+        "{said}"
+    );
+    // At the end, in the credits line, with what they leave unspent of the run's estimate.
+    assert_said(
+        &run,
+        "6 jobs not submitted, as they would pass --max-credits 6,300,000: 6,300,000 of the 12,600,000 estimate \
+         not spent",
+    );
+    assert_eq!(said.matches("would pass --max-credits").count(), 2, "{said}");
     assert!(!said.contains("left pending"), "{said}");
     // The next command raises the cap to what the rest needs; the same cap would send nothing.
     let next = said
@@ -238,7 +251,7 @@ fn a_sample_covers_every_template_and_the_summary_says_what_was_not_run() {
     );
     assert_said(
         &run,
-        "finished: 5 of 5 job(s) completed · 7 jobs of the plan not run (--sample 5)",
+        "finished: 5 of 5 jobs completed · 7 jobs of the plan not run (--sample 5)",
     );
     assert_eq!(submitted(&h, 0), to_send);
     let rows = h.results();
@@ -252,7 +265,7 @@ fn a_sample_covers_every_template_and_the_summary_says_what_was_not_run() {
     let limited = h.run(&manifest, &["--limit", "2"]);
     assert_said(
         &limited,
-        "2 of 2 job(s) completed · 10 jobs of the plan not run (--limit 2)",
+        "2 of 2 jobs completed · 10 jobs of the plan not run (--limit 2)",
     );
 }
 
@@ -353,5 +366,123 @@ fn validate_with_simulate_prices_as_run_with_simulate() {
     run.env("AIMLAPI_BASE_URL", "http://127.0.0.1:9");
     let run = h.finish(run);
     assert_eq!(run.status.code(), Some(exit_code::OK), "{}", stderr(&run));
-    assert_said(&run, "2 of 2 job(s) completed");
+    assert_said(&run, "2 of 2 jobs completed");
+}
+
+/// `validate --json` with the options of `run`: each job of the plan says whether the run
+/// submits it and in which order (checked against what the simulator received), and the
+/// document says what the cap leaves and whether `run` would refuse, with `run`'s exit code.
+#[test]
+fn validate_json_says_which_jobs_run_sends_in_which_order_and_whether_it_would_refuse() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", GRID);
+    let cap = (5 * PRICE).to_string();
+    let json = |extra: &[&str]| {
+        let mut args = vec!["validate", "m.yaml", "--out", "out", "--json"];
+        args.extend_from_slice(extra);
+        let output = h.finish(h.command(&args));
+        assert!(
+            output.stderr.is_empty(),
+            "the document says it all: {}",
+            stderr(&output)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", stdout(&output)));
+        (output.status.code(), doc)
+    };
+
+    let (code, refused) = json(&["--max-credits", &cap]);
+    assert_eq!(code, Some(exit_code::INVALID));
+    assert_eq!(
+        (refused["valid"].as_bool(), refused["exit_code"].as_i64()),
+        (Some(true), Some(2))
+    );
+    assert_eq!(refused["run"]["refuses"], true);
+    assert_eq!(refused["run"]["over_cap_jobs"], 7);
+    let error = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        error.contains("`run` with these options would refuse to start"),
+        "{error}"
+    );
+    assert!(
+        refused["errors"][0]["help"]
+            .as_str()
+            .unwrap()
+            .contains("--within-cap spread")
+    );
+    assert_eq!(
+        refused["plan"].as_array().unwrap().len(),
+        12,
+        "the plan is shown all the same"
+    );
+
+    let (code, spread) = json(&["--max-credits", &cap, "--within-cap", "spread", "--sample", "8"]);
+    assert_eq!(code, Some(exit_code::OK));
+    assert_eq!(
+        (spread["run"]["refuses"].as_bool(), spread["run"]["within_cap"].as_str()),
+        (Some(false), Some("spread"))
+    );
+    assert_eq!(
+        (spread["jobs"].as_u64(), spread["run"]["not_run_jobs"].as_u64()),
+        (Some(8), Some(4))
+    );
+    assert_eq!(spread["run"]["not_run_by"][0], "--sample 8");
+    assert_eq!(
+        (
+            spread["run"]["over_cap_jobs"].as_u64(),
+            spread["estimate"]["jobs"].as_u64()
+        ),
+        (Some(3), Some(5))
+    );
+    let mut to_send: Vec<(u64, String)> = spread["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["submit"] == true)
+        .map(|j| {
+            (
+                j["submit_order"].as_u64().unwrap(),
+                j["job_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    to_send.sort();
+    assert_eq!(to_send.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert!(
+        spread["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| (j["state"] == "over cap") != (j["submit"] == true))
+    );
+
+    // One generation at a time: the simulator receives the submits in the order said.
+    let run = h.run(
+        &manifest,
+        &[
+            "--max-credits",
+            &cap,
+            "--within-cap",
+            "spread",
+            "--sample",
+            "8",
+            "--concurrency",
+            "1",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(exit_code::JOBS_INCOMPLETE), "{}", stderr(&run));
+    let received: Vec<String> = h
+        .log()
+        .submits
+        .iter()
+        .map(|s| {
+            s.request_id
+                .as_deref()
+                .unwrap()
+                .strip_prefix("vidbatch-")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(received, to_send.into_iter().map(|(_, id)| id).collect::<Vec<_>>());
 }

@@ -1,33 +1,40 @@
 //! `report.html` in a real browser: a manifest run by the real binary against the simulator, then
 //! the page opened from disk in headless Chromium, driven over the DevTools protocol (on a pipe:
-//! no port, no websocket). Checks what a person would see: the grid matches `results.csv`, the
-//! videos on screen play (and those off screen wait), nothing is fetched from the network, the
-//! lightbox opens and Esc closes it, the filters filter. Leaves a screenshot behind.
+//! no port, no websocket). Checks what a person would see: the title names the campaign and counts
+//! the videos on disk; the grid matches `results.csv`; the page scrolls (no grid scrolls inside it)
+//! and every row can be seen whole; nothing is drawn over a video; labels are said once, in a
+//! legend, and the user's `#` columns beside their rows; a failure shows its whole reason and what
+//! to do; the videos on screen play (and those off screen wait); nothing is fetched from the
+//! network; the lightbox opens and Esc closes it; the filters filter. Leaves screenshots behind.
 //!
-//! Needs `chromium` (Debian: `apt-get install chromium`); `VIDBATCH_SKIP_BROWSER=1` skips it.
+//! Needs Chromium: `VIDBATCH_CHROMIUM=path`, or `chromium`, `chromium-browser`, `google-chrome`
+//! on the `PATH` (Debian: `apt-get install chromium`). Without it the tests are skipped, saying
+//! so (a failure with `VIDBATCH_REQUIRE_ALL_TESTS=1`); `VIDBATCH_SKIP_BROWSER=1` skips them.
 
 #![cfg(unix)]
 
+#[path = "report_browser/checks.rs"]
+mod checks;
+#[path = "report_browser/chromium.rs"]
+mod chromium;
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::fd::AsRawFd as _;
-use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use common::{Harness, KillOnDrop, read_results, stderr};
+use chromium::{Browser, chromium};
+use common::{Harness, read_results, stderr};
 use serde_json::{Value, json};
 use vidbatch::exit_code;
 
-const MANIFEST: &str = r#"name: gallery
+/// Five products (one the same picture as another, under a second name: one job, two rows and
+/// two videos) × three templates: a grid taller than the window.
+const MANIFEST: &str = r#"name: spring launch
 jobs:
   - model: magic/image-to-video
-    inputs: [assets/shoe.jpg, assets/bag.png]
+    inputs: [assets/shoe.jpg, assets/bag.png, assets/shoe-copy.jpg, assets/boot.jpg, assets/belt.jpg]
     templates: [Tokyo Billboard, Rotating Cards, Phone Social]
   - model: magic/text-to-video
     prompts: ["SALE -30%", "<script>alert('x')</script> & \"friends\""]
@@ -49,9 +56,17 @@ static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
-    let Some(chromium) = chromium() else { return };
+    let Some(chromium) = chromium("the_report_shows_the_results_plays_the_videos_and_fetches_nothing") else {
+        return;
+    };
     let _turn = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let h = Harness::fast();
+    let shoe = std::fs::read(h.path("assets/shoe.jpg")).unwrap();
+    std::fs::write(h.path("assets/shoe-copy.jpg"), &shoe).unwrap();
+    // Other products: other bytes (after the picture's end), so other jobs.
+    for (name, tail) in [("boot", b"boot"), ("belt", b"belt")] {
+        std::fs::write(h.path(&format!("assets/{name}.jpg")), [shoe.as_slice(), tail].concat()).unwrap();
+    }
     let manifest = h.write("gallery.yaml", MANIFEST);
     // The output folder elsewhere than the manifest: the inputs still show.
     let output = h.finish(h.run_in("runs/gallery", &manifest, &[]));
@@ -65,14 +80,21 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
     let page = out.join("report.html");
     assert!(page.is_file(), "the run wrote no report: {}", stderr(&output));
     let rows = read_results(&out.join("results.csv"));
-    assert_eq!(rows.len(), 11);
+    assert_eq!(rows.len(), 20, "15 + 2 + 2 + 1 rows");
 
     let mut browser = Browser::open(&chromium, h.dir.path());
     browser.navigate(&page);
     let entries = browser.entries();
-    assert_grid_matches(&entries, &rows);
-    assert_eq!(browser.text("#total-jobs"), "11");
-    assert_eq!(browser.text("#total-completed"), "10");
+    assert_grid_matches(&entries, &rows, &out);
+    // 17 jobs, one of which has two names: 19 videos, 1 failure.
+    assert_eq!(
+        browser.eval("document.title"),
+        "spring launch · 19 videos · 1 failed — vidbatch report"
+    );
+    assert_eq!(browser.text("#campaign"), "spring launch");
+    assert_eq!(browser.text("#total-videos"), "19");
+    assert_eq!(browser.text("#total-jobs"), "17");
+    assert_eq!(browser.text("#total-completed"), "16");
     assert_eq!(browser.text("#total-failed"), "1");
     let credits: f64 = rows.iter().filter_map(|r| r["credits"].parse::<f64>().ok()).sum();
     assert_eq!(browser.text("#total-credits").replace(',', ""), credits.to_string());
@@ -86,18 +108,24 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
     );
     assert_eq!(browser.eval("document.scripts.length"), 1, "a prompt became a script");
 
+    browser.assert_the_page_scrolls_and_every_row_is_seen_whole();
+    browser.assert_nothing_covers_a_video();
+    let failed: Vec<&HashMap<String, String>> = rows.iter().filter(|r| r["status"] == "failed").collect();
+    browser.assert_failures_read_at_a_glance(&failed);
+
     // The inputs beside their rows: copies under the output folder, decoded by the browser.
     let images = browser.eval(
         "[...document.querySelectorAll('tbody th img')].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])",
     );
     let images = images.as_array().unwrap();
-    assert_eq!(images.len(), 3, "{images:?}");
+    assert_eq!(images.len(), 6, "{images:?}");
     for image in images {
         assert!(image[0].as_str().unwrap().starts_with("report-inputs/"), "{image}");
         assert_eq!(image[1], true, "input image not shown: {image}");
     }
 
     // What is on screen plays; what is below waits for its turn.
+    browser.eval("window.scrollTo(0, 0)");
     let on_screen = browser.wait_for_playing();
     assert!(on_screen >= 2, "only {on_screen} video(s) playing");
     let waiting =
@@ -108,7 +136,7 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
     );
 
     // Scrolled to the end: the last videos load and play, the first ones pause.
-    browser.eval("window.scrollTo(0, document.body.scrollHeight)");
+    browser.eval("window.scrollTo(0, document.documentElement.scrollHeight)");
     browser.wait_until("the last videos play", "(() => { const v = [...document.querySelectorAll('video.cell-video')].pop(); return v.getAttribute('src') && !v.paused && v.currentTime > 0 && v.readyState >= 2; })()");
     browser.wait_until(
         "the first video pauses",
@@ -118,9 +146,7 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
         "[...document.querySelectorAll('video.cell-video')].every(v => v.getAttribute('src') ? v.readyState >= 2 && !v.error : true)",
     );
     assert_eq!(loaded, true, "a video failed to load");
-    // Back at the top, every video has been seen: the whole page makes the picture.
-    browser.eval("window.scrollTo(0, 0)");
-    browser.wait_for_playing();
+    browser.scroll_through();
     browser.screenshot("", true);
 
     // A click enlarges a video; Esc closes it.
@@ -133,33 +159,71 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
     browser.eval("(() => { const s = document.getElementById('filter-status'); s.value = 'failed'; s.dispatchEvent(new Event('change')); })()");
     let visible =
         browser.eval("[...document.querySelectorAll('.entry')].filter(e => e.offsetParent).map(e => e.dataset.job)");
-    let failed: Vec<&str> = rows
-        .iter()
-        .filter(|r| r["status"] == "failed")
-        .map(|r| r["job_id"].as_str())
-        .collect();
-    assert_eq!(visible, json!(failed));
+    let failed_ids: Vec<&str> = failed.iter().map(|r| r["job_id"].as_str()).collect();
+    assert_eq!(visible, json!(failed_ids));
 
     browser.assert_nothing_from_the_network();
     drop(browser);
 
-    // A `label` column (read by name, wherever it is) and a BOM: `vidbatch report` shows them.
-    let labelled = with_labels(&out.join("results.csv"));
-    std::fs::write(out.join("results.csv"), labelled).unwrap();
+    // Labels, the sheet's own columns, a long reason, a video deleted since: `vidbatch report`
+    // redraws the page from results.csv, titled with the campaign the run recorded.
+    std::fs::write(out.join("results.csv"), relabelled(&out.join("results.csv"))).unwrap();
+    let rows = read_results(&out.join("results.csv"));
+    let gone = rows
+        .iter()
+        .find(|r| r["template"] == "Rotating Cards" && r["input"] == "assets/bag.png")
+        .unwrap();
+    std::fs::remove_file(out.join(&gone["file"])).unwrap();
     let again = h.finish(h.command(&["report", out.to_str().unwrap()]));
     assert_eq!(again.status.code(), Some(exit_code::OK));
     let mut browser = Browser::open(&chromium, h.dir.path());
     browser.navigate(&page);
     let entries = browser.entries();
-    assert_grid_matches(&entries, &rows);
+    assert_grid_matches(&entries, &rows, &out);
+    assert_eq!(
+        browser.eval("document.title"),
+        "spring launch · 18 videos · 1 missing · 1 failed — vidbatch report"
+    );
+    let missing = entries.iter().find(|e| e["status"] == "missing").unwrap();
+    assert_eq!(missing["job"], gone["job_id"].as_str());
+    assert!(
+        missing["next"]
+            .as_str()
+            .unwrap()
+            .contains("a rerun fetches it again at no cost"),
+        "{missing}"
+    );
     for e in &entries {
-        let expected = if e["status"] == "completed" { "winner?" } else { "" };
-        assert_eq!(e["label"], expected, "{e}");
+        let row = rows
+            .iter()
+            .find(|r| r["job_id"] == e["job"] && r["input"] == e["row"])
+            .unwrap();
+        assert_eq!(e["label"], row["label"].as_str(), "{e}");
     }
-    browser.eval("(() => { const s = document.getElementById('filter-label'); s.value = 'winner?'; s.dispatchEvent(new Event('change')); })()");
+    browser.assert_labels_are_said_once();
+    browser.assert_nothing_covers_a_video();
+    browser.assert_the_page_scrolls_and_every_row_is_seen_whole();
+    let failed: Vec<&HashMap<String, String>> = rows.iter().filter(|r| r["status"] == "failed").collect();
+    browser.assert_failures_read_at_a_glance(&failed);
+    // The sheet's SKU of each product beside its row; the custom_id says nothing more: left out.
+    let notes = browser.eval(
+        "[...document.querySelectorAll('tbody th')].filter(th => th.querySelector('img')).map(th => [th.title, [...th.querySelectorAll('.note')].map(n => n.textContent)])",
+    );
+    for row in notes.as_array().unwrap() {
+        let input = row[0].as_str().unwrap();
+        assert_eq!(row[1], json!([format!("SKU{}", sku(input))]), "{row}");
+    }
+    browser.scroll_through();
+    browser.screenshot("-labels", true);
+
+    // A label of the legend, clicked, shows only its videos; clicked again, all of them.
+    browser.eval("[...document.querySelectorAll('.legend-item')].find(b => b.dataset.label === 'hero').click()");
+    let hero = rows.iter().filter(|r| r["label"] == "hero").count();
     let visible = browser.eval("document.querySelectorAll('.entry:not([hidden])').length");
-    assert_eq!(visible, 10);
-    assert_eq!(browser.text("#shown"), "showing 10 of 11");
+    assert_eq!(visible, hero);
+    assert_eq!(browser.text("#shown"), format!("showing {hero} of {}", rows.len()));
+    browser.eval("[...document.querySelectorAll('.legend-item')].find(b => b.dataset.label === 'hero').click()");
+    assert_eq!(browser.text("#shown"), "");
     browser.assert_nothing_from_the_network();
 
     // No results, no page: said plainly.
@@ -172,7 +236,9 @@ fn the_report_shows_the_results_plays_the_videos_and_fetches_nothing() {
 /// screen, plays at most a few dozen, and keeps that bound while the grid is scrolled about.
 #[test]
 fn five_hundred_cells_load_and_play_only_what_is_on_screen() {
-    let Some(chromium) = chromium() else { return };
+    let Some(chromium) = chromium("five_hundred_cells_load_and_play_only_what_is_on_screen") else {
+        return;
+    };
     let _turn = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -213,8 +279,11 @@ fn five_hundred_cells_load_and_play_only_what_is_on_screen() {
         let (loaded, running) = (counts[0].as_u64().unwrap(), counts[1].as_u64().unwrap());
         eprintln!("{when}: {playing} in view, {loaded} loaded, {running} playing");
         assert!(playing >= 4, "{when}: {playing} in view");
-        assert!(loaded <= 48, "{when}: {loaded} videos loaded");
-        assert!(running <= 40, "{when}: {running} videos playing");
+        // The page keeps at most 48 loaded, and more only while they are all near the window
+        // (within 150 px of it): what is loaded follows what is on screen, never the page's 500.
+        assert!(loaded <= 48.max(2 * playing), "{when}: {loaded} videos loaded");
+        // Only what is in view plays.
+        assert_eq!(running, playing, "{when}: {running} videos playing, {playing} in view");
     };
     check(&mut browser, "opened");
     assert!(
@@ -222,28 +291,37 @@ fn five_hundred_cells_load_and_play_only_what_is_on_screen() {
         "the page took {:?}",
         start.elapsed()
     );
+    // No state in the folder, so no campaign: the title says what the page holds.
+    assert_eq!(browser.eval("document.title"), "500 videos — vidbatch report");
+    // The page itself scrolls, both ways, as one grid wider and taller than the window.
     for (x, y) in [(2400, 0), (4800, 2000), (0, 4000), (1200, 1200)] {
-        browser.eval(&format!("document.querySelector('.grid').scrollTo({x}, {y})"));
+        browser.eval(&format!("window.scrollTo({x}, {y})"));
         std::thread::sleep(Duration::from_millis(100));
         check(&mut browser, &format!("scrolled to {x},{y}"));
     }
     browser.screenshot("-500", false);
+    browser.assert_the_page_scrolls_and_every_row_is_seen_whole();
     browser.assert_nothing_from_the_network();
 }
 
 /// Every row of `results.csv` is one entry of the page, in the grid of its model, on the row of
-/// its input and in the column of its template (or its parameters), with its status and error.
-fn assert_grid_matches(entries: &[Value], rows: &[HashMap<String, String>]) {
+/// its input and in the column of its template (or its parameters), with its status (`missing`
+/// for a completed job whose video is no longer in `out`) and its error.
+fn assert_grid_matches(entries: &[Value], rows: &[HashMap<String, String>], out: &Path) {
     assert_eq!(entries.len(), rows.len(), "{entries:#?}");
+    let strip = |v: &str| v.strip_prefix('\'').unwrap_or(v).to_string();
     for row in rows {
         let e = entries
             .iter()
-            .find(|e| e["job"] == row["job_id"].as_str())
-            .unwrap_or_else(|| panic!("job {} not on the page", row["job_id"]));
-        let strip = |v: &str| v.strip_prefix('\'').unwrap_or(v).to_string();
+            .find(|e| e["job"] == row["job_id"].as_str() && e["row"] == strip(&row["input"]))
+            .unwrap_or_else(|| panic!("job {} of {} not on the page", row["job_id"], row["input"]));
         assert_eq!(e["section"], row["model"].as_str(), "{e}");
-        assert_eq!(e["row"], strip(&row["input"]), "{e}");
-        assert_eq!(e["status"], row["status"].as_str(), "{e}");
+        let on_disk = !row["file"].is_empty() && out.join(&row["file"]).is_file();
+        let status = match row["status"].as_str() {
+            "completed" if !on_disk => "missing",
+            status => status,
+        };
+        assert_eq!(e["status"], status, "{e}");
         let column = e["column"].as_str().unwrap();
         if row["template"].is_empty() {
             let params: Value = serde_json::from_str(&row["params"]).unwrap_or(Value::Null);
@@ -254,310 +332,61 @@ fn assert_grid_matches(entries: &[Value], rows: &[HashMap<String, String>]) {
         } else {
             assert_eq!(column, row["template"], "{e}");
         }
-        if row["status"] == "completed" {
-            assert_eq!(e["src"], row["file"].as_str(), "{e}");
-        } else {
-            assert_eq!(e["src"], Value::Null, "{e}");
-            assert_eq!(e["error"], row["error"].as_str(), "{e}");
+        match status {
+            "completed" => assert_eq!(e["src"], row["file"].as_str(), "{e}"),
+            "missing" => assert_eq!(e["src"], Value::Null, "no player for a video that is not there: {e}"),
+            _ => {
+                assert_eq!(e["src"], Value::Null, "{e}");
+                assert_eq!(e["error"], row["error"].as_str(), "{e}");
+                assert!(e["next"].as_str().unwrap().contains("rerun"), "what to do: {e}");
+            }
         }
     }
 }
 
-/// `results.csv` with a BOM and a `label` column third: `winner?` on completed jobs.
-fn with_labels(path: &Path) -> String {
+/// The `#SKU` the sheet gives a product.
+fn sku(input: &str) -> String {
+    let name = input.rsplit('/').next().unwrap_or(input);
+    format!("SKU-{}", name.split('.').next().unwrap_or(name))
+}
+
+/// `results.csv` as a team's sheet would make it: a BOM, the `label` column moved third (read by
+/// name), `hero` on the Tokyo Billboard videos and `winner?` on the other videos; the sheet's
+/// `#SKU` and a `custom_id` made from it; a failure's reason as long as the service's can be.
+fn relabelled(path: &Path) -> String {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let headers = reader.headers().unwrap().clone();
-    let status = headers.iter().position(|h| h == "status").unwrap();
+    let at = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (label, status, template, input, error) = (at("label"), at("status"), at("template"), at("input"), at("error"));
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut names: Vec<&str> = headers.iter().collect();
-    names.insert(2, "label");
-    writer.write_record(&names).unwrap();
+    let reorder = |cells: Vec<String>| {
+        let mut cells = cells;
+        let moved = cells.remove(label);
+        cells.insert(2, moved);
+        cells
+    };
+    let mut names: Vec<String> = headers.iter().map(String::from).collect();
+    names.extend(["#SKU".to_string(), "custom_id".to_string()]);
+    writer.write_record(reorder(names)).unwrap();
     for record in reader.records() {
         let record = record.unwrap();
-        let mut cells: Vec<&str> = record.iter().collect();
-        cells.insert(2, if cells[status] == "completed" { "winner?" } else { "" });
-        writer.write_record(&cells).unwrap();
+        let mut cells: Vec<String> = record.iter().map(String::from).collect();
+        cells[label] = match (cells[status].as_str(), cells[template].as_str()) {
+            ("completed", "Tokyo Billboard") => "hero".into(),
+            ("completed", _) => "winner?".into(),
+            _ => String::new(),
+        };
+        if cells[status] == "failed" {
+            cells[error] = format!(
+                "{} The service said: {}",
+                cells[error],
+                "this model is not available for this key in this region; ".repeat(8)
+            );
+        }
+        let is_file = cells[input].ends_with(".jpg") || cells[input].ends_with(".png");
+        let sku = if is_file { sku(&cells[input]) } else { String::new() };
+        cells.extend([sku.clone(), sku]);
+        writer.write_record(reorder(cells)).unwrap();
     }
     format!("\u{feff}{}", String::from_utf8(writer.into_inner().unwrap()).unwrap())
-}
-
-/// The browser, or `None` when the test is to be skipped; a missing browser fails the test.
-fn chromium() -> Option<PathBuf> {
-    if std::env::var("VIDBATCH_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-        eprintln!("VIDBATCH_SKIP_BROWSER=1: the report's browser test is skipped");
-        return None;
-    }
-    let candidates = [std::env::var_os("VIDBATCH_CHROMIUM").map(PathBuf::from)]
-        .into_iter()
-        .flatten()
-        .chain(["/usr/bin/chromium", "/usr/bin/chromium-browser"].map(PathBuf::from));
-    for path in candidates {
-        if path.is_file() {
-            return Some(path);
-        }
-    }
-    panic!(
-        "the report's browser test needs Chromium at /usr/bin/chromium (or VIDBATCH_CHROMIUM=path): \
-         `apt-get install -y --no-install-recommends chromium` on Debian; \
-         VIDBATCH_SKIP_BROWSER=1 skips this test"
-    );
-}
-
-/// Headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
-/// it reads NUL-terminated JSON commands on fd 3 and writes answers and events on fd 4).
-struct Browser {
-    _process: KillOnDrop,
-    _profile: tempfile::TempDir,
-    commands: std::io::PipeWriter,
-    messages: Receiver<Value>,
-    /// Events received while waiting for answers.
-    events: Vec<Value>,
-    session: String,
-    next_id: u64,
-}
-
-impl Browser {
-    fn open(chromium: &Path, dir: &Path) -> Browser {
-        let profile = tempfile::tempdir().unwrap();
-        let (chrome_reads, commands) = std::io::pipe().unwrap();
-        let (replies, chrome_writes) = std::io::pipe().unwrap();
-        let (read_fd, write_fd) = (chrome_reads.as_raw_fd(), chrome_writes.as_raw_fd());
-        let mut command = Command::new(chromium);
-        command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-extensions",
-                "--mute-audio",
-                "--hide-scrollbars",
-                "--autoplay-policy=no-user-gesture-required",
-                // Any host name fails to resolve: a fetch from the network could not succeed.
-                "--host-resolver-rules=MAP * ~NOTFOUND",
-                "--window-size=1280,720",
-                "--remote-debugging-pipe",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec. The pipe ends
-        // are first moved above 3 and 4 so that neither overwrites the other.
-        unsafe {
-            command.pre_exec(move || {
-                let read = libc::fcntl(read_fd, libc::F_DUPFD, 10);
-                let write = libc::fcntl(write_fd, libc::F_DUPFD, 10);
-                if read < 0 || write < 0 || libc::dup2(read, 3) < 0 || libc::dup2(write, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let process = KillOnDrop(command.spawn().expect("cannot start chromium"));
-        drop((chrome_reads, chrome_writes));
-        let (send, messages) = channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(replies);
-            let mut message = Vec::new();
-            while reader.read_until(0, &mut message).is_ok_and(|n| n > 0) {
-                message.pop_if(|b| *b == 0);
-                if let Ok(value) = serde_json::from_slice::<Value>(&message)
-                    && send.send(value).is_err()
-                {
-                    break;
-                }
-                message.clear();
-            }
-        });
-        let mut browser = Browser {
-            _process: process,
-            _profile: profile,
-            commands,
-            messages,
-            events: Vec::new(),
-            session: String::new(),
-            next_id: 0,
-        };
-        let target = browser.call("Target.createTarget", json!({"url": "about:blank"}));
-        let attached = browser.call(
-            "Target.attachToTarget",
-            json!({"targetId": target["targetId"], "flatten": true}),
-        );
-        browser.session = attached["sessionId"].as_str().unwrap().to_string();
-        browser.call("Page.enable", json!({}));
-        browser.call("Network.enable", json!({}));
-        // Anything the page's Content-Security-Policy blocked was an attempt to fetch: noted.
-        browser.call(
-            "Page.addScriptToEvaluateOnNewDocument",
-            json!({"source": "window.blocked = []; document.addEventListener('securitypolicyviolation', e => window.blocked.push(e.blockedURI + ' (' + e.violatedDirective + ')'));"}),
-        );
-        browser
-    }
-
-    /// Sends a command (to the page once attached) and waits for its answer.
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut message = json!({"id": id, "method": method, "params": params});
-        if !self.session.is_empty() {
-            message["sessionId"] = self.session.clone().into();
-        }
-        let mut bytes = serde_json::to_vec(&message).unwrap();
-        bytes.push(0);
-        self.commands.write_all(&bytes).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let reply = self
-                .messages
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("no answer from chromium to {method}: {e}"));
-            if reply["id"] == id {
-                assert!(reply.get("error").is_none(), "{method}: {reply}");
-                return reply["result"].clone();
-            }
-            self.events.push(reply);
-        }
-    }
-
-    fn navigate(&mut self, page: &Path) {
-        let url = format!("file://{}", page.display());
-        self.call("Page.navigate", json!({"url": url}));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.events.iter().any(|e| e["method"] == "Page.loadEventFired") {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let event = self.messages.recv_timeout(left).expect("the page did not load");
-            self.events.push(event);
-        }
-    }
-
-    /// The value of a JavaScript expression in the page.
-    fn eval(&mut self, expression: &str) -> Value {
-        let result = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-        );
-        assert!(result.get("exceptionDetails").is_none(), "{expression}: {result}");
-        result["result"]["value"].clone()
-    }
-
-    fn text(&mut self, selector: &str) -> String {
-        let value = self.eval(&format!("document.querySelector({selector:?}).textContent"));
-        value.as_str().unwrap_or_default().trim().to_string()
-    }
-
-    fn wait_until(&mut self, what: &str, condition: &str) {
-        let start = Instant::now();
-        while self.eval(condition) != true {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "timed out waiting until {what}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits until every video in view has data and plays (its time moves); returns how many.
-    fn wait_for_playing(&mut self) -> u64 {
-        // On screen: inside the window and inside its grid's scrolled box.
-        let in_view = "[...document.querySelectorAll('video.cell-video')].filter(v => { \
-            const r = v.getBoundingClientRect(), g = v.closest('.grid').getBoundingClientRect(); \
-            return r.bottom > Math.max(0, g.top) && r.top < Math.min(innerHeight, g.bottom) \
-                && r.right > Math.max(0, g.left) && r.left < Math.min(innerWidth, g.right); })";
-        self.wait_until(
-            "the videos in view play",
-            &format!("(() => {{ const vs = {in_view}; return vs.length > 0 && vs.every(v => !v.paused && v.readyState >= 2 && v.currentTime > 0); }})()"),
-        );
-        // Playing, not stuck on a first frame: the time of each moves on.
-        let count = self.eval(&format!(
-            "(() => {{ const vs = {in_view}; window.started = new Map(vs.map(v => [v, v.currentTime])); return vs.length; }})()"
-        ));
-        self.wait_until(
-            "the time of every video in view moves on",
-            &format!("{in_view}.every(v => window.started.has(v) && v.currentTime !== window.started.get(v))"),
-        );
-        count.as_u64().unwrap()
-    }
-
-    /// Each job's entry: where it is in the grid and what it shows.
-    fn entries(&mut self) -> Vec<Value> {
-        let value = self.eval(
-            r#"[...document.querySelectorAll('.entry')].map(e => {
-                const td = e.closest('td'), table = e.closest('table');
-                const video = e.querySelector('video');
-                return {
-                    job: e.dataset.job, status: e.dataset.status, label: e.dataset.label,
-                    section: e.closest('section').querySelector('h2').textContent,
-                    row: td.parentElement.querySelector('th').title,
-                    column: table.querySelectorAll('thead th')[td.cellIndex].textContent,
-                    src: video ? video.dataset.src : null,
-                    error: video ? null : (e.querySelector('.error') || {textContent: ''}).textContent,
-                };
-            })"#,
-        );
-        value.as_array().unwrap().clone()
-    }
-
-    fn key(&mut self, key: &str) {
-        for kind in ["keyDown", "keyUp"] {
-            self.call(
-                "Input.dispatchKeyEvent",
-                json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": 27}),
-            );
-        }
-    }
-
-    /// Every request the page made was for a file on disk (or inline data).
-    fn assert_nothing_from_the_network(&mut self) {
-        let requested: Vec<String> = self
-            .events
-            .iter()
-            .filter(|e| e["method"] == "Network.requestWillBeSent")
-            .map(|e| e["params"]["request"]["url"].as_str().unwrap_or_default().to_string())
-            .collect();
-        assert!(!requested.is_empty(), "no request seen: is the Network domain on?");
-        let remote: Vec<&String> = requested
-            .iter()
-            .filter(|u| !(u.starts_with("file://") || u.starts_with("data:")))
-            .collect();
-        assert!(remote.is_empty(), "the page fetched {remote:?}");
-        assert_eq!(self.eval("window.blocked"), json!([]), "the page tried to fetch these");
-        let resources = self.eval("performance.getEntriesByType('resource').map(r => r.name)");
-        for name in resources.as_array().unwrap() {
-            assert!(name.as_str().unwrap().starts_with("file://"), "the page fetched {name}");
-        }
-    }
-
-    /// Keeps a picture of the page for people to look at, whole or as on screen:
-    /// `report-screenshot<suffix>.png` in the target folder, or `VIDBATCH_REPORT_SCREENSHOT`
-    /// (a path, with the suffix put before its extension).
-    fn screenshot(&mut self, suffix: &str, whole: bool) {
-        let mut params = json!({"format": "png"});
-        if whole {
-            let size = self.call("Page.getLayoutMetrics", json!({}))["cssContentSize"].clone();
-            params["clip"] = json!({"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1});
-            params["captureBeyondViewport"] = true.into();
-        }
-        let shot = self.call("Page.captureScreenshot", params);
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap())
-            .unwrap();
-        let path = match std::env::var_os("VIDBATCH_REPORT_SCREENSHOT").map(PathBuf::from) {
-            Some(p) => p.with_file_name(format!(
-                "{}{suffix}.png",
-                p.file_stem().unwrap_or_default().to_string_lossy()
-            )),
-            None => Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("../report-screenshot{suffix}.png")),
-        };
-        std::fs::write(&path, png).unwrap();
-        eprintln!("screenshot: {}", path.display());
-    }
 }

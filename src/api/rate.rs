@@ -59,6 +59,11 @@ impl Pacer {
 }
 
 impl RateLimit {
+    /// Requests per second.
+    pub(super) fn per_second(&self) -> f64 {
+        1.0 / self.period.as_secs_f64()
+    }
+
     /// `rate` is the most API requests per second, submits and polls together.
     pub(super) fn new(rate: f64) -> Result<RateLimit, String> {
         if !(rate.is_finite() && rate > 0.0) {

@@ -17,6 +17,7 @@ Examples:
   vidbatch validate campaign.csv --out out/campaign what is done, what is new, what it will cost
   AIMLAPI_KEY=... vidbatch run campaign.csv --max-credits 50000000
   vidbatch status out/campaign                     look at a run, also while it goes on
+  vidbatch verify out/campaign                     every saved video against its SHA-256
   vidbatch run nightly.csv --log-format json 2>>nightly.log   for cron
 
 Exit codes: 0 all jobs completed; 1 some jobs failed, unknown or pending; 2 invalid manifest,
@@ -46,6 +47,17 @@ Examples:
   vidbatch run campaign.csv --log-format json 2>>run.log
 
 The same command resumes a run that was stopped: nothing already paid for is paid again.";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  vidbatch status out/campaign
+  vidbatch status out/shard-*                 several folders and their totals
+  vidbatch status out/campaign --json --jobs | jq '.folders[].jobs[] | select(.status == \"failed\")'";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  vidbatch verify out/campaign
+  vidbatch verify out/shard-* --json | jq '.totals'";
 
 #[derive(Parser)]
 #[command(
@@ -98,13 +110,36 @@ pub(crate) enum Command {
         simulate: bool,
         #[command(flatten)]
         send: SendArgs,
+        /// One JSON document on stdout instead of the table: the plan with what would be sent,
+        /// the estimate, whether `run` would refuse, and every error with its file and line
+        /// (`--log-format json` does the same).
+        #[arg(long)]
+        json: bool,
     },
     /// What output folders hold: counts by status, credits, generations still running, failures.
-    /// Reads only the state (no network), also while a run is going.
-    #[command(after_help = "Examples:\n  vidbatch status out/campaign\n  vidbatch status out/shard-*")]
+    /// Reads only the state (no network), also while a run is going. Exits as the folder's run
+    /// did: 0 all completed, 1 some not, 4 a run is going.
+    #[command(after_help = STATUS_EXAMPLES)]
     Status {
         #[arg(required = true)]
         out: Vec<PathBuf>,
+        /// One JSON document on stdout instead of text (`--log-format json` does the same).
+        #[arg(long)]
+        json: bool,
+        /// List every job (id, status, file, error); with `--json`, each folder's `jobs`.
+        #[arg(long)]
+        jobs: bool,
+    },
+    /// Check every completed video of output folders against the size and SHA-256 recorded
+    /// when it was saved: ok, missing or changed. Reads `state.db` and `results.csv` (no
+    /// manifest, no network). Exits 1 when a video is missing or changed.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify {
+        #[arg(required = true)]
+        out: Vec<PathBuf>,
+        /// One JSON document on stdout instead of text (`--log-format json` does the same).
+        #[arg(long)]
+        json: bool,
     },
     /// Print a completion script: `vidbatch completions bash > /etc/bash_completion.d/vidbatch`.
     Completions { shell: clap_complete::Shell },
@@ -137,6 +172,15 @@ pub(crate) struct RunArgs {
     pub(super) simulate: bool,
     #[command(flatten)]
     pub(super) send: SendArgs,
+    /// Stop submitting a kind of job (a model and template, or a model and resolution) once N of
+    /// its generations failed with none completed: each failure is paid. Its other jobs stay
+    /// pending for a rerun; 0 never stops.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub(super) halt_kind: u32,
+    /// Stop submitting anything once PCT % of the run's finished generations failed (judged after
+    /// 10 of them); 0 never stops. The generations in flight are still followed.
+    #[arg(long, default_value_t = 50.0, value_name = "PCT", value_parser = percent)]
+    pub(super) halt_run: f64,
     /// Poll every generation at this fixed interval. By default polls are timed from how long
     /// renders of the same kind took in this run and earlier ones into the same `--out`.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -340,4 +384,18 @@ fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("`{text}` is not a usable size"));
     }
     Ok(bytes as u64)
+}
+
+/// A share in percent, 0 to 100.
+fn percent(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage (0 to 100)"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("`{text}` is not between 0 and 100"))
+    }
 }

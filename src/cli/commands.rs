@@ -1,5 +1,5 @@
-//! The small commands: `validate`, `templates`, `report`, `status`, `completions` and `sim`,
-//! and the loading of a manifest that `validate` and `run` share.
+//! The small commands: `validate`, `templates`, `report`, `status`, `verify`, `completions` and
+//! `sim`, and the loading of a manifest that `validate` and `run` share.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -7,12 +7,17 @@ use std::path::{Path, PathBuf};
 
 use vidbatch::api::error_chain;
 use vidbatch::exit_code;
+use vidbatch::inspect::status::FolderStatus;
+use vidbatch::inspect::validate::Validation;
+use vidbatch::inspect::{self, Problem};
 use vidbatch::plan::{self, Plan};
 use vidbatch::sim::{self, SimConfig};
 use vidbatch::{catalog, manifest};
 
 use super::args::{Cli, SendArgs, SimArgs};
-use super::output::{CliError, aborted, diagnostic_line, say, stderr_in_color, stderr_is_json, usage};
+use super::output::{
+    CliError, View, aborted, diagnostic_line, say, stderr_in_color, stderr_is_json, stderr_is_terminal, usage,
+};
 
 /// The API's base URL: `AIMLAPI_BASE_URL`, else the real service's; without a trailing `/`, so
 /// that `run`, `validate` and `models` keep one copy of its price list.
@@ -27,8 +32,7 @@ pub(super) fn api_base_url() -> String {
 }
 
 pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
-    let manifest = manifest::load(path).map_err(CliError::Manifest)?;
-    let plan = plan::plan(&manifest).map_err(CliError::Manifest)?;
+    let plan = read_plan(path, false)?;
     // Drawn like errors (the line, the place, the help): a warning about a manifest is read
     // with the manifest open. `-q` leaves them out.
     if tracing::enabled!(tracing::Level::WARN) {
@@ -43,24 +47,56 @@ pub(super) fn load_plan(path: &Path) -> Result<Plan, CliError> {
     Ok(plan)
 }
 
+/// The manifest planned, its warnings kept in the plan. When planning fails and `warnings` is
+/// asked, the warnings of the reading go along with the errors (each says which it is).
+fn read_plan(path: &Path, warnings: bool) -> Result<Plan, CliError> {
+    let manifest = manifest::load(path).map_err(CliError::Manifest)?;
+    plan::plan(&manifest).map_err(|mut errors| {
+        if warnings {
+            errors.0.extend(manifest.warnings.iter().cloned());
+        }
+        CliError::Manifest(errors)
+    })
+}
+
 /// `vidbatch validate`: the plan, cut and priced as `run` with the same options would (see
-/// `send.rs`), and what it would send.
+/// `send.rs`), and what it would send: the table, or with `json` one JSON document in which
+/// every error, the manifest's or the command's, is said too (stdout holds the whole answer).
+/// Where `run` would refuse to start (over `--max-credits`), `validate` refuses too, with the
+/// same exit code.
 pub(crate) async fn validate(
     path: &Path,
     out: Option<&Path>,
     simulate: bool,
     send: &SendArgs,
+    json: bool,
 ) -> Result<i32, CliError> {
-    let options = super::send::options(send)?;
-    let mut plan = load_plan(path)?;
+    let plan = match json {
+        true => read_plan(path, true),
+        false => load_plan(path),
+    };
+    let mut plan = match plan {
+        Ok(plan) => plan,
+        Err(e) if json => return validate_failed(path, e),
+        Err(e) => return Err(e),
+    };
+    let options = match super::send::options(send) {
+        Ok(options) => options,
+        Err(e) if json => return validate_failed(path, e),
+        Err(e) => return Err(e),
+    };
     let left_out = super::send::narrow(&mut plan, &options);
     // Priced as a run would price it: the API's price list (no key needed), or its kept copy;
     // the simulator's for a run that simulates. Where the prices come from is said beside the
     // estimate (stdout), not as a warning.
     let (price_list, note) = if simulate {
-        let sim = sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default())
-            .await
-            .map_err(|e| aborted(format!("cannot start the simulator: {e}")))?;
+        let sim = match sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default()).await {
+            Ok(sim) => sim,
+            Err(e) => {
+                let e = aborted(format!("cannot start the simulator: {e}"));
+                return if json { validate_failed(path, e) } else { Err(e) };
+            }
+        };
         let (list, note) = vidbatch::pricing::load(&sim.base_url).await;
         sim.stop();
         let note = note.or_else(|| {
@@ -76,36 +112,56 @@ pub(crate) async fn validate(
     let folder = out
         .map(Path::to_path_buf)
         .or_else(|| default_out.join("state.db").is_file().then_some(default_out));
-    // One write per block, not per line: a table of 100,000 jobs is 100,000 lines.
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let preview = vidbatch::inspect::Preview {
-        options: &options,
-        left_out: &left_out,
-    };
-    let printed = vidbatch::inspect::validate(
-        &mut out,
-        path,
+    let validation = match Validation::of(
         &mut plan,
         folder.as_deref(),
         price_list.map(Into::into),
         note,
-        preview,
-    )
-    .and_then(|sending| {
-        std::io::Write::flush(&mut out)?;
-        Ok(sending)
-    });
+        &options,
+        left_out,
+    ) {
+        Ok(validation) => validation,
+        Err(e) if json => return validate_failed(path, e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    // One write per block, not per line: a table of 100,000 jobs is 100,000 lines.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let printed = match json {
+        true => validation.write_json(&mut stdout, path),
+        false => validation.write_text(&mut stdout, path),
+    };
+    let refusal = validation.refusal();
     // The process ends here: freeing 100,000 jobs one by one is time spent for nothing.
+    std::mem::forget(validation);
     std::mem::forget(plan);
-    match printed.map(|sending| sending.check()) {
-        Ok(Ok(())) => Ok(exit_code::OK),
+    match (printed, refusal) {
+        (Ok(()), None) => Ok(exit_code::OK),
+        // The document says the refusal among its errors, and exits with `run`'s code.
+        (Ok(()), Some(_)) if json => Ok(exit_code::INVALID),
         // The same refusal as `run`'s, and the same exit code.
-        Ok(Err(over)) => Err(CliError::Usage {
+        (Ok(()), Some(over)) => Err(CliError::Usage {
             message: format!("`run` with these options would refuse to start: {over}"),
             help: Some(over.help()),
         }),
-        Err(vidbatch::inspect::InspectError::State(e)) => Err(e.into()),
-        Err(vidbatch::inspect::InspectError::Output(e)) => Err(e.into()),
+        (Err(inspect::InspectError::State(e)), _) => Err(e.into()),
+        (Err(inspect::InspectError::Output(e)), _) => Err(e.into()),
+    }
+}
+
+/// `validate --json` of a manifest that is not valid, or of a folder that cannot be read: the
+/// document says every problem (with its file, line and column when it has them), and the
+/// command exits with the error's code.
+fn validate_failed(path: &Path, e: CliError) -> Result<i32, CliError> {
+    let code = e.exit_code();
+    let (errors, warnings) = match &e {
+        CliError::Manifest(diagnostics) => inspect::problems(&diagnostics.0),
+        other => (vec![Problem::of_message(error_chain(other), other.help())], Vec::new()),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match inspect::validate::write_json_invalid(&mut stdout, path, code, errors, warnings) {
+        Ok(()) => Ok(code),
+        Err(inspect::InspectError::Output(io)) => Err(io.into()),
+        Err(inspect::InspectError::State(state)) => Err(state.into()),
     }
 }
 
@@ -142,9 +198,9 @@ pub(crate) fn templates(model: Option<&str>) -> Result<i32, CliError> {
         }
         writeln!(
             out,
-            "{} ({} templates, default `{}`):",
+            "{} ({}, default `{}`):",
             m.id,
-            m.templates.len(),
+            vidbatch::wording::count(m.templates.len(), "template"),
             m.default_template.unwrap_or("-")
         )?;
         for t in m.templates {
@@ -170,14 +226,86 @@ pub(crate) fn report(out: &Path) -> Result<i32, CliError> {
     }
 }
 
-/// `vidbatch status OUT…`.
-pub(crate) fn status(folders: &[PathBuf]) -> Result<i32, CliError> {
-    let mut out = std::io::stdout().lock();
-    match vidbatch::inspect::status(&mut out, folders) {
-        Ok(()) => Ok(exit_code::OK),
-        Err(vidbatch::inspect::InspectError::State(e)) => Err(e.into()),
-        Err(vidbatch::inspect::InspectError::Output(e)) => Err(e.into()),
+/// `vidbatch status OUT…`: exits with the code of the folders' runs (the highest of them).
+pub(crate) fn status(folders: &[PathBuf], json: bool, jobs: bool) -> Result<i32, CliError> {
+    let mut read: Vec<(PathBuf, Result<FolderStatus, vidbatch::state::StateError>)> = folders
+        .iter()
+        .map(|dir| (dir.clone(), FolderStatus::read(dir)))
+        .collect();
+    let code = inspect::status::exit_code(&read);
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        inspect::status::write_json(&mut stdout, &read, jobs)?;
+        return Ok(code);
     }
+    // One folder that cannot be read is the command's error, said as errors are; among several,
+    // it is said in its place.
+    if let [(_, Err(_))] = read.as_slice()
+        && let Some((_, Err(e))) = read.pop()
+    {
+        return Err(e.into());
+    }
+    inspect::status::write_text(&mut stdout, &read, jobs)?;
+    Ok(code)
+}
+
+/// `vidbatch verify OUT…`: every completed video read again and compared with its record, a
+/// few at once; a bar of bytes read on a terminal.
+pub(crate) fn verify(folders: &[PathBuf], json: bool, view: View) -> Result<i32, CliError> {
+    // Reading is what takes the time: a few readers keep a disk (or a network share) busy
+    // without thrashing it.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+    let show_bar = !view.quiet && stderr_is_terminal() && !stderr_is_json();
+    let mut findings = Vec::with_capacity(folders.len());
+    for dir in folders {
+        let found = vidbatch::verify::recorded(dir).map(|(videos, source)| {
+            let bar = show_bar.then(|| verify_bar(&videos, dir));
+            let started = std::time::Instant::now();
+            let files = vidbatch::verify::check(dir, &videos, threads, &|n| {
+                if let Some(bar) = &bar {
+                    bar.inc(n);
+                }
+            });
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            vidbatch::verify::FolderReport::new(dir, source, files, started.elapsed())
+        });
+        findings.push((dir.clone(), found));
+    }
+    let code = vidbatch::verify::exit_code(&findings);
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        vidbatch::verify::write_json(&mut stdout, &findings)?;
+        return Ok(code);
+    }
+    // One folder that cannot be checked is the command's error, said as errors are.
+    if let [(_, Err(_))] = findings.as_slice()
+        && let Some((_, Err(e))) = findings.pop()
+    {
+        return Err(match e {
+            vidbatch::verify::VerifyError::State(e) => e.into(),
+            other => CliError::Usage {
+                message: error_chain(&other),
+                help: Some("give an output folder of `vidbatch run`: it holds `state.db` or `results.csv`".into()),
+            },
+        });
+    }
+    vidbatch::verify::render_text(&mut stdout, &findings)?;
+    Ok(code)
+}
+
+/// A bar of the bytes to read, on stderr.
+fn verify_bar(videos: &[vidbatch::verify::Recorded], dir: &Path) -> indicatif::ProgressBar {
+    let total: u64 = videos.iter().filter_map(|v| v.bytes).sum();
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr_with_hz(8));
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {prefix} {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(dir.display().to_string());
+    bar
 }
 
 pub(crate) fn completions(shell: clap_complete::Shell) -> Result<i32, CliError> {
@@ -273,8 +401,8 @@ pub(crate) async fn models(filter: Option<&str>) -> Result<i32, CliError> {
     }
     writeln!(
         out,
-        "{} model(s); `vidbatch models ID` shows one with its parameters and an example job",
-        found.len()
+        "{}; `vidbatch models ID` shows one with its parameters and an example job",
+        vidbatch::wording::count(found.len(), "model")
     )?;
     out.flush()?;
     Ok(exit_code::OK)

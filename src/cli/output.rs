@@ -41,19 +41,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
             CliError::Manifest(_) | CliError::Usage { .. } => exit_code::INVALID,
-            CliError::State(e) => match e {
-                StateError::Locked { .. } => exit_code::BUSY,
-                StateError::OtherEndpoint { .. }
-                | StateError::Missing { .. }
-                | StateError::NewerSchema { .. }
-                | StateError::NotAState { .. }
-                | StateError::Lost { .. }
-                | StateError::Corrupt { .. } => exit_code::INVALID,
-                StateError::CreateDir { .. }
-                | StateError::Lock { .. }
-                | StateError::Open { .. }
-                | StateError::Sql(_) => exit_code::ABORTED,
-            },
+            CliError::State(e) => exit_code::of_state_error(e),
             CliError::Aborted { .. } => exit_code::ABORTED,
             // A reader that went away wants no more: that is not a failure.
             CliError::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit_code::OK,
@@ -61,7 +49,7 @@ impl CliError {
         }
     }
 
-    fn help(&self) -> Option<String> {
+    pub(crate) fn help(&self) -> Option<String> {
         match self {
             CliError::Usage { help, .. } | CliError::Aborted { help, .. } => help.clone(),
             CliError::State(StateError::Lost { .. }) => Some(
@@ -191,7 +179,7 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool, format: LogFormat, color: b
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    sinks::logs::init(filter, format, color);
+    sinks::logs::init(filter, format, color, stderr_is_terminal());
 }
 
 /// Prints an error and its causes, one per line.

@@ -118,6 +118,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let price_list = price_list.map(std::sync::Arc::new);
     let downloader = std::sync::Arc::new(Downloader::new(args.max_download_size).map_err(aborted)?);
     let mut state = RunState::open(&out, &endpoint)?;
+    state.set_campaign(&plan.name)?;
     if !state.knows_jobs()?
         && let Some(found) = vidbatch::coordinator::earlier_run(&out)
     {
@@ -197,6 +198,9 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         &plan.jobs,
         progress_every,
     ));
+    // The summary's downloads, slowest jobs and unspent estimate, priced as the coordinator prices.
+    let tally = sinks::tally::Tally::new(prices.clone());
+    sinks.push(tally.clone());
     let config = RunConfig {
         concurrency: args.concurrency as usize,
         downloads: args.downloads as usize,
@@ -217,6 +221,10 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         max_credits: options.max_credits,
         min_free: args.min_free,
         price_list,
+        halt: vidbatch::coordinator::Halt {
+            kind_failures: args.halt_kind,
+            run_share: args.halt_run / 100.0,
+        },
     };
     let started = std::time::Instant::now();
     let shutdown = Shutdown::default();
@@ -291,8 +299,9 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
                 }))
                 .collect(),
             credits_now: report.credits_now,
-            // What the jobs sent were expected to cost: those the cap left were not sent.
-            estimate: Some((report.estimate - cap_left.map_or(0.0, |left| left.estimate)).max(0.0)),
+            // The whole run's estimate: the credits line says which part of it was not spent, and
+            // how many of the jobs not submitted the cap left.
+            estimate: Some(report.estimate),
             credits_total: totals.credits,
             cap_left,
             max_credits: options.max_credits,
@@ -304,11 +313,12 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             report: None,
             command: std::env::args().collect(),
             stopped,
+            heard: tally.heard(),
         }
     });
     drop(records);
     // The page is for people to look at: failing to write it does not fail the run.
-    let page = match vidbatch::gallery::write_after_run(&out, &plan.jobs) {
+    let page = match vidbatch::gallery::write_after_run(&out, &plan.name, &plan.jobs) {
         Ok(page) => Some(page),
         Err(e) => {
             tracing::warn!("no report: {}", error_chain(&e));

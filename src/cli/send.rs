@@ -36,7 +36,11 @@ pub(super) fn narrow(plan: &mut Plan, options: &Options) -> LeftOut {
     let whole = plan.jobs.len();
     let left_out = selection::narrow(plan, options);
     if let Some(shard) = options.shard {
-        tracing::info!("shard {shard}: {} of the manifest's {whole} job(s)", plan.jobs.len());
+        tracing::info!(
+            "shard {shard}: {} of the manifest's {}",
+            plan.jobs.len(),
+            vidbatch::wording::count(whole, "job")
+        );
     }
     left_out
 }

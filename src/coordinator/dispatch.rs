@@ -185,6 +185,18 @@ impl Coordinator<'_> {
         }
         while let Some(i) = self.queue.pop_front() {
             let job = &self.jobs[i];
+            let kind = super::halt::kind_of(job);
+            if self.failures.stopped(&kind) && !self.unknown_earlier.contains(&i) {
+                let why = format!(
+                    "not submitted: {} generations of `{kind}` failed in this run and none completed \
+                     (--halt-kind {}); look at the failures, then rerun (`--halt-kind 0` never stops a kind)",
+                    self.config.halt.kind_failures, self.config.halt.kind_failures
+                );
+                self.record(|s| s.note_left(&job.key, &why));
+                self.tracks[i] = Track::Settled(Outcome::Left);
+                self.sinks.emit(RunEvent::Pending { job, reason: &why });
+                continue;
+            }
             if let Some((_, _, why)) = self
                 .refused_files
                 .iter()
@@ -298,6 +310,7 @@ impl Coordinator<'_> {
         if let Track::Submitting { sent, .. } = &mut self.tracks[i] {
             *sent = true;
         }
+        self.flow.submits += 1;
         let api = self.api.clone();
         let body = job.body();
         let request_id = format!("vidbatch-{}", job.key.short());

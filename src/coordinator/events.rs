@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::decide::{self, AfterDownload, AfterPoll, AfterSubmit};
-use super::{CancelLevel, Coordinator, Event, Outcome, Remote, Stage, Track};
+use super::halt::Verdict;
+use super::{CancelLevel, Coordinator, Event, Outcome, Remote, Stage, StopReason, Track};
 use crate::api::{ApiError, GenerationStatus, Submission};
 use crate::cost::Charge;
 use crate::download::{DownloadError, Downloaded};
@@ -78,7 +79,8 @@ impl Coordinator<'_> {
                     kind,
                     since: now,
                     submitted: Some(now),
-                    last_pending: now,
+                    last_pending: Some(now),
+                    resumed: false,
                     phase,
                     planned: true,
                     slot,
@@ -228,7 +230,7 @@ impl Coordinator<'_> {
             AfterPoll::Running { next, queued, odd } => {
                 r.poll_errors = 0;
                 r.queued = queued;
-                r.last_pending = now;
+                r.last_pending = Some(now);
                 r.stage = Stage::PollAt(now + next);
                 r.planned = true;
                 tracing::debug!("{}: still running", job.label());
@@ -272,13 +274,10 @@ impl Coordinator<'_> {
                 let was_in_flight = r.slot.take().is_some();
                 r.stage = Stage::Ready { url, size: file_size };
                 let id = r.generation_id.clone();
-                // It finished between the last poll that saw it running and this one: the middle
-                // is the best guess, and polls near the end are close together.
-                let render = r.submitted.filter(|_| was_in_flight).map(|at| {
-                    let finished = r.last_pending + now.duration_since(r.last_pending) / 2;
-                    finished.duration_since(at)
-                });
+                let render = was_in_flight.then(|| render_time(r, now)).flatten();
                 if was_in_flight {
+                    self.flow.finishes += 1;
+                    self.failures.completed(&super::halt::kind_of(job));
                     self.ceiling.finished();
                     self.sinks.emit(RunEvent::Generated {
                         job,
@@ -287,14 +286,18 @@ impl Coordinator<'_> {
                 }
                 self.record_lazily(|s| s.mark_downloading(&job.key, &id, credits));
                 if let Some(render) = render {
-                    self.record_lazily(|s| s.record_render(&id, &kind, render));
-                    if self.render_times.record(&kind, render) {
-                        self.retime_polls(&kind);
-                    }
+                    self.learn_render(&id, &kind, render);
                 }
             }
             AfterPoll::Failed { message } => {
+                // A failure takes its own time (a refusal in a second, a crash late in a render):
+                // learned as it is, so that the polls of its kind find failures early too.
+                let render = render_time(r, now);
                 let id = r.generation_id.clone();
+                self.flow.finishes += 1;
+                if let Some(render) = render {
+                    self.learn_render(&id, &kind, render);
+                }
                 self.generation_failed(i, &id, &message);
             }
             AfterPoll::RetryIn { delay } => {
@@ -318,6 +321,18 @@ impl Coordinator<'_> {
         }
     }
 
+    /// Learns one render time of `kind` from the span it lies in (kept in the state for later
+    /// runs), and times again the polls waiting on what was known before when it changed much.
+    fn learn_render(&mut self, generation_id: &str, kind: &str, (lo, hi): (Duration, Duration)) {
+        let Some((render, changed)) = self.render_times.record_between(kind, lo, hi, fastrand::f64()) else {
+            return;
+        };
+        self.record_lazily(|s| s.record_render(generation_id, kind, render));
+        if changed {
+            self.retime_polls(Some(kind));
+        }
+    }
+
     /// How long to wait before polling a generation of `kind` that has run for `age` (`phase`:
     /// its place among the generations of its kind, [`Coordinator::next_phase`]).
     pub(super) fn poll_wait(&self, kind: &str, age: Duration, phase: f64) -> Duration {
@@ -327,10 +342,12 @@ impl Coordinator<'_> {
         }
     }
 
-    /// What is known of `kind`'s renders changed a lot (its first durations came in): the polls
-    /// waiting on the earlier guess are timed again from the new plan. Runs a handful of times
-    /// per kind (`RenderTimes::record` says when), so its cost per event stays constant.
-    fn retime_polls(&mut self, kind: &str) {
+    /// What is known of `kind`'s renders changed a lot (its first durations came in), or every
+    /// kind's plan changed (`None`: the request budget moved): the polls waiting on the earlier
+    /// plan are timed again from the new one. Runs a handful of times per kind
+    /// (`RenderTimes::record` says when) and at most once per progress tick for the budget, so
+    /// its cost per event stays constant.
+    pub(super) fn retime_polls(&mut self, kind: Option<&str>) {
         if matches!(self.config.polling, super::Polling::Fixed(_)) {
             return;
         }
@@ -338,11 +355,12 @@ impl Coordinator<'_> {
         for i in 0..self.tracks.len() {
             let Track::Remote(r) = &self.tracks[i] else { continue };
             // A back-off after an error, or a fetch again, keeps its own time.
-            if !matches!(r.stage, Stage::PollAt(_)) || !r.planned || &*r.kind != kind {
+            if !matches!(r.stage, Stage::PollAt(_)) || !r.planned || kind.is_some_and(|k| &*r.kind != k) {
                 continue;
             }
             let age = now.duration_since(r.submitted.unwrap_or(r.since));
-            let at = now + self.poll_wait(kind, age, r.phase);
+            let kind = r.kind.clone();
+            let at = now + self.poll_wait(&kind, age, r.phase);
             if let Track::Remote(r) = &mut self.tracks[i] {
                 r.stage = Stage::PollAt(at);
             }
@@ -356,8 +374,29 @@ impl Coordinator<'_> {
         let job = &self.jobs[i];
         self.record(|s| s.mark_failed(&job.key, Failure::Generation, message));
         self.settle(i, Outcome::Failed);
+        let kind = super::halt::kind_of(job);
+        match self.failures.failed(&kind, &self.config.halt) {
+            Verdict::Go => {}
+            Verdict::StopKind { failed } => self.sinks.emit(RunEvent::Halted {
+                kind: Some(&kind),
+                failed,
+                finished: failed,
+            }),
+            Verdict::StopRun { failed, finished } => {
+                self.sinks.emit(RunEvent::Halted {
+                    kind: None,
+                    failed,
+                    finished,
+                });
+                self.stop(StopReason::Failing(format!(
+                    "{failed} of the {finished} generations finished in this run failed (--halt-run {}%): \
+                     nothing more was submitted",
+                    self.config.halt.run_share * 100.0
+                )));
+            }
+        }
         let attempts = self.state.attempts(&job.key).unwrap_or(u32::MAX);
-        let resubmitting = attempts <= self.config.paid_retries;
+        let resubmitting = attempts <= self.config.paid_retries && !self.failures.stopped(&kind);
         let error = if resubmitting {
             format!(
                 "generation {id} failed: {message} (paid retry {attempts} of {})",
@@ -440,6 +479,19 @@ impl Coordinator<'_> {
         let reason = format!("generation {generation_id} is paid for; its video is not saved yet: {message}");
         self.sinks.emit(RunEvent::Pending { job, reason: &reason });
     }
+}
+
+/// What is known of how long a generation seen finished by this poll took: more than its age
+/// when it was last known running, at most its age now. Unknown when this process never saw it
+/// running, or when an earlier run submitted it and its submit time, known to the second, is too
+/// coarse for it (under 10 s).
+fn render_time(r: &Remote, now: Instant) -> Option<(Duration, Duration)> {
+    let submitted = r.submitted?;
+    let span = (
+        r.last_pending?.saturating_duration_since(submitted),
+        now.duration_since(submitted),
+    );
+    (!r.resumed || span.0 >= Duration::from_secs(10)).then_some(span)
 }
 
 /// The field whose local file (sent as a `data:` URI) a 400 refuses, when its message says so: it

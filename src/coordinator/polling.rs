@@ -5,16 +5,24 @@
 //! A poll that finds the generation still running is a request wasted; a poll long after it
 //! finished wastes its concurrency slot. The poll ages are planned once per kind from the
 //! durations seen, as the schedule that minimises the expected detection latency plus a price per
-//! poll (`POLL_PRICE` of the typical render): a dynamic programme over the sorted durations
-//! ([`plan`]). Where finishes are dense the polls come close together, where they are sparse far
-//! apart, and before the earliest finish seen there is none. Older than anything seen, a
-//! generation is late and looked at every twentieth of a typical render.
+//! poll: a dynamic programme over the sorted durations ([`plan`]). Where finishes are dense the
+//! polls come close together, where they are sparse far apart, and before the earliest finish
+//! seen there is none. Older than anything seen, a generation is late and looked at every
+//! twentieth of a typical render.
 //!
-//! Before anything is learned, an eighth of the generations (64 at most) scout: they probe at
-//! ages doubling from a small share of the prior, staggered over the octave, so the first
-//! finishes are seen early whether the prior was right or far off. The others wait for what the
-//! scouts learn (the first durations re-time every poll of their kind) and probe on their own
-//! only from the prior.
+//! The price of a poll is what a request is worth now. While the rate limit has turns to spare it
+//! is [`POLL_PRICE`] of the typical render; when submits and polls together want more than the
+//! rate, the run gives the policy a budget of polls per generation ([`RenderTimes::set_budget`])
+//! and each kind's plan is made with the least price that keeps within it: fewer polls, each
+//! placed where it finds the most, instead of the same polls arriving late behind the limiter.
+//!
+//! Durations are learned from every finish this process saw happen (a failure too, at its own
+//! time), whether the generation was submitted in this run or an earlier one. Before anything is
+//! learned of a kind, an eighth of its generations (64 at most) scout: they probe at ages
+//! doubling from a small share of the prior, staggered over the octave, so the first finishes
+//! are seen early whether the prior was right or far off. The others probe at ages doubling from
+//! the prior, and move to the plan as soon as the scouts learn something. A new kind's prior is
+//! what the run has learned of the others, when it has.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -32,6 +40,8 @@ pub const POLL_PRICE: f64 = 1.0 / 100.0;
 #[derive(Debug, Default, Clone)]
 pub struct RenderTimes {
     kinds: HashMap<String, Kind>,
+    /// Polls per generation the request budget leaves (`None`: as many as the plan wants).
+    budget: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -41,6 +51,8 @@ struct Kind {
     plan: Vec<Duration>,
     /// Samples added since `plan` was made.
     unplanned: usize,
+    /// Polls per generation of the plan at the base price, [`POLL_PRICE`].
+    free_polls: f64,
 }
 
 /// The most recent durations of one kind, sorted, at most [`Samples::KEEP`].
@@ -76,19 +88,31 @@ impl Kind {
     /// Re-plans once a sixteenth of what it knows is new (at every sample while fewer than 32
     /// are known): a plan costs O(samples²), and with thousands of generations finishing a minute
     /// it must not be made per finish.
-    fn add(&mut self, d: Duration) {
+    fn add(&mut self, d: Duration, budget: Option<f64>) {
         self.samples.add(d);
         self.unplanned += 1;
         if self.unplanned >= (self.samples.sorted.len() / 16).max(1) {
-            self.replan();
+            self.replan(budget);
         }
     }
 
-    fn replan(&mut self) {
+    fn replan(&mut self, budget: Option<f64>) {
         if let Some(typical) = self.samples.median() {
-            self.plan = plan(&self.samples.sorted, typical.mul_f64(POLL_PRICE));
+            let sorted = &self.samples.sorted;
+            let price = typical.mul_f64(POLL_PRICE);
+            let free = plan(sorted, price);
+            self.free_polls = polls_per_generation(&free, sorted);
+            self.plan = match budget {
+                Some(budget) if budget < self.free_polls => dearer_plan(sorted, price, budget),
+                _ => free,
+            };
         }
         self.unplanned = 0;
+    }
+
+    /// Whether a budget holds this kind's plan back.
+    fn held_by(&self, budget: Option<f64>) -> bool {
+        budget.is_some_and(|b| b < self.free_polls)
     }
 }
 
@@ -98,9 +122,32 @@ impl RenderTimes {
     /// to a first estimate), so generations waiting on a guess move to the new plan.
     pub fn record(&mut self, kind: &str, render: Duration) -> bool {
         let k = self.kinds.entry(kind.to_string()).or_default();
-        k.add(render);
+        k.add(render, self.budget);
         let n = k.samples.sorted.len();
         n <= 64 && n.is_power_of_two()
+    }
+
+    /// Learns a duration known only to lie in `(lo, hi]`: between the last time the generation
+    /// was known running and the poll that saw it finished. It is one of the durations already
+    /// learned in that span, picked by `pick` (in [0, 1): random), when there are any, so what is
+    /// known keeps its shape: the middle of every span would pile the durations learned into a
+    /// few values, and a generation found finished at its first poll would count as half its age
+    /// (polls then planned where nothing finishes). Else it is the middle, when the span is
+    /// narrow enough for that to mean something (at most half its end: a scout's probes, which
+    /// double); a wide span with nothing known in it teaches nothing. Returns the duration
+    /// learned, and whether the polls planned should be timed again ([`RenderTimes::record`]).
+    pub fn record_between(&mut self, kind: &str, lo: Duration, hi: Duration, pick: f64) -> Option<(Duration, bool)> {
+        let inside = self.kinds.get(kind).map(|k| {
+            let sorted = &k.samples.sorted;
+            let from = sorted.partition_point(|d| *d <= lo);
+            &sorted[from..sorted.partition_point(|d| *d <= hi)]
+        });
+        let render = match inside {
+            Some(seen) if !seen.is_empty() => seen[((pick * seen.len() as f64) as usize).min(seen.len() - 1)],
+            _ if hi.saturating_sub(lo) <= hi / 2 => lo + (hi - lo) / 2,
+            _ => return None,
+        };
+        Some((render, self.record(kind, render)))
     }
 
     /// Learns the durations earlier runs recorded, planning each kind once at the end (not at
@@ -109,7 +156,64 @@ impl RenderTimes {
         for (kind, d) in durations {
             self.kinds.entry(kind).or_default().samples.add(d);
         }
-        self.kinds.values_mut().for_each(Kind::replan);
+        let budget = self.budget;
+        self.kinds.values_mut().for_each(|k| k.replan(budget));
+    }
+
+    /// Sets the polls per generation that the request budget leaves (`None`: no limit). Kinds are
+    /// planned again when the budget moved by more than a sixth, or was set or lifted; returns
+    /// whether a plan changed, so that the polls waiting on the old plans are timed again.
+    pub fn set_budget(&mut self, budget: Option<f64>) -> bool {
+        let budget = budget.map(|b| b.max(1.0));
+        let moved = match (self.budget, budget) {
+            (Some(old), Some(new)) => (new / old - 1.0).abs() > 1.0 / 6.0,
+            (None, None) => false,
+            _ => true,
+        };
+        if !moved {
+            return false;
+        }
+        let old = std::mem::replace(&mut self.budget, budget);
+        let mut changed = false;
+        // A kind whose plan is within the budget, old and new, keeps it (the usual case when
+        // the rate has turns to spare).
+        for k in self.kinds.values_mut().filter(|k| k.held_by(old) || k.held_by(budget)) {
+            let before = std::mem::take(&mut k.plan);
+            k.replan(budget);
+            changed |= k.plan != before;
+        }
+        changed
+    }
+
+    /// The typical render over every kind: the median of their medians.
+    pub fn typical(&self) -> Option<Duration> {
+        self.learned_elsewhere(None)
+    }
+
+    /// Each kind's poll ages, for a look at what the policy does (`-vv`).
+    pub fn plans(&self) -> Vec<(&str, &[Duration])> {
+        self.kinds
+            .iter()
+            .map(|(k, known)| (k.as_str(), known.plan.as_slice()))
+            .collect()
+    }
+
+    /// The polls per generation the plans are held to.
+    pub fn budget(&self) -> Option<f64> {
+        self.budget
+    }
+
+    /// What the run has learned of renders elsewhere: the median of the other kinds' medians, a
+    /// prior for a kind not seen yet (renders of one service take alike, more or less).
+    fn learned_elsewhere(&self, kind: Option<&str>) -> Option<Duration> {
+        let mut medians: Vec<Duration> = self
+            .kinds
+            .iter()
+            .filter(|(k, _)| Some(k.as_str()) != kind)
+            .filter_map(|(_, known)| known.samples.median())
+            .collect();
+        medians.sort();
+        medians.get(medians.len() / 2).copied()
     }
 
     pub fn count(&self, kind: &str) -> usize {
@@ -159,8 +263,49 @@ pub fn plan(sorted: &[Duration], price: Duration) -> Vec<Duration> {
     ages
 }
 
+/// Expected polls per generation of `ages` over durations `sorted` (each equally likely): the
+/// polls up to the first at or after its finish (one more past the last age, as a late one).
+fn polls_per_generation(ages: &[Duration], sorted: &[Duration]) -> f64 {
+    let total: usize = sorted.iter().map(|d| ages.partition_point(|at| at < d) + 1).sum();
+    total as f64 / sorted.len().max(1) as f64
+}
+
+/// [`plan`] at `price`, or at the least higher price whose plan spends at most `budget` polls per
+/// generation: a dearer poll makes a plan of fewer polls. The price is found by bisection (on a
+/// log scale, 20 steps: a few milliseconds for 256 durations, made a handful of times a minute).
+pub fn plan_within(sorted: &[Duration], price: Duration, budget: Option<f64>) -> Vec<Duration> {
+    let cheap = plan(sorted, price);
+    match budget {
+        Some(budget) if polls_per_generation(&cheap, sorted) > budget => dearer_plan(sorted, price, budget),
+        _ => cheap,
+    }
+}
+
+/// The plan at the least price above `price` that keeps within `budget` polls per generation.
+fn dearer_plan(sorted: &[Duration], price: Duration, budget: f64) -> Vec<Duration> {
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    // At a price beyond the longest duration, one poll at the end beats any second one.
+    let (mut lo, mut hi) = (
+        price.as_secs_f64().max(1e-9),
+        sorted[sorted.len() - 1].as_secs_f64() * 2.0,
+    );
+    let mut best = plan(sorted, Duration::from_secs_f64(hi));
+    for _ in 0..20 {
+        let mid = (lo * hi).sqrt();
+        let ages = plan(sorted, Duration::from_secs_f64(mid));
+        if polls_per_generation(&ages, sorted) <= budget {
+            (hi, best) = (mid, ages);
+        } else {
+            lo = mid;
+        }
+    }
+    best
+}
+
 /// The share of generations that probe early while nothing is learned of their kind.
-const SCOUTS: f64 = 1.0 / 8.0;
+pub const SCOUTS: f64 = 1.0 / 8.0;
 
 /// The knobs of adaptive polling.
 #[derive(Debug, Clone)]
@@ -198,24 +343,26 @@ impl PollPolicy {
         }
     }
 
-    /// How long after now to poll a generation of `kind` that has been running for `age` and was
-    /// still running at its last poll. `phase` (in [0, 1), different from one generation to the
-    /// next: see [`phase`]) staggers the probes made before anything is learned.
     /// What a render of `kind` is assumed to take before any was seen: the model's documented
-    /// time (the middle of its range) when there is one, else [`PollPolicy::prior`].
-    pub fn prior_for(&self, kind: &str) -> Duration {
+    /// time (the middle of its range) when there is one, else what this run learned of other
+    /// kinds, else [`PollPolicy::prior`].
+    pub fn prior_for(&self, times: &RenderTimes, kind: &str) -> Duration {
         let model = kind.split('|').next().unwrap_or(kind);
         self.documented_priors
             .then(|| crate::catalog::model(model)?.render_seconds)
             .flatten()
             .and_then(|(lo, hi)| Duration::try_from_secs_f64((lo + hi) / 2.0).ok())
             .filter(|d| !d.is_zero())
+            .or_else(|| times.learned_elsewhere(Some(kind)))
             .unwrap_or(self.prior)
     }
 
+    /// How long after now to poll a generation of `kind` that has been running for `age` and was
+    /// still running at its last poll. `phase` (in [0, 1), different from one generation to the
+    /// next: see [`phase`]) staggers the probes made before anything is learned.
     pub fn next_poll(&self, times: &RenderTimes, kind: &str, age: Duration, phase: f64) -> Duration {
-        let prior = self.prior_for(kind);
         let Some(known) = times.kinds.get(kind).filter(|k| !k.plan.is_empty()) else {
+            let prior = self.prior_for(times, kind);
             // Nothing learned yet. Probe ages are fixed points (start × 2^k), not "twice the age
             // now", so a poll delayed behind the rate limiter keeps its place in the octave.
             let phase = phase.clamp(0.0, 1.0);
@@ -227,11 +374,11 @@ impl PollPolicy {
             let start = start.mul_f64(2f64.powf(phase)).max(self.min_interval);
             let octaves = (age.as_secs_f64() / start.as_secs_f64()).log2().floor().max(-1.0) + 1.0;
             let next = start.mul_f64(2f64.powf(octaves.min(60.0)));
-            let wait = next.saturating_sub(age);
-            // And at least once every two priors, however old.
-            return wait.clamp(self.min_interval, (prior * 2).max(self.min_interval));
+            // Doubling, however old: a render 30 times longer than the prior is seen within twice
+            // its time, after five polls or so (a wait capped at the prior cost one per prior).
+            return next.saturating_sub(age).max(self.min_interval);
         };
-        let typical = known.samples.median().unwrap_or(prior);
+        let typical = known.samples.median().unwrap_or(self.prior);
         let late = typical / 20;
         let wait = match known.plan.iter().find(|&&at| at > age) {
             // From a handful of durations the plan is a sketch, with gaps where nothing was seen
@@ -250,11 +397,28 @@ impl PollPolicy {
 /// eighth of them scouting cost 0.75 polls per job, mostly at ages no render ends.)
 const MOST_SCOUTS: usize = 64;
 
+/// The first generations of every kind scout: a kind of a handful of jobs (three PixVerse
+/// variants) sees its first finish early even when one render is an outlier or fails slowly.
+const FIRST_SCOUTS: usize = 4;
+
 /// A generation's place in the octave of early probes, from its index among the generations of
 /// its kind: the van der Corput sequence (0, ½, ¼, ¾, …), so any run of consecutive ones spreads
-/// evenly over it. An eighth of the first [`MOST_SCOUTS`] × 8 fall among the scouts; the later
-/// ones spread over the others' places only.
+/// evenly over it. The first [`FIRST_SCOUTS`] scout, spread over the scouts' octave; of the
+/// first [`MOST_SCOUTS`] × 8 an eighth fall among the scouts; the later ones spread over the
+/// others' places only.
 pub fn phase(index: usize) -> f64 {
+    if index < FIRST_SCOUTS {
+        return SCOUTS * van_der_corput(index);
+    }
+    let x = van_der_corput(index);
+    if index < (MOST_SCOUTS as f64 / SCOUTS) as usize {
+        x
+    } else {
+        SCOUTS + (1.0 - SCOUTS) * x
+    }
+}
+
+fn van_der_corput(index: usize) -> f64 {
     let (mut x, mut i, mut unit) = (0.0, index, 0.5);
     while i > 0 {
         if i & 1 == 1 {
@@ -263,11 +427,7 @@ pub fn phase(index: usize) -> f64 {
         i >>= 1;
         unit /= 2.0;
     }
-    if index < (MOST_SCOUTS as f64 / SCOUTS) as usize {
-        x
-    } else {
-        SCOUTS + (1.0 - SCOUTS) * x
-    }
+    x
 }
 
 /// The kind a generation's duration is learned under. Templates of the magic models render
@@ -346,7 +506,20 @@ mod tests {
             ages.push(age.as_secs_f64());
         }
         assert_eq!(ages, [3.75, 7.5, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0]);
-        assert_eq!(p.next_poll(&t, "m", secs(500.0), 0.0), secs(240.0));
+        // However old, the next probe is at twice the last: a render 30 times the prior (an hour)
+        // is seen within twice its time, after a dozen polls in all.
+        assert_eq!(p.next_poll(&t, "m", secs(500.0), 0.0), secs(460.0));
+        let hour = 3600.0;
+        let mut age = Duration::ZERO;
+        let mut polls = 0;
+        while age < secs(hour) {
+            age += p.next_poll(&t, "m", age, 0.0);
+            polls += 1;
+        }
+        assert!(
+            age <= secs(2.0 * hour) && polls <= 12,
+            "seen at {age:?} after {polls} polls"
+        );
         // Renders 50 times shorter than the prior are still seen within a factor of two.
         let p = PollPolicy::scaled(secs(120.0));
         assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(3.75));
@@ -371,7 +544,7 @@ mod tests {
         let service = PollPolicy::service();
         // Documented at 5-6 minutes: not polled every few seconds in its first wave.
         assert_eq!(
-            service.prior_for("klingai/v2.1-master-image-to-video"),
+            service.prior_for(&RenderTimes::default(), "klingai/v2.1-master-image-to-video"),
             Duration::from_secs(330)
         );
         let first = service.next_poll(
@@ -382,10 +555,13 @@ mod tests {
         );
         assert!(first >= Duration::from_secs(300), "{first:?}");
         // No documented time, or a simulator: the policy's own prior.
-        assert_eq!(service.prior_for("acme/video-9000"), Duration::from_secs(120));
+        assert_eq!(
+            service.prior_for(&RenderTimes::default(), "acme/video-9000"),
+            Duration::from_secs(120)
+        );
         let sim = PollPolicy::scaled(Duration::from_millis(1200));
         assert_eq!(
-            sim.prior_for("klingai/v2.1-master-image-to-video"),
+            sim.prior_for(&RenderTimes::default(), "klingai/v2.1-master-image-to-video"),
             Duration::from_millis(1200)
         );
     }
@@ -399,10 +575,13 @@ mod tests {
         let mid = p.next_poll(&t, "m", Duration::ZERO, SCOUTS + (1.0 - SCOUTS) / 2.0);
         assert!((mid.as_secs_f64() - 2.4 * 2f64.sqrt()).abs() < 1e-6, "{mid:?}");
         // Jobs in a row: one in eight scouts, 64 at most per kind.
+        // The first four of every kind scout, spread over the scouts' octave.
+        let first: Vec<f64> = (0..4).map(phase).collect();
+        assert_eq!(first, [0.0, SCOUTS / 2.0, SCOUTS / 4.0, SCOUTS * 3.0 / 4.0]);
         let scouts = (0..400).filter(|&i| phase(i) < SCOUTS).count();
-        assert_eq!(scouts, 50);
+        assert_eq!(scouts, 50 + 3);
         let scouts = (0..10_000).filter(|&i| phase(i) < SCOUTS).count();
-        assert_eq!(scouts, MOST_SCOUTS);
+        assert_eq!(scouts, MOST_SCOUTS + 3);
         // The later ones still spread over the others' octave.
         let later: Vec<f64> = (512..576).map(phase).collect();
         assert!(later.iter().all(|x| (SCOUTS..1.0).contains(x)), "{later:?}");
@@ -415,8 +594,8 @@ mod tests {
 
     #[test]
     fn phases_spread_consecutive_jobs_over_the_octave() {
-        let phases: Vec<f64> = (0..8).map(phase).collect();
-        assert_eq!(phases, [0.0, 0.5, 0.25, 0.75, 0.125, 0.625, 0.375, 0.875]);
+        let phases: Vec<f64> = (4..8).map(phase).collect();
+        assert_eq!(phases, [0.125, 0.625, 0.375, 0.875]);
         assert!((0..10_000).map(phase).all(|x| (0.0..1.0).contains(&x)));
     }
 
@@ -526,6 +705,95 @@ mod tests {
         // The plan follows (it is remade every sixteenth sample).
         let p = PollPolicy::scaled(secs(10.0));
         assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(10.0));
+    }
+
+    #[test]
+    fn a_finish_seen_between_two_polls_is_learned_as_one_of_the_durations_known_there() {
+        let mut t = RenderTimes::default();
+        // Nothing known yet: the middle of a narrow span; a wide one (found finished at its first
+        // poll, 3 s after its submit) teaches nothing.
+        assert_eq!(
+            t.record_between("m", secs(2.0), secs(4.0), 0.3),
+            Some((secs(3.0), true))
+        );
+        assert_eq!(t.clone().record_between("m", Duration::ZERO, secs(1.0), 0.3), None);
+        for x in [2.6, 2.8, 3.9, 5.0] {
+            t.record("m", secs(x));
+        }
+        // Found finished at its first poll, at 3.0 s: not 1.5 s (the middle from its submit),
+        // but one of the durations seen up to 3.0 s (2.6, 2.8 and the 3.0 learned above).
+        let picks: Vec<Duration> = [0.0, 0.49, 0.5, 0.99]
+            .iter()
+            .map(|&p| t.clone().record_between("m", Duration::ZERO, secs(3.0), p).unwrap().0)
+            .collect();
+        assert_eq!(picks, [secs(2.6), secs(2.8), secs(2.8), secs(3.0)]);
+        // A span where nothing was seen yet: its middle.
+        assert_eq!(
+            t.record_between("m", secs(4.0), secs(4.4), 0.5).map(|x| x.0),
+            Some(secs(4.2))
+        );
+    }
+
+    #[test]
+    fn a_kind_not_seen_yet_takes_its_prior_from_what_the_others_took() {
+        let p = PollPolicy::scaled(secs(120.0));
+        let mut t = RenderTimes::default();
+        assert_eq!(p.prior_for(&t, "new"), secs(120.0));
+        for d in [2.0, 3.0, 4.0] {
+            t.record("magic", secs(d));
+        }
+        t.record("other", secs(10.0));
+        t.record("third", secs(1.0));
+        // The median of the medians of 3, 10 and 1 s.
+        assert_eq!(p.prior_for(&t, "new"), secs(3.0));
+        // A PixVerse kind with three jobs and renders of 1-3 s: its scout probes from 3 s / 32,
+        // the others from 3 s, not from two minutes.
+        let first = p.next_poll(&t, "pixverse/v5/image-to-video|540p|5", Duration::ZERO, 0.9);
+        assert!(first <= secs(6.0), "{first:?}");
+    }
+
+    #[test]
+    fn a_request_budget_makes_fewer_polls_placed_where_they_find_most() {
+        // Renders of 2.5 to 4.5 s (a queue, then 2-4 s), as in the mixed regime of issue 18.
+        let durations: Vec<f64> = (0..=80).map(|i| 2.5 + i as f64 * 0.025).collect();
+        let sorted: Vec<Duration> = durations.iter().map(|&d| secs(d)).collect();
+        let price = secs(3.5).mul_f64(POLL_PRICE);
+        let free = plan_within(&sorted, price, None);
+        let free_polls = polls_per_generation(&free, &sorted);
+        assert!(free_polls > 3.0, "{free_polls}");
+        for budget in [1.0, 1.5, 1.8, 2.5] {
+            let held = plan_within(&sorted, price, Some(budget));
+            let polls = polls_per_generation(&held, &sorted);
+            assert!(polls <= budget + 1e-9, "{polls} polls for a budget of {budget}");
+            // The plan made for the budget is the best of all plans within it: no evenly spaced
+            // schedule of the same polls finds the renders sooner.
+            let late = |ages: &[Duration]| -> f64 {
+                sorted
+                    .iter()
+                    .map(|d| (ages[ages.partition_point(|a| a < d).min(ages.len() - 1)] - *d).as_secs_f64())
+                    .sum::<f64>()
+            };
+            for k in 1..=8 {
+                let even: Vec<Duration> = (1..=k).map(|i| secs(2.5 + 2.0 * i as f64 / k as f64)).collect();
+                if polls_per_generation(&even, &sorted) <= budget {
+                    assert!(
+                        late(&held) <= late(&even) + 1e-9,
+                        "{k} even polls beat the plan at {budget}"
+                    );
+                }
+            }
+        }
+        // The run sets the budget; a plan that changes asks for the polls to be timed again.
+        let mut t = RenderTimes::default();
+        t.load(sorted.iter().map(|&d| ("m".to_string(), d)));
+        assert!(t.set_budget(Some(1.8)));
+        assert!(!t.set_budget(Some(1.9)), "a small move keeps the plans");
+        let p = PollPolicy::scaled(secs(3.5));
+        let (polls, _) = walk(&p, &t, &durations);
+        assert!(polls <= 1.8 + 0.05, "{polls}");
+        assert!(t.set_budget(None));
+        let (polls, _) = walk(&p, &t, &durations);
+        assert!(polls > 3.0, "{polls}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -31,13 +32,21 @@ impl Coordinator<'_> {
         } else {
             Charge::Expected(self.prices.estimate(&job.model).credits)
         };
+        // Its age, from the submit time its record keeps (to the second: the middle of it).
+        let submitted = record
+            .submitted_at
+            .as_deref()
+            .and_then(|at| humantime::parse_rfc3339_weak(at).ok())
+            .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+            .and_then(|age| now.checked_sub(age.saturating_sub(Duration::from_millis(500))));
         let follow = |id: &String, in_flight: bool| {
             Track::Remote(Remote {
                 generation_id: id.clone(),
                 kind: kind.clone(),
                 since: now,
-                submitted: None,
-                last_pending: now,
+                submitted,
+                last_pending: None,
+                resumed: true,
                 // Numbered below: only the generations followed take places among the probes.
                 phase: 0.0,
                 planned: false,
@@ -114,7 +123,9 @@ impl Coordinator<'_> {
             (Phase::Generating | Phase::Downloading, None) => Track::Queued,
         };
         if let Track::Remote(r) = &mut track {
-            r.phase = self.next_phase(&kind);
+            // It scouts (probes at ages doubling from a small share of the prior): what it takes
+            // to finish may be nothing like the prior, and resumed generations are few.
+            r.phase = self.next_phase(&kind) * super::polling::SCOUTS;
         }
         // To be submitted in this run: `queued` in the state too, so that the rows, the counts
         // and a budget or refused-key note see it as this run's, not as an old failure.

@@ -25,6 +25,7 @@ fn config(paid_retries: u32, resubmit_unknown: bool) -> RunConfig {
         max_credits: None,
         min_free: None,
         price_list: None,
+        halt: Halt::default(),
     }
 }
 
@@ -175,6 +176,23 @@ fn every_kind_numbers_its_own_generations_for_the_early_probes() {
     RunState::open(&out, "test").unwrap().register(&plan.jobs).unwrap();
     let mut c = coordinator(&plan, &out, config(0, false));
     let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
-    let places: Vec<f64> = (0..4).flat_map(|_| [c.next_phase(&a), c.next_phase(&b)]).collect();
-    assert_eq!(places, [0.0, 0.0, 0.5, 0.5, 0.25, 0.25, 0.75, 0.75]);
+    let places: Vec<f64> = (0..6).flat_map(|_| [c.next_phase(&a), c.next_phase(&b)]).collect();
+    let s = polling::SCOUTS;
+    assert_eq!(
+        places,
+        [
+            0.0,
+            0.0,
+            s / 2.0,
+            s / 2.0,
+            s / 4.0,
+            s / 4.0,
+            s * 0.75,
+            s * 0.75,
+            0.125,
+            0.125,
+            0.625,
+            0.625
+        ]
+    );
 }

@@ -1,38 +1,18 @@
 //! How `report.html` lays out the rows of `results.csv`: a grid per model, inputs by variants.
+//! What a whole grid row shares (a label, the user's `#` columns) is said once, beside its input;
+//! only what differs between its cells is said in them, under the video, never over it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::attention::{self, Problem};
+use super::format::{distinct, distinct_owned, format_number, is_url, relative_url, span};
+use super::notes::{self, Note};
+use super::page::{Legend, Marker};
 use super::{INPUTS_DIR, ResultRow, input_copy_name};
-use crate::results::Status;
-
-/// What the page shows, ready for the template.
-#[derive(Debug, Serialize)]
-pub struct Gallery {
-    pub totals: Totals,
-    pub sections: Vec<Section>,
-    /// The values the filters offer, in order of appearance.
-    pub models: Vec<String>,
-    pub statuses: Vec<String>,
-    /// Empty when no row has a label (or the file has no `label` column).
-    pub labels: Vec<String>,
-}
-
-#[derive(Debug, Default, Serialize, PartialEq)]
-pub struct Totals {
-    pub jobs: usize,
-    pub completed: usize,
-    pub failed: usize,
-    pub unknown: usize,
-    pub pending: usize,
-    pub credits: String,
-    /// From the first submit to the last finish, as `1m 12s`; empty when unknown.
-    pub time: String,
-}
 
 /// One model's grid.
 #[derive(Debug, Serialize)]
@@ -82,6 +62,11 @@ fn one_at_a_time<S: serde::Serializer>(rows: &Arc<Rows>, serializer: S) -> Resul
 #[derive(Debug, Serialize)]
 pub struct GridRow {
     pub input: InputView,
+    /// The label every job of the row has (empty when they differ, or have none), with its mark.
+    pub label: String,
+    pub marker: Option<Marker>,
+    /// The user's columns every job of the row has alike.
+    pub notes: Vec<Note>,
     /// One entry per column; a cell holds every job of that input and column (one, normally).
     pub cells: Vec<Vec<CellView>>,
 }
@@ -98,83 +83,49 @@ pub struct InputView {
 
 #[derive(Debug, Serialize)]
 pub struct CellView {
+    /// The entry's `id` in the page (`e7`: row 7 of `results.csv`), for links to it.
+    pub anchor: String,
     pub job_id: String,
     pub model: String,
-    pub status: String,
+    /// As the page shows it (see [`attention::shown_status`]).
+    pub status: &'static str,
+    /// The job's label (what the label filter matches).
     pub label: String,
-    /// The video's address relative to the page, when completed.
+    /// The label's mark, when its row does not say it already.
+    pub marker: Option<Marker>,
+    /// The user's columns, when its row does not say them already.
+    pub notes: Vec<Note>,
+    /// The video's address relative to the page, when it is there to play.
     pub src: String,
     pub file: String,
     pub error: String,
+    /// What to do about a job that shows no video.
+    pub next: String,
     /// `2000000 credits · 1m 3s · 2 attempts`.
     pub facts: String,
 }
 
-impl Gallery {
-    /// Lays out `rows`; `out` is where the page goes (to find the inputs' copies).
-    pub fn new(rows: &[ResultRow], out: &Path) -> Gallery {
-        let has_copy = |name: &str| out.join(INPUTS_DIR).join(name).is_file();
-        Gallery::layout(rows, &has_copy)
-    }
-
-    pub(super) fn layout(rows: &[ResultRow], has_copy: &dyn Fn(&str) -> bool) -> Gallery {
-        let mut totals = Totals {
-            jobs: rows.len(),
-            ..Totals::default()
-        };
-        let mut credits = 0.0;
-        let (mut first, mut last) = (None, None);
-        for row in rows {
-            match row.status {
-                Status::Completed => totals.completed += 1,
-                Status::Failed => totals.failed += 1,
-                Status::Unknown => totals.unknown += 1,
-                Status::AwaitingDownload | Status::Pending => totals.pending += 1,
-            }
-            credits += row.credits.unwrap_or(0.0);
-            if let Ok(t) = humantime::parse_rfc3339_weak(&row.submitted_at) {
-                first = Some(first.map_or(t, |f: std::time::SystemTime| f.min(t)));
-            }
-            if let Ok(t) = humantime::parse_rfc3339_weak(&row.finished_at) {
-                last = Some(last.map_or(t, |l: std::time::SystemTime| l.max(t)));
-            }
-        }
-        totals.credits = format_number(credits);
-        if let (Some(first), Some(last)) = (first, last) {
-            totals.time = span(first, last);
-        }
-
-        let models = distinct(rows.iter().map(|r| r.model.as_str()));
-        let mut statuses = distinct(rows.iter().map(|r| r.status.as_str()));
-        let rank = |s: &String| {
-            ["completed", "failed", "unknown", "pending"]
-                .iter()
-                .position(|k| k == s)
-        };
-        statuses.sort_by_key(|s| rank(s).unwrap_or(usize::MAX));
-        let labels = distinct(rows.iter().map(|r| r.label.as_str()).filter(|l| !l.is_empty()));
-        let sections = models
-            .iter()
-            .map(|model| {
-                let of_model: Vec<&ResultRow> = rows.iter().filter(|r| &r.model == model).collect();
-                section(model, &of_model, has_copy)
-            })
-            .collect();
-        Gallery {
-            totals,
-            sections,
-            models,
-            statuses,
-            labels,
-        }
-    }
+/// A row of `results.csv` on its way into a grid.
+pub struct Placed<'a> {
+    /// Its place in `results.csv`.
+    pub index: usize,
+    pub row: &'a ResultRow,
+    pub notes: &'a [Note],
+    /// See [`attention::shown_status`].
+    pub status: &'static str,
 }
 
-fn section(model: &str, rows: &[&ResultRow], has_copy: &dyn Fn(&str) -> bool) -> Section {
+/// Lays out one model's rows; also returns those that want a decision, for the list at the top.
+pub fn section(
+    model: &str,
+    rows: &[Placed],
+    legend: &Legend,
+    has_copy: &dyn Fn(&str) -> bool,
+) -> (Section, Vec<(usize, Problem)>) {
     // The parameters that differ between the model's jobs name its columns; the rest are common.
     let params: Vec<BTreeMap<String, String>> = rows
         .iter()
-        .map(|r| parse_params(Some(r.params.as_str()).filter(|p| !p.is_empty())))
+        .map(|p| parse_params(Some(p.row.params.as_str()).filter(|p| !p.is_empty())))
         .collect();
     let mut keys: Vec<&String> = params.iter().flat_map(|p| p.keys()).collect();
     keys.sort();
@@ -197,8 +148,8 @@ fn section(model: &str, rows: &[&ResultRow], has_copy: &dyn Fn(&str) -> bool) ->
             (true, true) => "video".into(),
         }
     };
-    let columns = distinct_owned(rows.iter().zip(&params).map(|(r, p)| column_of(r, p)));
-    let inputs = distinct(rows.iter().map(|r| r.input.as_str()));
+    let columns = distinct_owned(rows.iter().zip(&params).map(|(p, params)| column_of(p.row, params)));
+    let inputs = distinct(rows.iter().map(|p| p.row.input.as_str()));
     let mut grid: Vec<Vec<Vec<CellView>>> = inputs
         .iter()
         .map(|_| (0..columns.len()).map(|_| Vec::new()).collect())
@@ -208,13 +159,19 @@ fn section(model: &str, rows: &[&ResultRow], has_copy: &dyn Fn(&str) -> bool) ->
     let positions =
         |list: &[String]| -> HashMap<String, usize> { list.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect() };
     let (input_at, column_at) = (positions(&inputs), positions(&columns));
-    for (row, p) in rows.iter().zip(&params) {
-        let r = input_at.get(row.input.as_str()).copied().unwrap_or(0);
-        let c = column_at.get(&column_of(row, p)).copied().unwrap_or(0);
+    let mut problems = Vec::new();
+    for (placed, p) in rows.iter().zip(&params) {
+        let column = column_of(placed.row, p);
+        let r = input_at.get(placed.row.input.as_str()).copied().unwrap_or(0);
+        let c = column_at.get(&column).copied().unwrap_or(0);
+        let entry = cell(placed, legend);
+        if attention::listed(entry.status) {
+            problems.push((placed.index, problem(&entry, placed.row, column)));
+        }
         // Room for the one job a cell holds, normally (a first push makes room for four).
         let cell_jobs = &mut grid[r][c];
         cell_jobs.reserve_exact(1);
-        cell_jobs.push(cell(row));
+        cell_jobs.push(entry);
     }
     // Rows are prompts when none is a file or a URL: text-to-video.
     let is_file = |input: &str| {
@@ -226,25 +183,54 @@ fn section(model: &str, rows: &[&ResultRow], has_copy: &dyn Fn(&str) -> bool) ->
     } else {
         "prompt"
     };
-    Section {
+    let grid_rows = inputs
+        .into_iter()
+        .zip(grid)
+        .map(|(input, cells)| said_once(input_view(&input, has_copy), cells, legend))
+        .collect();
+    let section = Section {
         model: model.to_string(),
         common: shown(&params.first().cloned().unwrap_or_default(), &common),
         rows_are,
         columns,
-        rows: Arc::new(Rows(
-            inputs
-                .into_iter()
-                .zip(grid)
-                .map(|(input, cells)| GridRow {
-                    input: input_view(&input, has_copy),
-                    cells,
-                })
-                .collect(),
-        )),
+        rows: Arc::new(Rows(grid_rows)),
+    };
+    (section, problems)
+}
+
+/// A grid row whose jobs all share a label, or the same `#` columns, says them once beside its
+/// input, and its cells say nothing of them.
+fn said_once(input: InputView, mut cells: Vec<Vec<CellView>>, legend: &Legend) -> GridRow {
+    let mut entries = cells.iter().flatten();
+    let first = entries.next();
+    let label = first.map(|e| e.label.clone()).unwrap_or_default();
+    let notes = first.map(|e| e.notes.clone()).unwrap_or_default();
+    let same_label = cells.iter().flatten().all(|e| e.label == label);
+    let same_notes = cells.iter().flatten().all(|e| e.notes == notes);
+    for entry in cells.iter_mut().flatten() {
+        if same_label {
+            entry.marker = None;
+        }
+        if same_notes {
+            entry.notes.clear();
+        }
+    }
+    let label = if same_label && !legend.everywhere {
+        label
+    } else {
+        String::new()
+    };
+    GridRow {
+        input,
+        marker: legend.marker(&label),
+        label,
+        notes: if same_notes { notes } else { Vec::new() },
+        cells,
     }
 }
 
-fn cell(row: &ResultRow) -> CellView {
+fn cell(placed: &Placed, legend: &Legend) -> CellView {
+    let row = placed.row;
     let mut facts = Vec::new();
     if let Some(c) = row.credits {
         facts.push(format!(
@@ -262,19 +248,38 @@ fn cell(row: &ResultRow) -> CellView {
     if let Some(attempts) = row.attempts.filter(|&a| a > 1) {
         facts.push(format!("{attempts} attempts"));
     }
-    let src = match row.status {
-        Status::Completed => relative_url(&row.file).unwrap_or_default(),
+    let src = match placed.status {
+        "completed" => relative_url(&row.file).unwrap_or_default(),
         _ => String::new(),
     };
     CellView {
+        anchor: format!("e{}", placed.index),
         job_id: row.job_id.clone(),
         model: row.model.clone(),
-        status: row.status.as_str().to_string(),
+        status: placed.status,
         label: row.label.clone(),
+        marker: legend.marker(&row.label),
+        notes: notes::worth_showing(placed.notes, &row.label),
         src,
         file: row.file.clone(),
         error: row.error.clone(),
+        next: attention::next_step(placed.status, row),
         facts: facts.join(" · "),
+    }
+}
+
+fn problem(entry: &CellView, row: &ResultRow, column: String) -> Problem {
+    Problem {
+        anchor: entry.anchor.clone(),
+        job_id: row.job_id.clone(),
+        generation_id: row.generation_id.clone(),
+        model: row.model.clone(),
+        column,
+        input: row.input.clone(),
+        label: row.label.clone(),
+        status: entry.status.to_string(),
+        error: row.error.clone(),
+        next: entry.next.clone(),
     }
 }
 
@@ -299,11 +304,6 @@ fn input_view(text: &str, has_copy: &dyn Fn(&str) -> bool) -> InputView {
     view("text", String::new())
 }
 
-fn is_url(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
-}
-
 /// `key=value` of a `params` cell (a JSON object); nothing when absent or unreadable.
 fn parse_params(cell: Option<&str>) -> BTreeMap<String, String> {
     let Some(Ok(Value::Object(map))) = cell.filter(|c| !c.is_empty()).map(serde_json::from_str) else {
@@ -318,69 +318,4 @@ fn parse_params(cell: Option<&str>) -> BTreeMap<String, String> {
             (k, v)
         })
         .collect()
-}
-
-/// A path under the output folder as a relative URL: each byte outside the unreserved set
-/// percent-encoded, so `#`, `?`, `%` and `:` in a name stay part of the path. `None` for a path
-/// that would leave the folder.
-pub(super) fn relative_url(path: &str) -> Option<String> {
-    let path = path.replace('\\', "/");
-    if path.is_empty() || path.starts_with('/') || path.split('/').any(|s| s == "..") {
-        return None;
-    }
-    let mut url = String::with_capacity(path.len());
-    for b in path.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => url.push(b as char),
-            _ => url.push_str(&format!("%{b:02X}")),
-        }
-    }
-    Some(url)
-}
-
-fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
-    distinct_owned(values.map(String::from))
-}
-
-fn distinct_owned(values: impl Iterator<Item = String>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for v in values {
-        if seen.insert(v.clone()) {
-            out.push(v);
-        }
-    }
-    out
-}
-
-/// `2000000` as `2,000,000`; fractions kept (`0.5`).
-pub(super) fn format_number(n: f64) -> String {
-    let text = if n.fract() == 0.0 {
-        format!("{n:.0}")
-    } else {
-        format!("{n}")
-    };
-    let (int, frac) = text
-        .split_once('.')
-        .map_or((text.as_str(), None), |(i, f)| (i, Some(f)));
-    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    match frac {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
-    }
-}
-
-fn span(from: std::time::SystemTime, to: std::time::SystemTime) -> String {
-    let secs = to.duration_since(from).map_or(0, |d| d.as_secs());
-    if secs == 0 {
-        return "<1s".into();
-    }
-    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
 }

@@ -144,7 +144,8 @@ impl Planner<'_> {
                 ),
                 (n, _) => (
                     format!(
-                        "none of the {n} file(s) it names is one of the {what} this model takes: {}",
+                        "none of the {} it names is one of the {what} this model takes: {}",
+                        crate::wording::count(n, "file"),
                         left_out.join(", ")
                     ),
                     "check that the path names the files you meant; files are told apart by their content, not their \
@@ -156,8 +157,8 @@ impl Planner<'_> {
             self.warnings.push(self.manifest.warning(
                 Some(written.at),
                 format!(
-                    "input `{text}`: {} file(s) left out, not {what}: {}",
-                    left_out.len(),
+                    "input `{text}`: {} left out, not {what}: {}",
+                    crate::wording::count(left_out.len(), "file"),
                     left_out.join(", ")
                 ),
             ));

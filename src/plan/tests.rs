@@ -352,7 +352,7 @@ fn globs_and_folders_name_their_files_sorted_and_told_apart_by_content() {
         (
             "jobs:\n  - model: magic/image-to-video\n    inputs: photos/\n",
             &[("photos/A.jpg", "image_url"), ("photos/b.jpg", "image_url")],
-            Some("input `photos/`: 2 file(s) left out, not images: `photos/c.mp4` (a video), `photos/notes.txt`"),
+            Some("input `photos/`: 2 files left out, not images: `photos/c.mp4` (a video), `photos/notes.txt`"),
         ),
         (
             "jobs:\n  - model: magic/image-to-video\n    inputs: [photos/*.jpg, assets/presenter.jpg]\n",
@@ -366,7 +366,7 @@ fn globs_and_folders_name_their_files_sorted_and_told_apart_by_content() {
         (
             "jobs:\n  - model: magic/video-to-video\n    input: photos\n",
             &[("photos/c.mp4", "video_url")],
-            Some("3 file(s) left out, not videos"),
+            Some("3 files left out, not videos"),
         ),
         // A model vidbatch does not know takes either, each in its field.
         (
@@ -376,7 +376,7 @@ fn globs_and_folders_name_their_files_sorted_and_told_apart_by_content() {
                 ("photos/b.jpg", "image_url"),
                 ("photos/c.mp4", "video_url"),
             ],
-            Some("1 file(s) left out, not images or videos: `photos/notes.txt`"),
+            Some("1 file left out, not images or videos: `photos/notes.txt`"),
         ),
         (
             "jobs:\n  - model: magic/image-to-video\n    input: photos/sub/*.jpg\n",
@@ -428,7 +428,7 @@ fn a_glob_or_folder_with_nothing_to_take_names_its_line_and_what_was_looked_for(
         (
             "docs/",
             3,
-            "input `docs/`: none of the 1 file(s) it names is one of the images this model takes: `docs/brief.txt`",
+            "input `docs/`: none of the 1 file it names is one of the images this model takes: `docs/brief.txt`",
         ),
         ("photos/[a", 3, "input `photos/[a`: `photos/[a` is not a valid pattern"),
     ] {
@@ -686,6 +686,41 @@ fn every_encoding_gives_the_same_jobs_and_the_same_places() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn templates_joined_in_one_cell_are_told_how_to_be_listed() {
+    let (_dir, csv) = load(
+        "m.csv",
+        "model,input,template\nmagic/image-to-video,assets/shoe.jpg,\"Tokyo Billboard, phone social\"\n",
+    );
+    let d = &csv.expect_err("two names in one cell").0[0];
+    assert_eq!(
+        (d.line(), d.message.as_str(), d.help.as_deref()),
+        (
+            Some(2),
+            "`Tokyo Billboard, phone social` names 2 templates in one",
+            Some("separate templates with `|` in a cell: `Tokyo Billboard | Phone Social`")
+        )
+    );
+    assert_eq!(
+        first_error(
+            "jobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n    template: Tokyo Billboard; Rotating Cards\n"
+        ),
+        "4: `Tokyo Billboard; Rotating Cards` names 2 templates in one \
+         (write a list: `templates: [Tokyo Billboard, Rotating Cards]`)"
+    );
+    // A comma with a name that does not exist is an unknown template, as before.
+    assert!(
+        first_error("jobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n    template: Tokyo, Paris\n")
+            .starts_with("4: unknown template `Tokyo, Paris`")
+    );
+    // Separated as documented, both are planned.
+    let (_dir, piped) = load(
+        "m.csv",
+        "model,input,template\nmagic/image-to-video,assets/shoe.jpg,Tokyo Billboard | Phone Social\n",
+    );
+    assert_eq!(piped.unwrap().jobs.len(), 2);
 }
 
 // Naming (the one collision rule, readable names) and sample selection.

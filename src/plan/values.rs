@@ -283,7 +283,7 @@ pub(super) fn check_count(n: usize, (least, most): (Option<usize>, Option<usize>
             (_, hi) => format!("at most {}", hi.unwrap_or(0)),
         };
         return Err(refused(
-            format!("has {n} file(s)"),
+            format!("has {}", crate::wording::count(n, "file")),
             format!("give {wanted} files or URLs"),
         ));
     }

@@ -157,6 +157,9 @@ impl Sink for JsonLines {
             RunEvent::Pending { job, reason } => {
                 self.write("job_pending", with(job_fields(job), json!({"error": reason})))
             }
+            RunEvent::Halted { kind, failed, finished } => {
+                self.write("halted", json!({"kind": kind, "failed": failed, "finished": finished}))
+            }
             RunEvent::Progress(p) => {
                 let now = Instant::now();
                 if self.next_progress.is_some_and(|next| now >= next) {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::downloads::DownloadMeter;
 use super::{Progress, RunEvent, Sink, Started, job_name, short_duration, thousands};
+use crate::wording::count;
 
 pub struct Lines {
     /// How often the status line is written; `None` when something else shows progress (the
@@ -16,6 +18,7 @@ pub struct Lines {
     completions: bool,
     next_status: Option<Instant>,
     settled_at_start: usize,
+    downloads: DownloadMeter,
 }
 
 impl Lines {
@@ -25,12 +28,14 @@ impl Lines {
             completions,
             next_status: None,
             settled_at_start: 0,
+            downloads: DownloadMeter::default(),
         }
     }
 }
 
 impl Sink for Lines {
     fn event(&mut self, event: &RunEvent<'_>) {
+        self.downloads.observe(event, Instant::now());
         match event {
             RunEvent::Started(s) => {
                 self.settled_at_start = s.settled;
@@ -88,12 +93,28 @@ impl Sink for Lines {
             // run (`--within-cap`) and in the summary, with what they would cost.
             RunEvent::Pending { reason, .. } if crate::selection::left_by_cap(reason) => {}
             RunEvent::Pending { job, reason } => tracing::warn!("{}: left pending: {reason}", job_name(job)),
+            RunEvent::Halted {
+                kind: Some(kind),
+                failed,
+                ..
+            } => tracing::error!(
+                "`{kind}`: {failed} generations failed and none completed: its other jobs are not submitted \
+                 (--halt-kind); the generations in flight are still followed"
+            ),
+            RunEvent::Halted {
+                kind: None,
+                failed,
+                finished,
+            } => tracing::error!(
+                "{failed} of {finished} generations failed: nothing more is submitted (--halt-run); \
+                 the generations in flight are still followed"
+            ),
             RunEvent::Progress(p) => {
                 if let (Some(every), Some(next)) = (self.status_every, self.next_status) {
                     let now = Instant::now();
                     if now >= next {
                         self.next_status = Some(now + every);
-                        tracing::info!("{}", status_line(p, self.settled_at_start));
+                        tracing::info!("{}", status_line(p, self.settled_at_start, &self.downloads));
                     }
                 }
             }
@@ -104,8 +125,11 @@ impl Sink for Lines {
 
 pub fn started_line(s: &Started) -> String {
     let mut line = format!(
-        "{} job(s): {} to submit, {} generation(s) to follow, {} already done",
-        s.jobs, s.to_submit, s.to_follow, s.already_done
+        "{}: {} to submit, {} to follow, {} already done",
+        count(s.jobs, "job"),
+        s.to_submit,
+        count(s.to_follow, "generation"),
+        s.already_done
     );
     if let Some(estimate) = s.estimate.filter(|_| s.to_submit > 0) {
         line.push_str(&format!("; about {} credits to spend", thousands(estimate)));
@@ -117,13 +141,21 @@ pub fn started_line(s: &Started) -> String {
 }
 
 /// One line of where a run stands, for logs: every count is there, zeros included, so the lines
-/// of a run line up and `grep` finds the same words each time.
-pub fn status_line(p: &Progress, settled_at_start: usize) -> String {
-    let percent = (p.settled() * 100).checked_div(p.total).unwrap_or(100);
+/// of a run line up and `grep` finds the same words each time. A share is said only of jobs
+/// there are: `0/0` is no `100%`.
+pub fn status_line(p: &Progress, settled_at_start: usize, downloads: &DownloadMeter) -> String {
+    let percent = (p.settled() * 100)
+        .checked_div(p.total)
+        .map(|n| format!(" ({n}%)"))
+        .unwrap_or_default();
     let eta = p.eta(settled_at_start).map_or_else(|| "-".to_string(), short_duration);
+    let downloaded = crate::wording::bytes(downloads.bytes);
+    let rate = crate::wording::rate(downloads.bytes, downloads.busy().as_secs_f64())
+        .map(|r| format!(" at {r}"))
+        .unwrap_or_default();
     format!(
-        "[{}] {}/{} settled ({percent}%): {} done, {} failed, {} unknown, {} deferred | {} waiting, {} submitting, \
-         {} queued, {} generating, {} downloading | {} credits, {:.1} req/s, ETA {eta}",
+        "[{}] {}/{} settled{percent}: {} done, {} failed, {} unknown, {} deferred | {} waiting, {} submitting, \
+         {} queued, {} generating, {} downloading | {} credits, {downloaded} downloaded{rate}, {:.1} req/s, ETA {eta}",
         short_duration(p.elapsed),
         p.settled(),
         p.total,
@@ -163,8 +195,9 @@ mod tests {
             requests_per_second: 4.85,
             elapsed: Duration::from_secs(372),
         };
-        insta::assert_snapshot!(status_line(&p, 10));
-        insta::assert_snapshot!(super::super::live::counts_line(&p));
+        let meter = DownloadMeter::measured(158, 5_372_000_000, Duration::from_secs(158));
+        insta::assert_snapshot!(status_line(&p, 10, &meter));
+        insta::assert_snapshot!(super::super::live::counts_line(&p, &meter));
         let started = Started {
             jobs: 210,
             to_submit: 200,
@@ -175,5 +208,24 @@ mod tests {
             max_credits: Some(250_000_000.0),
         };
         insta::assert_snapshot!(started_line(&started));
+    }
+
+    #[test]
+    fn a_run_with_no_jobs_claims_no_share() {
+        let line = status_line(&Progress::default(), 0, &DownloadMeter::default());
+        assert!(
+            line.starts_with("[0s] 0/0 settled: 0 done") && line.contains("| 0 credits, 0 B downloaded, 0.0 req/s"),
+            "{line}"
+        );
+        let started = Started {
+            jobs: 1,
+            to_submit: 1,
+            to_follow: 1,
+            ..Started::default()
+        };
+        assert_eq!(
+            started_line(&started),
+            "1 job: 1 to submit, 1 generation to follow, 0 already done"
+        );
     }
 }

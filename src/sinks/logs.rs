@@ -1,9 +1,11 @@
 //! Where `tracing` lines go: plain text on stderr (colour only for a person at a terminal),
 //! above the live view's bar while one is drawn, or JSON objects in the same shape as the event
-//! lines of `--log-format json`.
+//! lines of `--log-format json`. A person at a terminal reads the time of day (`14:03:12`); a
+//! file or a pipe gets RFC 3339 in UTC, as the JSON lines do.
 
 use std::io::Write;
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use indicatif::ProgressBar;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -49,19 +51,43 @@ pub enum LogFormat {
     Json,
 }
 
-pub fn init(filter: EnvFilter, format: LogFormat, color: bool) {
+/// `terminal`: stderr is a terminal (the lines' time is then the time of day).
+pub fn init(filter: EnvFilter, format: LogFormat, color: bool, terminal: bool) {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
+                    .with_timer(Stamp { terminal })
                     .with_ansi(color)
                     .log_internal_errors(false)
                     .with_writer(|| Stderr),
             )
             .init(),
         LogFormat::Json => registry.with(JsonLogs).init(),
+    }
+}
+
+/// How a text line is stamped (tracing-subscriber's own stamp, `2025-05-02T14:03:12.123456Z`,
+/// is long for a person and its microseconds say nothing).
+struct Stamp {
+    terminal: bool,
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for Stamp {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        w.write_str(&stamp(SystemTime::now(), self.terminal))
+    }
+}
+
+/// The local time of day for a terminal, RFC 3339 in UTC with milliseconds for anything kept.
+fn stamp(now: SystemTime, terminal: bool) -> String {
+    match terminal {
+        true => chrono::DateTime::<chrono::Local>::from(now)
+            .format("%H:%M:%S")
+            .to_string(),
+        false => humantime::format_rfc3339_millis(now).to_string(),
     }
 }
 
@@ -104,5 +130,24 @@ impl tracing::field::Visit for Fields {
 
     fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
         self.0.insert(field.name().into(), value.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_terminal_reads_the_time_of_day_and_a_file_rfc_3339() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_micros(1_746_195_792_123_456);
+        assert_eq!(stamp(now, false), "2025-05-02T14:23:12.123Z");
+        let local = stamp(now, true);
+        // The hour depends on the machine's time zone; the minutes and seconds do not (nearly).
+        assert!(
+            local.len() == 8 && local.ends_with(":12") && local.as_bytes()[2] == b':',
+            "{local}"
+        );
     }
 }

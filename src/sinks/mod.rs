@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use crate::plan::Job;
 
+pub mod downloads;
 pub mod json;
 pub mod lines;
 pub mod live;
 pub mod logs;
 pub mod results_file;
 pub mod summary;
+pub mod tally;
 
 /// One thing that happened in a run. Job events borrow the job, so a sink can name it by id,
 /// model, template, input and file without a lookup.
@@ -68,6 +70,14 @@ pub enum RunEvent<'a> {
     Pending {
         job: &'a Job,
         reason: &'a str,
+    },
+    /// Paid generations kept failing: `kind` (a model and template) is not submitted any more
+    /// (`--halt-kind`), or, with no kind, nothing is (`--halt-run`). `failed` of `finished`
+    /// generations (of the kind, or of the run) failed.
+    Halted {
+        kind: Option<&'a str>,
+        failed: u32,
+        finished: u32,
     },
     /// Where the run stands; sent often (a few times a second), each sink keeps its own pace.
     Progress(&'a Progress),
@@ -208,6 +218,17 @@ pub fn job_name(job: &Job) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` jobs of a text-to-video manifest, for the sinks' tests: `prompt-1`, `prompt-2`, ….
+    pub(crate) fn jobs(n: usize) -> Vec<Job> {
+        let prompts: Vec<String> = (1..=n).map(|i| format!("\"prompt-{i}\"")).collect();
+        let text = format!(
+            "jobs:\n  - model: magic/text-to-video\n    prompts: [{}]\n",
+            prompts.join(", ")
+        );
+        let manifest = crate::manifest::parse(std::path::Path::new("m.yaml"), text.into()).unwrap();
+        crate::plan::plan(&manifest).unwrap().jobs
+    }
 
     #[test]
     fn thousands_groups_digits() {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension as _};
 
 use super::schema::SCHEMA_VERSION;
 use super::{Failure, JobRecord, Phase, StateError};
@@ -127,5 +127,14 @@ impl StateReader {
 
     pub fn charges_by_model(&self) -> Result<HashMap<String, f64>, StateError> {
         charges_by_model(&self.conn)
+    }
+
+    /// The campaign's name as the last run recorded it; `None` from a state written before
+    /// vidbatch kept it.
+    pub fn campaign(&self) -> Result<Option<String>, StateError> {
+        Ok(self
+            .conn
+            .query_row("SELECT v FROM meta WHERE k = 'campaign'", [], |r| r.get(0))
+            .optional()?)
     }
 }

@@ -82,3 +82,17 @@ fn a_file_that_is_not_a_database_is_named_as_such() {
         Err(StateError::NotAState { .. })
     ));
 }
+
+#[test]
+fn the_campaign_name_is_kept_for_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = RunState::open(dir.path(), "e").unwrap();
+    assert_eq!(StateReader::open(dir.path()).unwrap().campaign().unwrap(), None);
+    state.set_campaign("spring launch").unwrap();
+    state.set_campaign("summer launch").unwrap();
+    assert_eq!(
+        StateReader::open(dir.path()).unwrap().campaign().unwrap().as_deref(),
+        Some("summer launch"),
+        "the last run's name"
+    );
+}

@@ -152,6 +152,12 @@ impl RunState {
         Ok(())
     }
 
+    /// Records the campaign's name (the manifest's `name`), so that `vidbatch report OUT` can
+    /// title the page from the folder alone. The last run into the folder names it.
+    pub fn set_campaign(&self, name: &str) -> Result<(), StateError> {
+        self.set_meta("campaign", name)
+    }
+
     /// Adds the plan's jobs (known ones keep their history). A job not yet finished takes the
     /// file name the current manifest gives it; a completed one keeps the file it has.
     pub fn register(&mut self, jobs: &[Job]) -> Result<(), StateError> {

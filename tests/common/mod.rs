@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod catalog_jobs;
+pub mod skip;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,95 @@
+//! The run's writes to its state: what must be on disk before the run goes on (a submit before
+//! its POST, a generation id), what may share a later commit, and the folder syncs that make a
+//! saved video durable before it is recorded completed.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Coordinator, StopReason};
+use crate::state::{RunState, StateError};
+
+/// How long writes that nothing depends on may wait for a commit: at thousands of finishes a
+/// second, one commit per turn of the loop was most of the state's cost.
+pub(super) const LAZY_COMMIT: Duration = Duration::from_millis(50);
+
+impl Coordinator<'_> {
+    /// Commits what this turn of the loop recorded, then sends the POSTs it decided: none leaves
+    /// before its `submitting` record is on disk. One sync covers every write of the turn. A
+    /// batch of writes that may wait (a finish, a saved video) is committed within
+    /// [`LAZY_COMMIT`] instead, together with the ones after it.
+    /// Says whether POSTs were sent.
+    pub(super) fn flush(&mut self) -> bool {
+        let waited = self.lazy_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
+        if !self.urgent && self.outbox.is_empty() && !waited {
+            return false;
+        }
+        self.commit()
+    }
+
+    /// Commits the open batch, then sends the POSTs that waited for it (says whether there were
+    /// any).
+    pub(super) fn commit(&mut self) -> bool {
+        self.urgent = false;
+        self.lazy_since = None;
+        self.sync_folders();
+        if let Err(e) = self.state.commit() {
+            // Its writes were rolled back: nothing that depends on them may go out.
+            let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
+            tracing::error!("{text}");
+            self.outbox.clear();
+            self.stop(StopReason::Fatal(text));
+            return false;
+        }
+        let sent = !self.outbox.is_empty();
+        for (_, request) in self.outbox.drain(..) {
+            self.submits.spawn(request);
+        }
+        sent
+    }
+
+    /// Makes the videos saved since the last commit durable under their names before the
+    /// commit records them completed: one folder sync serves them all. A folder that cannot be
+    /// synced stops the run (the disk is failing); the batch is committed all the same, since it
+    /// may hold generation ids, and a video lost with its folder is fetched again by the next run
+    /// (it checks every finished file at start-up), for free.
+    pub(super) fn sync_folders(&mut self) {
+        for dir in std::mem::take(&mut self.unsynced) {
+            if let Err(e) = crate::download::sync_folder(&dir) {
+                let text = format!("cannot sync the folder `{}`: {e}", dir.display());
+                tracing::error!("{text}");
+                self.stop(StopReason::Fatal(text));
+            }
+        }
+    }
+
+    /// Records with the state store, in the batch of this turn of the loop, committed at its end;
+    /// a failure here stops the run (we must not spend without a record). What must be on disk
+    /// before the run goes on goes through here: a `submitting` record (before its POST), a
+    /// generation id (the moment it is known: lost, it would leave a paid generation `unknown`),
+    /// a job back in the queue.
+    pub(super) fn record(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
+        self.urgent = true;
+        self.write(what)
+    }
+
+    /// Records what may wait up to [`LAZY_COMMIT`] for its commit: nothing is sent or paid on
+    /// its strength, and if a crash loses it the next run finds the job one step back (a
+    /// generation polled again, a video fetched again), both free.
+    pub(super) fn record_lazily(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
+        self.lazy_since.get_or_insert_with(Instant::now);
+        self.write(what)
+    }
+
+    pub(super) fn write(&mut self, what: impl FnOnce(&mut RunState) -> Result<(), StateError>) -> bool {
+        match self.state.begin().and_then(|()| what(&mut self.state)) {
+            Ok(()) => true,
+            Err(e) => {
+                let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
+                tracing::error!("{text}");
+                self.stop(StopReason::Fatal(text));
+                false
+            }
+        }
+    }
+}
