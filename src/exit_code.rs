@@ -4,7 +4,8 @@
 pub const OK: i32 = 0;
 /// The run finished, but some jobs did not complete (failed, unknown or pending).
 pub const JOBS_INCOMPLETE: i32 = 1;
-/// The manifest, the arguments or the configuration are invalid: nothing was submitted.
+/// The manifest, the arguments or the configuration are invalid, or the jobs to send would pass
+/// `--max-credits` and no `--within-cap` says which go: nothing was submitted.
 pub const INVALID: i32 = 2;
 /// The run was aborted: the service refused the key or account, the run was interrupted, or its
 /// state could not be written. What was recorded is resumable with the same command.

@@ -1,6 +1,7 @@
 //! What an output folder holds, read from its state alone: no network, no lock taken, so it works
 //! beside a run. `vidbatch status` prints it ([`status`]); `vidbatch validate` shows the plan, what
-//! a run into a folder would do with each job, and what it should cost ([`validate`]). Both speak
+//! a run with the same options would do with each job (from the folder's state and
+//! [`crate::selection`]), and what it should cost ([`validate`]). Both speak
 //! text to people and, with `--json`, one JSON document to programs: the documents' fields are
 //! described in the README ("Scripts and cron") and kept stable under [`SCHEMA_VERSION`].
 
@@ -9,7 +10,7 @@ use std::path::Path;
 use serde::{Serialize, Serializer};
 
 use crate::manifest::{Diagnostic, Severity};
-use crate::state::{Failure, JobRecord, Phase, StateError};
+use crate::state::StateError;
 
 pub mod status;
 pub mod validate;
@@ -87,25 +88,6 @@ pub fn problems(diagnostics: &[Diagnostic]) -> (Vec<Problem>, Vec<Problem>) {
         errors.into_iter().map(Problem::of_diagnostic).collect(),
         warnings.into_iter().map(Problem::of_diagnostic).collect(),
     )
-}
-
-/// What a run into `dir` would do with a job, from the folder's state: `new` (submitted, paid),
-/// `done`, `to fetch` (free), `running`, `unknown`, `failed` (left unless `--paid-retries`).
-pub fn job_state(dir: &Path, record: Option<&JobRecord>) -> &'static str {
-    let Some(r) = record else { return "new" };
-    match (r.phase, r.failure) {
-        (Phase::Queued, _) | (Phase::Failed, Some(Failure::Rejected)) => "new",
-        // A run checks each file against its hash; its size is what can be checked cheaply here.
-        (Phase::Completed, _) => match std::fs::metadata(dir.join(&r.file)) {
-            Ok(m) if Some(m.len()) == r.bytes => "done",
-            _ if r.generation_id.is_some() => "to fetch",
-            _ => "new",
-        },
-        (Phase::Submitting, _) => "unknown",
-        (Phase::Generating | Phase::Downloading, _)
-        | (Phase::Failed, Some(Failure::Unfinished | Failure::Download)) => "running",
-        (Phase::Failed, _) => "failed",
-    }
 }
 
 /// Whether a run holds the folder's lock now: asked with a shared lock, without waiting, and let

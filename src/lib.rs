@@ -18,6 +18,8 @@
 //! - [`sinks`]: what people and programs see of a run, from the coordinator's events: the live
 //!   view, plain or JSON log lines, the refreshed `results.csv`, the end-of-run summary.
 //! - [`cost`]: prices, estimates, and the ledger that keeps `--max-credits`.
+//! - [`selection`]: what a run will send, decided before it sends anything, the same for `run`
+//!   and `validate`: `--shard`, `--limit`, `--sample`, the folder's state, `--max-credits`.
 //! - [`pricing`]: the vendor's live price list, kept on disk with its `ETag`, quoted per job.
 //! - [`inspect`]: what an output folder holds, from its state alone (`status`, `validate --out`).
 //! - [`shard`]: `--shard K/N`, a split of a plan's jobs by job id.
@@ -41,6 +43,7 @@ pub mod plan;
 pub mod pricing;
 pub mod results;
 pub mod retry;
+pub mod selection;
 pub mod shard;
 pub mod sim;
 pub mod sinks;

@@ -45,10 +45,21 @@ fn main() -> ExitCode {
                 Command::Validate {
                     manifest,
                     out,
-                    shard,
+                    simulate,
+                    send,
                     json,
                     key,
-                } => validate(&manifest, out.as_deref(), shard, json || json_out, key.key.as_deref()).await,
+                } => {
+                    validate(
+                        &manifest,
+                        out.as_deref(),
+                        simulate,
+                        &send,
+                        json || json_out,
+                        key.key.as_deref(),
+                    )
+                    .await
+                }
                 Command::Status { out, json, jobs } => status(&out, json || json_out, jobs),
                 Command::Verify { out, json } => verify(&out, json || json_out, view),
                 Command::Completions { shell } => completions(shell),

@@ -135,6 +135,9 @@ pub struct Entry {
     /// The user's own columns (`#SKU`, `#Notes`) that this entry fills: name (as in
     /// [`Manifest::own_columns`]) and value. Carried to the results, never sent.
     pub own: Vec<(String, Spanned<String>)>,
+    /// This entry's own naming pattern (`output:` in a job, or an `output` column), over the
+    /// manifest's.
+    pub output: Option<Spanned<String>>,
 }
 
 /// How the manifest was written, so that results come back the same way: a `;` CSV gives a

@@ -16,7 +16,7 @@ use crate::manifest::{self, Diagnostic, Diagnostics, Entry, Manifest, Pos, Spann
 pub const DEFAULT_OUTPUT: &str = "{model}/{template}/{input}.mp4";
 const PLACEHOLDERS: &[&str] = &["model", "template", "input", "prompt", "job_id"];
 /// The columns of a CSV manifest that are job fields, not model parameters.
-const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template", "label"];
+const CSV_JOB_COLUMNS: &[&str] = &["model", "input", "prompt", "template", "label", "output"];
 
 /// A job's identity: the SHA-256 of what is sent (model, parameters, input content or URL), so
 /// that reordering or adding manifest lines never changes another job's key.
@@ -149,6 +149,8 @@ pub struct Job {
     media: Arc<Vec<NamedMedia>>,
     /// The model's main field takes a list: the input goes as a list of one.
     input_list: bool,
+    /// The naming pattern its file is made from: its entry's `output:`, else the manifest's.
+    pattern: Arc<str>,
 }
 
 /// What a manifest gave for one of a model's media fields besides the main input.
@@ -290,11 +292,23 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
         value: DEFAULT_OUTPUT.into(),
         at: Pos::default(),
     });
-    let user_pattern = manifest.output.is_some();
     planner.check_pattern(&pattern);
+    let pattern: Arc<str> = pattern.value.into();
+    // A job's own `output:` (or a row's `output` cell), each text checked once.
+    let mut own_patterns: HashMap<String, Arc<str>> = HashMap::new();
     let mut jobs = Vec::new();
     for entry in &manifest.entries {
-        planner.expand(entry, &mut jobs);
+        let pattern = match &entry.output {
+            Some(own) => own_patterns
+                .entry(own.value.clone())
+                .or_insert_with(|| {
+                    planner.check_pattern(own);
+                    own.value.as_str().into()
+                })
+                .clone(),
+            None => pattern.clone(),
+        };
+        planner.expand(entry, &pattern, &mut jobs);
     }
     planner.report_column_errors();
     planner.errors.extend(keys::assign(manifest, &mut jobs));
@@ -308,39 +322,8 @@ pub fn plan(manifest: &Manifest) -> Result<Plan, Diagnostics> {
     let unique = aliases::merge_duplicates(manifest, jobs, &mut planner.warnings);
     let primaries = unique.len();
     let mut unique = aliases::with_stand_ins(unique);
-    let collisions = name_files(&pattern.value, &mut unique);
+    name_files(&mut unique);
     aliases::separate_files(&mut unique, primaries);
-    // Jobs that a pattern of the user's names alike because it lacks a placeholder: a mistake
-    // (the job ids appended would hide it). Alike by chance, the job ids settle it.
-    if user_pattern {
-        for group in &collisions {
-            let (first, second) = (&unique[group[0]], &unique[group[1]]);
-            let Some(missing) = naming::missing_placeholder(&pattern.value, first, second) else {
-                continue;
-            };
-            let whose = match (group.len(), first.at.line == second.at.line) {
-                (2, true) => format!("2 jobs of line {}", first.at.line),
-                (2, false) => format!("the jobs of lines {} and {}", first.at.line, second.at.line),
-                (n, true) => format!("{n} jobs (of line {}, among others)", first.at.line),
-                (n, false) => format!(
-                    "{n} jobs (of lines {} and {}, among others)",
-                    first.at.line, second.at.line
-                ),
-            };
-            let mut d = manifest.diagnostic(
-                Some(pattern.at),
-                format!(
-                    "`output` gives {whose} one file name: they differ by `{missing}`, which the pattern does not use"
-                ),
-            );
-            d.help = Some(format!("add `{missing}` (or `{{job_id}}`) to the pattern"));
-            planner.errors.push(d);
-            break;
-        }
-        if !planner.errors.is_empty() {
-            return Err(Diagnostics(planner.errors));
-        }
-    }
     Ok(Plan {
         name: manifest.name.clone(),
         jobs: aliases::fold_back(unique, primaries),
@@ -463,7 +446,7 @@ impl Planner<'_> {
         }
     }
 
-    fn expand(&mut self, entry: &Entry, jobs: &mut Vec<Job>) {
+    fn expand(&mut self, entry: &Entry, pattern: &Arc<str>, jobs: &mut Vec<Job>) {
         let errors_before = self.errors.len();
         let Some(resolved) = self.resolve(entry) else {
             return;
@@ -521,6 +504,7 @@ impl Planner<'_> {
                         input,
                         media: resolved.media.clone(),
                         input_list: resolved.spec.is_some_and(|s| s.input_list),
+                        pattern: pattern.clone(),
                     });
                 }
             }
@@ -891,10 +875,12 @@ mod aliases;
 mod inputs;
 mod keys;
 mod naming;
+mod sample;
 mod values;
 
 use naming::name_files;
 pub use naming::{keep_clear_of, linked_folder, slug};
+pub use sample::{sample, spread_order};
 use values::{check_value, coerce, text_cell_value};
 
 /// The templates of `written` when it joins several of `spec`'s names with `,` or `;` (as a

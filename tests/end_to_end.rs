@@ -521,10 +521,14 @@ fn validate_and_templates_send_nothing() {
 /// and no partial file is left under a final name.
 #[test]
 fn a_run_killed_with_sigkill_resumes_without_paying_twice() {
+    // Videos of 4 MiB: the half served before the pause is more than the downloader's first
+    // write batch (1 MiB), so the `.part` file is on disk while the simulator waits.
+    const SIZE: u64 = 4 << 20;
     let h = Harness::new(SimConfig {
         queued: Duration::from_millis(100),
         generating: Duration::from_millis(600),
         download_pause: Duration::from_millis(400),
+        video_size: Some(SIZE),
         ..SimConfig::default()
     });
     let manifest = h.write(
@@ -589,7 +593,7 @@ fn a_run_killed_with_sigkill_resumes_without_paying_twice() {
             assert!(
                 log.submits
                     .iter()
-                    .any(|s| vidbatch::sim::media::video(&s.generation_id) == bytes),
+                    .any(|s| vidbatch::sim::media::padded_video(&s.generation_id, SIZE) == bytes),
                 "after the kill at {what}: `{file}` is not a whole video"
             );
         }

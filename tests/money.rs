@@ -42,7 +42,8 @@ fn a_resubmit_of_unknown_submits_stopped_by_the_cap_keeps_them_unknown_and_count
     });
     let manifest = ten_prompts(&h);
     let cap = (5 * PRICE).to_string();
-    let first = h.run(&manifest, &["--max-credits", &cap]);
+    // Over the cap, a run refuses to start unless told to spend up to it.
+    let first = h.run(&manifest, &["--max-credits", &cap, "--within-cap", "order"]);
     assert_eq!(first.status.code(), Some(exit_code::JOBS_INCOMPLETE));
     assert_eq!(h.log().submits.len(), 5, "five unknown submits fill the cap");
     assert_eq!(statuses(&h).get("unknown"), Some(&5));
@@ -50,13 +51,16 @@ fn a_resubmit_of_unknown_submits_stopped_by_the_cap_keeps_them_unknown_and_count
     // The service answers again. The user asks to resubmit the unknown ones, under the same cap:
     // their earlier submits still count, so there is no room and nothing is sent.
     h.sim.set_chaos(None);
-    let resubmit = h.run(&manifest, &["--max-credits", &cap, "--resubmit-unknown"]);
+    let resubmit = h.run(
+        &manifest,
+        &["--max-credits", &cap, "--resubmit-unknown", "--within-cap", "order"],
+    );
     assert_eq!(resubmit.status.code(), Some(exit_code::JOBS_INCOMPLETE));
     assert_eq!(h.log().submits.len(), 5, "the cap holds the unknown submits");
     assert_eq!(statuses(&h).get("unknown"), Some(&5), "still unknown, not pending");
 
     // A plain rerun must not take them for new jobs.
-    h.run(&manifest, &["--max-credits", &cap]);
+    h.run(&manifest, &["--max-credits", &cap, "--within-cap", "order"]);
     assert_eq!(h.log().submits.len(), 5, "a plain rerun pays nothing again");
     assert_eq!(statuses(&h).get("unknown"), Some(&5));
 

@@ -179,7 +179,16 @@ fn max_credits_is_never_passed_even_across_a_killed_run() {
     });
     let manifest = h.write("m.yaml", &prompts(12));
     let cap = "5500000";
-    let args = ["--max-credits", cap, "--concurrency", "3", "--rate", "50"];
+    let args = [
+        "--max-credits",
+        cap,
+        "--within-cap",
+        "order",
+        "--concurrency",
+        "3",
+        "--rate",
+        "50",
+    ];
     let mut first = h.spawn_run(&manifest, &args);
     h.wait_for("two paid submits", |l| l.submits.len() >= 2);
     first.kill().unwrap();
@@ -195,10 +204,10 @@ fn max_credits_is_never_passed_even_across_a_killed_run() {
     let over: Vec<_> = rows.iter().filter(|r| r["status"] == "pending").collect();
     assert_eq!(over.len(), 7);
     assert!(over.iter().all(|r| r["error"].contains("budget reached")), "{over:#?}");
-    assert_said(&output, "over --max-credits: raise it to go on");
+    assert_said(&output, "7 jobs not sent: they would pass --max-credits 5,500,000");
 
     // A higher cap takes more, counting what the folder already committed.
-    let output = h.run(&manifest, &["--max-credits", "9000000"]);
+    let output = h.run(&manifest, &["--max-credits", "9000000", "--within-cap", "order"]);
     assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
     let paid = charged(&h);
     assert!((7.0 * 1_050_000.0..=9_000_000.0).contains(&paid), "{paid}");
@@ -218,7 +227,17 @@ fn an_unknown_price_counts_at_the_highest_seen() {
     // charge seen, 2,000,000 in the vendor's pages, until the service charges it. Under a cap of
     // 3,000,000 the first goes out and is charged 1,260,000; a second, counted at 2,000,000,
     // would pass the cap.
-    let output = h.run(&manifest, &["--max-credits", "3000000", "--concurrency", "1"]);
+    let output = h.run(
+        &manifest,
+        &[
+            "--max-credits",
+            "3000000",
+            "--within-cap",
+            "order",
+            "--concurrency",
+            "1",
+        ],
+    );
     assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
     let paid = charged(&h);
     assert!(paid <= 3_000_000.0, "{paid}");
@@ -241,7 +260,17 @@ fn a_submit_waiting_to_retry_keeps_its_share_of_the_cap() {
     let manifest = h.write("m.yaml", &prompts(3));
     // Room for two: while the throttled submit waits out its Retry-After (longer than a whole
     // render of the other), the third must not take its room.
-    let output = h.run(&manifest, &["--max-credits", "2100000", "--concurrency", "2"]);
+    let output = h.run(
+        &manifest,
+        &[
+            "--max-credits",
+            "2100000",
+            "--within-cap",
+            "order",
+            "--concurrency",
+            "2",
+        ],
+    );
     assert_eq!(output.status.code(), Some(exit_code::JOBS_INCOMPLETE));
     assert!(charged(&h) <= 2_100_000.0, "charged {}", charged(&h));
     assert_eq!(h.log().submits.len(), 2);

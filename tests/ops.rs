@@ -247,12 +247,24 @@ fn validate_json_names_every_error_with_its_line_and_prices_the_plan() {
 fn the_summary_says_what_came_down_which_jobs_were_slowest_and_what_a_cap_left_unspent() {
     let h = Harness::fast();
     let manifest = h.write("m.yaml", &prompts(5));
-    let capped = h.run(&manifest, &["--max-credits", "4200000", "--concurrency", "1"]);
+    // Over the cap, a run refuses unless `--within-cap` says which jobs go.
+    let capped = h.run(
+        &manifest,
+        &[
+            "--max-credits",
+            "4200000",
+            "--within-cap",
+            "order",
+            "--concurrency",
+            "1",
+        ],
+    );
     assert_eq!(capped.status.code(), Some(exit_code::JOBS_INCOMPLETE));
     assert_said(
         &capped,
-        "credits: 4,200,000 spent in this run on 4 generations (expected 4,200,000); 1 job not submitted: \
-         1,050,000 of the 5,250,000 estimate not spent",
+        "credits: 4,200,000 spent in this run on 4 generations (expected 4,200,000); 1 job not submitted, \
+         as it would pass --max-credits 4,200,000: 1,050,000 of the 5,250,000 estimate not spent; \
+         4,200,000 recorded for these jobs\n",
     );
     let said = stderr(&capped);
     let bytes: u64 = h.results().iter().filter_map(|r| r["bytes"].parse::<u64>().ok()).sum();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use vidbatch::selection::WithinCap;
 use vidbatch::shard::Shard;
 use vidbatch::sinks::logs::LogFormat;
 
@@ -23,12 +24,25 @@ Exit codes: 0 all jobs completed; 1 some jobs failed, unknown or pending; 2 inva
 arguments or state (nothing sent); 3 the run was stopped (interrupted, key refused, disk full);
 4 another run holds the output folder.";
 
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  vidbatch validate campaign.csv                          the jobs, their files, what they should cost
+  vidbatch validate campaign.csv --out out/spring         ...and what that folder already holds
+  vidbatch validate campaign.csv --sample 6               the 6 jobs `run --sample 6` would send
+  vidbatch validate campaign.csv --max-credits 10000000 --within-cap spread
+                                                          which jobs fit under the cap
+
+`validate` takes the options of `run` that change what is sent, and shows exactly what `run` would
+send with them. It exits 2 where `run` would refuse to start (jobs over `--max-credits`).";
+
 const RUN_EXAMPLES: &str = "\
 Examples:
   vidbatch run manifests/demo.yaml --simulate
   vidbatch run campaign.csv --out out/spring --concurrency 20 --rate 10
-  vidbatch run campaign.csv --limit 3                 try the first three jobs first
+  vidbatch run campaign.csv --sample 6                try 6 jobs covering every model and template
   vidbatch run campaign.csv --max-credits 50000000    never commit more than this in --out
+  vidbatch run campaign.csv --max-credits 50000000 --within-cap spread
+                                                      over the cap: spend up to it, evenly over the grid
   vidbatch run campaign.csv --shard 2/3 --out out/shard-2
   vidbatch run campaign.csv --log-format json 2>>run.log
 
@@ -84,18 +98,21 @@ pub(crate) enum Command {
     Run(RunArgs),
     /// Check a manifest and show its jobs and what they should cost; nothing is sent. With
     /// `--out`, also what that folder already holds and what is new.
+    #[command(after_help = VALIDATE_EXAMPLES)]
     Validate {
         manifest: PathBuf,
         /// An output folder of earlier runs: says which jobs are done there, which are new, and
         /// prices from what they were charged.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Only the jobs of shard K of N (as `run --shard`; without it, Kubernetes'
-        /// `JOB_COMPLETION_INDEX`/`JOB_COMPLETION_COUNT` when set, as `run` reads them).
-        #[arg(long, value_parser = Shard::parse)]
-        shard: Option<Shard>,
-        /// One JSON document on stdout instead of the table: the plan, the estimate, and every
-        /// error with its file and line (`--log-format json` does the same).
+        /// Price as `run --simulate` does: from the built-in simulator's price list (no network).
+        #[arg(long)]
+        simulate: bool,
+        #[command(flatten)]
+        send: SendArgs,
+        /// One JSON document on stdout instead of the table: the plan with what would be sent,
+        /// the estimate, whether `run` would refuse, and every error with its file and line
+        /// (`--log-format json` does the same).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -155,9 +172,8 @@ pub(crate) struct RunArgs {
     /// Run against a built-in simulator of the API (no key, no network).
     #[arg(long)]
     pub(super) simulate: bool,
-    /// Resubmissions allowed per job after a generation ends in `error`. Each one is paid again.
-    #[arg(long, default_value_t = 0)]
-    pub(super) paid_retries: u32,
+    #[command(flatten)]
+    pub(super) send: SendArgs,
     /// Stop submitting a kind of job (a model and template, or a model and resolution) once N of
     /// its generations failed with none completed: each failure is paid. Its other jobs stay
     /// pending for a rerun; 0 never stops.
@@ -167,10 +183,6 @@ pub(crate) struct RunArgs {
     /// 10 of them); 0 never stops. The generations in flight are still followed.
     #[arg(long, default_value_t = 50.0, value_name = "PCT", value_parser = percent)]
     pub(super) halt_run: f64,
-    /// Submit again the jobs whose earlier submit has an unknown outcome. A generation may already
-    /// exist for them, so this can pay twice: check the service's history first.
-    #[arg(long)]
-    pub(super) resubmit_unknown: bool,
     /// Poll every generation at this fixed interval. By default polls are timed from how long
     /// renders of the same kind took in this run and earlier ones into the same `--out`.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -182,19 +194,6 @@ pub(crate) struct RunArgs {
     /// refreshed during the run.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub(super) progress_every: Duration,
-    /// Never let the credits committed in `--out` pass N: every run into the folder counts, and
-    /// so do generations in flight (at their expected price until charged). The jobs left over
-    /// stay `pending` with the reason "budget reached".
-    #[arg(long, value_name = "N", value_parser = parse_credits)]
-    pub(super) max_credits: Option<f64>,
-    /// Run only shard K of N (1-based, e.g. `2/3`): a split of the jobs by job id, for running one
-    /// manifest on several machines, each with its own `--out`. Taken from Kubernetes'
-    /// `JOB_COMPLETION_INDEX`/`JOB_COMPLETION_COUNT` when those are set.
-    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
-    pub(super) shard: Option<Shard>,
-    /// Only the first N jobs of the manifest (after `--shard`): to try a manifest on a few jobs.
-    #[arg(long, value_name = "N")]
-    pub(super) limit: Option<usize>,
     /// Most downloads at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(super) downloads: u32,
@@ -268,6 +267,42 @@ impl ResultsDelimiter {
             ResultsDelimiter::Tab => b'\t',
         }
     }
+}
+
+/// The options that change which jobs a run sends: `run` and `validate` take the same, so that
+/// `validate` shows exactly what `run` would send and what it should cost.
+#[derive(Args, Clone)]
+pub(crate) struct SendArgs {
+    /// Never let the credits committed in `--out` pass N: every run into the folder counts, and
+    /// so do generations in flight (at their expected price until charged). A run whose jobs to
+    /// send are expected to pass it refuses to start, unless `--within-cap` says which go.
+    #[arg(long, value_name = "N", value_parser = parse_credits)]
+    pub(super) max_credits: Option<f64>,
+    /// When the jobs to send would pass `--max-credits`: send those that fit, in the manifest's
+    /// order (`order`), or spread evenly over models, templates and inputs (`spread`). The rest
+    /// stay `pending` for a later run with a higher cap.
+    #[arg(long, value_name = "HOW", value_enum, requires = "max_credits")]
+    pub(super) within_cap: Option<WithinCap>,
+    /// Run only shard K of N (1-based, e.g. `2/3`): a split of the jobs by job id, for running one
+    /// manifest on several machines, each with its own `--out`. Taken from Kubernetes'
+    /// `JOB_COMPLETION_INDEX`/`JOB_COMPLETION_COUNT` when those are set.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    pub(super) shard: Option<Shard>,
+    /// Only the first N jobs of the manifest (after `--shard`).
+    #[arg(long, value_name = "N", conflicts_with = "sample")]
+    pub(super) limit: Option<usize>,
+    /// Only N jobs that stand for the whole manifest (after `--shard`): every model, then every
+    /// template, at least once when N allows, the inputs and prompts varied. The same N jobs on
+    /// every run: a trial before paying for all.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub(super) sample: Option<usize>,
+    /// Resubmissions allowed per job after a generation ends in `error`. Each one is paid again.
+    #[arg(long, default_value_t = 0)]
+    pub(super) paid_retries: u32,
+    /// Submit again the jobs whose earlier submit has an unknown outcome. A generation may already
+    /// exist for them, so this can pay twice: check the service's history first.
+    #[arg(long)]
+    pub(super) resubmit_unknown: bool,
 }
 
 #[derive(Args)]
@@ -348,6 +383,14 @@ fn parse_credits(text: &str) -> Result<f64, String> {
     match digits.parse::<f64>() {
         Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
         _ => Err(format!("`{text}` is not a number of credits such as 50000000")),
+    }
+}
+
+/// A number of jobs, at least one.
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{text}` is not a number of jobs (1 or more)")),
     }
 }
 

@@ -11,11 +11,10 @@ use vidbatch::inspect::status::FolderStatus;
 use vidbatch::inspect::validate::Validation;
 use vidbatch::inspect::{self, Problem};
 use vidbatch::plan::{self, Plan};
-use vidbatch::shard::Shard;
 use vidbatch::sim::{self, SimConfig};
 use vidbatch::{catalog, manifest};
 
-use super::args::{Cli, SimArgs};
+use super::args::{Cli, SendArgs, SimArgs};
 use super::output::{
     CliError, View, aborted, diagnostic_line, say, stderr_in_color, stderr_is_json, stderr_is_terminal, usage,
 };
@@ -67,36 +66,16 @@ fn read_plan(path: &Path, warnings: bool, key: Option<&str>) -> Result<Plan, Cli
     })
 }
 
-/// Keeps the jobs of this machine's shard: `--shard`, else Kubernetes' indexed-job variables.
-/// `run` and `validate` both choose here, so that `validate` shows the jobs the run would run.
-/// File names were decided over the whole plan: a shard's files are named as in a run of all.
-pub(super) fn keep_shard(plan: &mut Plan, flag: Option<Shard>) -> Result<(), CliError> {
-    let shard = match flag {
-        Some(shard) => Some(shard),
-        None => Shard::from_kubernetes(
-            std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
-            std::env::var("JOB_COMPLETION_COUNT").ok().as_deref(),
-        )
-        .map_err(usage)?,
-    };
-    if let Some(shard) = shard {
-        let before = plan.jobs.len();
-        plan.jobs.retain(|j| shard.keeps(&j.key));
-        tracing::info!(
-            "shard {shard}: {} of the manifest's {}",
-            plan.jobs.len(),
-            vidbatch::wording::count(before, "job")
-        );
-    }
-    Ok(())
-}
-
-/// `vidbatch validate`: the table, or with `json` one JSON document in which every error,
-/// the manifest's or the command's, is said too (stdout holds the whole answer).
+/// `vidbatch validate`: the plan, cut and priced as `run` with the same options would (see
+/// `send.rs`), and what it would send: the table, or with `json` one JSON document in which
+/// every error, the manifest's or the command's, is said too (stdout holds the whole answer).
+/// Where `run` would refuse to start (over `--max-credits`), `validate` refuses too, with the
+/// same exit code.
 pub(crate) async fn validate(
     path: &Path,
     out: Option<&Path>,
-    shard: Option<Shard>,
+    simulate: bool,
+    send: &SendArgs,
     json: bool,
     key: Option<&str>,
 ) -> Result<i32, CliError> {
@@ -109,18 +88,46 @@ pub(crate) async fn validate(
         Err(e) if json => return validate_failed(path, e),
         Err(e) => return Err(e),
     };
-    if let Err(e) = keep_shard(&mut plan, shard) {
-        return if json { validate_failed(path, e) } else { Err(e) };
-    }
-    // Priced as a run would price it: the API's price list (no key needed), or its kept copy.
-    // Where the prices come from is said beside the estimate (stdout), not as a warning.
-    let (price_list, note) = vidbatch::pricing::load(&api_base_url()).await;
+    let options = match super::send::options(send) {
+        Ok(options) => options,
+        Err(e) if json => return validate_failed(path, e),
+        Err(e) => return Err(e),
+    };
+    let left_out = super::send::narrow(&mut plan, &options);
+    // Priced as a run would price it: the API's price list (no key needed), or its kept copy;
+    // the simulator's for a run that simulates. Where the prices come from is said beside the
+    // estimate (stdout), not as a warning.
+    let (price_list, note) = if simulate {
+        let sim = match sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default()).await {
+            Ok(sim) => sim,
+            Err(e) => {
+                let e = aborted(format!("cannot start the simulator: {e}"));
+                return if json { validate_failed(path, e) } else { Err(e) };
+            }
+        };
+        let (list, note) = vidbatch::pricing::load(&sim.base_url).await;
+        sim.stop();
+        let note = note.or_else(|| {
+            list.is_some()
+                .then(|| "the built-in simulator's price list (--simulate)".into())
+        });
+        (list, note)
+    } else {
+        vidbatch::pricing::load(&api_base_url()).await
+    };
     // What a folder already holds: `--out`, else the folder `run` would use, if a run used it.
     let default_out = Path::new("out").join(plan::slug(&plan.name, 80));
     let folder = out
         .map(Path::to_path_buf)
         .or_else(|| default_out.join("state.db").is_file().then_some(default_out));
-    let validation = match Validation::of(&plan, folder.as_deref(), price_list.map(Into::into), note) {
+    let validation = match Validation::of(
+        &mut plan,
+        folder.as_deref(),
+        price_list.map(Into::into),
+        note,
+        &options,
+        left_out,
+    ) {
         Ok(validation) => validation,
         Err(e) if json => return validate_failed(path, e.into()),
         Err(e) => return Err(e.into()),
@@ -131,13 +138,21 @@ pub(crate) async fn validate(
         true => validation.write_json(&mut stdout, path),
         false => validation.write_text(&mut stdout, path),
     };
+    let refusal = validation.refusal();
     // The process ends here: freeing 100,000 jobs one by one is time spent for nothing.
     std::mem::forget(validation);
     std::mem::forget(plan);
-    match printed {
-        Ok(()) => Ok(exit_code::OK),
-        Err(inspect::InspectError::State(e)) => Err(e.into()),
-        Err(inspect::InspectError::Output(e)) => Err(e.into()),
+    match (printed, refusal) {
+        (Ok(()), None) => Ok(exit_code::OK),
+        // The document says the refusal among its errors, and exits with `run`'s code.
+        (Ok(()), Some(_)) if json => Ok(exit_code::INVALID),
+        // The same refusal as `run`'s, and the same exit code.
+        (Ok(()), Some(over)) => Err(CliError::Usage {
+            message: format!("`run` with these options would refuse to start: {over}"),
+            help: Some(over.help()),
+        }),
+        (Err(inspect::InspectError::State(e)), _) => Err(e.into()),
+        (Err(inspect::InspectError::Output(e)), _) => Err(e.into()),
     }
 }
 

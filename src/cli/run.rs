@@ -11,17 +11,20 @@ use vidbatch::coordinator::{CancelLevel, Coordinator, Polling, RunConfig, Shutdo
 use vidbatch::download::Downloader;
 use vidbatch::exit_code::RunOutcome;
 
+use vidbatch::cost::Prices;
 use vidbatch::plan;
 use vidbatch::results;
 use vidbatch::retry::RetryPolicy;
+use vidbatch::selection;
 use vidbatch::sim::{self, SimConfig};
 use vidbatch::sinks::logs::LogFormat;
 use vidbatch::sinks::{self, Finished, RunEvent, Sinks};
 use vidbatch::state::{RunState, StateError};
 
 use super::args::RunArgs;
-use super::commands::{api_base_url, keep_shard, load_plan};
+use super::commands::{api_base_url, load_plan};
 use super::output::{CliError, View, aborted, say, stderr_is_terminal, usage};
+use super::send;
 
 /// Turns Ctrl-C and SIGTERM into shutdown levels: the first Ctrl-C drains, a second aborts;
 /// SIGTERM (cron, systemd) aborts at once, as everything is already recorded.
@@ -49,20 +52,17 @@ fn watch_signals(shutdown: Shutdown) {
 }
 
 pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
+    let options = send::options(&args.send)?;
     let mut plan = load_plan(&args.manifest, args.results.key.key.as_deref())?;
     if let Some(sep) = args.results.results_delimiter {
         plan.dialect.delimiter = sep.byte();
     }
-    let whole = plan.jobs.len();
-    keep_shard(&mut plan, args.shard)?;
-    if let Some(limit) = args.limit {
-        plan.jobs.truncate(limit);
-    }
+    let left_out = send::narrow(&mut plan, &options);
     // `--adopt` rebuilds the state from `results.csv`, which is then rewritten for the jobs
     // planned: a part of the manifest would drop the others' rows (their generations, charges).
-    if args.adopt && plan.jobs.len() < whole {
+    if args.adopt && left_out.jobs > 0 {
         return Err(usage(
-            "`--adopt` needs the whole manifest: run it once without `--limit` and without a shard (`--shard`, \
+            "`--adopt` needs the whole manifest: run it once without `--limit`, `--sample` and a shard (`--shard`, \
              `JOB_COMPLETION_INDEX`), then narrow the runs again",
         ));
     }
@@ -151,11 +151,32 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     }
     // Records an earlier vidbatch kept under old ids are this plan's before names are checked.
     state.rekey(&plan.jobs)?;
+    let records = state.records()?;
+    // A finished video stays where it was saved, whatever the naming says now.
+    selection::keep_recorded_files(&mut plan.jobs, &records);
     for (old, new) in plan::keep_clear_of(&mut plan.jobs, &state.finished_files()?) {
         tracing::warn!(
             "`{old}` already holds the finished video of another job; \
              the job now named there writes `{new}` instead"
         );
+    }
+    // What this run sends, decided as `validate` decides it, before anything is sent: over the
+    // cap, the run stops here unless `--within-cap` says which jobs go.
+    let prices = Prices::new(state.charges_by_model()?).with_list(price_list.clone());
+    let sending = selection::sending(&out, &plan.jobs, &records, &prices, &options);
+    drop(records);
+    sending.check().map_err(|over| CliError::Usage {
+        message: over.to_string(),
+        help: Some(over.help()),
+    })?;
+    if let Some(within) = sending.within_cap_line() {
+        tracing::warn!("{within}");
+    }
+    // Spread over the grid: the coordinator takes the jobs in that order, so the plan is put in
+    // it for the run, and back in the manifest's order for the results and the summary.
+    let run_order = sending.run_order();
+    if let Some(order) = &run_order {
+        selection::reorder(&mut plan.jobs, order);
     }
     let polling = match (args.poll_interval, args.poll_prior) {
         (Some(every), _) => Polling::Fixed(every),
@@ -181,15 +202,14 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         progress_every,
     ));
     // The summary's downloads, slowest jobs and unspent estimate, priced as the coordinator prices.
-    let prices = vidbatch::cost::Prices::new(state.charges_by_model()?).with_list(price_list.clone());
-    let tally = sinks::tally::Tally::new(prices);
+    let tally = sinks::tally::Tally::new(prices.clone());
     sinks.push(tally.clone());
     let config = RunConfig {
         concurrency: args.concurrency as usize,
         downloads: args.downloads as usize,
         polling,
-        paid_retries: args.paid_retries,
-        resubmit_unknown: args.resubmit_unknown,
+        paid_retries: options.paid_retries,
+        resubmit_unknown: options.resubmit_unknown,
         generation_timeout: args.timeout,
         retry: RetryPolicy {
             base: args.retry_base,
@@ -201,7 +221,7 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         } else {
             progress_every.min(Duration::from_secs(1))
         },
-        max_credits: args.max_credits,
+        max_credits: options.max_credits,
         min_free: args.min_free,
         price_list,
         halt: vidbatch::coordinator::Halt {
@@ -235,9 +255,16 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     };
     sinks.emit(RunEvent::Finished(&finished));
     drop(sinks);
+    let mut failed_before: std::collections::HashSet<usize> = report.failed_before.iter().copied().collect();
+    if let Some(order) = &run_order {
+        selection::restore(&mut plan.jobs, order);
+        failed_before = failed_before.into_iter().map(|i| order[i]).collect();
+        // Written in the order the jobs were taken: again, in the manifest's.
+        results::write(&out, &plan, &records).map_err(|e| aborted(error_chain(&e)))?;
+    }
+    let cap_left = selection::cap_left(&plan.jobs, &records, &prices, options.max_credits);
 
     let summary = (view.format == LogFormat::Text && !view.quiet).then(|| {
-        let failed_before: std::collections::HashSet<usize> = report.failed_before.iter().copied().collect();
         sinks::summary::Summary {
             jobs: plan
                 .jobs
@@ -275,10 +302,13 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
                 }))
                 .collect(),
             credits_now: report.credits_now,
+            // The whole run's estimate: the credits line says which part of it was not spent, and
+            // how many of the jobs not submitted the cap left.
             estimate: Some(report.estimate),
             credits_total: totals.credits,
-            over_budget: report.over_budget,
-            max_credits: args.max_credits,
+            cap_left,
+            max_credits: options.max_credits,
+            not_run: left_out.sentence(),
             elapsed: finished.elapsed,
             api_requests: report.api_requests,
             out: out.clone(),

@@ -2,8 +2,9 @@
 //! entry. Both readers only find the cells and where they are; the meaning is the same.
 //!
 //! - `model`, `input`, `prompt`, `template` (or `templates`) are job fields, `label` is free text
-//!   carried to `results.csv`. Header names are matched as spreadsheets write them: case, spaces
-//!   around, and spaces or underscores inside do not matter (`Model`, ` model `, `Negative Prompt`).
+//!   carried to `results.csv`, `output` the row's own naming pattern. Header names are matched
+//!   as spreadsheets write them: case, spaces around, and spaces or underscores inside do not
+//!   matter (`Model`, ` model `, `Negative Prompt`).
 //! - A column whose name starts with `#` is the user's own (`#sku`, `#notes`): never sent, as a
 //!   line that starts with `#` is a comment, and carried to the results under its name, so that
 //!   they join back to the sheet. It is the one way to keep such a column.
@@ -26,6 +27,8 @@ pub(super) enum Column {
     /// The user's own (`#…`), named as written (trimmed; a second column of the same name gets
     /// ` (2)`): never sent, carried to the results.
     Own(String),
+    /// The row's own naming pattern (`output:` of a YAML job).
+    Output,
     /// A model parameter, named as written (trimmed): an unknown model gets it as is.
     Param(String),
     /// No name in the header: reported there; its cells are skipped.
@@ -61,6 +64,7 @@ pub(super) fn column(header: &str) -> Column {
         "prompt" => Column::Prompt,
         "template" | "templates" => Column::Template,
         "label" => Column::Label,
+        "output" => Column::Output,
         _ => Column::Param(name.to_string()),
     }
 }
@@ -180,6 +184,7 @@ pub(super) fn entry<'r>(
             Column::Input => entry.inputs = vec![spanned(text)],
             Column::Prompt => entry.prompts = vec![spanned(text)],
             Column::Label => entry.label = Some(spanned(text)),
+            Column::Output => entry.output = Some(spanned(text)),
             Column::Template => {
                 entry.templates = text
                     .split('|')
@@ -219,6 +224,7 @@ mod tests {
             ("prompt", Column::Prompt),
             ("Templates", Column::Template),
             ("Label", Column::Label),
+            ("Output", Column::Output),
             ("#sku", Column::Own("#sku".into())),
             (" # notes", Column::Own("# notes".into())),
             ("", Column::Unnamed),

@@ -281,6 +281,7 @@ const JOB_KEYS: &[&str] = &[
     "template",
     "templates",
     "label",
+    "output",
     "params",
 ];
 
@@ -501,6 +502,11 @@ impl YamlReader<'_> {
                 "label" => {
                     seen.push("label");
                     entry.label = self.text(value, "label", value_at(key, value), false);
+                }
+                // This job's own naming pattern, over the manifest's.
+                "output" => {
+                    seen.push("output");
+                    entry.output = self.text(value, "output", value_at(key, value), false);
                 }
                 "params" => {
                     seen.push("params");

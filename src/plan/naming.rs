@@ -1,6 +1,7 @@
 //! Where each job's video goes: the output pattern filled with file-name-safe values.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -77,12 +78,119 @@ fn pieces(pattern: &str) -> Vec<Piece<'_>> {
     out
 }
 
-/// Fills `job.file` from the pattern; names that collide get the job id appended, so two jobs
-/// never write one file. Returns the groups of jobs (indices) whose names collided.
-pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) -> Vec<Vec<usize>> {
-    // The pattern is read once; each job fills only the placeholders it uses.
-    let pieces = pieces(pattern);
+/// A pattern's file extension, when it writes one after its last placeholder (`.mp4` in
+/// `{input}.mp4`), and the rest; else the video's, `mp4`: the service sends MP4. Taken from the
+/// pattern, not from the name made: a value is never taken for an extension.
+fn split_extension(pattern: &str) -> (&str, &str) {
+    let after = pattern.rfind(['}', '/', '\\']).map_or(0, |i| i + 1);
+    match pattern[after..].rfind('.') {
+        Some(dot) => {
+            let ext = &pattern[after + dot + 1..];
+            if (1..=8).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                (&pattern[..after + dot], ext)
+            } else {
+                (pattern, "mp4")
+            }
+        }
+        None => (pattern, "mp4"),
+    }
+}
+
+/// What may stand between the words of a name: what an empty value leaves doubled or dangling.
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '_' | '.')
+}
+
+/// One job's name from the pattern's pieces (without the extension), relative to `videos/`. A
+/// value that is empty (no prompt, no template) takes the separators it leaves with it:
+/// `{input} {prompt}` is `shoe`, not `shoe `, and `{input}-{prompt}-{template}` is
+/// `shoe-tokyo-billboard`.
+fn fill(pieces: &[Piece], job: &Job, slug_of: &mut impl FnMut(&str) -> String) -> String {
+    let prompt = job.params.get("prompt").and_then(Value::as_str).unwrap_or("");
     let mut path = String::new();
+    let mut empties = Vec::new();
+    for piece in pieces {
+        let value = match *piece {
+            Piece::Text(t) => {
+                path.push_str(t);
+                continue;
+            }
+            Piece::Model => slug_of(&job.model),
+            Piece::Template => slug_of(job.template.as_deref().unwrap_or("")),
+            Piece::Input if job.input.is_some() => slug(input_stem(&job.input_label), 60),
+            Piece::Input | Piece::Prompt => slug(prompt, 60),
+            Piece::JobId => job.key.short().to_string(),
+        };
+        if value.is_empty() {
+            empties.push(path.len());
+        } else {
+            path.push_str(&value);
+        }
+    }
+    // From the last, so that the places of the earlier ones stay where they were.
+    for &at in empties.iter().rev() {
+        let left: usize = path[..at].chars().rev().take_while(|c| is_separator(*c)).count();
+        let right: usize = path[at..].chars().take_while(|c| is_separator(*c)).count();
+        let starts = path[..at - left].is_empty() || path[..at - left].ends_with(['/', '\\']);
+        let ends = at + right == path.len() || path[at + right..].starts_with(['/', '\\']);
+        if starts || ends {
+            path.replace_range(at - left..at + right, "");
+        } else if left > 0 && right > 0 {
+            path.replace_range(at..at + right, "");
+        }
+    }
+    path
+}
+
+/// `videos/…/<stem>.<ext>` from a filled pattern: empty folders dropped, spaces and dots trimmed
+/// from each part (a name ending in a space or a dot is trouble on Windows; one starting with a
+/// dot is hidden). A value that names nothing (the prompt `..` in `a/{prompt}.mp4`) leaves the
+/// job id to name the file.
+fn place(path: &str, ext: &str, job_id: &str) -> String {
+    fn trim(part: &str) -> &str {
+        part.trim_matches(|c: char| c.is_whitespace() || c == '.')
+    }
+    // The last part names the file, even empty (then the job id does); empty folders go.
+    let (folders, stem) = match path.rfind(['/', '\\']) {
+        Some(i) => (&path[..i], trim(&path[i + 1..])),
+        None => ("", trim(path)),
+    };
+    let mut file = String::with_capacity(path.len() + 20);
+    file.push_str("videos");
+    for part in folders.split(['/', '\\']).map(trim).filter(|p| !p.is_empty()) {
+        file.push('/');
+        file.push_str(part);
+    }
+    file.push('/');
+    file.push_str(if stem.is_empty() { job_id } else { stem });
+    file.push('.');
+    file.push_str(ext);
+    file
+}
+
+/// Fills each job's `file` from its pattern (its entry's `output:`, else the manifest's, else
+/// [`super::DEFAULT_OUTPUT`]). Jobs named alike are told apart by what differs between them (see
+/// [`telling_apart`]), and by their job ids only when nothing readable does: the one rule,
+/// whether the pattern was written or left implicit.
+pub(super) fn name_files(jobs: &mut [Job]) {
+    // Each pattern is read once: most plans have one, a job's own `output:` adds its own.
+    let mut index: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut which: Vec<usize> = Vec::with_capacity(jobs.len());
+    for job in jobs.iter() {
+        let next = index.len();
+        which.push(*index.entry(job.pattern.clone()).or_insert(next));
+    }
+    let mut patterns: Vec<Arc<str>> = vec![Arc::from(""); index.len()];
+    for (pattern, i) in index {
+        patterns[i] = pattern;
+    }
+    let parsed: Vec<(Vec<Piece>, &str)> = patterns
+        .iter()
+        .map(|p| {
+            let (stem, ext) = split_extension(p);
+            (pieces(stem), ext)
+        })
+        .collect();
     // Models and templates repeat across thousands of jobs: each is made a slug once.
     let mut slugs: HashMap<String, String> = HashMap::new();
     let mut cached = |text: &str| -> String {
@@ -93,40 +201,51 @@ pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) -> Vec<Vec<usize>> {
         slugs.insert(text.to_string(), s.clone());
         s
     };
-    for job in jobs.iter_mut() {
-        let prompt = job.params.get("prompt").and_then(Value::as_str).unwrap_or("");
-        path.clear();
-        for piece in &pieces {
-            match *piece {
-                Piece::Text(t) => path.push_str(t),
-                Piece::Model => path.push_str(&cached(&job.model)),
-                Piece::Template => path.push_str(&cached(job.template.as_deref().unwrap_or(""))),
-                Piece::Input if job.input.is_some() => path.push_str(&slug(input_stem(&job.input_label), 60)),
-                Piece::Input | Piece::Prompt => path.push_str(&slug(prompt, 60)),
-                Piece::JobId => path.push_str(job.key.short()),
-            }
-        }
-        let mut parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty() && *p != ".").collect();
-        let last = parts.pop().unwrap_or("");
-        let mut file = String::with_capacity(path.len() + 20);
-        file.push_str("videos");
-        for part in &parts {
-            file.push('/');
-            file.push_str(part);
-        }
-        // A value that slugs to nothing (the prompt `..` in `a/{prompt}.mp4`) leaves a hidden
-        // `.mp4` or no name: the job id names the file. A pattern without an extension
-        // (`{input}`) gets the video's: the service sends MP4.
-        let (stem, extension) = last.rsplit_once('.').unwrap_or((last, ""));
-        file.push('/');
-        file.push_str(if stem.is_empty() { job.key.short() } else { stem });
-        file.push('.');
-        file.push_str(if extension.is_empty() { "mp4" } else { extension });
-        job.file = file;
+    for (job, &w) in jobs.iter_mut().zip(&which) {
+        let (pieces, ext) = &parsed[w];
+        let path = fill(pieces, job, &mut cached);
+        job.file = place(&path, ext, job.key.short());
     }
-    // Names that differ only in case are the same file on some disks. The first job of each
-    // name is kept in one map; a list is made only for the names that collide (foldhash: a
-    // hundred thousand names are hashed here on a large plan).
+    let groups = collisions(jobs);
+    if groups.is_empty() {
+        return;
+    }
+    for group in groups {
+        let suffixes = telling_apart(jobs, &group);
+        for (k, &i) in group.iter().enumerate() {
+            let suffix = match &suffixes {
+                Some(s) => s[k].clone(),
+                None => jobs[i].key.short().to_string(),
+            };
+            append(&mut jobs[i].file, &suffix);
+        }
+    }
+    // A name made longer may meet another job's: the job ids settle what is left (an input's
+    // other names share their job's id, and get a number after, in `aliases`).
+    for group in collisions(jobs) {
+        for i in group {
+            let id = jobs[i].key.short().to_string();
+            append(&mut jobs[i].file, &id);
+        }
+    }
+}
+
+/// `-<suffix>` put before a file's extension.
+fn append(file: &mut String, suffix: &str) {
+    match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.ends_with('/') && !ext.contains('/') => *file = format!("{stem}-{suffix}.{ext}"),
+        _ => {
+            file.push('-');
+            file.push_str(suffix);
+        }
+    }
+}
+
+/// The groups of jobs (indices) whose names are one file. Names that differ only in case are the
+/// same file on some disks. The first job of each name is kept in one map; a list is made only
+/// for the names that collide (foldhash: a hundred thousand names are hashed here on a large
+/// plan).
+fn collisions(jobs: &[Job]) -> Vec<Vec<usize>> {
     let mut first: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut shared: HashMap<usize, Vec<usize>, foldhash::fast::RandomState> = HashMap::default();
     for (i, job) in jobs.iter().enumerate() {
@@ -139,41 +258,112 @@ pub(super) fn name_files(pattern: &str, jobs: &mut [Job]) -> Vec<Vec<usize>> {
             }
         }
     }
-    let mut collisions: Vec<Vec<usize>> = shared.into_values().collect();
-    collisions.sort();
-    for group in &collisions {
-        for &i in group {
-            let job = &mut jobs[i];
-            let (stem, ext) = match job.file.rsplit_once('.') {
-                Some((s, e)) if !s.ends_with('/') && !e.contains('/') => (s.to_string(), format!(".{e}")),
-                _ => (job.file.clone(), String::new()),
-            };
-            job.file = format!("{stem}-{}{ext}", job.key.short());
-        }
-    }
-    collisions
+    let mut groups: Vec<Vec<usize>> = shared.into_values().collect();
+    groups.sort();
+    groups
 }
 
-/// The placeholder a pattern lacks to tell apart two jobs that it names alike, if any: their
-/// templates differ and it has no `{template}`, say. `None` means they collide by chance (two
-/// `shoe.jpg` from two folders) and the job ids appended settle it.
-pub(super) fn missing_placeholder(pattern: &str, a: &Job, b: &Job) -> Option<&'static str> {
-    if pattern.contains("{job_id}") {
-        return None;
+/// A short slug of free text (a prompt, a label): at most `max` characters, cut between words.
+fn short_slug(text: &str, max: usize) -> String {
+    let long = slug(text, max + 1);
+    if long.chars().count() <= max {
+        return long;
     }
-    let has = |p: &str| pattern.contains(&format!("{{{p}}}"));
-    let prompt = |j: &Job| j.params.get("prompt").cloned();
-    if a.model != b.model && !has("model") {
-        Some("{model}")
-    } else if a.template != b.template && !has("template") {
-        Some("{template}")
-    } else if a.input_label != b.input_label && a.input.is_some() && !has("input") {
-        Some("{input}")
-    } else if prompt(a) != prompt(b) && !has("prompt") && !(a.input.is_none() && has("input")) {
-        Some("{prompt}")
-    } else {
-        None
+    let cut: String = long.chars().take(max).collect();
+    match cut.rfind('-') {
+        Some(i) if i > 0 => cut[..i].to_string(),
+        _ => cut,
     }
+}
+
+/// The folder an input is in (`a` for `photos/a/shoe.jpg`, the URL's last folder), as a slug.
+fn input_folder(written: &str) -> String {
+    let path = written.split(['?', '#']).next().unwrap_or(written);
+    let mut parts = path.trim_end_matches(['/', '\\']).rsplit(['/', '\\']);
+    parts.next();
+    slug(parts.next().unwrap_or(""), 40)
+}
+
+/// What tells apart the jobs of `group`, which a pattern names alike: a suffix for each, from
+/// the first of these that tells them all apart on its own — the label, the prompt (a short
+/// slug), the template, the model, the input's name, the folder it is in, a parameter that
+/// differs — else from all of these that differ, together. `None` when even that leaves two
+/// alike: their job ids tell them apart.
+fn telling_apart(jobs: &[Job], group: &[usize]) -> Option<Vec<String>> {
+    let members: Vec<&Job> = group.iter().map(|&i| &jobs[i]).collect();
+    let prompt = |j: &Job| {
+        j.params
+            .get("prompt")
+            .and_then(Value::as_str)
+            .map(|p| short_slug(p, 40))
+    };
+    let mut traits: Vec<Vec<String>> = vec![
+        members
+            .iter()
+            .map(|j| j.user_label.as_deref().map(|l| short_slug(l, 40)).unwrap_or_default())
+            .collect(),
+        members.iter().map(|j| prompt(j).unwrap_or_default()).collect(),
+        members
+            .iter()
+            .map(|j| slug(j.template.as_deref().unwrap_or(""), 40))
+            .collect(),
+        members.iter().map(|j| slug(&j.model, 40)).collect(),
+        members
+            .iter()
+            .map(|j| {
+                if j.input.is_some() {
+                    slug(input_stem(&j.input_label), 40)
+                } else {
+                    String::new()
+                }
+            })
+            .collect(),
+        members.iter().map(|j| input_folder(&j.input_label)).collect(),
+    ];
+    // The parameters that differ, by name: `resolution-1080p` beside `resolution-720p`.
+    let names: std::collections::BTreeSet<&String> = members
+        .iter()
+        .flat_map(|j| j.params.keys())
+        .filter(|k| !matches!(k.as_str(), "prompt" | "template"))
+        .collect();
+    for name in names {
+        let values: Vec<Option<&Value>> = members.iter().map(|j| j.params.get(name.as_str())).collect();
+        if values.iter().all(|v| *v == values[0]) {
+            continue;
+        }
+        traits.push(
+            values
+                .iter()
+                .map(|v| match v {
+                    Some(Value::String(s)) => slug(&format!("{name}-{s}"), 40),
+                    Some(v) => slug(&format!("{name}-{v}"), 40),
+                    None => String::new(),
+                })
+                .collect(),
+        );
+    }
+    let tells_apart = |values: &[String]| {
+        let mut seen = std::collections::HashSet::new();
+        values.iter().all(|v| !v.is_empty() && seen.insert(v.to_lowercase()))
+    };
+    if let Some(one) = traits.iter().find(|t| tells_apart(t)) {
+        return Some(one.clone());
+    }
+    let mut together = vec![String::new(); members.len()];
+    for values in traits.iter().filter(|t| t.iter().any(|v| *v != t[0])) {
+        for (suffix, value) in together.iter_mut().zip(values) {
+            if !value.is_empty() {
+                if !suffix.is_empty() {
+                    suffix.push('-');
+                }
+                suffix.push_str(value);
+            }
+        }
+        if tells_apart(&together) {
+            return Some(together);
+        }
+    }
+    None
 }
 
 /// Moves jobs off files that already hold another job's finished video (from an earlier run of an

@@ -19,6 +19,17 @@ pub fn video(generation_id: &str) -> Vec<u8> {
     head
 }
 
+/// The bytes of the video of `generation_id` padded to `size` (as served with
+/// [`SimConfig::video_size`](super::SimConfig)), whole in memory: for tests of small sizes.
+pub fn padded_video(generation_id: &str, size: u64) -> Vec<u8> {
+    let v = Video::new(generation_id, Some(size));
+    let mut out = Vec::with_capacity(v.len as usize);
+    while (out.len() as u64) < v.len {
+        out.extend_from_slice(&v.chunk(out.len() as u64, 1 << 20));
+    }
+    out
+}
+
 /// The video of one generation, at its natural size or padded to a size.
 pub(super) struct Video {
     /// The sample and the `free` box's header and text: everything but the padding.

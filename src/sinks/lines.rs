@@ -89,6 +89,9 @@ impl Sink for Lines {
                 }
             }
             RunEvent::Unknown { job, error } => tracing::error!("{}: {error}", job_name(job)),
+            // The jobs `--max-credits` leaves get one line for them all, not one each: before the
+            // run (`--within-cap`) and in the summary, with what they would cost.
+            RunEvent::Pending { reason, .. } if crate::selection::left_by_cap(reason) => {}
             RunEvent::Pending { job, reason } => tracing::warn!("{}: left pending: {reason}", job_name(job)),
             RunEvent::Halted {
                 kind: Some(kind),

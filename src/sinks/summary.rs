@@ -38,8 +38,11 @@ pub struct Summary {
     pub estimate: Option<f64>,
     /// Every charge recorded for the plan's jobs, all runs.
     pub credits_total: f64,
-    pub over_budget: usize,
+    /// The jobs `--max-credits` left unsent, and the cap that would let them go.
+    pub cap_left: Option<crate::selection::CapLeft>,
     pub max_credits: Option<f64>,
+    /// The jobs of the plan this run left out (`--sample`, `--limit`, a shard), said.
+    pub not_run: Option<String>,
     pub elapsed: Duration,
     pub api_requests: u64,
     pub out: std::path::PathBuf,
@@ -78,6 +81,9 @@ pub fn render(s: &Summary) -> String {
             " ({} rows in results.csv: inputs of the same content share a generation, and each has its row)",
             s.rows
         );
+    }
+    if let Some(not_run) = &s.not_run {
+        let _ = write!(out, " · {not_run}");
     }
     let _ = writeln!(out);
     let width = by_model.keys().map(|m| m.len()).max().unwrap_or(5).max(5);
@@ -170,15 +176,19 @@ pub fn render(s: &Summary) -> String {
             command(&s.command, &[])
         ));
     }
-    if pending > 0 {
-        let why = if s.over_budget > 0 {
-            format!(" ({} over --max-credits: raise it to go on)", s.over_budget)
-        } else {
-            String::new()
-        };
+    // The jobs the cap left go with a cap that lets them: the same cap again would send none.
+    let left_by_cap = s.cap_left.map_or(0, |left| left.jobs);
+    if let Some(left) = &s.cap_left {
         next.push(format!(
-            "resume the {}{why}: {}",
-            count(pending, "pending job"),
+            "send the {} the cap left (or drop --max-credits): {}",
+            count(left.jobs, "job"),
+            command(&s.command, &["--max-credits", &format!("{}", left.needed as u64)])
+        ));
+    }
+    if pending > left_by_cap {
+        next.push(format!(
+            "resume the {}: {}",
+            count(pending - left_by_cap, "pending job"),
             command(&s.command, &[])
         ));
     }
@@ -214,7 +224,8 @@ pub fn render(s: &Summary) -> String {
 
 /// What was spent in this run beside what the generations it created were expected to cost, and
 /// after a stop (Ctrl-C, `--max-credits`, a refused key, a full disk) how much of the estimate
-/// was not spent because its jobs were not submitted: nothing spent then is no error.
+/// was not spent because its jobs were not submitted, and how many of them `--max-credits` left
+/// (they go with the cap the next line of the summary gives): nothing spent then is no error.
 fn credits_line(s: &Summary) -> String {
     let h = &s.heard;
     let mut line = format!("credits: {} spent in this run", thousands(s.credits_now));
@@ -226,21 +237,39 @@ fn credits_line(s: &Summary) -> String {
             thousands(h.expected)
         );
     }
-    if h.not_submitted > 0 {
-        let estimate = s.estimate.unwrap_or(0.0).max(h.not_spent);
-        let unspent = if h.not_spent + 0.5 >= estimate {
-            format!("the {} estimate", thousands(estimate))
-        } else {
-            format!("{} of the {} estimate", thousands(h.not_spent), thousands(estimate))
-        };
-        let _ = write!(
-            line,
-            "; {} not submitted: {unspent} not spent",
-            count(h.not_submitted, "job")
-        );
+    // The cap is named once: with the jobs it left, else at the end.
+    let mut cap_said = false;
+    match (h.not_submitted, &s.cap_left) {
+        (0, None) => {}
+        // Heard nothing of them (the state says the cap left them): what they should cost.
+        (0, Some(left)) => {
+            let _ = write!(line, "; {}", left.line());
+            cap_said = true;
+        }
+        (n, left) => {
+            let estimate = s.estimate.unwrap_or(0.0).max(h.not_spent);
+            let unspent = if h.not_spent + 0.5 >= estimate {
+                format!("the {} estimate", thousands(estimate))
+            } else {
+                format!("{} of the {} estimate", thousands(h.not_spent), thousands(estimate))
+            };
+            let by_cap = match left.map(|l| (l.jobs.min(n), l.cap)) {
+                Some((k, cap)) if k == n => {
+                    cap_said = true;
+                    let they = if n == 1 { "it" } else { "they" };
+                    format!(", as {they} would pass --max-credits {}", thousands(cap))
+                }
+                Some((k, cap)) if k > 0 => {
+                    cap_said = true;
+                    format!(" ({k} of them would pass --max-credits {})", thousands(cap))
+                }
+                _ => String::new(),
+            };
+            let _ = write!(line, "; {} not submitted{by_cap}: {unspent} not spent", count(n, "job"));
+        }
     }
     let _ = write!(line, "; {} recorded for these jobs", thousands(s.credits_total));
-    if let Some(cap) = s.max_credits {
+    if let Some(cap) = s.max_credits.filter(|_| !cap_said) {
         let _ = write!(line, "; --max-credits {}", thousands(cap));
     }
     line
@@ -278,9 +307,10 @@ fn command(args: &[String], extra: &[&str]) -> String {
         if std::mem::take(&mut skip_value) {
             continue;
         }
+        let flag = arg.split_once('=').map_or(arg.as_str(), |(flag, _)| flag);
         match arg.as_str() {
-            "--paid-retries" if sets("--paid-retries") => skip_value = true,
-            a if a.starts_with("--paid-retries=") && sets("--paid-retries") => {}
+            "--paid-retries" | "--max-credits" if sets(arg.as_str()) => skip_value = true,
+            _ if flag != arg && matches!(flag, "--paid-retries" | "--max-credits") && sets(flag) => {}
             "--resubmit-unknown" if sets("--resubmit-unknown") => {}
             a => kept.push(a),
         }
@@ -329,8 +359,9 @@ mod tests {
             credits_now: 4_200_000.0,
             estimate: Some(5_250_000.0),
             credits_total: 9_450_000.0,
-            over_budget: 0,
+            cap_left: None,
             max_credits: None,
+            not_run: None,
             elapsed: Duration::from_secs(754),
             api_requests: 118,
             out: "out/spring".into(),
@@ -424,9 +455,48 @@ mod tests {
                 false,
             ),
         ]);
-        s.over_budget = 1;
+        s.cap_left = Some(crate::selection::CapLeft {
+            jobs: 1,
+            cap: 10_000_000.0,
+            estimate: 2_000_000.0,
+            needed: 11_450_000.0,
+        });
         s.max_credits = Some(10_000_000.0);
+        s.heard.not_submitted = 1;
+        s.heard.not_spent = 2_000_000.0;
+        s.command.extend(["--max-credits".into(), "10000000".into()]);
         insta::assert_snapshot!(render(&s));
+    }
+
+    #[test]
+    fn the_credits_line_names_the_cap_once_with_the_jobs_it_left() {
+        let mut s = summary(Vec::new());
+        s.max_credits = Some(10_000_000.0);
+        s.cap_left = Some(crate::selection::CapLeft {
+            jobs: 2,
+            cap: 10_000_000.0,
+            estimate: 2_100_000.0,
+            needed: 11_450_000.0,
+        });
+        // A stop left 3 jobs, the cap 2 of them.
+        s.heard.not_submitted = 3;
+        s.heard.not_spent = 3_150_000.0;
+        assert_eq!(
+            credits_line(&s),
+            "credits: 4,200,000 spent in this run on 4 generations (expected 4,200,000); 3 jobs not submitted \
+             (2 of them would pass --max-credits 10,000,000): 3,150,000 of the 5,250,000 estimate not spent; \
+             9,450,000 recorded for these jobs"
+        );
+        // Nothing heard of them (the state says the cap left them): what they should cost.
+        s.heard.not_submitted = 0;
+        assert_eq!(
+            credits_line(&s),
+            "credits: 4,200,000 spent in this run on 4 generations (expected 4,200,000); 2 jobs not sent: they \
+             would pass --max-credits 10,000,000 (est. 2,100,000 more); 9,450,000 recorded for these jobs"
+        );
+        // No job left: the cap is said at the end.
+        s.cap_left = None;
+        assert!(credits_line(&s).ends_with("; 9,450,000 recorded for these jobs; --max-credits 10,000,000"));
     }
 
     #[test]
