@@ -188,7 +188,9 @@ fn machine() -> String {
 
 /// Whether the client takes this (hidden) option.
 fn accepts_flag(flag: &str) -> bool {
-    let out = Command::new(BIN)
+    // The client measured: `VIDBATCH_BENCH_BIN` when another build is compared.
+    let bin = std::env::var_os("VIDBATCH_BENCH_BIN").unwrap_or_else(|| BIN.into());
+    let out = Command::new(bin)
         .args(["run", "/nonexistent/manifest.yaml", flag, "1s"])
         .env("AIMLAPI_KEY", KEY)
         .stdin(Stdio::null())

@@ -21,6 +21,7 @@
 //! 5. The caller writes the final results from the state (the loop refreshes them on the way);
 //!    the exit code is decided once, at the end.
 
+use crate::sinks::notice::Notice;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -332,16 +333,16 @@ impl<'p> Coordinator<'p> {
         downloader: Arc<Downloader>,
         config: RunConfig,
         shutdown: &Shutdown,
-        sinks: Sinks<'p>,
+        mut sinks: Sinks<'p>,
     ) -> Result<Coordinator<'p>, StateError> {
         let moved = state.rekey(&plan.jobs)?;
         if moved > 0 {
-            tracing::info!("{moved} job(s) recorded by an earlier vidbatch under their old ids are picked up");
+            sinks.emit(RunEvent::Notice(&Notice::Rekeyed { jobs: moved }));
         }
         state.register(&plan.jobs)?;
         let removed = crate::download::remove_stale_parts(&out.join("videos"));
         if removed > 0 {
-            tracing::info!("removed {removed} unfinished download(s) left by an earlier run");
+            sinks.emit(RunEvent::Notice(&Notice::StaleParts { removed }));
         }
         let next_progress = Instant::now() + config.progress_every;
         let ceiling = schedule::Ceiling::new(config.concurrency);
@@ -408,11 +409,10 @@ impl<'p> Coordinator<'p> {
             .filter(|r| matches!(r.phase, Phase::Submitting | Phase::Generating | Phase::Downloading))
             .count();
         if orphans > 0 {
-            tracing::warn!(
-                "{orphans} generation(s) started by an earlier run are not in this manifest any more and will not be \
-                 followed (they stay recorded in {})",
-                coordinator.state.path().display()
-            );
+            coordinator.sinks.emit(RunEvent::Notice(&Notice::Orphans {
+                generations: orphans,
+                state: coordinator.state.path(),
+            }));
         }
         for (i, job) in plan.jobs.iter().enumerate() {
             let record = records.get(&job.key);
@@ -491,11 +491,8 @@ impl<'p> Coordinator<'p> {
                     // A drain the run asked for itself (a full disk) has said why already.
                     if changed.is_ok() && *cancel.borrow() == CancelLevel::Drain && self.stopped.is_none() {
                         self.stop(StopReason::Interrupted);
-                        tracing::warn!(
-                            "stopping: no new submissions; waiting for {} generation(s) already paid for \
-                             (Ctrl-C again to leave now: a rerun picks them up)",
-                            self.slots.in_use()
-                        );
+                        let in_flight = self.slots.in_use();
+                        self.sinks.emit(RunEvent::Notice(&Notice::Stopping { in_flight }));
                     }
                 }
                 Some(joined) = self.submits.join_next() => self.joined(joined),
@@ -527,10 +524,9 @@ impl<'p> Coordinator<'p> {
         // answer cannot be asked for again, so it is awaited (briefly) and recorded.
         self.lookups.abort_all();
         if !self.submits.is_empty() {
-            tracing::info!(
-                "waiting for the answers of {} submit(s) already sent",
-                self.submits.len()
-            );
+            let submits = self.submits.len();
+            self.sinks
+                .emit(RunEvent::Notice(&Notice::WaitingForSubmits { submits }));
         }
         let deadline = Instant::now() + SUBMIT_GRACE;
         while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, self.submits.join_next()).await {
@@ -542,7 +538,8 @@ impl<'p> Coordinator<'p> {
         self.outbox.clear();
         self.sync_folders();
         if let Err(e) = self.state.commit() {
-            tracing::error!("the run state could not be written: {}", crate::api::error_chain(&e));
+            let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
+            self.sinks.emit(RunEvent::Notice(&Notice::Fatal { text: &text }));
             self.stopped
                 .get_or_insert(StopReason::Fatal("the run state could not be written".into()));
         }

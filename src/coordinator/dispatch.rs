@@ -2,6 +2,7 @@
 //! `schedule.rs`), when the loop must wake next, and where a followed job waits for its next
 //! step. Nothing here waits: it spawns workers, whose events come back to `events.rs`.
 
+use crate::sinks::notice::Notice;
 use std::cmp::Reverse;
 use std::time::Duration;
 
@@ -270,7 +271,7 @@ impl Coordinator<'_> {
             bytes_text(free),
             bytes_text(needed)
         );
-        tracing::error!("{text}");
+        self.sinks.emit(RunEvent::Notice(&Notice::Fatal { text: &text }));
         self.stop(super::StopReason::DiskFull(text));
         false
     }

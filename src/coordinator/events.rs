@@ -2,6 +2,7 @@
 //! decided by the pure functions of `decide.rs`; here it is recorded and carried out. Nothing here
 //! spawns or waits; `start_work` turns the outcome into tasks.
 
+use crate::sinks::notice::Notice;
 use std::path::Path;
 use std::time::Duration;
 
@@ -46,11 +47,10 @@ impl Coordinator<'_> {
                     Ok(())
                 });
                 if !recorded {
-                    tracing::error!(
-                        "{}: generation `{}` was created but could not be recorded; note this id",
-                        job.label(),
-                        sub.generation_id
-                    );
+                    self.sinks.emit(RunEvent::Notice(&Notice::Unrecorded {
+                        job,
+                        generation_id: &sub.generation_id,
+                    }));
                 }
                 let now = Instant::now();
                 let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
@@ -108,11 +108,11 @@ impl Coordinator<'_> {
                         self.ceiling.refused(self.slots.in_use());
                         self.submits_paused_until = Some(Instant::now() + pause);
                         if self.ceiling.limit() < before {
-                            tracing::warn!(
-                                "the service has too many generations of this account running ({e}); \
-                                 keeping at most {} in flight from now on",
-                                self.ceiling.limit()
-                            );
+                            let error = e.to_string();
+                            self.sinks.emit(RunEvent::Notice(&Notice::CeilingLowered {
+                                error: &error,
+                                limit: self.ceiling.limit(),
+                            }));
                         }
                         self.tracks[i] = Track::Queued;
                         self.queue.push_front(i);
@@ -175,7 +175,7 @@ impl Coordinator<'_> {
                                 job.model,
                                 job.key.short()
                             );
-                            tracing::warn!("{why}");
+                            self.sinks.emit(RunEvent::Notice(&Notice::FilesRefused { why: &why }));
                             self.refused_files.push((job.model.clone(), field, why));
                         }
                         let error = format!("submit failed: {e}");
@@ -233,15 +233,12 @@ impl Coordinator<'_> {
                 r.last_pending = Some(now);
                 r.stage = Stage::PollAt(now + next);
                 r.planned = true;
-                tracing::debug!("{}: still running", job.label());
+                self.sinks.emit(RunEvent::Notice(&Notice::StillRunning { job }));
                 if let Some(word) = odd
                     && self.odd_statuses.insert(word.clone())
                 {
-                    tracing::warn!(
-                        "{}: the service answered status `{word}`, which vidbatch does not know; \
-                         taken as still pending (until --timeout)",
-                        job.label()
-                    );
+                    self.sinks
+                        .emit(RunEvent::Notice(&Notice::OddStatus { job, word: &word }));
                 }
             }
             // Seen completed before, and polled again for a fresh link: the video is paid for,
@@ -304,11 +301,12 @@ impl Coordinator<'_> {
                 r.poll_errors += 1;
                 // Polls are free and retried quietly; the run's counts show the wait.
                 if let Err(e) = &result {
-                    tracing::debug!(
-                        "transient error polling `{}` (next try in {:.1}s): {e}",
-                        job.label(),
-                        delay.as_secs_f64()
-                    );
+                    let error = e.to_string();
+                    self.sinks.emit(RunEvent::Notice(&Notice::PollRetry {
+                        job,
+                        delay,
+                        error: &error,
+                    }));
                 }
                 r.stage = Stage::PollAt(now + delay);
                 r.planned = false;
@@ -458,7 +456,8 @@ impl Coordinator<'_> {
                 });
             }
             (AfterDownload::Refetch { delay, warning }, _) => {
-                tracing::warn!("{}: {warning}", job.label());
+                self.sinks
+                    .emit(RunEvent::Notice(&Notice::Refetch { job, warning: &warning }));
                 r.stage = Stage::PollAt(Instant::now() + delay);
             }
             (AfterDownload::StopRun { message, reason }, _) => {

@@ -18,8 +18,9 @@
 //!
 //! Durations are learned from every finish this process saw happen (a failure too, at its own
 //! time), whether the generation was submitted in this run or an earlier one. Before anything is
-//! learned of a kind, an eighth of its generations (64 at most) scout: they probe at ages
-//! doubling from a small share of the prior, staggered over the octave, so the first finishes
+//! learned of a kind, its first four generations and an eighth of the others (64 at most)
+//! scout: they probe at ages doubling from 1/64 of the prior (a render 30 times shorter is seen
+//! within twice its time), staggered over the octave, so the first finishes
 //! are seen early whether the prior was right or far off. The others probe at ages doubling from
 //! the prior, and move to the plan as soon as the scouts learn something. A new kind's prior is
 //! what the run has learned of the others, when it has.
@@ -365,7 +366,7 @@ impl PollPolicy {
             // now", so a poll delayed behind the rate limiter keeps its place in the octave.
             let phase = phase.clamp(0.0, 1.0);
             let (start, phase) = if phase < SCOUTS {
-                (prior / 32, phase / SCOUTS)
+                (prior / 64, phase / SCOUTS)
             } else {
                 (prior, (phase - SCOUTS) / (1.0 - SCOUTS))
             };
@@ -514,15 +515,15 @@ mod tests {
     fn before_anything_is_learned_scouts_probe_at_doubling_ages() {
         let p = PollPolicy::service();
         let t = RenderTimes::default();
-        // A scout (phase 0): 120 s / 32 = 3.75 s, then the age doubles: 7.5, 15, 30, 60, 120,
-        // 240, then every 240 s.
+        // A scout (phase 0): 120 s / 64 = 1.875 s, then the age doubles: 3.75, 7.5, 15, 30, 60,
+        // 120, 240.
         let mut age = Duration::ZERO;
         let mut ages = Vec::new();
         for _ in 0..8 {
             age += p.next_poll(&t, "m", age, 0.0);
             ages.push(age.as_secs_f64());
         }
-        assert_eq!(ages, [3.75, 7.5, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0]);
+        assert_eq!(ages, [1.875, 3.75, 7.5, 15.0, 30.0, 60.0, 120.0, 240.0]);
         // However old, the next probe is at twice the last: a render 30 times the prior (an hour)
         // is seen within twice its time, after a dozen polls in all.
         assert_eq!(p.next_poll(&t, "m", secs(500.0), 0.0), secs(460.0));
@@ -539,21 +540,21 @@ mod tests {
         );
         // Renders 50 times shorter than the prior are still seen within a factor of two.
         let p = PollPolicy::scaled(secs(120.0));
-        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(3.75));
+        assert_eq!(p.next_poll(&t, "m", Duration::ZERO, 0.0), secs(1.875));
         assert_eq!(p.next_poll(&t, "m", secs(3.75), 0.0), secs(3.75));
         // Another scout probes half an octave later: between them, the first finishes are seen
         // within a factor of √2.
         let half = p.next_poll(&t, "m", Duration::ZERO, SCOUTS / 2.0).as_secs_f64();
-        assert!((half - 3.75 * 2f64.sqrt()).abs() < 1e-6, "{half}");
+        assert!((half - 1.875 * 2f64.sqrt()).abs() < 1e-6, "{half}");
         assert_eq!(p.next_poll(&t, "m", secs(half), SCOUTS / 2.0), secs(half));
         // A poll that went out late (behind the rate limiter) keeps its probe ages: this scout's
-        // are 0.075 × 2^¼ × 2^k s, so from 1.0 s the next is at 1.43 s, not at twice the age.
+        // are 0.0375 × 2^¼ × 2^k s, so from 1.0 s the next is at 1.43 s, not at twice the age.
         let p = PollPolicy::scaled(secs(2.4));
-        let start = 0.075 * 2f64.powf(0.25);
+        let start = 0.0375 * 2f64.powf(0.25);
         let next = secs(1.0) + p.next_poll(&t, "m", secs(1.0), SCOUTS / 4.0);
-        assert!((next.as_secs_f64() - start * 16.0).abs() < 1e-6, "{next:?}");
+        assert!((next.as_secs_f64() - start * 32.0).abs() < 1e-6, "{next:?}");
         let after = next + p.next_poll(&t, "m", next, SCOUTS / 4.0);
-        assert!((after.as_secs_f64() - start * 32.0).abs() < 1e-6, "{after:?}");
+        assert!((after.as_secs_f64() - start * 64.0).abs() < 1e-6, "{after:?}");
     }
 
     #[test]
@@ -791,7 +792,7 @@ mod tests {
         t.record("third", secs(1.0));
         // The median of the medians of 3, 10 and 1 s.
         assert_eq!(p.prior_for(&t, "new"), secs(3.0));
-        // A PixVerse kind with three jobs and renders of 1-3 s: its scout probes from 3 s / 32,
+        // A PixVerse kind with three jobs and renders of 1-3 s: its scout probes from 3 s / 64,
         // the others from 3 s, not from two minutes.
         let first = p.next_poll(&t, "pixverse/v5/image-to-video|540p|5", Duration::ZERO, 0.9);
         assert!(first <= secs(6.0), "{first:?}");

@@ -2,6 +2,8 @@
 //! its POST, a generation id), what may share a later commit, and the folder syncs that make a
 //! saved video durable before it is recorded completed.
 
+use crate::sinks::RunEvent;
+use crate::sinks::notice::Notice;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -36,7 +38,7 @@ impl Coordinator<'_> {
         if let Err(e) = self.state.commit() {
             // Its writes were rolled back: nothing that depends on them may go out.
             let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
-            tracing::error!("{text}");
+            self.sinks.emit(RunEvent::Notice(&Notice::Fatal { text: &text }));
             self.outbox.clear();
             self.stop(StopReason::Fatal(text));
             return false;
@@ -57,7 +59,7 @@ impl Coordinator<'_> {
         for dir in std::mem::take(&mut self.unsynced) {
             if let Err(e) = crate::download::sync_folder(&dir) {
                 let text = format!("cannot sync the folder `{}`: {e}", dir.display());
-                tracing::error!("{text}");
+                self.sinks.emit(RunEvent::Notice(&Notice::Fatal { text: &text }));
                 self.stop(StopReason::Fatal(text));
             }
         }
@@ -86,7 +88,7 @@ impl Coordinator<'_> {
             Ok(()) => true,
             Err(e) => {
                 let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
-                tracing::error!("{text}");
+                self.sinks.emit(RunEvent::Notice(&Notice::Fatal { text: &text }));
                 self.stop(StopReason::Fatal(text));
                 false
             }

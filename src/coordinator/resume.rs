@@ -1,6 +1,8 @@
 //! Picking a run up where an earlier one stopped: what the state says of each job decides
 //! whether it is done, followed, fetched again, submitted, or left `unknown`.
 
+use crate::sinks::RunEvent;
+use crate::sinks::notice::Notice;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -66,22 +68,16 @@ impl Coordinator<'_> {
             // recorded (and counts the earlier one against the cap for good from then on), so a
             // run that never sends it (the cap, a stop) forgets nothing.
             (Phase::Submitting, _) if self.config.resubmit_unknown => {
-                tracing::warn!(
-                    "{}: the answer to an earlier submit was lost; submitting again as asked (--resubmit-unknown)",
-                    job.label()
-                );
+                self.sinks.emit(RunEvent::Notice(&Notice::ResubmittingUnknown { job }));
                 Track::Queued
             }
             (Phase::Submitting, _) => {
-                tracing::warn!(
-                    "{}: an earlier submit's answer was lost: a generation may exist and be paid for. \
-                     Left as `unknown`; `--resubmit-unknown` submits it again",
-                    job.label()
-                );
+                self.sinks.emit(RunEvent::Notice(&Notice::UnknownLeft { job }));
                 Track::Settled(Outcome::Unknown)
             }
             (Phase::Generating, Some(id)) => {
-                tracing::debug!("{}: resuming generation {id}", job.label());
+                self.sinks
+                    .emit(RunEvent::Notice(&Notice::Resuming { job, generation_id: id }));
                 follow(id, true)
             }
             (Phase::Downloading, Some(id)) => follow(id, false),
@@ -92,17 +88,18 @@ impl Coordinator<'_> {
                         self.resumed_done += 1;
                         Track::Settled(Outcome::Done)
                     }
-                    found => {
-                        let why = if found.is_ok() { "changed" } else { "missing" };
-                        match id {
-                            Some(id) => {
-                                tracing::warn!("{}: `{}` is {why}; fetching it again", job.label(), record.file);
-                                self.state.mark_downloading(&job.key, id, None)?;
-                                follow(id, false)
-                            }
-                            None => Track::Queued,
+                    found => match id {
+                        Some(id) => {
+                            self.sinks.emit(RunEvent::Notice(&Notice::VideoGone {
+                                job,
+                                file: &record.file,
+                                changed: found.is_ok(),
+                            }));
+                            self.state.mark_downloading(&job.key, id, None)?;
+                            follow(id, false)
                         }
-                    }
+                        None => Track::Queued,
+                    },
                 }
             }
             (Phase::Failed, id) => match (record.failure, id) {

@@ -1,6 +1,8 @@
 //! How a run stops: the levels of a shutdown, who triggers one, why a run stopped, and what
 //! the rows it left say about it.
 
+use crate::sinks::RunEvent;
+use crate::sinks::notice::Notice;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -115,7 +117,8 @@ impl Coordinator<'_> {
             self.record(|s| s.note_left(key, &why));
         }
         if let Err(e) = self.state.commit() {
-            tracing::warn!("the run state could not be written: {}", crate::api::error_chain(&e));
+            let text = format!("the run state could not be written: {}", crate::api::error_chain(&e));
+            self.sinks.emit(RunEvent::Notice(&Notice::Fatal { text: &text }));
         }
     }
 }

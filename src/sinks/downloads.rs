@@ -50,8 +50,11 @@ impl DownloadMeter {
                 self.fetching.clear();
                 self.downloading = 0;
             }
-            RunEvent::Started(_) | RunEvent::Submitted { .. } | RunEvent::Retrying { .. } | RunEvent::Halted { .. } => {
-            }
+            RunEvent::Started(_)
+            | RunEvent::Submitted { .. }
+            | RunEvent::Retrying { .. }
+            | RunEvent::Halted { .. }
+            | RunEvent::Notice(_) => {}
         }
     }
 

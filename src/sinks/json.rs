@@ -4,6 +4,7 @@
 //! prompt, label and file: a script follows a row of its sheet without reading the results.
 //! Progress objects come at the pace of the plain status line. The API key is in no event.
 
+use super::notice::Level;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
@@ -155,6 +156,20 @@ impl Sink for JsonLines {
             }
             RunEvent::Pending { job, reason } => {
                 self.write("job_pending", with(job_fields(job), json!({"error": reason})))
+            }
+            // Debug notices (each poll that finds a generation running) only with `-v`.
+            RunEvent::Notice(n) if n.level() == Level::Debug && !tracing::enabled!(tracing::Level::DEBUG) => {}
+            RunEvent::Notice(n) => {
+                let fields = json!({
+                    "kind": n.kind(),
+                    "level": format!("{:?}", n.level()).to_lowercase(),
+                    "message": n.text(),
+                });
+                let fields = match n.job() {
+                    Some(job) => with(job_fields(job), fields),
+                    None => fields,
+                };
+                self.write("notice", fields)
             }
             RunEvent::Halted { kind, failed, finished } => {
                 self.write("halted", json!({"kind": kind, "failed": failed, "finished": finished}))

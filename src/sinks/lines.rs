@@ -2,6 +2,7 @@
 //! (finished, failed, unknown, retried, deferred) at the default level, and a status line every
 //! few seconds. Lines go through `tracing`, so `-q`/`-v` and the timestamps apply to them.
 
+use super::notice::Level;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -93,6 +94,15 @@ impl Sink for Lines {
             // run (`--within-cap`) and in the summary, with what they would cost.
             RunEvent::Pending { reason, .. } if crate::selection::left_by_cap(reason) => {}
             RunEvent::Pending { job, reason } => tracing::warn!("{}: left pending: {reason}", job_name(job)),
+            RunEvent::Notice(n) => {
+                let text = n.text();
+                match n.level() {
+                    Level::Debug => tracing::debug!("{text}"),
+                    Level::Info => tracing::info!("{text}"),
+                    Level::Warn => tracing::warn!("{text}"),
+                    Level::Error => tracing::error!("{text}"),
+                }
+            }
             RunEvent::Halted {
                 kind: Some(kind),
                 failed,

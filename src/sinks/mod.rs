@@ -17,6 +17,7 @@ pub mod json;
 pub mod lines;
 pub mod live;
 pub mod logs;
+pub mod notice;
 pub mod results_file;
 pub mod summary;
 pub mod tally;
@@ -79,6 +80,8 @@ pub enum RunEvent<'a> {
         failed: u32,
         finished: u32,
     },
+    /// Something the run met that people should hear of, besides the jobs' own events.
+    Notice(&'a notice::Notice<'a>),
     /// Where the run stands; sent often (a few times a second), each sink keeps its own pace.
     Progress(&'a Progress),
     Finished(&'a Finished),
