@@ -21,7 +21,6 @@
 //! 5. The caller writes the final results from the state (the loop refreshes them on the way);
 //!    the exit code is decided once, at the end.
 
-use crate::sinks::notice::Notice;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -38,6 +37,7 @@ use crate::cost::{Charge, Ledger, Prices, Reservation};
 use crate::download::{DownloadError, Downloaded, Downloader};
 use crate::plan::{Job, Plan};
 use crate::retry::RetryPolicy;
+use crate::sinks::notice::Notice;
 use crate::sinks::{RunEvent, Sinks, Started};
 use crate::state::{Phase, RunState, StateError};
 

@@ -2,7 +2,6 @@
 //! `schedule.rs`), when the loop must wake next, and where a followed job waits for its next
 //! step. Nothing here waits: it spawns workers, whose events come back to `events.rs`.
 
-use crate::sinks::notice::Notice;
 use std::cmp::Reverse;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use tokio::time::Instant;
 use super::{CancelLevel, Coordinator, Event, Outcome, Stage, Track, schedule};
 use crate::api::Turn;
 use crate::sinks::RunEvent;
+use crate::sinks::notice::Notice;
 
 impl Coordinator<'_> {
     pub(super) fn next_wake(&self) -> Instant {

@@ -2,7 +2,6 @@
 //! decided by the pure functions of `decide.rs`; here it is recorded and carried out. Nothing here
 //! spawns or waits; `start_work` turns the outcome into tasks.
 
-use crate::sinks::notice::Notice;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use crate::api::{ApiError, GenerationStatus, Submission};
 use crate::cost::Charge;
 use crate::download::{DownloadError, Downloaded};
 use crate::sinks::RunEvent;
+use crate::sinks::notice::Notice;
 use crate::state::Failure;
 
 impl Coordinator<'_> {

@@ -1,13 +1,13 @@
 //! Where the run stands, counted for the sinks a few times a second; and the flow of submits and
 //! finishes, which says how many polls per generation the rate limit leaves.
 
-use crate::sinks::notice::Notice;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{Coordinator, Outcome, Polling, Track};
+use crate::sinks::notice::Notice;
 use crate::sinks::{Progress, RunEvent};
 
 impl Coordinator<'_> {

@@ -2,13 +2,13 @@
 //! its POST, a generation id), what may share a later commit, and the folder syncs that make a
 //! saved video durable before it is recorded completed.
 
-use crate::sinks::RunEvent;
-use crate::sinks::notice::Notice;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{Coordinator, StopReason};
+use crate::sinks::RunEvent;
+use crate::sinks::notice::Notice;
 use crate::state::{RunState, StateError};
 
 /// How long writes that nothing depends on may wait for a commit: at thousands of finishes a

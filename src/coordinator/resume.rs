@@ -1,8 +1,6 @@
 //! Picking a run up where an earlier one stopped: what the state says of each job decides
 //! whether it is done, followed, fetched again, submitted, or left `unknown`.
 
-use crate::sinks::RunEvent;
-use crate::sinks::notice::Notice;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -14,6 +12,8 @@ use crate::cost::Charge;
 use crate::download::hash_file;
 use crate::plan::{Job, JobKey};
 use crate::results::{ResultRow, Status};
+use crate::sinks::RunEvent;
+use crate::sinks::notice::Notice;
 use crate::state::{Failure, JobRecord, Paid, Phase, RunState, StateError};
 
 impl Coordinator<'_> {

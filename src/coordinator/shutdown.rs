@@ -1,13 +1,13 @@
 //! How a run stops: the levels of a shutdown, who triggers one, why a run stopped, and what
 //! the rows it left say about it.
 
-use crate::sinks::RunEvent;
-use crate::sinks::notice::Notice;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use super::{Coordinator, Track};
+use crate::sinks::RunEvent;
+use crate::sinks::notice::Notice;
 
 /// How far a shutdown has gone. Ordered: each level includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -4,13 +4,13 @@
 //! prompt, label and file: a script follows a row of its sheet without reading the results.
 //! Progress objects come at the pace of the plain status line. The API key is in no event.
 
-use super::notice::Level;
 use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::notice::Level;
 use super::{RunEvent, Sink};
 use crate::plan::Job;
 

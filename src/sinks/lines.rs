@@ -2,12 +2,12 @@
 //! (finished, failed, unknown, retried, deferred) at the default level, and a status line every
 //! few seconds. Lines go through `tracing`, so `-q`/`-v` and the timestamps apply to them.
 
-use super::notice::Level;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::downloads::DownloadMeter;
+use super::notice::Level;
 use super::{Progress, RunEvent, Sink, Started, job_name, short_duration, thousands};
 use crate::wording::count;
 
