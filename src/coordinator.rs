@@ -198,7 +198,7 @@ struct Remote {
 }
 
 /// What a followed generation waits for, or is doing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 enum Stage {
     /// Its next poll, at this time (an entry in the heap of due polls).
     PollAt(Instant),
@@ -206,13 +206,15 @@ enum Stage {
     Polling,
     /// Completed: its video is at `url`, waiting for a download slot.
     Ready { url: String, size: Option<u64> },
-    /// Its video is being fetched.
-    Downloading,
+    /// Its video is being fetched, on one of the `--downloads` slots (given back when the stage
+    /// changes, whichever way the fetch ends).
+    Downloading(#[allow(dead_code)] Slot),
 }
 
-/// One of the generations allowed in flight, held by a job from the moment its submit is sent
-/// until the service reports its generation finished (or the submit gives up). Dropping it frees
-/// the slot, so no path through the coordinator can forget to.
+/// One place of a pool: one of the generations allowed in flight, held by a job from the moment
+/// its submit is sent until the service reports its generation finished (or the submit gives
+/// up), or one of the downloads allowed at once, held by its `Stage::Downloading`. Dropping it
+/// frees the place, so no path through the coordinator can forget to.
 #[derive(Debug)]
 struct Slot(Arc<AtomicUsize>);
 
@@ -284,7 +286,8 @@ pub struct Coordinator<'p> {
     ceiling: schedule::Ceiling,
     /// Generations in flight: slots held by submitting and running jobs.
     slots: Slots,
-    downloads_running: usize,
+    /// Downloads under way: one slot each, held by its `Stage::Downloading`.
+    downloads: Slots,
     /// POSTs in the air, kept apart: on the way out their answers are awaited (a dropped answer
     /// is a generation paid for and forgotten), while everything else is simply dropped.
     submits: JoinSet<Event>,
@@ -375,7 +378,7 @@ impl<'p> Coordinator<'p> {
             submits_paused_until: None,
             ceiling,
             slots: Slots::default(),
-            downloads_running: 0,
+            downloads: Slots::default(),
             submits: JoinSet::new(),
             lookups: JoinSet::new(),
             stopped: None,

@@ -39,7 +39,7 @@ impl Coordinator<'_> {
         match r.stage {
             Stage::PollAt(at) => self.due.push(Reverse((at, i))),
             Stage::Ready { .. } => self.fetches.push_back(i),
-            Stage::Polling | Stage::Downloading => {}
+            Stage::Polling | Stage::Downloading(_) => {}
         }
     }
 
@@ -66,7 +66,7 @@ impl Coordinator<'_> {
                 self.withdraw(i);
             }
         }
-        while self.downloads_running < self.config.downloads
+        while self.downloads.in_use() < self.config.downloads
             && let Some(i) = self.fetches.pop_front()
         {
             let Track::Remote(r) = &mut self.tracks[i] else {
@@ -77,8 +77,7 @@ impl Coordinator<'_> {
                 continue;
             };
             let (url, size) = (url.clone(), *size);
-            r.stage = Stage::Downloading;
-            self.downloads_running += 1;
+            r.stage = Stage::Downloading(self.downloads.take());
             let downloader = self.downloader.clone();
             let dest = self.out.join(&self.jobs[i].file);
             self.lookups.spawn(async move {
@@ -113,7 +112,7 @@ impl Coordinator<'_> {
     /// Drops due-poll entries that are stale; says whether a live one is due.
     fn poll_due(&mut self, now: Instant) -> bool {
         while let Some(&Reverse((at, i))) = self.due.peek() {
-            let live = matches!(&self.tracks[i], Track::Remote(r) if r.stage == Stage::PollAt(at));
+            let live = matches!(&self.tracks[i], Track::Remote(r) if matches!(r.stage, Stage::PollAt(t) if t == at));
             if live {
                 return at <= now;
             }
@@ -251,7 +250,7 @@ impl Coordinator<'_> {
         }
         // Room for the videos already paid for and not saved yet, as large as the largest seen,
         // besides the margin.
-        let unsaved = (self.slots.in_use() + self.fetches.len() + self.downloads_running) as u64;
+        let unsaved = (self.slots.in_use() + self.fetches.len() + self.downloads.in_use()) as u64;
         let margin = self
             .config
             .min_free

@@ -193,12 +193,8 @@ impl Coordinator<'_> {
     }
 
     /// Takes a job out of remote tracking, freeing its slot.
+    /// A download slot it held goes back with its track.
     pub(super) fn settle(&mut self, i: usize, outcome: Outcome) {
-        if let Track::Remote(r) = &self.tracks[i]
-            && r.stage == Stage::Downloading
-        {
-            self.downloads_running -= 1;
-        }
         if matches!(self.tracks[i], Track::Remote(_)) {
             self.remote -= 1;
         }
@@ -417,9 +413,8 @@ impl Coordinator<'_> {
 
     fn on_downloaded(&mut self, i: usize, result: Result<Downloaded, DownloadError>) {
         let job = &self.jobs[i];
-        self.downloads_running -= 1;
         let Track::Remote(r) = &mut self.tracks[i] else { return };
-        // Until decided below, it is back to waiting for a fresh URL.
+        // Until decided below, it is back to waiting for a fresh URL (its download slot freed).
         r.stage = Stage::PollAt(Instant::now());
         r.planned = false;
         if result.is_err() {
