@@ -179,7 +179,7 @@ impl Coordinator<'_> {
     /// The next queued job that `--max-credits` leaves room for, with its share of the cap held.
     /// A job that does not fit is left pending for this run, with the reason in its row (an
     /// unknown one sent again stays `unknown`); a cheaper one behind it may still fit.
-    fn next_affordable(&mut self) -> Option<(usize, crate::cost::Reservation)> {
+    pub(super) fn next_affordable(&mut self) -> Option<(usize, crate::cost::Reservation)> {
         if !self.disk_has_room() {
             return None;
         }

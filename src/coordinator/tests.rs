@@ -1,5 +1,5 @@
-//! Resume decisions, one per phase a crashed run can leave a job in. No server is needed: the
-//! coordinator is built, not run.
+//! Resume decisions, one per phase a crashed run can leave a job in, and the event handling called
+//! directly. No server is needed: the coordinator is built, not run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,4 +195,159 @@ fn every_kind_numbers_its_own_generations_for_the_early_probes() {
             0.625
         ]
     );
+}
+
+/// The event handling, called directly on a paused clock: what each worker's report does to the
+/// job's track, its slots, what is learned and what is recorded.
+mod events {
+    use super::*;
+    use crate::api::{GenerationStatus, Pending, Submission};
+    use crate::download::DownloadError;
+
+    /// A coordinator for nine prompts of one model, built (no server), adaptive polling.
+    fn built(dir: &std::path::Path) -> (plan::Plan, std::path::PathBuf) {
+        let path = dir.join("m.yaml");
+        std::fs::write(&path, MANIFEST).unwrap();
+        let plan = plan::plan(&manifest::load(&path).unwrap()).unwrap();
+        let out = dir.join("out");
+        RunState::open(&out, "test").unwrap().register(&plan.jobs).unwrap();
+        (plan, out)
+    }
+
+    fn adaptive() -> RunConfig {
+        RunConfig {
+            polling: Polling::Adaptive(polling::PollPolicy::scaled(Duration::from_secs(3))),
+            ..config(0, false)
+        }
+    }
+
+    /// Job `i` taken off the queue with a slot, its POST sent, and its generation `id` created.
+    fn submitted(c: &mut Coordinator, i: usize, id: &str) {
+        c.queue.retain(|&j| j != i);
+        c.tracks[i] = Track::Submitting {
+            retries: 0,
+            sent: true,
+            slot: c.slots.take(),
+            reservation: c.ledger.reserve(0.0),
+        };
+        c.handle(Event::Submitted {
+            job: i,
+            result: Ok(Submission {
+                generation_id: id.into(),
+                credits: None,
+            }),
+        });
+    }
+
+    fn polled(c: &mut Coordinator, i: usize, status: GenerationStatus) {
+        c.handle(Event::Polled {
+            job: i,
+            result: Ok(status),
+        });
+    }
+
+    fn running() -> GenerationStatus {
+        GenerationStatus::Pending(Pending::Known("generating".into()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finish_frees_its_slot_is_learned_from_its_span_and_waits_for_a_download() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plan, out) = built(dir.path());
+        let mut c = coordinator(&plan, &out, adaptive());
+        submitted(&mut c, 0, "g0");
+        assert_eq!(c.slots.in_use(), 1, "the generation holds its slot");
+        assert!(matches!(&c.tracks[0], Track::Remote(r) if matches!(r.stage, Stage::PollAt(_))));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        polled(&mut c, 0, running());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        polled(
+            &mut c,
+            0,
+            GenerationStatus::Completed {
+                url: "http://127.0.0.1:9/v.mp4".into(),
+                credits: Some(1000.0),
+                file_size: None,
+            },
+        );
+        assert_eq!(
+            c.slots.in_use(),
+            0,
+            "seen finished: its slot is free for the next submit"
+        );
+        assert!(matches!(&c.tracks[0], Track::Remote(r) if matches!(r.stage, Stage::Ready { .. })));
+        assert!(c.fetches.contains(&0), "waiting for a download slot");
+        // Finished between the poll at 2 s that saw it running and the one at 4 s.
+        let kind = polling::kind_of(&plan.jobs[0].model, plan.jobs[0].params());
+        let learned = c.render_times.median(&kind).unwrap();
+        assert!(
+            learned > Duration::from_secs(2) && learned <= Duration::from_secs(4),
+            "{learned:?}"
+        );
+        // Recorded (lazily, committed by the loop's next flush).
+        c.commit();
+        let record = &c.state.records().unwrap()[&plan.jobs[0].key];
+        assert_eq!(record.phase, Phase::Downloading);
+        assert_eq!(record.generation_id.as_deref(), Some("g0"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_download_gives_its_slot_back_and_asks_for_a_fresh_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plan, out) = built(dir.path());
+        let mut c = coordinator(&plan, &out, adaptive());
+        submitted(&mut c, 0, "g0");
+        polled(
+            &mut c,
+            0,
+            GenerationStatus::Completed {
+                url: "http://127.0.0.1:9/v.mp4".into(),
+                credits: None,
+                file_size: None,
+            },
+        );
+        // Taken by a download slot, as `start_work` does.
+        if let Track::Remote(r) = &mut c.tracks[0] {
+            r.stage = Stage::Downloading(c.downloads.take());
+        }
+        assert_eq!(c.downloads.in_use(), 1);
+        c.handle(Event::Downloaded {
+            job: 0,
+            result: Err(DownloadError::Transient("cut off".into())),
+        });
+        assert_eq!(c.downloads.in_use(), 0, "the slot went back with the stage");
+        let Track::Remote(r) = &c.tracks[0] else {
+            panic!("still followed")
+        };
+        assert!(matches!(r.stage, Stage::PollAt(_)), "a fresh link is polled for");
+        assert_eq!(r.download_tries, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn three_paid_failures_of_a_kind_hold_its_other_jobs_back_unpaid() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plan, out) = built(dir.path());
+        let mut c = coordinator(&plan, &out, adaptive());
+        for i in 0..3 {
+            submitted(&mut c, i, &format!("g{i}"));
+            tokio::time::advance(Duration::from_secs(1)).await;
+            polled(
+                &mut c,
+                i,
+                GenerationStatus::Failed {
+                    message: "the template cannot be rendered".into(),
+                },
+            );
+            assert!(matches!(c.tracks[i], Track::Settled(Outcome::Failed)));
+        }
+        assert_eq!(c.slots.in_use(), 0);
+        // Nothing more of that kind is taken: the six jobs left are pending, with the reason.
+        assert!(c.next_affordable().is_none());
+        assert!((3..9).all(|i| matches!(c.tracks[i], Track::Settled(Outcome::Left))));
+        c.commit();
+        let records = c.state.records().unwrap();
+        let note = records[&plan.jobs[5].key].error.clone().unwrap_or_default();
+        assert!(note.contains("--halt-kind 3"), "{note}");
+        assert_eq!(records[&plan.jobs[5].key].phase, Phase::Queued, "never submitted");
+    }
 }
