@@ -73,7 +73,7 @@ impl Coordinator<'_> {
     /// Gives the poll policy the request budget: the polls per generation that the rate leaves
     /// once the submits have theirs, from the flow of submits and finishes over the last typical
     /// render (5 s at least). Looked at every [`Flow::EVERY`]; a budget that moved little changes
-    /// nothing ([`polling::RenderTimes::set_budget`]), one that did times the waiting polls again.
+    /// nothing ([`super::polling::RenderTimes::set_budget`]), one that did times the waiting polls again.
     pub(super) fn rebudget(&mut self) {
         let now = Instant::now();
         if !matches!(self.config.polling, Polling::Adaptive(_)) || now < self.flow.next {
@@ -141,5 +141,30 @@ impl Flow {
         let submit_rate = (self.submits - submits) as f64 / span;
         let finish_rate = finished as f64 / span;
         Some(((Self::USABLE * rate - submit_rate) / finish_rate).max(1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_the_rate_left_by_the_submits_per_finish() {
+        let mut flow = Flow::default();
+        let start = Instant::now();
+        let window = Duration::from_secs(5);
+        assert_eq!(flow.budget(start, window, 40.0), None, "nothing measured yet");
+        // 10 s at 14 submits and 14 finishes a second, under a rate of 40: (40 − 14) / 14 polls.
+        (flow.submits, flow.finishes) = (140, 140);
+        let budget = flow.budget(start + Duration::from_secs(10), window, 40.0).unwrap();
+        assert!((budget - 26.0 / 14.0).abs() < 1e-9, "{budget}");
+        // Submits wanting the whole rate leave one poll per generation, never less.
+        (flow.submits, flow.finishes) = (140 + 400, 140 + 50);
+        let budget = flow.budget(start + Duration::from_secs(20), window, 40.0).unwrap();
+        assert_eq!(budget, 1.0);
+        // Too few finishes in the window to tell.
+        flow.submits += 10;
+        flow.finishes += 3;
+        assert_eq!(flow.budget(start + Duration::from_secs(26), window, 40.0), None);
     }
 }
