@@ -181,14 +181,8 @@ struct Remote {
     resumed: bool,
     /// Its place among the generations of its kind, for the early probes ([`polling::phase`]).
     phase: f64,
-    /// Its next poll is where the policy put it (not a back-off or a refetch): the first
-    /// durations learned may move it ([`Coordinator::retime_polls`]).
-    planned: bool,
-    /// Held until the service reports it finished: until then it counts against the ceiling.
-    slot: Option<Slot>,
+    /// Where it is: rendering (holding its slot), or fetched.
     stage: Stage,
-    /// The last status a poll reported, for the counts people see.
-    queued: bool,
     /// What it counts for against `--max-credits`.
     charge: Charge,
     poll_errors: u32,
@@ -197,18 +191,68 @@ struct Remote {
     fetching_since: Option<Instant>,
 }
 
-/// What a followed generation waits for, or is doing.
+/// Where a followed generation is, one value: each stage holds what is true of it (its slot while
+/// it renders, a download slot while its video is fetched, when it is polled next), so no flag can
+/// disagree with another.
 #[derive(Debug)]
 enum Stage {
-    /// Its next poll, at this time (an entry in the heap of due polls).
-    PollAt(Instant),
+    /// Rendering remotely. It holds its concurrency slot until the service reports it finished
+    /// (`None`: followed without one, its submit's slot given back by a stop); `queued` by the
+    /// last poll, else generating.
+    Rendering {
+        slot: Option<Slot>,
+        queued: bool,
+        next: Next,
+    },
+    /// Seen completed, its slot given back: its video is fetched.
+    Fetching(Fetch),
+}
+
+/// When a generation is polled next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Next {
+    /// At this time (an entry in the heap of due polls). `planned`: where the poll policy put it,
+    /// so the first durations learned or a new request budget may move it
+    /// ([`Coordinator::retime_polls`]); not a back-off, nor a poll for a fresh link.
+    PollAt { at: Instant, planned: bool },
     /// A poll is under way.
     Polling,
-    /// Completed: its video is at `url`, waiting for a download slot.
+}
+
+/// Where the fetch of a completed generation's video is.
+#[derive(Debug)]
+enum Fetch {
+    /// Its video is at `url`, waiting for a download slot.
     Ready { url: String, size: Option<u64> },
-    /// Its video is being fetched, on one of the `--downloads` slots (given back when the stage
-    /// changes, whichever way the fetch ends).
+    /// Being fetched, on one of the `--downloads` slots (given back when the stage changes,
+    /// whichever way the fetch ends).
     Downloading(#[allow(dead_code)] Slot),
+    /// Its link failed: the generation is polled again for a fresh one.
+    Relink(Next),
+}
+
+impl Stage {
+    /// A stage whose next step is a poll at `at` (`planned` by the policy), keeping what else it
+    /// holds: a rendering generation its slot, a fetched one its place as fetched.
+    fn poll_at(&mut self, at: Instant, planned: bool) {
+        match self {
+            Stage::Rendering { next, .. } => *next = Next::PollAt { at, planned },
+            Stage::Fetching(fetch) => *fetch = Fetch::Relink(Next::PollAt { at, planned }),
+        }
+    }
+
+    /// When it is polled next, if a poll is what it waits for.
+    fn next(&self) -> Option<Next> {
+        match self {
+            Stage::Rendering { next, .. } | Stage::Fetching(Fetch::Relink(next)) => Some(*next),
+            Stage::Fetching(_) => None,
+        }
+    }
+
+    /// Whether it holds a concurrency slot (renders, as far as anyone knows).
+    fn in_flight(&self) -> bool {
+        matches!(self, Stage::Rendering { slot: Some(_), .. })
+    }
 }
 
 /// One place of a pool: one of the generations allowed in flight, held by a job from the moment

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CancelLevel, Coordinator, Event, Outcome, Stage, Track, schedule};
+use super::{CancelLevel, Coordinator, Event, Fetch, Next, Outcome, Stage, Track, schedule};
 use crate::api::Turn;
 use crate::sinks::RunEvent;
 use crate::sinks::notice::Notice;
@@ -36,10 +36,10 @@ impl Coordinator<'_> {
     /// fetches. Called whenever a followed job's stage changes.
     pub(super) fn schedule(&mut self, i: usize) {
         let Track::Remote(r) = &self.tracks[i] else { return };
-        match r.stage {
-            Stage::PollAt(at) => self.due.push(Reverse((at, i))),
-            Stage::Ready { .. } => self.fetches.push_back(i),
-            Stage::Polling | Stage::Downloading(_) => {}
+        match (&r.stage, r.stage.next()) {
+            (_, Some(Next::PollAt { at, .. })) => self.due.push(Reverse((at, i))),
+            (Stage::Fetching(Fetch::Ready { .. }), _) => self.fetches.push_back(i),
+            _ => {}
         }
     }
 
@@ -73,11 +73,11 @@ impl Coordinator<'_> {
                 continue;
             };
             // A stale entry (not waiting for a download slot any more) is skipped as it is.
-            let Stage::Ready { url, size } = &r.stage else {
+            let Stage::Fetching(Fetch::Ready { url, size }) = &r.stage else {
                 continue;
             };
             let (url, size) = (url.clone(), *size);
-            r.stage = Stage::Downloading(self.downloads.take());
+            r.stage = Stage::Fetching(Fetch::Downloading(self.downloads.take()));
             let downloader = self.downloader.clone();
             let dest = self.out.join(&self.jobs[i].file);
             self.lookups.spawn(async move {
@@ -112,7 +112,8 @@ impl Coordinator<'_> {
     /// Drops due-poll entries that are stale; says whether a live one is due.
     fn poll_due(&mut self, now: Instant) -> bool {
         while let Some(&Reverse((at, i))) = self.due.peek() {
-            let live = matches!(&self.tracks[i], Track::Remote(r) if matches!(r.stage, Stage::PollAt(t) if t == at));
+            let live = matches!(&self.tracks[i],
+                Track::Remote(r) if matches!(r.stage.next(), Some(Next::PollAt { at: t, .. }) if t == at));
             if live {
                 return at <= now;
             }
@@ -161,7 +162,10 @@ impl Coordinator<'_> {
             schedule::Next::Poll => {
                 let Some(Reverse((_, i))) = self.due.pop() else { return };
                 let Track::Remote(r) = &mut self.tracks[i] else { return };
-                r.stage = Stage::Polling;
+                match &mut r.stage {
+                    Stage::Rendering { next, .. } | Stage::Fetching(Fetch::Relink(next)) => *next = Next::Polling,
+                    Stage::Fetching(_) => return,
+                }
                 let api = self.api.clone();
                 let id = r.generation_id.clone();
                 // Sent at once: what it depends on, the generation id, was committed in the turn

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::decide::{self, AfterDownload, AfterPoll, AfterSubmit};
 use super::halt::Verdict;
-use super::{CancelLevel, Coordinator, Event, Outcome, Remote, Stage, StopReason, Track};
+use super::{CancelLevel, Coordinator, Event, Fetch, Next, Outcome, Remote, Stage, StopReason, Track};
 use crate::api::{ApiError, GenerationStatus, Submission};
 use crate::cost::Charge;
 use crate::download::{DownloadError, Downloaded};
@@ -82,10 +82,14 @@ impl Coordinator<'_> {
                     last_pending: Some(now),
                     resumed: false,
                     phase,
-                    planned: true,
-                    slot,
-                    stage: Stage::PollAt(now + first_poll),
-                    queued: true,
+                    stage: Stage::Rendering {
+                        slot,
+                        queued: true,
+                        next: Next::PollAt {
+                            at: now + first_poll,
+                            planned: true,
+                        },
+                    },
                     charge,
                     poll_errors: 0,
                     download_tries: 0,
@@ -225,10 +229,11 @@ impl Coordinator<'_> {
         match decision {
             AfterPoll::Running { next, queued, odd } => {
                 r.poll_errors = 0;
-                r.queued = queued;
                 r.last_pending = Some(now);
-                r.stage = Stage::PollAt(now + next);
-                r.planned = true;
+                if let Stage::Rendering { queued: was, .. } = &mut r.stage {
+                    *was = queued;
+                }
+                r.stage.poll_at(now + next, true);
                 self.sinks.emit(RunEvent::Notice(&Notice::StillRunning { job }));
                 if let Some(word) = odd
                     && self.odd_statuses.insert(word.clone())
@@ -263,9 +268,9 @@ impl Coordinator<'_> {
                 if let Some(credits) = credits {
                     self.ledger.reported(&mut r.charge, credits);
                 }
-                // Its slot is free from now: the download does not hold one.
-                let was_in_flight = r.slot.take().is_some();
-                r.stage = Stage::Ready { url, size: file_size };
+                // Its slot is free from now (it goes with the stage): the download does not hold one.
+                let was_in_flight = r.stage.in_flight();
+                r.stage = Stage::Fetching(Fetch::Ready { url, size: file_size });
                 let id = r.generation_id.clone();
                 let render = was_in_flight.then(|| render_time(r, now)).flatten();
                 if was_in_flight {
@@ -304,12 +309,10 @@ impl Coordinator<'_> {
                         error: &error,
                     }));
                 }
-                r.stage = Stage::PollAt(now + delay);
-                r.planned = false;
+                r.stage.poll_at(now + delay, false);
             }
             AfterPoll::StopRun(reason) => {
-                r.stage = Stage::PollAt(now);
-                r.planned = false;
+                r.stage.poll_at(now, false);
                 self.stop(reason);
             }
         }
@@ -349,14 +352,15 @@ impl Coordinator<'_> {
         for i in 0..self.tracks.len() {
             let Track::Remote(r) = &self.tracks[i] else { continue };
             // A back-off after an error, or a fetch again, keeps its own time.
-            if !matches!(r.stage, Stage::PollAt(_)) || !r.planned || kind.is_some_and(|k| &*r.kind != k) {
+            let planned = matches!(r.stage.next(), Some(Next::PollAt { planned: true, .. }));
+            if !planned || kind.is_some_and(|k| &*r.kind != k) {
                 continue;
             }
             let age = now.duration_since(r.submitted.unwrap_or(r.since));
             let kind = r.kind.clone();
             let at = now + self.poll_wait(&kind, age, r.phase);
             if let Track::Remote(r) = &mut self.tracks[i] {
-                r.stage = Stage::PollAt(at);
+                r.stage.poll_at(at, true);
             }
             self.schedule(i);
         }
@@ -415,8 +419,10 @@ impl Coordinator<'_> {
         let job = &self.jobs[i];
         let Track::Remote(r) = &mut self.tracks[i] else { return };
         // Until decided below, it is back to waiting for a fresh URL (its download slot freed).
-        r.stage = Stage::PollAt(Instant::now());
-        r.planned = false;
+        r.stage = Stage::Fetching(Fetch::Relink(Next::PollAt {
+            at: Instant::now(),
+            planned: false,
+        }));
         if result.is_err() {
             r.download_tries += 1;
         }
@@ -453,7 +459,7 @@ impl Coordinator<'_> {
             (AfterDownload::Refetch { delay, warning }, _) => {
                 self.sinks
                     .emit(RunEvent::Notice(&Notice::Refetch { job, warning: &warning }));
-                r.stage = Stage::PollAt(Instant::now() + delay);
+                r.stage.poll_at(Instant::now() + delay, false);
             }
             (AfterDownload::StopRun { message, reason }, _) => {
                 self.download_failed(i, &generation_id, &message);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Coordinator, Outcome, Polling, Track};
+use super::{Coordinator, Outcome, Polling, Stage, Track};
 use crate::sinks::notice::Notice;
 use crate::sinks::{Progress, RunEvent};
 
@@ -46,9 +46,15 @@ impl Coordinator<'_> {
             match track {
                 Track::Queued | Track::Submitting { sent: false, .. } => p.waiting += 1,
                 Track::Submitting { sent: true, .. } => p.submitting += 1,
-                Track::Remote(r) if r.slot.is_some() && r.queued => p.queued += 1,
-                Track::Remote(r) if r.slot.is_some() => p.generating += 1,
-                Track::Remote(_) => p.downloading += 1,
+                Track::Remote(r) => match r.stage {
+                    Stage::Rendering {
+                        slot: Some(_),
+                        queued: true,
+                        ..
+                    } => p.queued += 1,
+                    Stage::Rendering { slot: Some(_), .. } => p.generating += 1,
+                    _ => p.downloading += 1,
+                },
                 Track::Settled(Outcome::Done) => p.done += 1,
                 Track::Settled(Outcome::Failed) => p.failed += 1,
                 Track::Settled(Outcome::Unknown) => p.unknown += 1,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Coordinator, Outcome, Remote, Stage, Track};
+use super::{Coordinator, Fetch, Next, Outcome, Remote, Stage, Track};
 use crate::cost::Charge;
 use crate::download::hash_file;
 use crate::plan::{Job, JobKey};
@@ -51,10 +51,21 @@ impl Coordinator<'_> {
                 resumed: true,
                 // Numbered below: only the generations followed take places among the probes.
                 phase: 0.0,
-                planned: false,
-                slot: in_flight.then(|| slots.take()),
-                stage: Stage::PollAt(now),
-                queued: false,
+                // Polled at once: an in-flight one holds its slot meanwhile.
+                stage: match in_flight {
+                    true => Stage::Rendering {
+                        slot: Some(slots.take()),
+                        queued: false,
+                        next: Next::PollAt {
+                            at: now,
+                            planned: false,
+                        },
+                    },
+                    false => Stage::Fetching(Fetch::Relink(Next::PollAt {
+                        at: now,
+                        planned: false,
+                    })),
+                },
                 charge,
                 poll_errors: 0,
                 download_tries: 0,

@@ -62,10 +62,10 @@ fn placed(c: &Coordinator, i: usize) -> Placed {
         Track::Remote(r) => {
             assert!(c.due.iter().any(|e| e.0.1 == i), "a followed job is due to be polled");
             assert!(
-                matches!(r.stage, Stage::PollAt(_)),
+                matches!(r.stage.next(), Some(Next::PollAt { .. })),
                 "a resumed generation is polled at once"
             );
-            Placed::Remote(r.slot.is_some())
+            Placed::Remote(r.stage.in_flight())
         }
         Track::Submitting { .. } => panic!("nothing is submitting before the run starts"),
     }
@@ -257,7 +257,7 @@ mod events {
         let mut c = coordinator(&plan, &out, adaptive());
         submitted(&mut c, 0, "g0");
         assert_eq!(c.slots.in_use(), 1, "the generation holds its slot");
-        assert!(matches!(&c.tracks[0], Track::Remote(r) if matches!(r.stage, Stage::PollAt(_))));
+        assert!(matches!(&c.tracks[0], Track::Remote(r) if r.stage.in_flight()));
         tokio::time::advance(Duration::from_secs(2)).await;
         polled(&mut c, 0, running());
         tokio::time::advance(Duration::from_secs(2)).await;
@@ -275,7 +275,7 @@ mod events {
             0,
             "seen finished: its slot is free for the next submit"
         );
-        assert!(matches!(&c.tracks[0], Track::Remote(r) if matches!(r.stage, Stage::Ready { .. })));
+        assert!(matches!(&c.tracks[0], Track::Remote(r) if matches!(r.stage, Stage::Fetching(Fetch::Ready { .. }))));
         assert!(c.fetches.contains(&0), "waiting for a download slot");
         // Finished between the poll at 2 s that saw it running and the one at 4 s.
         let kind = polling::kind_of(&plan.jobs[0].model, plan.jobs[0].params());
@@ -308,7 +308,7 @@ mod events {
         );
         // Taken by a download slot, as `start_work` does.
         if let Track::Remote(r) = &mut c.tracks[0] {
-            r.stage = Stage::Downloading(c.downloads.take());
+            r.stage = Stage::Fetching(Fetch::Downloading(c.downloads.take()));
         }
         assert_eq!(c.downloads.in_use(), 1);
         c.handle(Event::Downloaded {
@@ -319,7 +319,13 @@ mod events {
         let Track::Remote(r) = &c.tracks[0] else {
             panic!("still followed")
         };
-        assert!(matches!(r.stage, Stage::PollAt(_)), "a fresh link is polled for");
+        assert!(
+            matches!(
+                r.stage,
+                Stage::Fetching(Fetch::Relink(Next::PollAt { planned: false, .. }))
+            ),
+            "a fresh link is polled for, when the policy's plans do not move it"
+        );
         assert_eq!(r.download_tries, 1);
     }
 
