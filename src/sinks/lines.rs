@@ -94,15 +94,14 @@ impl Sink for Lines {
             // run (`--within-cap`) and in the summary, with what they would cost.
             RunEvent::Pending { reason, .. } if crate::selection::left_by_cap(reason) => {}
             RunEvent::Pending { job, reason } => tracing::warn!("{}: left pending: {reason}", job_name(job)),
-            RunEvent::Notice(n) => {
-                let text = n.text();
-                match n.level() {
-                    Level::Debug => tracing::debug!("{text}"),
-                    Level::Info => tracing::info!("{text}"),
-                    Level::Warn => tracing::warn!("{text}"),
-                    Level::Error => tracing::error!("{text}"),
-                }
-            }
+            // Worded only when the level is on: a poll that finds a generation running is a
+            // debug notice, thousands a minute.
+            RunEvent::Notice(n) => match n.level() {
+                Level::Debug => tracing::debug!("{}", n.text()),
+                Level::Info => tracing::info!("{}", n.text()),
+                Level::Warn => tracing::warn!("{}", n.text()),
+                Level::Error => tracing::error!("{}", n.text()),
+            },
             RunEvent::Halted {
                 kind: Some(kind),
                 failed,
