@@ -188,19 +188,10 @@ impl Coordinator<'_> {
             return None;
         }
         while let Some(i) = self.queue.pop_front() {
-            let job = &self.jobs[i];
-            let kind = super::halt::kind_of(job);
-            if self.failures.stopped(&kind) && !self.unknown_earlier.contains(&i) {
-                let why = format!(
-                    "not submitted: {} generations of `{kind}` failed in this run and none completed \
-                     (--halt-kind {}); look at the failures, then rerun (`--halt-kind 0` never stops a kind)",
-                    self.config.halt.kind_failures, self.config.halt.kind_failures
-                );
-                self.record(|s| s.note_left(&job.key, &why));
-                self.tracks[i] = Track::Settled(Outcome::Left);
-                self.sinks.emit(RunEvent::Pending { job, reason: &why });
+            if self.held_back(i) {
                 continue;
             }
+            let job = &self.jobs[i];
             if let Some((_, _, why)) = self
                 .refused_files
                 .iter()
@@ -240,6 +231,33 @@ impl Coordinator<'_> {
             self.sinks.emit(RunEvent::Pending { job, reason: &why });
         }
         None
+    }
+
+    /// Whether job `i` is of a kind whose submits stopped (`--halt-kind`): then it is not sent.
+    /// It is left pending with the reason in its row; one whose earlier submit is unknown stays
+    /// `unknown` (its earlier submit may have made a generation). Its slot and share of the cap go
+    /// back with its track.
+    pub(super) fn held_back(&mut self, i: usize) -> bool {
+        let job = &self.jobs[i];
+        let kind = super::halt::kind_of(job);
+        if !self.failures.stopped(&kind) {
+            return false;
+        }
+        let why = format!(
+            "not submitted: {} generations of `{kind}` failed in this run with none completed \
+             (--halt-kind {}); look at the failures, then rerun (`--halt-kind 0` never stops a kind)",
+            self.config.halt.kind_failures, self.config.halt.kind_failures
+        );
+        if self.unknown_earlier.contains(&i) {
+            self.tracks[i] = Track::Settled(Outcome::Unknown);
+            let error = format!("not submitted again: {why}; its earlier submit is still `unknown`");
+            self.sinks.emit(RunEvent::Unknown { job, error: &error });
+        } else {
+            self.record(|s| s.note_left(&job.key, &why));
+            self.tracks[i] = Track::Settled(Outcome::Left);
+            self.sinks.emit(RunEvent::Pending { job, reason: &why });
+        }
+        true
     }
 
     /// Whether the disks holding the output folder and its videos can take one more video: a
@@ -305,6 +323,10 @@ impl Coordinator<'_> {
     pub(super) fn send_submit(&mut self, i: usize, paced: crate::api::Paced) {
         let job = &self.jobs[i];
         if !matches!(self.tracks[i], Track::Submitting { sent: false, .. }) {
+            return;
+        }
+        // Its kind may have stopped while it waited (a retry's back-off, the pacer).
+        if self.held_back(i) {
             return;
         }
         if self.shutdown.level() >= CancelLevel::Drain || !self.record(|s| s.mark_submitting(&job.key)) {

@@ -233,7 +233,9 @@ impl Coordinator<'_> {
                 if let Stage::Rendering { queued: was, .. } = &mut r.stage {
                     *was = queued;
                 }
-                r.stage.poll_at(now + next, true);
+                // A poll for a fresh link keeps its own time: only a render's polls are planned.
+                let planned = matches!(r.stage, Stage::Rendering { .. });
+                r.stage.poll_at(now + next, planned);
                 self.sinks.emit(RunEvent::Notice(&Notice::StillRunning { job }));
                 if let Some(word) = odd
                     && self.odd_statuses.insert(word.clone())
@@ -394,7 +396,10 @@ impl Coordinator<'_> {
             }
         }
         let attempts = self.state.attempts(&job.key).unwrap_or(u32::MAX);
-        let resubmitting = attempts <= self.config.paid_retries && !self.failures.stopped(&kind);
+        // Not when its kind, or the run's paying, has just stopped.
+        let resubmitting = attempts <= self.config.paid_retries
+            && !self.failures.stopped(&kind)
+            && self.shutdown.level() == CancelLevel::Running;
         let error = if resubmitting {
             format!(
                 "generation {id} failed: {message} (paid retry {attempts} of {})",

@@ -83,6 +83,8 @@ impl Failures {
         *failed += 1;
         let failed_here = *failed;
         let stop_kind = halt.kind_failures > 0 && *completed == 0 && failed_here >= halt.kind_failures;
+        // Recorded whatever else is said: a stopped run's kind stays stopped, said once.
+        let kind_now_stopped = stop_kind && self.stopped.insert(kind.to_string());
         self.failed += 1;
         self.finished += 1;
         if !self.run_stopped
@@ -96,7 +98,7 @@ impl Failures {
                 finished: self.finished,
             };
         }
-        if stop_kind && self.stopped.insert(kind.to_string()) {
+        if kind_now_stopped {
             return Verdict::StopKind { failed: failed_here };
         }
         Verdict::Go

@@ -22,11 +22,34 @@ impl Coordinator<'_> {
     /// [`LAZY_COMMIT`] instead, together with the ones after it.
     /// Says whether POSTs were sent.
     pub(super) fn flush(&mut self) -> bool {
+        self.hold_back_posts();
         let waited = self.lazy_since.is_some_and(|t| t.elapsed() >= LAZY_COMMIT);
         if !self.urgent && self.outbox.is_empty() && !waited {
             return false;
         }
         self.commit()
+    }
+
+    /// POSTs decided earlier in this turn of the loop, before a failure stopped their kind or the
+    /// run's paying (`--halt-kind`, `--halt-run`, a full disk), are not sent: their `submitting`
+    /// records are undone in the same batch, so nothing is paid and nothing is left `unknown`.
+    fn hold_back_posts(&mut self) {
+        let paying_stopped = matches!(self.stopped, Some(StopReason::Failing(_) | StopReason::DiskFull(_)));
+        let outbox = std::mem::take(&mut self.outbox);
+        for (i, post) in outbox {
+            let job = &self.jobs[i];
+            if !paying_stopped && !self.failures.stopped(&super::halt::kind_of(job)) {
+                self.outbox.push((i, post));
+                continue;
+            }
+            drop(post);
+            let was_unknown = self.unknown_earlier.contains(&i);
+            self.record(|s| s.unsend(&job.key, was_unknown));
+            self.flow.submits = self.flow.submits.saturating_sub(1);
+            if !self.held_back(i) {
+                self.withdraw(i);
+            }
+        }
     }
 
     /// Commits the open batch, then sends the POSTs that waited for it (says whether there were

@@ -334,6 +334,26 @@ mod events {
         let dir = tempfile::tempdir().unwrap();
         let (plan, out) = built(dir.path());
         let mut c = coordinator(&plan, &out, adaptive());
+        // Job 8's POST was decided in the turn that sees the third failure: recorded
+        // `submitting`, waiting in the outbox for the commit.
+        c.queue.retain(|&j| j != 8);
+        c.tracks[8] = Track::Submitting {
+            retries: 0,
+            sent: true,
+            slot: c.slots.take(),
+            reservation: c.ledger.reserve(0.0),
+        };
+        let key = plan.jobs[8].key.clone();
+        assert!(c.record(|s| s.mark_submitting(&key)));
+        c.outbox.push((
+            8,
+            Box::pin(async {
+                Event::Submitted {
+                    job: 8,
+                    result: Err(crate::api::ApiError::Connect("never sent".into())),
+                }
+            }),
+        ));
         for i in 0..3 {
             submitted(&mut c, i, &format!("g{i}"));
             tokio::time::advance(Duration::from_secs(1)).await;
@@ -346,11 +366,15 @@ mod events {
             );
             assert!(matches!(c.tracks[i], Track::Settled(Outcome::Failed)));
         }
+        // The POST decided before the stop is not sent: undone in the same commit, its slot back.
+        assert!(!c.flush() && c.outbox.is_empty() && c.submits.is_empty());
         assert_eq!(c.slots.in_use(), 0);
-        // Nothing more of that kind is taken: the six jobs left are pending, with the reason.
+        // Nothing more of that kind is taken: the jobs left are pending, with the reason.
         assert!(c.next_affordable().is_none());
         assert!((3..9).all(|i| matches!(c.tracks[i], Track::Settled(Outcome::Left))));
         c.commit();
+        let held = &c.state.records().unwrap()[&plan.jobs[8].key];
+        assert_eq!(held.phase, Phase::Queued, "never sent, so never `submitting`");
         let records = c.state.records().unwrap();
         let note = records[&plan.jobs[5].key].error.clone().unwrap_or_default();
         assert!(note.contains("--halt-kind 3"), "{note}");
