@@ -31,6 +31,11 @@ pub struct Paced(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
 /// 10,072 connections for 10,000 submits (85 with this cap). 64 requests of a few hundred
 /// milliseconds each still carry hundreds a second.
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// Of the [`MAX_CONNECTIONS`], the most that polls may hold: the rest are kept for submits, whose
+/// idle slots cost more than a poll's wait (the permits are handed out first come, first served,
+/// so without this a submit would queue behind every poll once connections run short).
+const MOST_POLL_CONNECTIONS: usize = MAX_CONNECTIONS - 8;
 use rate::{Lane, RateLimit};
 
 /// The path the client appends to the base URL.
@@ -95,6 +100,8 @@ pub struct ApiClient {
     requests: AtomicU64,
     /// One permit per request under way ([`MAX_CONNECTIONS`]).
     connections: Arc<tokio::sync::Semaphore>,
+    /// One more per poll under way ([`MOST_POLL_CONNECTIONS`]), taken before its connection.
+    poll_connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl ApiClient {
@@ -128,6 +135,7 @@ impl ApiClient {
             limits,
             requests: AtomicU64::new(0),
             connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            poll_connections: Arc::new(tokio::sync::Semaphore::new(MOST_POLL_CONNECTIONS)),
         }))
     }
 
@@ -162,12 +170,7 @@ impl ApiClient {
 
     /// One of the [`MAX_CONNECTIONS`], waited for when all are in use.
     async fn connection(&self) -> tokio::sync::OwnedSemaphorePermit {
-        // The semaphore is never closed.
-        self.connections
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the connection semaphore is never closed")
+        acquire(&self.connections).await
     }
 
     /// Sends a request that has been paced.
@@ -248,12 +251,22 @@ impl ApiClient {
             .timeout(self.limits.poll)
             .query(&[("generation_id", generation_id)]);
         self.rate.pace(turn, Lane::Poll).await;
+        // The poll's share first, then a connection: a poll never waits holding one.
+        let _share = acquire(&self.poll_connections).await;
         let _connection = self.connection().await;
         let (_, headers, text) = self.send(request).await?;
         let json: Value = serde_json::from_str(&text)
             .map_err(|_| ApiError::BadAnswer(format!("not JSON: {}", truncate(&text, 200))))?;
         Ok(read_status(&json, &headers))
     }
+}
+
+/// A permit of `pool`, waited for when none is free.
+async fn acquire(pool: &Arc<tokio::sync::Semaphore>) -> tokio::sync::OwnedSemaphorePermit {
+    pool.clone()
+        .acquire_owned()
+        .await
+        .expect("the connection semaphores are never closed")
 }
 
 /// The shared HTTP settings of the API client and the downloader. TLS is rustls with the ring

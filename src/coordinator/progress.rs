@@ -88,7 +88,10 @@ impl Coordinator<'_> {
         self.flow.next = now + Flow::EVERY;
         let window = self.render_times.typical().unwrap_or_default().max(Flow::WINDOW);
         let rate = self.api.rate();
-        let budget = self.flow.budget(now, window, rate);
+        // While too few finishes fall in the window to tell (a lull between bursts), the budget
+        // measured last stands: lifting it would re-plan every kind unbudgeted just as the next
+        // burst arrives.
+        let budget = self.flow.budget(now, window, rate).or(self.render_times.budget());
         if self.render_times.set_budget(budget) {
             let plans = format!("{:?}", self.render_times.plans());
             self.sinks.emit(RunEvent::Notice(&Notice::Budget {
