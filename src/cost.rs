@@ -352,24 +352,8 @@ mod tests {
     fn unknown_submits_sent_again_keep_counting() {
         use crate::plan::JobKey;
         let record = |phase, unknown_submits| JobRecord {
-            key: JobKey("k".into()),
-            phase,
-            generation_id: None,
-            attempts: 0,
-            credits: None,
-            file: String::new(),
-            bytes: None,
-            sha256: None,
-            error: None,
-            failure: None,
-            submitted_at: None,
-            finished_at: None,
-            uncharged: 0,
-            model: "magic/text-to-video".into(),
-            template: None,
-            input: String::new(),
-            current_charged: false,
             unknown_submits,
+            ..JobRecord::blank(JobKey("k".into()), phase)
         };
         let prices = Prices::default();
         // Unknown now; sent again and unknown again (one earlier unknown); queued again after one.

@@ -27,26 +27,7 @@ fn grid() -> (tempfile::TempDir, Plan) {
 }
 
 fn record(key: &JobKey, phase: Phase) -> JobRecord {
-    JobRecord {
-        key: key.clone(),
-        phase,
-        generation_id: None,
-        attempts: 0,
-        credits: None,
-        file: String::new(),
-        bytes: None,
-        sha256: None,
-        error: None,
-        failure: None,
-        submitted_at: None,
-        finished_at: None,
-        uncharged: 0,
-        model: "magic/text-to-video".into(),
-        template: None,
-        input: String::new(),
-        current_charged: false,
-        unknown_submits: 0,
-    }
+    JobRecord::blank(key.clone(), phase)
 }
 
 const PRICE: f64 = 1_050_000.0;

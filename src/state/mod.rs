@@ -174,6 +174,33 @@ pub struct JobRecord {
     pub unknown_submits: u32,
 }
 
+#[cfg(test)]
+impl JobRecord {
+    /// A record of `key` at `phase` with nothing else known: for tests, which set what they need.
+    pub(crate) fn blank(key: JobKey, phase: Phase) -> JobRecord {
+        JobRecord {
+            key,
+            phase,
+            generation_id: None,
+            attempts: 0,
+            credits: None,
+            file: String::new(),
+            bytes: None,
+            sha256: None,
+            error: None,
+            failure: None,
+            submitted_at: None,
+            finished_at: None,
+            uncharged: 0,
+            model: "magic/text-to-video".into(),
+            template: None,
+            input: String::new(),
+            current_charged: false,
+            unknown_submits: 0,
+        }
+    }
+}
+
 /// What an earlier run's `results.csv` says a job paid, carried over by `--adopt`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Paid {
