@@ -238,6 +238,9 @@ impl Coordinator<'_> {
     /// `unknown` (its earlier submit may have made a generation). Its slot and share of the cap go
     /// back with its track.
     pub(super) fn held_back(&mut self, i: usize) -> bool {
+        if !self.failures.any_stopped() {
+            return false;
+        }
         let job = &self.jobs[i];
         let kind = super::halt::kind_of(job);
         if !self.failures.stopped(&kind) {

@@ -104,6 +104,12 @@ impl Failures {
         Verdict::Go
     }
 
+    /// Whether any kind is held back: the question the submit path asks first, so that it names
+    /// a job's kind (a string made per job) only when one is.
+    pub fn any_stopped(&self) -> bool {
+        !self.stopped.is_empty()
+    }
+
     /// Whether jobs of `kind` are held back.
     pub fn stopped(&self, kind: &str) -> bool {
         self.stopped.contains(kind)
