@@ -35,6 +35,9 @@ impl Coordinator<'_> {
     /// records are undone in the same batch, so nothing is paid and nothing is left `unknown`.
     fn hold_back_posts(&mut self) {
         let paying_stopped = matches!(self.stopped, Some(StopReason::Failing(_) | StopReason::DiskFull(_)));
+        if !paying_stopped && !self.failures.any_stopped() {
+            return;
+        }
         let outbox = std::mem::take(&mut self.outbox);
         for (i, post) in outbox {
             let job = &self.jobs[i];
