@@ -237,39 +237,17 @@ pub fn write_text(
                 writeln!(out, "    {:<13} {:<17} {}{error}", j.job_id, j.status.as_str(), j.file)?;
             }
         } else {
-            let running: Vec<&JobRow> = f.jobs.iter().filter(|j| j.status == JobStatus::Running).collect();
-            if !running.is_empty() {
-                writeln!(out, "  still running remotely ({}):", running.len())?;
-                for j in running.iter().take(LISTED) {
-                    writeln!(
-                        out,
-                        "    {} {} generation {}",
-                        j.job_id,
-                        crate::plan::file_label(&j.file),
-                        j.generation_id.as_deref().unwrap_or("-")
-                    )?;
-                }
-            }
-            let failed: Vec<&JobRow> = f.jobs.iter().filter(|j| j.status == JobStatus::Failed).collect();
-            if !failed.is_empty() {
-                writeln!(out, "  failed ({}):", failed.len())?;
-                for j in failed.iter().take(LISTED) {
-                    writeln!(
-                        out,
-                        "    {} {}: {}",
-                        j.job_id,
-                        crate::plan::file_label(&j.file),
-                        j.error.as_deref().unwrap_or("no reason recorded")
-                    )?;
-                }
-                if failed.len() > LISTED {
-                    writeln!(
-                        out,
-                        "    … and {} more (`--jobs` lists every job)",
-                        failed.len() - LISTED
-                    )?;
-                }
-            }
+            let generation = |j: &JobRow| format!(" generation {}", j.generation_id.as_deref().unwrap_or("-"));
+            let reason = |j: &JobRow| format!(": {}", j.error.as_deref().unwrap_or("no reason recorded"));
+            listed(
+                out,
+                &f.jobs,
+                JobStatus::Running,
+                "still running remotely",
+                generation,
+                false,
+            )?;
+            listed(out, &f.jobs, JobStatus::Failed, "failed", reason, true)?;
         }
         totals = totals.plus(f.counts);
         credits += f.credits;
@@ -284,6 +262,36 @@ pub fn write_text(
         )?;
     }
     out.flush()
+}
+
+/// The jobs of `status` under `title`, at most [`LISTED`] of them, each as its id and its file
+/// followed by `detail`; with `more`, how many were left out.
+fn listed(
+    out: &mut impl Write,
+    jobs: &[JobRow],
+    status: JobStatus,
+    title: &str,
+    detail: impl Fn(&JobRow) -> String,
+    more: bool,
+) -> std::io::Result<()> {
+    let rows: Vec<&JobRow> = jobs.iter().filter(|j| j.status == status).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "  {title} ({}):", rows.len())?;
+    for j in rows.iter().take(LISTED) {
+        writeln!(
+            out,
+            "    {} {}{}",
+            j.job_id,
+            crate::plan::file_label(&j.file),
+            detail(j)
+        )?;
+    }
+    if more && rows.len() > LISTED {
+        writeln!(out, "    … and {} more (`--jobs` lists every job)", rows.len() - LISTED)?;
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
