@@ -528,6 +528,24 @@ fn greedy(durations: &[Duration], slots: usize, spacing: Duration) -> Duration {
     end
 }
 
+/// `vidbatch run MANIFEST --out out --concurrency C --rate R`, the arguments every measured run
+/// starts from.
+fn run_args(manifest: &Path, concurrency: usize, rate: f64) -> Vec<String> {
+    let manifest = manifest.to_str().unwrap();
+    [
+        "run",
+        manifest,
+        "--out",
+        "out",
+        "--concurrency",
+        &concurrency.to_string(),
+        "--rate",
+        &rate.to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// A YAML manifest of `n` text-to-video jobs, one prompt each.
 fn manifest(dir: &Path, n: usize) -> PathBuf {
     let mut yaml = String::from("name: bench\njobs:\n");
@@ -693,16 +711,7 @@ impl Bench {
         let dir = tempfile::tempdir().unwrap();
         let manifest = manifest(dir.path(), jobs);
         let sim = self.start_sim(config);
-        let mut args: Vec<String> = vec![
-            "run".into(),
-            manifest.to_str().unwrap().into(),
-            "--out".into(),
-            "out".into(),
-            "--concurrency".into(),
-            concurrency.to_string(),
-            "--rate".into(),
-            rate.to_string(),
-        ];
+        let mut args = run_args(&manifest, concurrency, rate);
         args.extend_from_slice(extra);
         eprintln!("  {label}: vidbatch {}", args[2..].join(" "));
         let run = run_child(self.vidbatch(&sim, dir.path(), &args), self.args.timeout);
@@ -882,16 +891,7 @@ impl Bench {
         let dir = tempfile::tempdir().unwrap();
         let manifest = manifest(dir.path(), n);
         let sim = self.start_sim(config);
-        let mut args: Vec<String> = vec![
-            "run".into(),
-            manifest.to_str().unwrap().into(),
-            "--out".into(),
-            "out".into(),
-            "--concurrency".into(),
-            n.to_string(),
-            "--rate".into(),
-            "40".into(),
-        ];
+        let mut args = run_args(&manifest, n, 40.0);
         args.extend(extra);
         let mut first = self.vidbatch(&sim, dir.path(), &args);
         let mut child = first
