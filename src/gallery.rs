@@ -74,9 +74,9 @@ fn recorded_campaign(out: &Path) -> Option<String> {
     state.campaign().ok().flatten().filter(|name| !name.is_empty())
 }
 
-/// After a run of the campaign `campaign` (the manifest's name): keeps copies of the local
-/// inputs for the page, then writes it. Returns its path.
-pub fn write_after_run(out: &Path, campaign: &str, jobs: &[Job]) -> Result<PathBuf, ReportError> {
+/// After a run: keeps copies of the local inputs of `jobs` for the page (see [`INPUTS_DIR`]).
+/// Apart from [`write_after_run`], so that the run can let its plan go before the page is drawn.
+pub fn keep_inputs_of(out: &Path, jobs: &[Job]) {
     // Another name of a job's input (an alias) has the same content, so the job's file is its
     // picture too.
     let inputs = jobs
@@ -91,6 +91,11 @@ pub fn write_after_run(out: &Path, campaign: &str, jobs: &[Job]) -> Result<PathB
         // The page is still worth having without the pictures of the inputs.
         tracing::warn!("cannot copy the inputs to `{}`: {e}", out.join(INPUTS_DIR).display());
     }
+}
+
+/// After a run of the campaign `campaign` (the manifest's name), whose inputs
+/// [`keep_inputs_of`] copied: writes the page. Returns its path.
+pub fn write_after_run(out: &Path, campaign: &str) -> Result<PathBuf, ReportError> {
     write_page(out, Some(campaign).filter(|c| !c.is_empty()))
 }
 

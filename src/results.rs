@@ -9,11 +9,10 @@
 //! - [`jsonl`], `xlsx`: a row as a JSON line, as a worksheet row.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::Path;
 
-use crate::plan::{Alias, Job, JobKey, Plan};
-use crate::state::{Failure, JobRecord, Phase};
+use crate::plan::{Alias, Job, Plan};
+use crate::state::{Failure, JobRecord, Phase, Records, StateError};
 
 mod files;
 pub mod jsonl;
@@ -21,6 +20,14 @@ mod row;
 mod xlsx;
 
 pub use files::{BOM, CSV, JSONL, WriteError, XLSX};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("cannot read the results from the run state")]
+    State(#[from] StateError),
+}
 pub use row::{COLUMNS, ReadError, ResultRow, Status, parse as parse_rows, read as read_rows};
 
 impl Status {
@@ -62,28 +69,25 @@ impl Summary {
 /// the counts: `results.csv`, `results.jsonl` and, for a workbook manifest, `results.xlsx`; one
 /// row per job, then one per alias of it (another name of the same content). An alias's copy of
 /// its job's video is made here, as soon as the job is completed: this runs during the run, at
-/// its end and on every rerun, so a copy that went missing is made again.
-pub fn write(out: &Path, plan: &Plan, records: &HashMap<JobKey, JobRecord>) -> Result<Summary, WriteError> {
+/// its end and on every rerun, so a copy that went missing is made again. Each job's record is
+/// looked up as its row is written: the state's rows are never all held at once.
+pub fn write(out: &Path, plan: &Plan, records: &impl Records) -> Result<Summary, ResultsError> {
     write_as(out, plan, records, plan.dialect.workbook)
 }
 
 /// [`write`] while the run goes on: the workbook is left for the end, as it is rebuilt whole in
 /// memory (a quarter of a second at 10,000 rows, time the run's loop would wait) and people
 /// open it after the run.
-pub fn refresh(out: &Path, plan: &Plan, records: &HashMap<JobKey, JobRecord>) -> Result<Summary, WriteError> {
+pub fn refresh(out: &Path, plan: &Plan, records: &impl Records) -> Result<Summary, ResultsError> {
     write_as(out, plan, records, false)
 }
 
-fn write_as(
-    out: &Path,
-    plan: &Plan,
-    records: &HashMap<JobKey, JobRecord>,
-    workbook: bool,
-) -> Result<Summary, WriteError> {
+fn write_as(out: &Path, plan: &Plan, records: &impl Records, workbook: bool) -> Result<Summary, ResultsError> {
     let mut files = files::Files::create(out, plan, workbook)?;
     let mut summary = Summary::default();
     for job in &plan.jobs {
-        let record = records.get(&job.key);
+        let record = records.record(&job.key)?;
+        let record = record.as_deref();
         let row = job_row(job, record, &plan.columns);
         let status_of_job = row.status;
         // Paid once: the credits are on the job's row only, so that summing the column is right.
@@ -292,7 +296,10 @@ pub fn original(cell: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::plan::JobKey;
 
     #[test]
     fn cells_a_spreadsheet_would_run_are_neutralised_and_can_be_read_back() {
@@ -356,7 +363,7 @@ mod tests {
             },
             ..Plan::default()
         };
-        assert!(write(dir.path(), &plan, &HashMap::new()).is_err());
+        assert!(write(dir.path(), &plan, &HashMap::<JobKey, JobRecord>::new()).is_err());
         let left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -236,8 +236,8 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let (state, report, mut sinks) = coordinator.run().await;
     drop(simulator);
 
-    let records = state.records()?;
-    let totals = results::write(&out, &plan, &records).map_err(|e| aborted(error_chain(&e)))?;
+    // Rows are written as each job's record is read: 10,000 of them are never held at once.
+    let totals = results::write(&out, &plan, &state).map_err(|e| aborted(error_chain(&e)))?;
 
     let outcome = RunOutcome::of(report.stopped.clone(), totals.completed, totals.total());
     let stopped = outcome.stopped();
@@ -260,47 +260,49 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         selection::restore(&mut plan.jobs, order);
         failed_before = failed_before.into_iter().map(|i| order[i]).collect();
         // Written in the order the jobs were taken: again, in the manifest's.
-        results::write(&out, &plan, &records).map_err(|e| aborted(error_chain(&e)))?;
+        results::write(&out, &plan, &state).map_err(|e| aborted(error_chain(&e)))?;
     }
-    let cap_left = selection::cap_left(&plan.jobs, &records, &prices, options.max_credits);
+    // Only a capped run asks which jobs its cap left, and what the folder has committed.
+    let cap_left = match options.max_credits {
+        Some(_) => selection::cap_left(&plan.jobs, &state.records()?, &prices, options.max_credits),
+        None => None,
+    };
 
-    let summary = (view.format == LogFormat::Text && !view.quiet).then(|| {
-        sinks::summary::Summary {
-            jobs: plan
-                .jobs
-                .iter()
-                .enumerate()
-                .map(|(i, job)| {
-                    let record = records.get(&job.key);
-                    sinks::summary::JobLine {
-                        job_id: job.key.short().to_string(),
-                        model: job.model.clone(),
-                        name: job.label().to_string(),
-                        status: results::Status::of(record),
-                        error: record.and_then(|r| r.error.clone()),
-                        earlier: failed_before.contains(&i),
-                        paid_failure: record.and_then(|r| r.failure) == Some(vidbatch::state::Failure::Generation),
-                        attempts: record.map_or(0, |r| r.attempts),
-                    }
-                })
-                // An input's other name whose copy failed fails its own row: said like a job.
-                .chain(totals.alias_failures.iter().map(|(id, input, why)| {
-                    sinks::summary::JobLine {
-                        job_id: id.clone(),
-                        model: plan
-                            .jobs
-                            .iter()
-                            .find(|j| j.key.short() == id)
-                            .map_or_else(String::new, |j| j.model.clone()),
-                        name: input.clone(),
-                        status: results::Status::Failed,
-                        error: Some(why.clone()),
-                        earlier: false,
-                        paid_failure: false,
-                        attempts: 0,
-                    }
-                }))
-                .collect(),
+    let summary = if view.format == LogFormat::Text && !view.quiet {
+        let mut jobs = Vec::with_capacity(plan.jobs.len() + totals.alias_failures.len());
+        for (i, job) in plan.jobs.iter().enumerate() {
+            let record = state.record(&job.key)?;
+            let record = record.as_ref();
+            jobs.push(sinks::summary::JobLine {
+                job_id: job.key.short().to_string(),
+                model: job.model.clone(),
+                name: job.label().to_string(),
+                status: results::Status::of(record),
+                error: record.and_then(|r| r.error.clone()),
+                earlier: failed_before.contains(&i),
+                paid_failure: record.and_then(|r| r.failure) == Some(vidbatch::state::Failure::Generation),
+                attempts: record.map_or(0, |r| r.attempts),
+            });
+        }
+        // An input's other name whose copy failed fails its own row: said like a job.
+        jobs.extend(totals.alias_failures.iter().map(|(id, input, why)| {
+            sinks::summary::JobLine {
+                job_id: id.clone(),
+                model: plan
+                    .jobs
+                    .iter()
+                    .find(|j| j.key.short() == id)
+                    .map_or_else(String::new, |j| j.model.clone()),
+                name: input.clone(),
+                status: results::Status::Failed,
+                error: Some(why.clone()),
+                earlier: false,
+                paid_failure: false,
+                attempts: 0,
+            }
+        }));
+        Some(sinks::summary::Summary {
+            jobs,
             credits_now: report.credits_now,
             // The whole run's estimate: the credits line says which part of it was not spent, and
             // how many of the jobs not submitted the cap left.
@@ -317,11 +319,18 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
             command: std::env::args().collect(),
             stopped,
             heard: tally.heard(),
-        }
-    });
-    drop(records);
+        })
+    } else {
+        None
+    };
+    // The state's connection and the plan are let go before the page is drawn: at 10,000 jobs
+    // the plan alone was a quarter of the run's peak memory.
+    drop(state);
+    vidbatch::gallery::keep_inputs_of(&out, &plan.jobs);
+    let campaign = std::mem::take(&mut plan.name);
+    drop(plan);
     // The page is for people to look at: failing to write it does not fail the run.
-    let page = match vidbatch::gallery::write_after_run(&out, &plan.name, &plan.jobs) {
+    let page = match vidbatch::gallery::write_after_run(&out, &campaign) {
         Ok(page) => Some(page),
         Err(e) => {
             tracing::warn!("no report: {}", error_chain(&e));

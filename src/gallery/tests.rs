@@ -520,6 +520,6 @@ fn the_page_is_titled_with_the_campaign_the_run_recorded() {
     write(dir.path()).unwrap();
     assert_eq!(title(dir.path()), "spring-sale · 0 videos · 1 failed — vidbatch report");
     // After a run: the name it was given.
-    write_after_run(dir.path(), "summer", &[]).unwrap();
+    write_after_run(dir.path(), "summer").unwrap();
     assert_eq!(title(dir.path()), "summer · 0 videos · 1 failed — vidbatch report");
 }

@@ -38,8 +38,7 @@ impl<'a> ResultsFile<'a> {
             self.reader = Some(StateReader::open(&self.out).map_err(|e| crate::api::error_chain(&e))?);
         }
         let reader = self.reader.as_ref().expect("opened above");
-        let records = reader.records().map_err(|e| crate::api::error_chain(&e))?;
-        crate::results::refresh(&self.out, self.plan, &records).map_err(|e| crate::api::error_chain(&e))?;
+        crate::results::refresh(&self.out, self.plan, reader).map_err(|e| crate::api::error_chain(&e))?;
         Ok(())
     }
 }

@@ -59,7 +59,7 @@ pub struct Summary {
 }
 
 /// How many of the slowest jobs are named.
-const SLOWEST: usize = 3;
+pub(crate) const SLOWEST: usize = 3;
 
 /// How many failures are listed one by one; the rest are in `results.csv`.
 const LISTED: usize = 20;
@@ -278,20 +278,20 @@ fn credits_line(s: &Summary) -> String {
 /// The jobs that took longest from their submit to their saved video, beside the median: where
 /// an operator looks first when a run is slow (a model, a template, a file host).
 fn slowest(out: &mut String, heard: &Heard) {
-    let timings = &heard.timings;
+    let took = &heard.took;
     // Among as few jobs as are named, none stands out.
-    if timings.len() <= SLOWEST {
+    if took.len() <= SLOWEST {
         return;
     }
     // Sorted slowest first.
-    let median = timings[timings.len() / 2].took;
+    let median = took[took.len() / 2];
     let _ = writeln!(
         out,
         "slowest, submit to saved video (median {} over {}):",
         timing(median),
-        count(timings.len(), "job")
+        count(took.len(), "job")
     );
-    for t in timings.iter().take(SLOWEST) {
+    for t in &heard.slowest {
         let label = t.label.as_ref().map(|l| format!(" ({l})")).unwrap_or_default();
         let _ = writeln!(out, "  {} {}{label}: {}", t.job_id, t.name, timing(t.took));
     }

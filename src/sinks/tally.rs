@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::downloads::DownloadMeter;
+use super::summary::SLOWEST;
 use super::{RunEvent, Sink};
 use crate::cost::Prices;
 use crate::plan::JobKey;
@@ -31,8 +32,11 @@ pub struct JobTiming {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Heard {
     pub downloads: DownloadMeter,
-    /// Jobs submitted and saved in this run, slowest first.
-    pub timings: Vec<JobTiming>,
+    /// How long each job submitted and saved in this run took, slowest first.
+    pub took: Vec<Duration>,
+    /// The [`SLOWEST`] of them that took longest, slowest first: only these are named, so only
+    /// these keep their names (at 10,000 jobs, a name each was megabytes held to the end).
+    pub slowest: Vec<JobTiming>,
     /// Generations created in this run (paid retries included).
     pub generations: usize,
     /// What they were expected to cost.
@@ -81,9 +85,7 @@ impl Tally {
     pub fn heard(&self) -> Heard {
         let listening = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut heard = listening.heard.clone();
-        heard
-            .timings
-            .sort_by(|a, b| b.took.cmp(&a.took).then_with(|| a.job_id.cmp(&b.job_id)));
+        heard.took.sort_unstable_by(|a, b| b.cmp(a));
         heard.not_submitted = listening.to_submit.saturating_sub(listening.answered.len());
         heard.not_spent = match heard.not_submitted {
             0 => 0.0,
@@ -116,12 +118,25 @@ impl Tally {
             | RunEvent::Unknown { job, .. } => l.answered(job),
             RunEvent::Completed { job, .. } => {
                 if let Some(at) = l.submitted_at.remove(&job.key) {
-                    l.heard.timings.push(JobTiming {
-                        job_id: job.key.short().to_string(),
-                        name: job.label().to_string(),
-                        label: job.user_label.clone(),
-                        took: now.saturating_duration_since(at),
-                    });
+                    let took = now.saturating_duration_since(at);
+                    l.heard.took.push(took);
+                    let slowest = &mut l.heard.slowest;
+                    let job_id = job.key.short();
+                    // Slowest first; of two as slow, the first by id.
+                    let before = |t: &JobTiming| took.cmp(&t.took).then_with(|| t.job_id.as_str().cmp(job_id));
+                    if slowest.len() < SLOWEST || slowest.last().is_some_and(|t| before(t).is_gt()) {
+                        let at = slowest.partition_point(|t| before(t).is_le());
+                        slowest.insert(
+                            at,
+                            JobTiming {
+                                job_id: job_id.to_string(),
+                                name: job.label().to_string(),
+                                label: job.user_label.clone(),
+                                took,
+                            },
+                        );
+                        slowest.truncate(SLOWEST);
+                    }
                 }
             }
             _ => {}
@@ -182,7 +197,7 @@ mod tests {
         let heard = tally.heard();
         assert_eq!(
             heard
-                .timings
+                .slowest
                 .iter()
                 .map(|t| (t.job_id.as_str(), t.took))
                 .collect::<Vec<_>>(),
@@ -191,9 +206,46 @@ mod tests {
                 (jobs[0].key.short(), Duration::from_millis(900))
             ]
         );
+        assert_eq!(heard.took, [Duration::from_millis(2_500), Duration::from_millis(900)]);
         assert_eq!((heard.generations, heard.expected), (2, 2_100_000.0));
         // The fourth job was never sent: its share of the estimate was not spent.
         assert_eq!((heard.not_submitted, heard.not_spent), (1, 1_050_000.0));
         assert_eq!(heard.downloads.videos, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_slowest_keep_their_names_and_every_time_counts_for_the_median() {
+        let jobs = crate::sinks::tests::jobs(6);
+        let tally = Tally::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for job in &jobs {
+            let submitted = RunEvent::Submitted {
+                job,
+                generation_id: "g",
+                attempt: 1,
+                credits: None,
+            };
+            tally.observe(&submitted, at(0));
+        }
+        // Two as slow as each other: the first by id goes first; the fastest are not named.
+        let took = [400, 900, 100, 900, 700, 200];
+        for (job, ms) in jobs.iter().zip(took) {
+            let completed = RunEvent::Completed {
+                job,
+                generation_id: Some("g"),
+                bytes: 1,
+                credits: None,
+            };
+            tally.observe(&completed, at(ms));
+        }
+        let heard = tally.heard();
+        let mut tied = [jobs[1].key.short(), jobs[3].key.short()];
+        tied.sort();
+        assert_eq!(
+            heard.slowest.iter().map(|t| t.job_id.as_str()).collect::<Vec<_>>(),
+            [tied[0], tied[1], jobs[4].key.short()]
+        );
+        assert_eq!(heard.took, [900, 900, 700, 400, 200, 100].map(Duration::from_millis));
     }
 }

@@ -17,6 +17,30 @@ mod writes;
 pub use read::StateReader;
 pub use writes::RunState;
 
+/// Where a job's record is found: the state itself, one job at a time (so that the results of
+/// 10,000 jobs are written without holding 10,000 records), or records already read.
+pub trait Records {
+    fn record(&self, key: &JobKey) -> Result<Option<std::borrow::Cow<'_, JobRecord>>, StateError>;
+}
+
+impl Records for std::collections::HashMap<JobKey, JobRecord> {
+    fn record(&self, key: &JobKey) -> Result<Option<std::borrow::Cow<'_, JobRecord>>, StateError> {
+        Ok(self.get(key).map(std::borrow::Cow::Borrowed))
+    }
+}
+
+impl Records for StateReader {
+    fn record(&self, key: &JobKey) -> Result<Option<std::borrow::Cow<'_, JobRecord>>, StateError> {
+        Ok(StateReader::record(self, key)?.map(std::borrow::Cow::Owned))
+    }
+}
+
+impl Records for RunState {
+    fn record(&self, key: &JobKey) -> Result<Option<std::borrow::Cow<'_, JobRecord>>, StateError> {
+        Ok(RunState::record(self, key)?.map(std::borrow::Cow::Owned))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot create the output folder `{path}`")]

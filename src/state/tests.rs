@@ -96,3 +96,32 @@ fn the_campaign_name_is_kept_for_the_report() {
         "the last run's name"
     );
 }
+
+#[test]
+fn one_job_read_alone_is_the_job_read_with_all_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let charged = "
+        INSERT INTO jobs (key, model, input, file, phase, generation_id, attempts)
+            VALUES ('fedcba9876543210', 'm', 'j', 'videos/b.mp4', 'completed', 'gen-3', 2);
+        INSERT INTO generations VALUES ('gen-2', 'fedcba9876543210', 1, 't', 7.5, 'failed');
+        INSERT INTO generations VALUES ('gen-3', 'fedcba9876543210', 2, 't', NULL, NULL);";
+    Connection::open(dir.path().join("state.db"))
+        .unwrap()
+        .execute_batch(&format!("{FIRST_SCHEMA}{charged}"))
+        .unwrap();
+    let same = |all: &std::collections::HashMap<JobKey, JobRecord>, one: &dyn Fn(&JobKey) -> Option<JobRecord>| {
+        assert_eq!(all.len(), 2);
+        for (key, record) in all {
+            assert_eq!(one(key).as_ref(), Some(record), "{key:?}");
+        }
+        assert_eq!(one(&JobKey("0000000000000000".into())), None);
+    };
+    // A folder an older vidbatch wrote, read without migrating it, then the same migrated.
+    let reader = StateReader::open(dir.path()).unwrap();
+    same(&reader.records().unwrap(), &|k| reader.record(k).unwrap());
+    let state = RunState::open(dir.path(), "e").unwrap();
+    let all = state.records().unwrap();
+    same(&all, &|k| state.record(k).unwrap());
+    let two = &all[&JobKey("fedcba9876543210".into())];
+    assert_eq!((two.credits, two.uncharged, two.current_charged), (Some(7.5), 1, false));
+}

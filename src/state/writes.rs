@@ -67,11 +67,13 @@ impl RunState {
         // Readers hold the database only for the moment of a query (WAL lets them read beside
         // the writer); a short wait covers a checkpoint.
         conn.busy_timeout(std::time::Duration::from_secs(2)).map_err(open_err)?;
-        // FULL makes each recorded id survive a power cut.
+        // FULL makes each recorded id survive a power cut. 4 MB of pages: at 10,000 jobs a
+        // 16 MB cache filled to hold the whole state (10 MB of the run's peak memory) for no
+        // CPU measured (BENCHMARKS.md, session 7).
         let setup = conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA cache_size = -16000;
+             PRAGMA cache_size = -4000;
              BEGIN IMMEDIATE; COMMIT;",
         );
         if let Err(e) = setup {
@@ -213,6 +215,11 @@ impl RunState {
 
     pub fn records(&self) -> Result<HashMap<JobKey, JobRecord>, StateError> {
         records(&self.conn, &self.path)
+    }
+
+    /// One job's record, read when it is needed (see [`super::StateReader::record`]).
+    pub fn record(&self, key: &JobKey) -> Result<Option<JobRecord>, StateError> {
+        super::read::record(&self.conn, &self.path, &super::read::SELECT_RECORD, key)
     }
 
     /// The highest charge seen per model in this folder: what a job of that model is expected to

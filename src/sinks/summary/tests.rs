@@ -256,12 +256,12 @@ fn downloads_and_the_slowest_jobs() {
         took: Duration::from_secs(secs),
     };
     s.heard.downloads = super::super::downloads::DownloadMeter::measured(4, 1_234_000_000, Duration::from_secs(36));
-    s.heard.timings = vec![
+    s.heard.slowest = vec![
         timed("a3", Some("hero"), 252),
         timed("a1", None, 130),
         timed("a0", None, 95),
-        timed("a2", None, 61),
     ];
+    s.heard.took = [252, 130, 95, 61].map(Duration::from_secs).to_vec();
     let text = render(&s);
     assert!(
         text.contains("time: 12m34s · 118 API requests · downloaded 4 videos, 1.23 GB at 34.3 MB/s\n"),
@@ -276,7 +276,7 @@ fn downloads_and_the_slowest_jobs() {
         "{text}"
     );
     // Among three jobs, none stands out.
-    s.heard.timings.truncate(3);
+    s.heard.took.truncate(3);
     assert!(!render(&s).contains("slowest"));
 }
 
