@@ -10,11 +10,13 @@
 //!    long renders of their kind take (`polling.rs`) and kept in one heap by time, not a task
 //!    per job. Downloads start as soon as a generation completes.
 //! 3. Workers (submit, poll, download tasks) never touch the state: they return an [`Event`],
-//!    whose consequence is decided by pure functions (`decide.rs`) and which the loop records
-//!    synchronously (`events.rs`) before anything else happens. A submit is recorded when its
-//!    rate-limiter turn comes and committed before its POST, and its generation id committed the
-//!    moment it returns, before any poll; what a finish writes may share a commit with the next
-//!    ones for up to `LAZY_COMMIT` (lost in a crash, it is found again for free).
+//!    whose consequence is decided by pure functions (`decide.rs`); its handler (`events.rs`)
+//!    returns what to do as values — writes, events, queues, polls, a stop (`effects.rs`) — and
+//!    the loop carries them out synchronously before anything else happens. A submit is
+//!    recorded when its rate-limiter turn comes and committed before its POST, and its
+//!    generation id committed the moment it returns, before any poll; what a finish writes may
+//!    share a commit with the next ones for up to `LAZY_COMMIT` (lost in a crash, it is found
+//!    again for free).
 //! 4. A job's failure is state, never an early return: the loop runs until no work is left, the
 //!    run is cancelled, or something every job would meet stops it (a refused key, an
 //!    unreachable API, an unwritable state or output folder).
@@ -42,6 +44,7 @@ use crate::state::{Phase, RunState, StateError};
 
 mod decide;
 mod dispatch;
+mod effects;
 mod events;
 pub mod halt;
 mod progress;
@@ -155,6 +158,11 @@ pub struct Coordinator<'p> {
     downloader: Arc<Downloader>,
     config: RunConfig,
     tracks: Vec<Track>,
+    /// Generations created so far per job: its record's count at the start, and this run's. A
+    /// failure's paid retry is decided from it, with no read of the state in the middle.
+    attempts: Vec<u32>,
+    /// What the event being handled decided, waiting to be carried out ([`effects`]).
+    effects: effects::Effects,
     queue: VecDeque<usize>,
     /// Jobs followed remotely (polled, fetched): while any is, the run goes on.
     remote: usize,
@@ -262,6 +270,8 @@ impl<'p> Coordinator<'p> {
             downloader,
             config,
             tracks: Vec::with_capacity(plan.jobs.len()),
+            attempts: Vec::with_capacity(plan.jobs.len()),
+            effects: effects::Effects::default(),
             queue: VecDeque::new(),
             remote: 0,
             due: BinaryHeap::new(),
@@ -329,8 +339,10 @@ impl<'p> Coordinator<'p> {
                 coordinator.failed_before.push(i);
             }
             coordinator.tracks.push(track);
+            coordinator.attempts.push(record.map_or(0, |r| r.attempts));
             coordinator.schedule(i);
         }
+        coordinator.carry_out();
         Ok(coordinator)
     }
 
@@ -459,7 +471,10 @@ impl<'p> Coordinator<'p> {
 
     fn joined(&mut self, joined: Result<Event, tokio::task::JoinError>) {
         match joined {
-            Ok(event) => self.handle(event),
+            Ok(event) => {
+                self.handle(event);
+                self.carry_out();
+            }
             Err(e) if e.is_panic() => {
                 // A worker bug must not strand the run: stop, the state stays resumable.
                 self.stop(StopReason::Fatal(format!("internal error in a worker: {e}")));

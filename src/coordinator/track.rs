@@ -39,7 +39,8 @@ pub(super) enum Outcome {
 
 #[derive(Debug)]
 pub(super) struct Remote {
-    pub(super) generation_id: String,
+    /// Shared with the writes and events that name it: cloned per poll, never copied.
+    pub(super) generation_id: Arc<str>,
     /// What its render time is learned under ([`super::polling::kind_of`]).
     pub(super) kind: Arc<str>,
     /// When waiting began, for the generation timeout.
