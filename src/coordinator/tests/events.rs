@@ -75,6 +75,17 @@ fn failed() -> GenerationStatus {
     }
 }
 
+/// From this moment, every write that sets a job to one of `phases` fails, as on a failing disk:
+/// another connection adds a trigger to the state (the coordinator's batch must be committed).
+fn fail_writes_to(out: &std::path::Path, phases: &str) {
+    let conn = rusqlite::Connection::open(out.join("state.db")).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER failing_disk BEFORE UPDATE ON jobs WHEN NEW.phase IN ({phases})
+         BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END;"
+    ))
+    .unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_finish_frees_its_slot_is_learned_from_its_span_and_waits_for_a_download() {
     let dir = tempfile::tempdir().unwrap();
@@ -260,4 +271,258 @@ async fn three_paid_failures_of_a_kind_hold_its_other_jobs_back_unpaid() {
         assert!(note.contains("--halt-kind 3"), "{note}");
         assert_eq!(records[&plan.jobs[i].key].phase, Phase::Queued, "not submitted again");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_submit_refused_for_too_many_active_goes_back_first_and_is_undone_urgently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, out) = built(dir.path());
+    let mut c = coordinator(&plan, &out, adaptive(0));
+    sending(&mut c, 3);
+    c.handle(Event::Submitted {
+        job: 3,
+        result: Err(crate::api::ApiError::Http {
+            status: 429,
+            message: "too many generations running".into(),
+            code: Some("too_many_active_generations".into()),
+            retry_after: None,
+        }),
+    });
+    assert_eq!(c.slots.in_use(), 0, "nothing was created: its slot is free");
+    assert!(matches!(c.tracks[3], Track::Queued));
+    // Its `submitting` record undone before anything else is sent; then first in the queue.
+    assert!(
+        matches!(
+            &c.effects[..],
+            [
+                Effect::Emit(Say::CeilingLowered { limit: 1, .. }),
+                Effect::Record {
+                    job: 3,
+                    write: Write::Unsent { was_unknown: false },
+                    commit: Commit::Urgent
+                },
+                Effect::Queue { job: 3, front: true },
+            ]
+        ),
+        "{:#?}",
+        c.effects
+    );
+    c.carry_out();
+    assert_eq!(c.queue.front(), Some(&3));
+    assert!(c.submits_paused_until.is_some(), "no submit before the pause is over");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_generation_is_paid_again_within_paid_retries_and_not_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, out) = built(dir.path());
+    let mut c = coordinator(&plan, &out, adaptive(1));
+    submitted(&mut c, 0, "g0");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    polled(&mut c, 0, failed());
+    // Recorded failed, said, then back to `queued` (urgently: it is to be paid again) and queued.
+    assert!(
+        matches!(&c.effects[..], [
+            Effect::Record { job: 0, write: Write::Failed { failure: Failure::Generation, .. }, commit: Commit::Urgent },
+            Effect::Emit(Say::Failed { job: 0, resubmitting: true, error, .. }),
+            Effect::Record { job: 0, write: Write::Queued, commit: Commit::Urgent },
+            Effect::Queue { job: 0, front: false },
+        ] if error.ends_with("(paid retry 1 of 1)")),
+        "{:#?}",
+        c.effects
+    );
+    c.carry_out();
+    assert_eq!(c.queue.back(), Some(&0));
+    assert!(matches!(c.tracks[0], Track::Queued));
+    sending(&mut c, 0);
+    c.handle(Event::Submitted {
+        job: 0,
+        result: created("g0b"),
+    });
+    assert!(
+        matches!(
+            &c.effects[0],
+            Effect::Record {
+                job: 0,
+                write: Write::Generation { attempt: 2, .. },
+                ..
+            }
+        ),
+        "{:#?}",
+        c.effects
+    );
+    c.carry_out();
+    // The second generation fails too: past `--paid-retries`, nothing more is paid.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    polled(&mut c, 0, failed());
+    assert!(
+        matches!(
+            &c.effects[..],
+            [
+                Effect::Record {
+                    job: 0,
+                    write: Write::Failed { .. },
+                    ..
+                },
+                Effect::Emit(Say::Failed {
+                    job: 0,
+                    resubmitting: false,
+                    ..
+                }),
+            ]
+        ),
+        "{:#?}",
+        c.effects
+    );
+    c.carry_out();
+    assert!(matches!(c.tracks[0], Track::Settled(Outcome::Failed)));
+    assert!(!c.queue.contains(&0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_job_counts_its_earlier_generations_against_paid_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, out) = built(dir.path());
+    {
+        // An earlier run paid for one generation of job 0, which failed.
+        let mut state = RunState::open(&out, "test").unwrap();
+        let key = &plan.jobs[0].key;
+        state.mark_submitting(key).unwrap();
+        state.record_generation(key, "g1", None).unwrap();
+        state.mark_failed(key, Failure::Generation, "x").unwrap();
+    }
+    let mut c = coordinator(&plan, &out, adaptive(1));
+    assert!(c.queue.contains(&0), "--paid-retries 1 allows one more generation");
+    assert_eq!(c.attempts[0], 1, "counted from its record");
+    submitted(&mut c, 0, "g2");
+    polled(&mut c, 0, failed());
+    assert!(
+        c.effects.iter().all(|e| !matches!(
+            e,
+            Effect::Queue { .. }
+                | Effect::Record {
+                    write: Write::Queued,
+                    ..
+                }
+        )),
+        "its second generation was its last: {:#?}",
+        c.effects
+    );
+    assert!(c.effects.iter().any(|e| matches!(
+        e,
+        Effect::Emit(Say::Failed {
+            job: 0,
+            resubmitting: false,
+            ..
+        })
+    )));
+    c.carry_out();
+    c.commit();
+    assert_eq!(c.state.records().unwrap()[&plan.jobs[0].key].attempts, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_cancels_the_queue_effects_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, out) = built(dir.path());
+    let mut c = coordinator(&plan, &out, adaptive(1));
+    submitted(&mut c, 0, "g0");
+    sending(&mut c, 1);
+    c.commit();
+    fail_writes_to(&out, "'queued'");
+    // A paid retry is decided as always; its `mark_queued` fails: the run stops, the job is not
+    // queued to be paid again, and stays settled as failed.
+    polled(&mut c, 0, failed());
+    assert!(matches!(c.effects.last(), Some(Effect::Queue { job: 0, .. })));
+    c.carry_out();
+    assert!(matches!(c.stopped, Some(StopReason::Fatal(_))), "{:?}", c.stopped);
+    assert!(!c.queue.contains(&0), "not queued without its record");
+    assert!(matches!(c.tracks[0], Track::Settled(Outcome::Failed)));
+    // A refused submit whose undo fails is not put back in the queue either.
+    c.handle(Event::Submitted {
+        job: 1,
+        result: Err(crate::api::ApiError::Http {
+            status: 429,
+            message: "too many generations running".into(),
+            code: Some("too_many_active_generations".into()),
+            retry_after: None,
+        }),
+    });
+    assert!(matches!(c.effects.last(), Some(Effect::Queue { job: 1, front: true })));
+    c.carry_out();
+    assert!(!c.queue.contains(&1));
+    assert_eq!(c.slots.in_use(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_whose_undo_failed_is_withdrawn_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, out) = built(dir.path());
+    let mut c = coordinator(&plan, &out, adaptive(0));
+    sending(&mut c, 2);
+    fail_writes_to(&out, "'queued'");
+    c.handle(Event::Submitted {
+        job: 2,
+        result: Err(crate::api::ApiError::Connect("connection refused".into())),
+    });
+    assert!(
+        matches!(
+            &c.effects[..],
+            [
+                Effect::Record {
+                    job: 2,
+                    write: Write::Unsent { was_unknown: false },
+                    commit: Commit::Urgent
+                },
+                Effect::RetrySubmit { job: 2, attempt: 1, .. },
+            ]
+        ),
+        "{:#?}",
+        c.effects
+    );
+    c.carry_out();
+    assert!(c.retrying.is_empty() && c.ready_retries.is_empty(), "not sent again");
+    assert!(matches!(c.tracks[2], Track::Queued), "withdrawn");
+    assert_eq!(c.slots.in_use(), 0);
+    assert!(matches!(c.stopped, Some(StopReason::Fatal(_))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_whose_submitting_record_failed_is_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, out) = built(dir.path());
+    let mut c = coordinator(&plan, &out, adaptive(0));
+    fail_writes_to(&out, "'submitting'");
+    // Chosen, and its turn came: the pacer lets it go.
+    c.queue.retain(|&j| j != 4);
+    c.tracks[4] = Track::Submitting {
+        retries: 0,
+        sent: false,
+        slot: c.slots.take(),
+        reservation: c.ledger.reserve(0.0),
+    };
+    let turn = c.api.try_turn().expect("a turn of an idle limiter");
+    let paced = c.api.pace_submit(turn).await;
+    c.handle(Event::Paced { job: 4, paced });
+    assert!(
+        matches!(
+            &c.effects[..],
+            [
+                Effect::Record {
+                    job: 4,
+                    write: Write::Submitting,
+                    commit: Commit::Urgent
+                },
+                Effect::Post { job: 4, .. },
+            ]
+        ),
+        "{:#?}",
+        c.effects
+    );
+    c.carry_out();
+    assert!(c.outbox.is_empty(), "no POST without its record");
+    assert!(matches!(c.tracks[4], Track::Queued), "withdrawn");
+    assert_eq!(c.slots.in_use(), 0);
+    assert_eq!(c.flow.submits, 0);
+    assert!(matches!(c.stopped, Some(StopReason::Fatal(_))));
 }
