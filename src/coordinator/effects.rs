@@ -73,7 +73,7 @@ pub(super) enum Commit {
 }
 
 /// The writes the coordinator makes to the state for a job, one per method of [`RunState`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub(super) enum Write {
     /// Its POST is about to leave (`mark_submitting`).
     Submitting,
@@ -140,7 +140,7 @@ impl Write {
 
 /// A [`RunEvent`] as a value: its job by index, its text its own. Turned into the borrowed form
 /// the sinks take when it is emitted ([`Say::emit`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub(super) enum Say {
     Submitted {
         job: usize,
@@ -340,11 +340,13 @@ impl Coordinator<'_> {
     ///
     /// A write that fails stops the run ([`StopReason::Fatal`], said by [`Coordinator::write`]),
     /// and the effects after it that would send a submit or put one back to wait — `Queue`,
-    /// `RetrySubmit`, `Post` — are not carried out: nothing is sent or queued on the strength of
-    /// a write that did not happen (a submit held is withdrawn, its slot and share of the cap
-    /// given back). Everything else still happens as decided, the events above all, so what the
-    /// run did before it stopped is reported; a generation whose id could not be recorded is
-    /// still followed, and named ([`Notice::Unrecorded`]).
+    /// `RetrySubmit` (with the `Retrying` it would say), `Post` — are not carried out: nothing is
+    /// sent or queued on the strength of a write that did not happen (a submit held is
+    /// withdrawn, its slot and share of the cap given back). Everything else still happens as
+    /// decided, the events above all, so what the run did before it stopped is reported; a
+    /// generation whose id could not be recorded is still followed, and named
+    /// ([`Notice::Unrecorded`]). The loop calls this after each event, so "after it" never
+    /// reaches into another event's effects.
     pub(super) fn carry_out(&mut self) {
         let mut effects = std::mem::take(&mut self.effects.0);
         let mut unrecorded = false;
