@@ -10,11 +10,13 @@
 //!    long renders of their kind take (`polling.rs`) and kept in one heap by time, not a task
 //!    per job. Downloads start as soon as a generation completes.
 //! 3. Workers (submit, poll, download tasks) never touch the state: they return an [`Event`],
-//!    whose consequence is decided by pure functions (`decide.rs`) and which the loop records
-//!    synchronously (`events.rs`) before anything else happens. A submit is recorded when its
-//!    rate-limiter turn comes and committed before its POST, and its generation id committed the
-//!    moment it returns, before any poll; what a finish writes may share a commit with the next
-//!    ones for up to `LAZY_COMMIT` (lost in a crash, it is found again for free).
+//!    whose consequence is decided by pure functions (`decide.rs`); its handler (`events.rs`)
+//!    returns what to do as values — writes, events, queues, polls, a stop (`effects.rs`) — and
+//!    the loop carries them out synchronously before anything else happens. A submit is
+//!    recorded when its rate-limiter turn comes and committed before its POST, and its
+//!    generation id committed the moment it returns, before any poll; what a finish writes may
+//!    share a commit with the next ones for up to `LAZY_COMMIT` (lost in a crash, it is found
+//!    again for free).
 //! 4. A job's failure is state, never an early return: the loop runs until no work is left, the
 //!    run is cancelled, or something every job would meet stops it (a refused key, an
 //!    unreachable API, an unwritable state or output folder).
@@ -26,14 +28,13 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::api::{ApiClient, ApiError, GenerationStatus, Paced, Submission, Turn};
-use crate::cost::{Charge, Ledger, Prices, Reservation};
+use crate::cost::{Ledger, Prices};
 use crate::download::{DownloadError, Downloaded, Downloader};
 use crate::plan::{Job, Plan};
 use crate::retry::RetryPolicy;
@@ -43,6 +44,7 @@ use crate::state::{Phase, RunState, StateError};
 
 mod decide;
 mod dispatch;
+mod effects;
 mod events;
 pub mod halt;
 mod progress;
@@ -52,10 +54,12 @@ pub mod polling;
 mod resume;
 pub mod schedule;
 mod shutdown;
+mod track;
 
 pub use halt::Halt;
 pub use resume::{Adoption, adopt, earlier_run};
 pub use shutdown::{CancelLevel, Shutdown, StopReason};
+use track::{Fetch, Next, Outcome, Remote, Slots, Stage, Track};
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -134,155 +138,6 @@ enum Event {
     },
 }
 
-/// Where a job is in this run (the state database says where it is across runs).
-#[derive(Debug)]
-enum Track {
-    Queued,
-    /// Holds a concurrency slot and its share of `--max-credits` from the moment it is chosen
-    /// (both go back by themselves when it is withdrawn or refused). `sent` once its POST is out
-    /// (the state says `submitting`); before that it is waiting for the pacer, or to retry.
-    Submitting {
-        retries: u32,
-        sent: bool,
-        slot: Slot,
-        reservation: Reservation,
-    },
-    Remote(Remote),
-    /// Nothing more happens to it in this run.
-    Settled(Outcome),
-}
-
-/// How a job's run ended, for the counts people see (the state holds the details).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Failed,
-    Unknown,
-    /// Still pending: not submitted (`--max-credits`), no longer waited for (`--timeout`), or
-    /// paid for with its video not saved (`awaiting_download`).
-    Left,
-}
-
-#[derive(Debug)]
-struct Remote {
-    generation_id: String,
-    /// What its render time is learned under ([`polling::kind_of`]).
-    kind: Arc<str>,
-    /// When waiting began, for the generation timeout.
-    since: Instant,
-    /// When it was submitted (in this run, or by an earlier one as its record says; `None` when
-    /// no record says): its age, which its polls are timed by.
-    submitted: Option<Instant>,
-    /// When it was last known to be running: its submit, or a poll that saw it so. `None` for a
-    /// generation an earlier run submitted, until a poll sees it running: its finish then falls
-    /// between the two, and its render time is learned from the middle.
-    last_pending: Option<Instant>,
-    /// Submitted by an earlier run: its submit time is known to the second only.
-    resumed: bool,
-    /// Its place among the generations of its kind, for the early probes ([`polling::phase`]).
-    phase: f64,
-    /// Where it is: rendering (holding its slot), or fetched.
-    stage: Stage,
-    /// What it counts for against `--max-credits`.
-    charge: Charge,
-    poll_errors: u32,
-    download_tries: u32,
-    /// Since when its video has been fetched: tries go on until `--timeout` from here.
-    fetching_since: Option<Instant>,
-}
-
-/// Where a followed generation is, one value: each stage holds what is true of it (its slot while
-/// it renders, a download slot while its video is fetched, when it is polled next), so no flag can
-/// disagree with another.
-#[derive(Debug)]
-enum Stage {
-    /// Rendering remotely. It holds its concurrency slot until the service reports it finished
-    /// (`None`: followed without one, its submit's slot given back by a stop); `queued` by the
-    /// last poll, else generating.
-    Rendering {
-        slot: Option<Slot>,
-        queued: bool,
-        next: Next,
-    },
-    /// Seen completed, its slot given back: its video is fetched.
-    Fetching(Fetch),
-}
-
-/// When a generation is polled next.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Next {
-    /// At this time (an entry in the heap of due polls). `planned`: where the poll policy put it,
-    /// so the first durations learned or a new request budget may move it
-    /// ([`Coordinator::retime_polls`]); not a back-off, nor a poll for a fresh link.
-    PollAt { at: Instant, planned: bool },
-    /// A poll is under way.
-    Polling,
-}
-
-/// Where the fetch of a completed generation's video is.
-#[derive(Debug)]
-enum Fetch {
-    /// Its video is at `url`, waiting for a download slot.
-    Ready { url: String, size: Option<u64> },
-    /// Being fetched, on one of the `--downloads` slots (given back when the stage changes,
-    /// whichever way the fetch ends).
-    Downloading(#[allow(dead_code)] Slot),
-    /// Its link failed: the generation is polled again for a fresh one.
-    Relink(Next),
-}
-
-impl Stage {
-    /// A stage whose next step is a poll at `at` (`planned` by the policy), keeping what else it
-    /// holds: a rendering generation its slot, a fetched one its place as fetched.
-    fn poll_at(&mut self, at: Instant, planned: bool) {
-        match self {
-            Stage::Rendering { next, .. } => *next = Next::PollAt { at, planned },
-            Stage::Fetching(fetch) => *fetch = Fetch::Relink(Next::PollAt { at, planned }),
-        }
-    }
-
-    /// When it is polled next, if a poll is what it waits for.
-    fn next(&self) -> Option<Next> {
-        match self {
-            Stage::Rendering { next, .. } | Stage::Fetching(Fetch::Relink(next)) => Some(*next),
-            Stage::Fetching(_) => None,
-        }
-    }
-
-    /// Whether it holds a concurrency slot (renders, as far as anyone knows).
-    fn in_flight(&self) -> bool {
-        matches!(self, Stage::Rendering { slot: Some(_), .. })
-    }
-}
-
-/// One place of a pool: one of the generations allowed in flight, held by a job from the moment
-/// its submit is sent until the service reports its generation finished (or the submit gives
-/// up), or one of the downloads allowed at once, held by its `Stage::Downloading`. Dropping it
-/// frees the place, so no path through the coordinator can forget to.
-#[derive(Debug)]
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Where slots come from, and how many are held.
-#[derive(Debug, Clone, Default)]
-struct Slots(Arc<AtomicUsize>);
-
-impl Slots {
-    fn take(&self) -> Slot {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Slot(self.0.clone())
-    }
-
-    fn in_use(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 /// How long a stopping run waits for the answers of submits already sent.
 const SUBMIT_GRACE: Duration = Duration::from_secs(20);
 
@@ -303,6 +158,11 @@ pub struct Coordinator<'p> {
     downloader: Arc<Downloader>,
     config: RunConfig,
     tracks: Vec<Track>,
+    /// Generations created so far per job: its record's count at the start, and this run's. A
+    /// failure's paid retry is decided from it, with no read of the state in the middle.
+    attempts: Vec<u32>,
+    /// What the event being handled decided, waiting to be carried out ([`effects`]).
+    effects: effects::Effects,
     queue: VecDeque<usize>,
     /// Jobs followed remotely (polled, fetched): while any is, the run goes on.
     remote: usize,
@@ -410,6 +270,8 @@ impl<'p> Coordinator<'p> {
             downloader,
             config,
             tracks: Vec::with_capacity(plan.jobs.len()),
+            attempts: Vec::with_capacity(plan.jobs.len()),
+            effects: effects::Effects::default(),
             queue: VecDeque::new(),
             remote: 0,
             due: BinaryHeap::new(),
@@ -477,8 +339,10 @@ impl<'p> Coordinator<'p> {
                 coordinator.failed_before.push(i);
             }
             coordinator.tracks.push(track);
+            coordinator.attempts.push(record.map_or(0, |r| r.attempts));
             coordinator.schedule(i);
         }
+        coordinator.carry_out();
         Ok(coordinator)
     }
 
@@ -607,7 +471,10 @@ impl<'p> Coordinator<'p> {
 
     fn joined(&mut self, joined: Result<Event, tokio::task::JoinError>) {
         match joined {
-            Ok(event) => self.handle(event),
+            Ok(event) => {
+                self.handle(event);
+                self.carry_out();
+            }
             Err(e) if e.is_panic() => {
                 // A worker bug must not strand the run: stop, the state stays resumable.
                 self.stop(StopReason::Fatal(format!("internal error in a worker: {e}")));

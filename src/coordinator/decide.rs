@@ -1,5 +1,5 @@
 //! What to do after a submit, a poll or a download, as pure functions of the answer and what is known of the
-//! job: the handlers in `events.rs` record and carry out the decision, so the decisions are
+//! job: the handlers in `events.rs` turn the decision into effects, so the decisions are
 //! tested here without a runtime, a clock or a server.
 
 use std::time::Duration;

@@ -1,16 +1,16 @@
 //! Handing out work: which request each turn of the rate limiter is spent on (the policy is in
 //! `schedule.rs`), when the loop must wake next, and where a followed job waits for its next
-//! step. Nothing here waits: it spawns workers, whose events come back to `events.rs`.
+//! step. Nothing here waits: it spawns workers, whose events come back to `events.rs`. What a
+//! submit's way out writes and says is pushed as effects, like an event's ([`super::effects`]).
 
 use std::cmp::Reverse;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::effects::{Effect, Permit, Say, Write};
 use super::{CancelLevel, Coordinator, Event, Fetch, Next, Outcome, Stage, Track, schedule};
 use crate::api::Turn;
-use crate::sinks::RunEvent;
-use crate::sinks::notice::Notice;
 
 impl Coordinator<'_> {
     pub(super) fn next_wake(&self) -> Instant {
@@ -32,13 +32,13 @@ impl Coordinator<'_> {
         .fold(self.next_progress, Instant::min)
     }
 
-    /// Puts job `i` where its next step will find it: the heap of due polls, or the queue of
-    /// fetches. Called whenever a followed job's stage changes.
+    /// Puts job `i` where its next step will find it (as an effect): the heap of due polls, or
+    /// the queue of fetches. Called whenever a followed job's stage changes.
     pub(super) fn schedule(&mut self, i: usize) {
         let Track::Remote(r) = &self.tracks[i] else { return };
         match (&r.stage, r.stage.next()) {
-            (_, Some(Next::PollAt { at, .. })) => self.due.push(Reverse((at, i))),
-            (Stage::Fetching(Fetch::Ready { .. }), _) => self.fetches.push_back(i),
+            (_, Some(Next::PollAt { at, .. })) => self.effects.push(Effect::PollAt { job: i, at }),
+            (Stage::Fetching(Fetch::Ready { .. }), _) => self.effects.push(Effect::Fetch { job: i }),
             _ => {}
         }
     }
@@ -137,7 +137,10 @@ impl Coordinator<'_> {
                 let i = match self.ready_retries.pop_front() {
                     Some(i) => i,
                     None => {
-                        let Some((i, reservation)) = self.next_affordable() else {
+                        let chosen = self.next_affordable();
+                        // What was left on the way (held back, over the cap) is recorded and said.
+                        self.carry_out();
+                        let Some((i, reservation)) = chosen else {
                             return;
                         };
                         // The slot is taken now that the request can go: no slot waits idle
@@ -199,9 +202,9 @@ impl Coordinator<'_> {
                 .filter(|_| !self.unknown_earlier.contains(&i))
             {
                 let why = why.clone();
-                self.record(|s| s.note_left(&job.key, &why));
+                self.effects.record(i, Write::Left { why: why.clone() });
                 self.tracks[i] = Track::Settled(Outcome::Left);
-                self.sinks.emit(RunEvent::Pending { job, reason: &why });
+                self.effects.say(Say::Pending { job: i, reason: why });
                 continue;
             }
             let expected = self.prices.estimate_job(&self.jobs[i]);
@@ -217,18 +220,17 @@ impl Coordinator<'_> {
                 crate::sinks::thousands(cap),
                 crate::sinks::thousands(self.ledger.committed())
             );
-            let job = &self.jobs[i];
             self.over_budget += 1;
             if self.unknown_earlier.contains(&i) {
                 // Its earlier submit still counts and is still unknown: so is the job.
                 self.tracks[i] = Track::Settled(Outcome::Unknown);
                 let error = format!("not submitted again: {why}; its earlier submit is still `unknown`");
-                self.sinks.emit(RunEvent::Unknown { job, error: &error });
+                self.effects.say(Say::Unknown { job: i, error });
                 continue;
             }
-            self.record(|s| s.note_left(&job.key, &why));
+            self.effects.record(i, Write::Left { why: why.clone() });
             self.tracks[i] = Track::Settled(Outcome::Left);
-            self.sinks.emit(RunEvent::Pending { job, reason: &why });
+            self.effects.say(Say::Pending { job: i, reason: why });
         }
         None
     }
@@ -254,11 +256,11 @@ impl Coordinator<'_> {
         if self.unknown_earlier.contains(&i) {
             self.tracks[i] = Track::Settled(Outcome::Unknown);
             let error = format!("not submitted again: {why}; its earlier submit is still `unknown`");
-            self.sinks.emit(RunEvent::Unknown { job, error: &error });
+            self.effects.say(Say::Unknown { job: i, error });
         } else {
-            self.record(|s| s.note_left(&job.key, &why));
+            self.effects.record(i, Write::Left { why: why.clone() });
             self.tracks[i] = Track::Settled(Outcome::Left);
-            self.sinks.emit(RunEvent::Pending { job, reason: &why });
+            self.effects.say(Say::Pending { job: i, reason: why });
         }
         true
     }
@@ -295,8 +297,8 @@ impl Coordinator<'_> {
             bytes_text(free),
             bytes_text(needed)
         );
-        self.sinks.emit(RunEvent::Notice(&Notice::Fatal { text: &text }));
-        self.stop(super::StopReason::DiskFull(text));
+        self.effects.say(Say::Fatal { text: text.clone() });
+        self.effects.push(Effect::Stop(super::StopReason::DiskFull(text)));
         false
     }
 
@@ -324,7 +326,6 @@ impl Coordinator<'_> {
     /// of milliseconds once per connection, kept alive after). Waiting for the pacer, which can
     /// take several periods, is outside it.
     pub(super) fn send_submit(&mut self, i: usize, paced: crate::api::Paced) {
-        let job = &self.jobs[i];
         if !matches!(self.tracks[i], Track::Submitting { sent: false, .. }) {
             return;
         }
@@ -332,24 +333,19 @@ impl Coordinator<'_> {
         if self.held_back(i) {
             return;
         }
-        if self.shutdown.level() >= CancelLevel::Drain || !self.record(|s| s.mark_submitting(&job.key)) {
+        if self.shutdown.level() >= CancelLevel::Drain {
             self.withdraw(i);
             return;
         }
+        // Its POST goes into the outbox only once its record is written (`carry_out`).
+        self.effects.record(i, Write::Submitting);
         if let Track::Submitting { sent, .. } = &mut self.tracks[i] {
             *sent = true;
         }
-        self.flow.submits += 1;
-        let api = self.api.clone();
-        let body = job.body();
-        let request_id = format!("vidbatch-{}", job.key.short());
-        self.outbox.push((
-            i,
-            Box::pin(async move {
-                let result = api.submit(paced, &body, &request_id).await;
-                Event::Submitted { job: i, result }
-            }),
-        ));
+        self.effects.push(Effect::Post {
+            job: i,
+            paced: Permit(paced),
+        });
     }
 
     /// A submit that never went out gives its slot and what it held of the cap back (dropped

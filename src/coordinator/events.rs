@@ -1,23 +1,27 @@
 //! What the coordinator does with each worker's report: the next step of a submit or a poll is
-//! decided by the pure functions of `decide.rs`; here it is recorded and carried out. Nothing here
-//! spawns or waits; `start_work` turns the outcome into tasks.
+//! decided by the pure functions of `decide.rs`; here the coordinator's own bookkeeping follows
+//! it, and everything outward — writes, events, queues, polls, a stop — is pushed as an
+//! [`Effect`] that the loop carries out ([`Coordinator::carry_out`]). Nothing here writes, emits,
+//! spawns or waits, so a test reads what an event decided from the effects alone.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::decide::{self, AfterDownload, AfterPoll, AfterSubmit};
+use super::effects::{Effect, Say, Write};
 use super::halt::Verdict;
 use super::{CancelLevel, Coordinator, Event, Fetch, Next, Outcome, Remote, Stage, StopReason, Track};
 use crate::api::{ApiError, GenerationStatus, Submission};
 use crate::cost::Charge;
 use crate::download::{DownloadError, Downloaded};
-use crate::sinks::RunEvent;
-use crate::sinks::notice::Notice;
 use crate::state::Failure;
 
 impl Coordinator<'_> {
+    /// Decides what `event` does: the coordinator's bookkeeping changes now, its effects wait in
+    /// `self.effects` for [`Coordinator::carry_out`].
     pub(super) fn handle(&mut self, event: Event) {
         match event {
             Event::Paced { job, paced } => self.send_submit(job, paced),
@@ -41,19 +45,18 @@ impl Coordinator<'_> {
         match result {
             Ok(sub) => {
                 self.unknown_earlier.remove(&i);
-                let mut attempt = 0;
-                let recorded = self.record(|s| {
-                    attempt = s.record_generation(&job.key, &sub.generation_id, sub.credits)?;
-                    Ok(())
-                });
-                if !recorded {
-                    self.sinks.emit(RunEvent::Notice(&Notice::Unrecorded {
-                        job,
-                        generation_id: &sub.generation_id,
-                    }));
-                }
+                self.attempts[i] += 1;
+                let id: Arc<str> = sub.generation_id.into();
+                self.effects.record(
+                    i,
+                    Write::Generation {
+                        id: id.clone(),
+                        credits: sub.credits,
+                        attempt: self.attempts[i],
+                    },
+                );
                 let now = Instant::now();
-                let kind: std::sync::Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
+                let kind: Arc<str> = super::polling::kind_of(&job.model, job.params()).into();
                 let phase = self.next_phase(&kind);
                 let first_poll = self.poll_wait(&kind, Duration::ZERO, phase);
                 // The slot its submit took stays with the generation until it is seen finished.
@@ -68,14 +71,14 @@ impl Coordinator<'_> {
                 if let Some(credits) = sub.credits {
                     self.ledger.reported(&mut charge, credits);
                 }
-                self.sinks.emit(RunEvent::Submitted {
-                    job,
-                    generation_id: &sub.generation_id,
-                    attempt,
+                self.effects.say(Say::Submitted {
+                    job: i,
+                    generation_id: id.clone(),
+                    attempt: self.attempts[i],
                     credits: sub.credits,
                 });
                 self.tracks[i] = Track::Remote(Remote {
-                    generation_id: sub.generation_id,
+                    generation_id: id,
                     kind,
                     since: now,
                     submitted: Some(now),
@@ -112,45 +115,42 @@ impl Coordinator<'_> {
                         self.ceiling.refused(self.slots.in_use());
                         self.submits_paused_until = Some(Instant::now() + pause);
                         if self.ceiling.limit() < before {
-                            let error = e.to_string();
-                            self.sinks.emit(RunEvent::Notice(&Notice::CeilingLowered {
-                                error: &error,
+                            self.effects.say(Say::CeilingLowered {
+                                error: e.to_string(),
                                 limit: self.ceiling.limit(),
-                            }));
+                            });
                         }
+                        // Its slot and share of the cap go back now; it goes first once the
+                        // pause is over, if its write is made.
                         self.tracks[i] = Track::Queued;
-                        self.queue.push_front(i);
-                        if !self.record(|s| s.unsend(&job.key, was_unknown)) {
-                            self.queue.pop_front();
-                        }
+                        self.effects.record(i, Write::Unsent { was_unknown });
+                        self.effects.push(Effect::Queue { job: i, front: true });
                     }
                     AfterSubmit::Retry { delay } => {
                         // Nothing was created: the job is `queued` until its next POST. Like its
                         // slot, its share of `--max-credits` stays with it meanwhile, so that no
                         // other submit takes its room under the cap.
-                        if !self.record(|s| s.unsend(&job.key, was_unknown))
-                            || self.shutdown.level() >= CancelLevel::Drain
-                        {
+                        self.effects.record(i, Write::Unsent { was_unknown });
+                        if self.shutdown.level() >= CancelLevel::Drain {
                             self.withdraw(i);
                             return;
                         }
-                        self.sinks.emit(RunEvent::Retrying {
-                            job,
-                            attempt: retries + 1,
-                            delay,
-                            error: &format!("{e} ({} tries left)", self.config.retry.max_retries - retries),
-                        });
                         if let Track::Submitting { retries, sent, .. } = &mut self.tracks[i] {
                             *retries += 1;
                             *sent = false;
                         }
-                        self.retry_submit(i, delay);
+                        self.effects.push(Effect::RetrySubmit {
+                            job: i,
+                            delay,
+                            attempt: retries + 1,
+                            error: format!("{e} ({} tries left)", self.config.retry.max_retries - retries),
+                        });
                     }
                     AfterSubmit::StopRun(reason) => {
                         // What every other job would meet too: this one waits for the rerun.
-                        self.record(|s| s.unsend(&job.key, was_unknown));
+                        self.effects.record(i, Write::Unsent { was_unknown });
                         self.withdraw(i);
-                        self.stop(reason);
+                        self.effects.push(Effect::Stop(reason));
                     }
                     AfterSubmit::Unknown => {
                         self.unknown_earlier.remove(&i);
@@ -165,7 +165,7 @@ impl Coordinator<'_> {
                             "the submit's outcome is unknown ({e}); a generation may exist and be paid for. \
                              Left as `unknown`"
                         );
-                        self.sinks.emit(RunEvent::Unknown { job, error: &error });
+                        self.effects.say(Say::Unknown { job: i, error });
                     }
                     AfterSubmit::Rejected => {
                         self.unknown_earlier.remove(&i);
@@ -179,15 +179,20 @@ impl Coordinator<'_> {
                                 job.model,
                                 job.key.short()
                             );
-                            self.sinks.emit(RunEvent::Notice(&Notice::FilesRefused { why: &why }));
+                            self.effects.say(Say::FilesRefused { why: why.clone() });
                             self.refused_files.push((job.model.clone(), field, why));
                         }
-                        let error = format!("submit failed: {e}");
-                        self.record(|s| s.mark_failed(&job.key, Failure::Rejected, &e.to_string()));
-                        self.sinks.emit(RunEvent::Failed {
-                            job,
+                        self.effects.record(
+                            i,
+                            Write::Failed {
+                                failure: Failure::Rejected,
+                                error: e.to_string(),
+                            },
+                        );
+                        self.effects.say(Say::Failed {
+                            job: i,
                             generation_id: None,
-                            error: &error,
+                            error: format!("submit failed: {e}"),
                             resubmitting: false,
                         });
                     }
@@ -236,12 +241,11 @@ impl Coordinator<'_> {
                 // A poll for a fresh link keeps its own time: only a render's polls are planned.
                 let planned = matches!(r.stage, Stage::Rendering { .. });
                 r.stage.poll_at(now + next, planned);
-                self.sinks.emit(RunEvent::Notice(&Notice::StillRunning { job }));
+                self.effects.say(Say::StillRunning { job: i });
                 if let Some(word) = odd
                     && self.odd_statuses.insert(word.clone())
                 {
-                    self.sinks
-                        .emit(RunEvent::Notice(&Notice::OddStatus { job, word: &word }));
+                    self.effects.say(Say::OddStatus { job: i, word });
                 }
             }
             // Seen completed before, and polled again for a fresh link: the video is paid for,
@@ -249,12 +253,21 @@ impl Coordinator<'_> {
             AfterPoll::GaveUp { message } | AfterPoll::Failed { message } if r.fetching_since.is_some() => {
                 let id = r.generation_id.clone();
                 let why = format!("it was completed; a poll for a fresh link now says: {message}");
-                self.download_failed(i, &id, &why);
+                self.download_failed(i, &id, why);
             }
             AfterPoll::GaveUp { message } => {
-                self.record_lazily(|s| s.mark_failed(&job.key, Failure::Unfinished, &message));
+                self.effects.record_lazily(
+                    i,
+                    Write::Failed {
+                        failure: Failure::Unfinished,
+                        error: message.clone(),
+                    },
+                );
                 self.settle(i, Outcome::Left);
-                self.sinks.emit(RunEvent::Pending { job, reason: &message });
+                self.effects.say(Say::Pending {
+                    job: i,
+                    reason: message,
+                });
             }
             AfterPoll::Completed => {
                 let Ok(GenerationStatus::Completed {
@@ -279,14 +292,20 @@ impl Coordinator<'_> {
                     self.flow.finishes += 1;
                     self.failures.completed(&super::halt::kind_of(job));
                     self.ceiling.finished();
-                    self.sinks.emit(RunEvent::Generated {
-                        job,
-                        generation_id: &id,
+                    self.effects.say(Say::Generated {
+                        job: i,
+                        generation_id: id.clone(),
                     });
                 }
-                self.record_lazily(|s| s.mark_downloading(&job.key, &id, credits));
+                self.effects.record_lazily(
+                    i,
+                    Write::Downloading {
+                        id: id.clone(),
+                        credits,
+                    },
+                );
                 if let Some(render) = render {
-                    self.learn_render(&id, &kind, render);
+                    self.learn_render(i, id, kind, render);
                 }
             }
             AfterPoll::Failed { message } => {
@@ -296,39 +315,46 @@ impl Coordinator<'_> {
                 let id = r.generation_id.clone();
                 self.flow.finishes += 1;
                 if let Some(render) = render {
-                    self.learn_render(&id, &kind, render);
+                    self.learn_render(i, id.clone(), kind, render);
                 }
-                self.generation_failed(i, &id, &message);
+                self.generation_failed(i, id, message);
             }
             AfterPoll::RetryIn { delay } => {
                 r.poll_errors += 1;
                 // Polls are free and retried quietly; the run's counts show the wait.
                 if let Err(e) = &result {
-                    let error = e.to_string();
-                    self.sinks.emit(RunEvent::Notice(&Notice::PollRetry {
-                        job,
+                    self.effects.say(Say::PollRetry {
+                        job: i,
                         delay,
-                        error: &error,
-                    }));
+                        error: e.to_string(),
+                    });
                 }
                 r.stage.poll_at(now + delay, false);
             }
             AfterPoll::StopRun(reason) => {
                 r.stage.poll_at(now, false);
-                self.stop(reason);
+                self.effects.push(Effect::Stop(reason));
             }
         }
     }
 
     /// Learns one render time of `kind` from the span it lies in (kept in the state for later
-    /// runs), and times again the polls waiting on what was known before when it changed much.
-    fn learn_render(&mut self, generation_id: &str, kind: &str, (lo, hi): (Duration, Duration)) {
-        let Some((render, changed)) = self.render_times.record_between(kind, lo, hi, fastrand::f64()) else {
+    /// runs, with job `i`'s generation `id`), and times again the polls waiting on what was known
+    /// before when it changed much.
+    fn learn_render(&mut self, i: usize, id: Arc<str>, kind: Arc<str>, (lo, hi): (Duration, Duration)) {
+        let Some((render, changed)) = self.render_times.record_between(&kind, lo, hi, fastrand::f64()) else {
             return;
         };
-        self.record_lazily(|s| s.record_render(generation_id, kind, render));
+        self.effects.record_lazily(
+            i,
+            Write::Render {
+                id,
+                kind: kind.clone(),
+                render,
+            },
+        );
         if changed {
-            self.retime_polls(Some(kind));
+            self.retime_polls(Some(&kind));
         }
     }
 
@@ -369,36 +395,18 @@ impl Coordinator<'_> {
     }
 
     /// A paid generation that will not give a video: reported, and submitted again (paid again)
-    /// only within `--paid-retries`.
-    fn generation_failed(&mut self, i: usize, id: &str, message: &str) {
+    /// only within `--paid-retries`, counted from the generations its job has had
+    /// (`self.attempts`: its record's count at the start, and this run's).
+    fn generation_failed(&mut self, i: usize, id: Arc<str>, message: String) {
         let job = &self.jobs[i];
-        self.record(|s| s.mark_failed(&job.key, Failure::Generation, message));
         self.settle(i, Outcome::Failed);
         let kind = super::halt::kind_of(job);
-        match self.failures.failed(&kind, &self.config.halt) {
-            Verdict::Go => {}
-            Verdict::StopKind { failed } => self.sinks.emit(RunEvent::Halted {
-                kind: Some(&kind),
-                failed,
-                finished: failed,
-            }),
-            Verdict::StopRun { failed, finished } => {
-                self.sinks.emit(RunEvent::Halted {
-                    kind: None,
-                    failed,
-                    finished,
-                });
-                self.stop(StopReason::Failing(format!(
-                    "{failed} of the {finished} generations finished in this run failed (--halt-run {}%): \
-                     nothing more was submitted",
-                    self.config.halt.run_share * 100.0
-                )));
-            }
-        }
-        let attempts = self.state.attempts(&job.key).unwrap_or(u32::MAX);
+        let verdict = self.failures.failed(&kind, &self.config.halt);
+        let attempts = self.attempts[i];
         // Not when its kind, or the run's paying, has just stopped.
         let resubmitting = attempts <= self.config.paid_retries
             && !self.failures.stopped(&kind)
+            && !matches!(verdict, Verdict::StopRun { .. })
             && self.shutdown.level() == CancelLevel::Running;
         let error = if resubmitting {
             format!(
@@ -408,15 +416,42 @@ impl Coordinator<'_> {
         } else {
             format!("generation {id} failed: {message}")
         };
-        self.sinks.emit(RunEvent::Failed {
-            job,
+        self.effects.record(
+            i,
+            Write::Failed {
+                failure: Failure::Generation,
+                error: message,
+            },
+        );
+        match verdict {
+            Verdict::Go => {}
+            Verdict::StopKind { failed } => self.effects.say(Say::Halted {
+                kind: Some(kind),
+                failed,
+                finished: failed,
+            }),
+            Verdict::StopRun { failed, finished } => {
+                self.effects.say(Say::Halted {
+                    kind: None,
+                    failed,
+                    finished,
+                });
+                self.effects.push(Effect::Stop(StopReason::Failing(format!(
+                    "{failed} of the {finished} generations finished in this run failed (--halt-run {}%): \
+                     nothing more was submitted",
+                    self.config.halt.run_share * 100.0
+                ))));
+            }
+        }
+        self.effects.say(Say::Failed {
+            job: i,
             generation_id: Some(id),
-            error: &error,
+            error,
             resubmitting,
         });
-        if resubmitting && self.record(|s| s.mark_queued(&job.key)) {
-            self.tracks[i] = Track::Queued;
-            self.queue.push_back(i);
+        if resubmitting {
+            self.effects.record(i, Write::Queued);
+            self.effects.push(Effect::Queue { job: i, front: false });
         }
     }
 
@@ -452,37 +487,47 @@ impl Coordinator<'_> {
                 if let Some(dir) = folder.filter(|d| !self.unsynced.contains(d)) {
                     self.unsynced.push(dir);
                 }
-                self.record_lazily(|s| s.mark_completed(&job.key, &job.file, done.bytes, &done.sha256));
+                self.effects.record_lazily(
+                    i,
+                    Write::Completed {
+                        bytes: done.bytes,
+                        sha256: done.sha256,
+                    },
+                );
                 self.settle(i, Outcome::Done);
-                self.sinks.emit(RunEvent::Completed {
-                    job,
-                    generation_id: Some(&generation_id),
+                self.effects.say(Say::Completed {
+                    job: i,
+                    generation_id,
                     bytes: done.bytes,
                     credits,
                 });
             }
             (AfterDownload::Refetch { delay, warning }, _) => {
-                self.sinks
-                    .emit(RunEvent::Notice(&Notice::Refetch { job, warning: &warning }));
+                self.effects.say(Say::Refetch { job: i, warning });
                 r.stage.poll_at(Instant::now() + delay, false);
             }
             (AfterDownload::StopRun { message, reason }, _) => {
-                self.download_failed(i, &generation_id, &message);
-                self.stop(reason);
+                self.download_failed(i, &generation_id, message);
+                self.effects.push(Effect::Stop(reason));
             }
-            (AfterDownload::GiveUp { message }, _) => self.download_failed(i, &generation_id, &message),
+            (AfterDownload::GiveUp { message }, _) => self.download_failed(i, &generation_id, message),
             (AfterDownload::Saved, Err(_)) => unreachable!("a save is decided only from a saved video"),
         }
     }
 
     /// A video this run cannot keep: its generation stays paid for, and the job `awaiting
     /// download` (never `failed`: the generation succeeded); a rerun fetches it for free.
-    fn download_failed(&mut self, i: usize, generation_id: &str, message: &str) {
-        let job = &self.jobs[i];
-        self.record_lazily(|s| s.mark_failed(&job.key, Failure::Download, message));
-        self.settle(i, Outcome::Left);
+    fn download_failed(&mut self, i: usize, generation_id: &str, message: String) {
         let reason = format!("generation {generation_id} is paid for; its video is not saved yet: {message}");
-        self.sinks.emit(RunEvent::Pending { job, reason: &reason });
+        self.effects.record_lazily(
+            i,
+            Write::Failed {
+                failure: Failure::Download,
+                error: message,
+            },
+        );
+        self.settle(i, Outcome::Left);
+        self.effects.say(Say::Pending { job: i, reason });
     }
 }
 

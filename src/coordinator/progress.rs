@@ -99,6 +99,7 @@ impl Coordinator<'_> {
                 plans: &plans,
             }));
             self.retime_polls(None);
+            self.carry_out();
         }
     }
 }

@@ -47,17 +47,23 @@ impl Coordinator<'_> {
             }
             drop(post);
             let was_unknown = self.unknown_earlier.contains(&i);
-            self.record(|s| s.unsend(&job.key, was_unknown));
+            self.effects.record(i, super::effects::Write::Unsent { was_unknown });
             self.flow.submits = self.flow.submits.saturating_sub(1);
             if !self.held_back(i) {
                 self.withdraw(i);
             }
         }
+        self.carry_out();
     }
 
     /// Commits the open batch, then sends the POSTs that waited for it (says whether there were
     /// any).
     pub(super) fn commit(&mut self) -> bool {
+        debug_assert!(
+            self.effects.is_empty(),
+            "effects decided, not carried out: {:?}",
+            self.effects
+        );
         self.urgent = false;
         self.lazy_since = None;
         self.sync_folders();

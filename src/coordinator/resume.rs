@@ -43,7 +43,7 @@ impl Coordinator<'_> {
             .and_then(|age| now.checked_sub(age.saturating_sub(Duration::from_millis(500))));
         let follow = |id: &String, in_flight: bool| {
             Track::Remote(Remote {
-                generation_id: id.clone(),
+                generation_id: id.as_str().into(),
                 kind: kind.clone(),
                 since: now,
                 submitted,
