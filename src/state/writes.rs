@@ -239,13 +239,6 @@ impl RunState {
         Ok(())
     }
 
-    /// Generations created so far for this job.
-    pub fn attempts(&self, key: &JobKey) -> Result<u32, StateError> {
-        Ok(self
-            .conn
-            .query_row("SELECT attempts FROM jobs WHERE key = ?1", [&key.0], |r| r.get(0))?)
-    }
-
     fn set_phase(&self, key: &JobKey, phase: Phase) -> Result<(), StateError> {
         exec(
             &self.conn,
