@@ -239,7 +239,10 @@ pub fn adopt(out: &Path, jobs: &mut [Job], state: &mut RunState) -> Result<Adopt
             Status::Pending | Status::Failed => Phase::Generating,
         };
         if let Some(id) = generation {
-            state.adopt_generation(&job.key, id, phase, paid)?;
+            // A submit time a spreadsheet rewrote in its own way is no time at all.
+            let submitted_at = Some(row.submitted_at.as_str())
+                .filter(|at| humantime::parse_rfc3339_weak(at).is_ok_and(|t| t <= std::time::SystemTime::now()));
+            state.adopt_generation(&job.key, id, phase, paid, submitted_at)?;
             adoption.followed += 1;
         }
     }

@@ -200,3 +200,46 @@ fn every_kind_numbers_its_own_generations_for_the_early_probes() {
 /// The event handling, called directly on a paused clock: what each worker's report decides,
 /// read from the effects it returns before they are carried out.
 mod events;
+
+/// `--adopt` follows the generations `results.csv` names with the submit time each row gives:
+/// the adoption's own time would make them look young, and the first finish would teach the
+/// polls a render far too short. A time a spreadsheet rewrote in its own way is no time at all.
+#[test]
+fn adopted_generations_keep_the_submit_time_their_row_gives_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.yaml");
+    std::fs::write(&path, MANIFEST).unwrap();
+    let mut plan = plan::plan(&manifest::load(&path).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let earlier = "2026-12-04T10:00:00Z";
+    let records: std::collections::HashMap<_, _> = [(0, Some(earlier)), (1, Some("04/12/2026 10:00")), (2, None)]
+        .into_iter()
+        .map(|(i, at)| {
+            let key = plan.jobs[i].key.clone();
+            let mut record = crate::state::JobRecord::blank(key.clone(), crate::state::Phase::Generating);
+            record.generation_id = Some(format!("g{i}"));
+            record.attempts = 1;
+            record.submitted_at = at.map(String::from);
+            (key, record)
+        })
+        .collect();
+    crate::results::write(&out, &plan, &records).unwrap();
+    let mut state = RunState::open(&out, "test").unwrap();
+    let adoption = resume::adopt(&out, &mut plan.jobs, &mut state).unwrap();
+    assert_eq!(adoption.followed, 3);
+    let adopted = state.records().unwrap();
+    let submitted = |i: usize| adopted[&plan.jobs[i].key].submitted_at.clone();
+    assert_eq!(submitted(0).as_deref(), Some(earlier));
+    assert_eq!(submitted(1), None);
+    assert_eq!(submitted(2), None);
+    drop(state);
+    // Followed from an unknown age, nothing of their renders is learned (`events::render_time`).
+    let c = coordinator(&plan, &out, config(0, false));
+    for i in 1..3 {
+        let Track::Remote(r) = &c.tracks[i] else {
+            panic!("job {i} is followed")
+        };
+        assert_eq!(r.submitted, None);
+    }
+}

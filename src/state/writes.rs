@@ -393,12 +393,15 @@ impl RunState {
 
     /// Follows a generation an earlier run's `results.csv` names (`--adopt`): polled again
     /// (`generating`), or its video fetched again (`downloading`); never submitted again.
+    /// `submitted_at` is its submit time as the row gives it: without one its age is unknown
+    /// (the adoption's time would make it look young, and teach the polls a render too short).
     pub fn adopt_generation(
         &mut self,
         key: &JobKey,
         generation_id: &str,
         phase: Phase,
         paid: Paid,
+        submitted_at: Option<&str>,
     ) -> Result<(), StateError> {
         let at = now();
         let outcome = (phase == Phase::Downloading).then_some("completed");
@@ -408,13 +411,20 @@ impl RunState {
             "UPDATE jobs SET phase = ?2, generation_id = ?3, attempts = MAX(attempts, ?4), submitted_at = ?5,
                     error = NULL, failure = NULL
              WHERE key = ?1",
-            params![key.0, phase.as_str(), generation_id, paid.attempts, at],
+            params![key.0, phase.as_str(), generation_id, paid.attempts, submitted_at],
         )?;
         exec(
             &tx,
             "INSERT OR IGNORE INTO generations (generation_id, job_key, attempt, submitted_at, credits, outcome)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![generation_id, key.0, paid.attempts, at, paid.credits, outcome],
+            params![
+                generation_id,
+                key.0,
+                paid.attempts,
+                submitted_at.unwrap_or(&at),
+                paid.credits,
+                outcome
+            ],
         )?;
         tx.commit()?;
         Ok(())
