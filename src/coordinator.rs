@@ -57,7 +57,7 @@ mod shutdown;
 mod track;
 
 pub use halt::Halt;
-pub use resume::{Adoption, adopt, earlier_run};
+pub use resume::{AdoptError, Adoption, adopt, earlier_run};
 pub use shutdown::{CancelLevel, Shutdown, StopReason};
 use track::{Fetch, Next, Outcome, Remote, Slots, Stage, Track};
 

@@ -361,3 +361,30 @@ fn a_full_disk_records_no_partial_video_and_stops_paying() {
     assert_eq!(h.log().submits.len(), 4, "nothing paid twice");
     assert_files_match_results(&h.out(), &h.results());
 }
+
+/// `--adopt` with a `results.csv` that cannot be read as results (a spreadsheet saved it in
+/// another shape) adopts nothing, and so would pay for every job again: it is refused, nothing
+/// is sent, and the folder is left as it was for the same command once the file is put back.
+#[test]
+fn adopting_from_results_that_cannot_be_read_is_refused_before_anything_is_paid() {
+    let h = Harness::fast();
+    let manifest = h.write("m.yaml", THREE_PROMPTS);
+    assert_eq!(h.run(&manifest, &[]).status.code(), Some(exit_code::OK));
+    std::fs::remove_file(h.out().join("state.db")).unwrap();
+    let results = h.out().join("results.csv");
+    let written = std::fs::read_to_string(&results).unwrap();
+    std::fs::write(&results, written.replacen("job_id", "Job ID", 1)).unwrap();
+
+    let refused = h.run(&manifest, &["--adopt"]);
+    assert_eq!(refused.status.code(), Some(exit_code::INVALID), "{}", stderr(&refused));
+    assert_said(&refused, "nothing was adopted");
+    assert_said(&refused, "has no `job_id` column");
+    assert_said(&refused, "--start-over");
+    assert_eq!(h.log().submits.len(), 3, "nothing is paid again");
+
+    std::fs::write(&results, written).unwrap();
+    let adopted = h.run(&manifest, &["--adopt"]);
+    assert_eq!(adopted.status.code(), Some(exit_code::OK), "{}", stderr(&adopted));
+    assert_said(&adopted, "adopted 3 finished video(s)");
+    assert_eq!(h.log().submits.len(), 3);
+}

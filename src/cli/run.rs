@@ -126,7 +126,21 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         && let Some(found) = vidbatch::coordinator::earlier_run(&out)
     {
         if args.adopt {
-            let adoption = vidbatch::coordinator::adopt(&out, &mut plan.jobs, &mut state)?;
+            let adoption = match vidbatch::coordinator::adopt(&out, &mut plan.jobs, &mut state) {
+                Ok(adoption) => adoption,
+                Err(vidbatch::coordinator::AdoptError::State(e)) => return Err(e.into()),
+                Err(e @ vidbatch::coordinator::AdoptError::Results(_)) => {
+                    return Err(CliError::Usage {
+                        message: error_chain(&e),
+                        help: Some(format!(
+                            "nothing was sent. Put back the `results.csv` the earlier run wrote in `{}` (a \
+                             spreadsheet may have saved it in another shape), or move it away and run with \
+                             `--start-over` to pay for every job again",
+                            out.display()
+                        )),
+                    });
+                }
+            };
             tracing::warn!(
                 "adopted {} finished video(s) of an earlier run (checked against `results.csv`); \
                  {} generation(s) it names are followed (polled or fetched again, not paid again); \

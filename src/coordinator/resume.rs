@@ -187,18 +187,25 @@ pub struct Adoption {
     pub kept_aside: Vec<(String, String)>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// `results.csv` is there but cannot be read as results.
+    #[error("nothing was adopted")]
+    Results(#[from] crate::results::ReadError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
 /// After a lost state, from `results.csv` (by job id): a completed job whose file still matches
 /// its recorded size and SHA-256 is recorded completed; a job whose row names a generation is
 /// followed from it (polled, or its video fetched again), whatever its status; an `unknown` one
 /// stays `unknown`. Every adopted row keeps its credits and attempts, so the money record and
 /// `--max-credits` see what was spent. Files no row vouches for are never overwritten.
-pub fn adopt(out: &Path, jobs: &mut [Job], state: &mut RunState) -> Result<Adoption, StateError> {
+pub fn adopt(out: &Path, jobs: &mut [Job], state: &mut RunState) -> Result<Adoption, AdoptError> {
+    // Read before anything is written: a state that knows its jobs is no longer a lost one, and
+    // adopting nothing from results that cannot be read would pay for every job again.
+    let rows = crate::results::read_rows(out)?.unwrap_or_default();
     state.register(jobs)?;
-    let rows = crate::results::read_rows(out).unwrap_or_else(|e| {
-        tracing::warn!("{}; nothing is adopted", crate::api::error_chain(&e));
-        None
-    });
-    let rows = rows.unwrap_or_default();
     // A job's own row comes first; later rows with its id are its aliases (copies of its video).
     let mut by_id: HashMap<&str, &ResultRow> = HashMap::new();
     for row in &rows {
