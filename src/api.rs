@@ -98,6 +98,8 @@ pub struct ApiClient {
     rate: RateLimit,
     limits: TimeLimits,
     requests: AtomicU64,
+    /// How long a request holds its connection, smoothed (µs; 0 before the first answer).
+    latency_us: AtomicU64,
     /// One permit per request under way ([`MAX_CONNECTIONS`]).
     connections: Arc<tokio::sync::Semaphore>,
     /// One more per poll under way ([`MOST_POLL_CONNECTIONS`]), taken before its connection.
@@ -134,6 +136,7 @@ impl ApiClient {
             rate,
             limits,
             requests: AtomicU64::new(0),
+            latency_us: AtomicU64::new(0),
             connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
             poll_connections: Arc::new(tokio::sync::Semaphore::new(MOST_POLL_CONNECTIONS)),
         }))
@@ -142,6 +145,30 @@ impl ApiClient {
     /// `--rate`: the most requests per second, submits and polls together.
     pub fn rate(&self) -> f64 {
         self.rate.per_second()
+    }
+
+    /// The requests a second this client can send: `--rate`, or fewer when its
+    /// [`MAX_CONNECTIONS`] cannot carry that many at the time each request takes (a slow link, a
+    /// loaded service). Polls are planned within this, not within a rate they could not reach.
+    pub fn throughput(&self) -> f64 {
+        let latency = self.latency_us.load(Ordering::Relaxed) as f64 / 1e6;
+        match latency > 0.0 {
+            true => self.rate().min(MAX_CONNECTIONS as f64 / latency),
+            false => self.rate(),
+        }
+    }
+
+    /// Folds one request's time on its connection into the smoothed latency (an eighth of the
+    /// way: one slow answer moves it, and a few quick ones bring it back). Updates that race
+    /// may lose one sample: it is an estimate.
+    fn took(&self, elapsed: Duration) {
+        let sample = elapsed.as_micros().clamp(1, u64::MAX as u128) as u64;
+        let before = self.latency_us.load(Ordering::Relaxed);
+        let after = match before {
+            0 => sample,
+            _ => before - before / 8 + sample / 8,
+        };
+        self.latency_us.store(after.max(1), Ordering::Relaxed);
     }
 
     /// API requests sent so far (submits and polls).
@@ -179,11 +206,14 @@ impl ApiClient {
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), ApiError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = tokio::time::Instant::now();
         let response = request
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
             .send()
-            .await
-            .map_err(|e| classify_transport(&e))?;
+            .await;
+        // A request that timed out held its connection all that time too.
+        self.took(sent.elapsed());
+        let response = response.map_err(|e| classify_transport(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
         if status.is_redirection() {

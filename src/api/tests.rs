@@ -198,3 +198,27 @@ fn error_bodies_give_their_message() {
     );
     assert_eq!(error_message("upstream down"), "upstream down");
 }
+
+#[test]
+fn the_throughput_is_the_rate_until_the_connections_cannot_carry_it() {
+    let api = ApiClient::new("http://127.0.0.1:9", ApiKey::new("k"), 200.0).unwrap();
+    assert_eq!(api.throughput(), 200.0, "nothing measured yet");
+    // 64 connections held 50 ms each carry 1,280 requests a second: the rate binds.
+    api.took(Duration::from_millis(50));
+    assert_eq!(api.throughput(), 200.0);
+    // Held 1 s each, they carry 64.
+    for _ in 0..64 {
+        api.took(Duration::from_secs(1));
+    }
+    assert!((api.throughput() - 64.0).abs() < 1.0, "{}", api.throughput());
+    // One slow answer among quick ones moves it an eighth of the way, then quick ones bring it back.
+    for _ in 0..64 {
+        api.took(Duration::from_millis(50));
+    }
+    api.took(Duration::from_secs(8));
+    assert!(api.throughput() < 200.0, "{}", api.throughput());
+    for _ in 0..32 {
+        api.took(Duration::from_millis(50));
+    }
+    assert_eq!(api.throughput(), 200.0);
+}

@@ -87,7 +87,8 @@ impl Coordinator<'_> {
         }
         self.flow.next = now + Flow::EVERY;
         let window = self.render_times.typical().unwrap_or_default().max(Flow::WINDOW);
-        let rate = self.api.rate();
+        // The rate the connections can carry, not only the one asked for.
+        let rate = self.api.throughput();
         // While too few finishes fall in the window to tell (a lull between bursts), the budget
         // measured last stands: lifting it would re-plan every kind unbudgeted just as the next
         // burst arrives.
