@@ -170,6 +170,9 @@ pub struct Coordinator<'p> {
     /// says that time (a job rescheduled leaves its old entry behind, skipped when it comes up),
     /// so the next poll is found without looking at every generation in flight.
     due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Polls whose time has come, waiting for a turn of the rate limiter, most likely to find
+    /// their generation finished first ([`Coordinator::next_poll`]); live as `due`'s entries are.
+    ready_polls: BinaryHeap<(u64, Reverse<Instant>, usize)>,
     /// Jobs whose video is ready, waiting for a download slot.
     fetches: VecDeque<usize>,
     /// Folders that received videos since the last commit, synced before it
@@ -275,6 +278,7 @@ impl<'p> Coordinator<'p> {
             queue: VecDeque::new(),
             remote: 0,
             due: BinaryHeap::new(),
+            ready_polls: BinaryHeap::new(),
             fetches: VecDeque::new(),
             unsynced: Vec::new(),
             turn: None,

@@ -109,17 +109,58 @@ impl Coordinator<'_> {
             && self.submits_paused_until.is_none_or(|t| t <= now)
     }
 
+    /// Whether job `i` is still to be polled at `at` (a job rescheduled leaves its old entries
+    /// behind).
+    fn poll_live(&self, i: usize, at: Instant) -> bool {
+        matches!(&self.tracks[i],
+            Track::Remote(r) if matches!(r.stage.next(), Some(Next::PollAt { at: t, .. }) if t == at))
+    }
+
     /// Drops due-poll entries that are stale; says whether a live one is due.
     fn poll_due(&mut self, now: Instant) -> bool {
+        while let Some(&(_, Reverse(at), i)) = self.ready_polls.peek() {
+            if self.poll_live(i, at) {
+                return true;
+            }
+            self.ready_polls.pop();
+        }
         while let Some(&Reverse((at, i))) = self.due.peek() {
-            let live = matches!(&self.tracks[i],
-                Track::Remote(r) if matches!(r.stage.next(), Some(Next::PollAt { at: t, .. }) if t == at));
-            if live {
+            if self.poll_live(i, at) {
                 return at <= now;
             }
             self.due.pop();
         }
         false
+    }
+
+    /// The poll a turn goes to: of those whose time has come, the one most likely to find its
+    /// generation finished, its age the largest share of its kind's typical render. Only where
+    /// polls wait for turns (the rate limit is what binds) does the order matter: a poll likely
+    /// to find a finish frees a slot, one likely to find the render still going can wait, and
+    /// is then likelier to find it done.
+    pub(super) fn next_poll(&mut self, now: Instant) -> Option<usize> {
+        while let Some(&Reverse((at, i))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            let Track::Remote(r) = &self.tracks[i] else { continue };
+            if !self.poll_live(i, at) {
+                continue;
+            }
+            let age = now.duration_since(r.submitted.unwrap_or(r.since)).as_secs_f64();
+            let typical = self
+                .render_times
+                .median(&r.kind)
+                .map_or(1.0, |t| t.as_secs_f64().max(1e-3));
+            self.ready_polls.push(((age / typical * 1e6) as u64, Reverse(at), i));
+        }
+        while let Some((_, Reverse(at), i)) = self.ready_polls.pop() {
+            if self.poll_live(i, at) {
+                return Some(i);
+            }
+        }
+        None
     }
 
     fn wants_turn(&mut self, level: CancelLevel, now: Instant) -> bool {
@@ -163,7 +204,7 @@ impl Coordinator<'_> {
                 });
             }
             schedule::Next::Poll => {
-                let Some(Reverse((_, i))) = self.due.pop() else { return };
+                let Some(i) = self.next_poll(now) else { return };
                 let Track::Remote(r) = &mut self.tracks[i] else { return };
                 match &mut r.stage {
                     Stage::Rendering { next, .. } | Stage::Fetching(Fetch::Relink(next)) => *next = Next::Polling,

@@ -526,3 +526,44 @@ async fn a_post_whose_submitting_record_failed_is_never_sent() {
     assert_eq!(c.flow.submits, 0);
     assert!(matches!(c.stopped, Some(StopReason::Fatal(_))));
 }
+
+/// Where polls wait for turns of the rate limiter, a turn goes to the poll most likely to find
+/// its generation finished: the oldest for its kind, not the one due first.
+#[tokio::test(start_paused = true)]
+async fn a_turn_goes_to_the_due_poll_most_likely_to_find_a_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, out) = built(dir.path());
+    let mut c = coordinator(&plan, &out, adaptive(0));
+    submitted(&mut c, 0, "g-old");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    submitted(&mut c, 1, "g-young");
+    let now = Instant::now();
+    // Both due, the young one first.
+    for (i, at) in [
+        (1, now - Duration::from_millis(500)),
+        (0, now - Duration::from_millis(100)),
+    ] {
+        let Track::Remote(r) = &mut c.tracks[i] else {
+            panic!("job {i} is followed")
+        };
+        r.stage.poll_at(at, true);
+        c.due.push(std::cmp::Reverse((at, i)));
+    }
+    assert_eq!(c.next_poll(now), Some(0), "the older generation is polled first");
+    let Track::Remote(r) = &mut c.tracks[0] else {
+        unreachable!()
+    };
+    r.stage = Stage::Rendering {
+        slot: None,
+        queued: false,
+        next: Next::Polling,
+    };
+    assert_eq!(c.next_poll(now), Some(1));
+    // A poll timed again (the plan moved it) is not taken at its old time.
+    let Track::Remote(r) = &mut c.tracks[1] else {
+        unreachable!()
+    };
+    r.stage.poll_at(now + Duration::from_secs(5), true);
+    c.due.push(std::cmp::Reverse((now - Duration::from_millis(50), 1)));
+    assert_eq!(c.next_poll(now), None);
+}
