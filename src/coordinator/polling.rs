@@ -136,17 +136,13 @@ impl RenderTimes {
     /// (one value for every such span piles them up into a spike where the plan polls once, and
     /// nothing earlier is ever looked at again). A span shorter than anything known is new: it is
     /// learned when narrow enough to mean something (at most half its end, as a scout's doubling
-    /// probes are, a little late allowed: [`NARROW`]); a wide span with nothing known teaches nothing. Returns the duration learned,
+    /// probes are); a wide span with nothing known teaches nothing. Returns the duration learned,
     /// and whether the polls planned should be timed again ([`RenderTimes::record`]).
     pub fn record_between(&mut self, kind: &str, lo: Duration, hi: Duration, pick: f64) -> Option<(Duration, bool)> {
         let shortest = self.kinds.get(kind).and_then(|k| k.samples.sorted.first().copied());
         let from = match shortest {
             Some(shortest) if shortest.max(lo) < hi => shortest.max(lo),
-            // A scout's two probes are a doubling apart at best; the second one a little late
-            // (a turn of the rate limiter, the answer's way back) made the span a hair wider
-            // than that, and the first finishes of a kind taught nothing (a prior 30 times too
-            // long then held every other first-wave generation to twice or three times its render).
-            _ if lo.as_secs_f64() >= hi.as_secs_f64() * NARROW => lo,
+            _ if hi.saturating_sub(lo) <= hi / 2 => lo,
             _ => return None,
         };
         let render = from + (hi - from).mul_f64(pick.clamp(0.0, 1.0));
@@ -413,11 +409,6 @@ impl PollPolicy {
         wait.max(self.min_interval)
     }
 }
-
-/// The narrowest a span with nothing known may be to teach a duration: its start at least this
-/// share of its end (a scout's doubling probes give a half, or a little less when the second is
-/// late).
-const NARROW: f64 = 0.4;
 
 /// At most this many generations of a kind scout: they are there to see its first finishes, and
 /// 64 probes staggered over the octave see them as well as 1,250 do. (At 10,000 in flight, an
