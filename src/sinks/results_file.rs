@@ -38,7 +38,11 @@ impl<'a> ResultsFile<'a> {
             self.reader = Some(StateReader::open(&self.out).map_err(|e| crate::api::error_chain(&e))?);
         }
         let reader = self.reader.as_ref().expect("opened above");
-        crate::results::refresh(&self.out, self.plan, reader).map_err(|e| crate::api::error_chain(&e))?;
+        // One snapshot for the whole file: its rows, read one at a time, agree with each other.
+        reader
+            .on_one_snapshot(|r| crate::results::refresh(&self.out, self.plan, r))
+            .map_err(|e| crate::api::error_chain(&e))?
+            .map_err(|e| crate::api::error_chain(&e))?;
         Ok(())
     }
 }

@@ -172,6 +172,16 @@ impl StateReader {
         records(&self.conn, &self.path)
     }
 
+    /// Runs `read` on one snapshot of the state: commits the run makes meanwhile are not seen,
+    /// so records read one job at a time still agree with each other (a read transaction; WAL
+    /// lets the writer go on).
+    pub fn on_one_snapshot<T>(&self, read: impl FnOnce(&StateReader) -> T) -> Result<T, StateError> {
+        self.conn.execute_batch("BEGIN")?;
+        let out = read(self);
+        self.conn.execute_batch("COMMIT")?;
+        Ok(out)
+    }
+
     /// One job's record, read when it is needed: [`crate::results`] writes 10,000 rows without
     /// holding 10,000 records.
     pub fn record(&self, key: &JobKey) -> Result<Option<JobRecord>, StateError> {
