@@ -423,3 +423,6 @@ pub(super) fn parse_yaml(text: &str, manifest: &mut Manifest) -> Result<(), Diag
     manifest.entries = entries;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
