@@ -2,8 +2,10 @@
 //! left implicit), readable names for prompt variants, separators an empty value leaves, and a
 //! job's own `output:`.
 
-use super::{first_error, load, yaml};
-use crate::plan::Plan;
+use std::collections::HashMap;
+
+use super::{asset, first_error, load, load_with, yaml};
+use crate::plan::{JobKey, Plan, keep_clear_of};
 
 fn files(p: &Plan) -> Vec<&str> {
     p.jobs.iter().map(|j| j.file.as_str()).collect()
@@ -176,4 +178,68 @@ jobs:
     )
     .unwrap();
     assert_eq!(files(&p), ["videos/hero-shoe.mp4", "videos/hero-bag.mp4"]);
+}
+
+#[test]
+fn file_names_follow_the_pattern_and_never_collide() {
+    let p = yaml(
+        "output: \"{template}/{input}.mp4\"\njobs:\n  - model: magic/image-to-video\n    inputs: [assets/shoe.jpg, https://cdn.example.com/x/shoe.jpg]\n    template: Tokyo Billboard\n  - model: magic/text-to-video\n    prompt: \"SALE -30%!\"\n",
+    )
+    .unwrap();
+    let files: Vec<&str> = p.jobs.iter().map(|j| j.file.as_str()).collect();
+    // Two `shoe.jpg`: told apart by the folder each is in, not by job ids.
+    assert_eq!(files[0], "videos/tokyo-billboard/shoe-assets.mp4");
+    assert_eq!(files[1], "videos/tokyo-billboard/shoe-x.mp4");
+    assert_eq!(files[2], "videos/shanghai-drone-show/sale-30.mp4");
+}
+
+#[test]
+fn files_holding_another_jobs_finished_video_are_kept_clear_of() {
+    let mut p = yaml("jobs:\n  - model: magic/text-to-video\n    prompts: [A, B]\n").unwrap();
+    let (a, b) = (p.jobs[0].clone(), p.jobs[1].clone());
+    let other = JobKey("f".repeat(64));
+    let finished = HashMap::from([(a.file.to_lowercase(), a.key.clone()), (b.file.to_lowercase(), other)]);
+    let moved = keep_clear_of(&mut p.jobs, &finished);
+    assert_eq!(p.jobs[0].file, a.file, "a job's own finished file stays its own");
+    let expected = b.file.replace(".mp4", &format!("-{}.mp4", b.key.short()));
+    assert_eq!(p.jobs[1].file, expected);
+    assert_eq!(moved, vec![(b.file, expected)]);
+}
+
+#[test]
+fn an_inputs_other_name_is_kept_clear_of_another_jobs_finished_video_too() {
+    let shoe = asset("shoe.jpg");
+    let files: &[(&str, &[u8])] = &[("a/shoe.jpg", &shoe), ("b/copy.jpg", &shoe)];
+    let (_dir, p) = load_with(
+        "m.yaml",
+        b"jobs:\n  - model: magic/image-to-video\n    inputs: [a/shoe.jpg, b/copy.jpg]\n",
+        files,
+    );
+    let mut p = p.unwrap();
+    let job = p.jobs[0].clone();
+    let alias = job.aliases[0].file.clone();
+    let other = JobKey("f".repeat(64));
+    let finished = HashMap::from([(alias.to_lowercase(), other)]);
+    let moved = keep_clear_of(&mut p.jobs, &finished);
+    let expected = alias.replace(".mp4", &format!("-{}.mp4", job.key.short()));
+    assert_eq!(p.jobs[0].aliases[0].file, expected);
+    assert_eq!(p.jobs[0].file, job.file, "the job's own name was free");
+    assert_eq!(moved, vec![(alias, expected)]);
+}
+
+/// The prompt `..` in `a/{prompt}.mp4` wrote into a hidden folder `a/.mp4/`, and `{input}`
+/// named files without an extension: every name is visible and ends in `.mp4`.
+#[test]
+fn names_from_values_are_visible_files_with_the_videos_extension() {
+    let p =
+        yaml("output: a/{prompt}.mp4\njobs:\n  - model: magic/text-to-video\n    prompts: ['..', '.', hi]\n").unwrap();
+    for job in &p.jobs {
+        let parts: Vec<&str> = job.file.split('/').collect();
+        assert!(parts.iter().all(|part| !part.starts_with('.')), "{}", job.file);
+        assert!(job.file.ends_with(".mp4"), "{}", job.file);
+        assert_eq!(parts[..2], ["videos", "a"], "{}", job.file);
+    }
+    assert!(p.jobs.iter().any(|j| j.file == "videos/a/hi.mp4"));
+    let p = yaml("output: \"{input}\"\njobs:\n  - model: magic/image-to-video\n    input: assets/shoe.jpg\n").unwrap();
+    assert_eq!(p.jobs[0].file, "videos/shoe.mp4");
 }
