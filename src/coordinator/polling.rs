@@ -311,8 +311,11 @@ pub const SCOUTS: f64 = 1.0 / 8.0;
 pub struct PollPolicy {
     /// What a render is assumed to take before any was seen.
     pub prior: Duration,
-    /// No two polls of one generation closer than this, whatever was learned.
+    /// No two polls of one generation closer than this before anything is learned of its kind:
+    /// a share of the prior. Once renders are known, a share of the typical one instead.
     pub min_interval: Duration,
+    /// No two polls of one generation closer than this, whatever was learned or assumed.
+    pub least_interval: Duration,
     /// Take a model's render time from the catalog (the vendor's pages: "5–6 minutes for a
     /// 5-second video") as its prior, where the docs give one. Off for a simulator, whose renders
     /// are compressed.
@@ -329,6 +332,7 @@ impl PollPolicy {
         PollPolicy {
             prior: Duration::from_secs(120),
             min_interval: Duration::from_secs(1),
+            least_interval: Duration::from_secs(1),
             documented_priors: true,
         }
     }
@@ -338,6 +342,7 @@ impl PollPolicy {
         PollPolicy {
             prior,
             min_interval: (prior / 100).max(Duration::from_millis(10)),
+            least_interval: Duration::from_millis(10),
             documented_priors: false,
         }
     }
@@ -378,6 +383,10 @@ impl PollPolicy {
             return next.saturating_sub(age).max(self.min_interval);
         };
         let typical = known.samples.median().unwrap_or(self.prior);
+        // The interval a prior 30 times too long set (a second for 3-second renders) would hold
+        // every late generation a second apart, and each retiming as the first durations come
+        // in would put their polls off by as much again: what is learned sets it now.
+        let min_interval = self.min_interval.min(typical / 100).max(self.least_interval);
         let late = typical / 20;
         let first = known.plan[0];
         if phase < SCOUTS && age < first {
@@ -385,9 +394,7 @@ impl PollPolicy {
             // of it: what finishes earlier is only ever seen by such polls (the others find it
             // at their first, too late to say when), so without them a first estimate too long
             // would stay for good. A few polls each, for at most `MOST_SCOUTS` of a kind.
-            let start = (first / 4)
-                .mul_f64(2f64.powf(phase / SCOUTS / 2.0))
-                .max(self.min_interval);
+            let start = (first / 4).mul_f64(2f64.powf(phase / SCOUTS / 2.0)).max(min_interval);
             // (A poll at a step, its age read back in nanoseconds, is at that step, not under it.)
             let steps = (2.0 * (age.as_secs_f64() / start.as_secs_f64()).log2() + 1e-6)
                 .floor()
@@ -395,7 +402,7 @@ impl PollPolicy {
                 + 1.0;
             let next = start.mul_f64(2f64.powf(steps.min(120.0) / 2.0));
             if next < first {
-                return (next - age).max(self.min_interval);
+                return (next - age).max(min_interval);
             }
         }
         let wait = match known.plan.iter().find(|&&at| at > age) {
@@ -406,7 +413,7 @@ impl PollPolicy {
             // Older than anything seen: late, so looked at often, but not at every moment.
             None => late,
         };
-        wait.max(self.min_interval)
+        wait.max(min_interval)
     }
 }
 

@@ -394,3 +394,23 @@ fn pixverse_kinds_split_by_resolution_and_duration() {
     let m = kind_of("magic/image-to-video", &params(serde_json::json!({"template": "X"})));
     assert_eq!(m, "magic/image-to-video");
 }
+
+#[test]
+fn once_renders_are_known_they_set_how_close_polls_may_be_not_a_prior_far_off() {
+    // A prior 30 times too long (105 s) for renders of 3.5 s: its floor of 1.05 s between polls
+    // would hold every late generation a second apart.
+    let p = PollPolicy::scaled(secs(105.0));
+    assert_eq!(p.min_interval, secs(1.05));
+    let mut t = RenderTimes::default();
+    for _ in 0..20 {
+        t.record("m", secs(3.5));
+    }
+    assert_eq!(p.next_poll(&t, "m", secs(10.0), 0.5), secs(3.5) / 20);
+    // The service's floor (no generation polled more than once a second) holds whatever is learned.
+    let service = PollPolicy::service();
+    let mut quick = RenderTimes::default();
+    for _ in 0..20 {
+        quick.record("m", secs(20.0));
+    }
+    assert_eq!(service.next_poll(&quick, "m", secs(60.0), 0.5), secs(1.0));
+}
