@@ -1,4 +1,5 @@
-//! Reading a manifest (YAML or CSV) into raw entries that remember the line they came from.
+//! Reading a manifest (YAML, CSV, or a workbook: `.xlsx`, `.xls`, `.ods`, …) into raw entries that
+//! remember the line (or sheet row) they came from.
 //!
 //! Nothing here knows about models: an entry is what the user wrote, with lines attached, so that
 //! `plan` can say "campaign.yaml:14: unknown template" about any field.
