@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Options: `--jobs N` (jobs per regime run, default 1000; the mixed regime has its own
-//! `--mixed-jobs N`, default 300, and the cold-start cases `--cold-jobs N`, default 60), `--scale F` (every simulated time
+//! `--mixed-jobs N`, default 300, and `--mixed-rate R`, default 40, the client's and the server's
+//! request rate; the cold-start cases `--cold-jobs N`, default 60), `--scale F` (every simulated time
 //! multiplied by F), `--inflight-jobs N` (default 10000), `--rows 10000,100000` (validate),
 //! `--sizes 1MiB,1GiB` (downloads), `--variants vidbatch,fixed10,fixed15`, `--client-arg ARG`
 //! (repeatable: passed to the adaptive vidbatch runs), `--timeout-secs S` (per child, default
@@ -87,6 +88,7 @@ struct Args {
     sections: Vec<String>,
     jobs: usize,
     mixed_jobs: usize,
+    mixed_rate: f64,
     cold_jobs: usize,
     scale: f64,
     inflight_jobs: usize,
@@ -103,6 +105,7 @@ impl Args {
             sections: Vec::new(),
             jobs: 1000,
             mixed_jobs: 300,
+            mixed_rate: 40.0,
             cold_jobs: 60,
             scale: 1.0,
             inflight_jobs: 10_000,
@@ -120,6 +123,7 @@ impl Args {
                 "--bench" => {}
                 "--jobs" => args.jobs = value().parse().unwrap(),
                 "--mixed-jobs" => args.mixed_jobs = value().parse().unwrap(),
+                "--mixed-rate" => args.mixed_rate = value().parse().unwrap(),
                 "--cold-jobs" => args.cold_jobs = value().parse().unwrap(),
                 "--scale" => args.scale = value().parse().unwrap(),
                 "--inflight-jobs" => args.inflight_jobs = value().parse().unwrap(),
@@ -384,8 +388,8 @@ impl Regime {
             name: "mixed",
             jobs: a.mixed_jobs,
             concurrency: 50,
-            rate: 40.0,
-            server_rate: Some(40.0),
+            rate: a.mixed_rate,
+            server_rate: Some(a.mixed_rate),
             max_active: Some(50),
             queued: Duration::from_secs_f64(0.5 * a.scale),
             render: (
