@@ -204,6 +204,16 @@ pub fn exit_code(folders: &[(PathBuf, Result<FolderStatus, StateError>)]) -> i32
         .unwrap_or(exit_code::OK)
 }
 
+/// The counts and credits of every folder that could be read, together.
+fn totals(folders: &[(PathBuf, Result<FolderStatus, StateError>)]) -> (Counts, f64) {
+    folders
+        .iter()
+        .filter_map(|(_, folder)| folder.as_ref().ok())
+        .fold((Counts::default(), 0.0), |(counts, credits), f| {
+            (counts.plus(f.counts), credits + f.credits)
+        })
+}
+
 /// How many failures and running generations are listed per folder without `--jobs`.
 const LISTED: usize = 20;
 
@@ -214,8 +224,6 @@ pub fn write_text(
     folders: &[(PathBuf, Result<FolderStatus, StateError>)],
     all_jobs: bool,
 ) -> std::io::Result<()> {
-    let mut totals = Counts::default();
-    let mut credits = 0.0;
     for (dir, folder) in folders {
         let f = match folder {
             Ok(f) => f,
@@ -249,10 +257,9 @@ pub fn write_text(
             )?;
             listed(out, &f.jobs, JobStatus::Failed, "failed", reason, true)?;
         }
-        totals = totals.plus(f.counts);
-        credits += f.credits;
     }
     if folders.len() > 1 {
+        let (totals, credits) = totals(folders);
         writeln!(
             out,
             "all {} folders: {}; {} credits recorded",
@@ -323,24 +330,19 @@ pub fn write_json(
     folders: &[(PathBuf, Result<FolderStatus, StateError>)],
     all_jobs: bool,
 ) -> std::io::Result<()> {
-    let mut totals = Counts::default();
-    let mut credits = 0.0;
+    let (totals, credits) = totals(folders);
     let entries = folders
         .iter()
         .map(|(dir, folder)| match folder {
-            Ok(f) => {
-                totals = totals.plus(f.counts);
-                credits += f.credits;
-                FolderDocument {
-                    folder: dir.display().to_string(),
-                    exit_code: f.exit_code(),
-                    error: None,
-                    run_going: Some(f.run_going),
-                    counts: Some(f.counts),
-                    credits: Some(Credits(f.credits)),
-                    jobs: all_jobs.then_some(f.jobs.as_slice()),
-                }
-            }
+            Ok(f) => FolderDocument {
+                folder: dir.display().to_string(),
+                exit_code: f.exit_code(),
+                error: None,
+                run_going: Some(f.run_going),
+                counts: Some(f.counts),
+                credits: Some(Credits(f.credits)),
+                jobs: all_jobs.then_some(f.jobs.as_slice()),
+            },
             Err(e) => FolderDocument {
                 folder: dir.display().to_string(),
                 exit_code: unreadable_code(e),
