@@ -172,7 +172,9 @@ pub struct Coordinator<'p> {
     due: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Polls whose time has come, waiting for a turn of the rate limiter, most likely to find
     /// their generation finished first ([`Coordinator::next_poll`]); live as `due`'s entries are.
-    ready_polls: BinaryHeap<(u64, Reverse<Instant>, usize)>,
+    ready_polls: BinaryHeap<((u64, u64), Reverse<Instant>, usize)>,
+    /// When `ready_polls` was last ranked again.
+    ready_ranked: Instant,
     /// Jobs whose video is ready, waiting for a download slot.
     fetches: VecDeque<usize>,
     /// Folders that received videos since the last commit, synced before it
@@ -279,6 +281,7 @@ impl<'p> Coordinator<'p> {
             remote: 0,
             due: BinaryHeap::new(),
             ready_polls: BinaryHeap::new(),
+            ready_ranked: Instant::now(),
             fetches: VecDeque::new(),
             unsynced: Vec::new(),
             turn: None,

@@ -10,6 +10,9 @@ use tokio::time::Instant;
 
 use super::effects::{Effect, Permit, Say, Write};
 use super::{CancelLevel, Coordinator, Event, Fetch, Next, Outcome, Stage, Track, schedule};
+
+/// How often the polls waiting for a turn are ranked again ([`Coordinator::next_poll`]).
+const READY_RERANK: Duration = Duration::from_millis(100);
 use crate::api::Turn;
 
 impl Coordinator<'_> {
@@ -134,26 +137,35 @@ impl Coordinator<'_> {
     }
 
     /// The poll a turn goes to: of those whose time has come, the one most likely to find its
-    /// generation finished, its age the largest share of its kind's typical render. Only where
-    /// polls wait for turns (the rate limit is what binds) does the order matter: a poll likely
-    /// to find a finish frees a slot, one likely to find the render still going can wait, and
-    /// is then likelier to find it done.
+    /// generation finished, from what is known of its kind's renders: the chance that it
+    /// finished since it was last seen running. Only where polls wait for turns (the rate limit
+    /// is what binds) does the order matter: a poll likely to find a finish frees a slot, one
+    /// likely to find the render still going can wait, and is then likelier to find it done.
+    /// (The oldest first is not it: a generation looked at a moment ago, old as it is, has had
+    /// less time to finish since than a younger one not looked at for seconds.)
     pub(super) fn next_poll(&mut self, now: Instant) -> Option<usize> {
+        // The chances of polls left waiting grow as they wait: taken again now and then, so that
+        // one found unlikely at first is not passed over for good by a stream of likelier ones.
+        if now.duration_since(self.ready_ranked) >= READY_RERANK && !self.ready_polls.is_empty() {
+            self.ready_ranked = now;
+            let waiting = std::mem::take(&mut self.ready_polls);
+            for (_, Reverse(at), i) in waiting {
+                if self.poll_live(i, at) {
+                    let chance = self.poll_chance(i, now);
+                    self.ready_polls.push((chance, Reverse(at), i));
+                }
+            }
+        }
         while let Some(&Reverse((at, i))) = self.due.peek() {
             if at > now {
                 break;
             }
             self.due.pop();
-            let Track::Remote(r) = &self.tracks[i] else { continue };
             if !self.poll_live(i, at) {
                 continue;
             }
-            let age = now.duration_since(r.submitted.unwrap_or(r.since)).as_secs_f64();
-            let typical = self
-                .render_times
-                .median(&r.kind)
-                .map_or(1.0, |t| t.as_secs_f64().max(1e-3));
-            self.ready_polls.push(((age / typical * 1e6) as u64, Reverse(at), i));
+            let chance = self.poll_chance(i, now);
+            self.ready_polls.push((chance, Reverse(at), i));
         }
         while let Some((_, Reverse(at), i)) = self.ready_polls.pop() {
             if self.poll_live(i, at) {
@@ -161,6 +173,34 @@ impl Coordinator<'_> {
             }
         }
         None
+    }
+
+    /// The rank of job `i`'s poll among those waiting for a turn: the chance that its generation
+    /// finished since it was last seen running (in millionths), then how long that was (in
+    /// microseconds): with few renders known, every generation older than all of them has a
+    /// chance of one, and the one not looked at for longest goes first.
+    fn poll_chance(&self, i: usize, now: Instant) -> (u64, u64) {
+        let Track::Remote(r) = &self.tracks[i] else {
+            return (0, 0);
+        };
+        let submitted = r.submitted.unwrap_or(r.since);
+        let age = now.duration_since(submitted);
+        let since = r
+            .last_pending
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(submitted));
+        // Before anything is known of its kind: its age over the prior, below any chance known
+        // to be better than even.
+        let chance = self
+            .render_times
+            .chance_finished(&r.kind, since, age)
+            .unwrap_or_else(|| {
+                let prior = match &self.config.polling {
+                    super::Polling::Adaptive(policy) => policy.prior_for(&self.render_times, &r.kind),
+                    super::Polling::Fixed(every) => *every,
+                };
+                (age.as_secs_f64() / prior.as_secs_f64().max(1e-3)).min(1.0) / 2.0
+            });
+        ((chance * 1e6) as u64, age.saturating_sub(since).as_micros() as u64)
     }
 
     fn wants_turn(&mut self, level: CancelLevel, now: Instant) -> bool {

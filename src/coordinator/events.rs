@@ -379,9 +379,13 @@ impl Coordinator<'_> {
         let now = Instant::now();
         for i in 0..self.tracks.len() {
             let Track::Remote(r) = &self.tracks[i] else { continue };
-            // A back-off after an error, or a fetch again, keeps its own time.
-            let planned = matches!(r.stage.next(), Some(Next::PollAt { planned: true, .. }));
-            if !planned || kind.is_some_and(|k| &*r.kind != k) {
+            // A back-off after an error, or a fetch again, keeps its own time; so does a poll
+            // already due (waiting for a turn): the new plan would only put it off.
+            let due = match r.stage.next() {
+                Some(Next::PollAt { planned: true, at }) => at <= now,
+                _ => continue,
+            };
+            if due || kind.is_some_and(|k| &*r.kind != k) {
                 continue;
             }
             let age = now.duration_since(r.submitted.unwrap_or(r.since));

@@ -28,6 +28,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+mod censored;
+
+/// Before anything is known of a kind, the least start of a span learned, as a share of its end.
+/// A scout's probes double, so a span between two of them starts at half its end; less when the
+/// second was late.
+const FIRST_SPAN: f64 = 0.4;
+
 /// What one poll is worth, as a share of the typical render spent waiting to notice a finish.
 /// The plan weighs a poll against that much detection latency: on renders spread ±33 % around
 /// their mean it spends about four and a half polls for a mean latency under 4 % of the render;
@@ -56,28 +63,40 @@ struct Kind {
     free_polls: f64,
 }
 
-/// The most recent durations of one kind, sorted, at most [`Samples::KEEP`].
+/// What the most recent finishes of one kind say of their durations (at most
+/// [`Samples::KEEP`]), and the durations estimated from that.
 #[derive(Debug, Default, Clone)]
 struct Samples {
+    /// Each finish's span in seconds, `(lo, hi)`: the duration lies in `(lo, hi]`, or is `hi`
+    /// when known exactly (`lo == hi`). In arrival order, to forget the oldest first.
+    spans: VecDeque<(f64, f64)>,
+    /// As many durations, ascending, equally likely, estimated from all the spans together
+    /// ([`censored::quantiles`]); made again with the plan.
     sorted: Vec<Duration>,
-    /// In arrival order, to forget the oldest first.
-    arrival: VecDeque<Duration>,
 }
 
 impl Samples {
     /// Enough to follow a drifting service, few enough that an insert and a plan stay cheap.
     const KEEP: usize = 256;
 
-    fn add(&mut self, d: Duration) {
-        if self.arrival.len() == Self::KEEP
-            && let Some(old) = self.arrival.pop_front()
-            && let Ok(i) = self.sorted.binary_search(&old)
-        {
-            self.sorted.remove(i);
+    fn add(&mut self, lo: Duration, hi: Duration) {
+        if self.spans.len() == Self::KEEP {
+            self.spans.pop_front();
         }
-        self.arrival.push_back(d);
-        let at = self.sorted.partition_point(|x| *x < d);
-        self.sorted.insert(at, d);
+        self.spans.push_back((lo.min(hi).as_secs_f64(), hi.as_secs_f64()));
+    }
+
+    /// Estimates the durations again from the spans.
+    fn estimate(&mut self) {
+        let spans: Vec<(f64, f64)> = self.spans.iter().copied().collect();
+        self.sorted = censored::quantiles(&spans)
+            .into_iter()
+            .map(|d| Duration::try_from_secs_f64(d).unwrap_or_default())
+            .collect();
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
     }
 
     fn median(&self) -> Option<Duration> {
@@ -89,10 +108,11 @@ impl Kind {
     /// Re-plans once a sixteenth of what it knows is new (at every sample while fewer than 32
     /// are known): a plan costs O(samples²), and with thousands of generations finishing a minute
     /// it must not be made per finish.
-    fn add(&mut self, d: Duration, budget: Option<f64>) {
-        self.samples.add(d);
+    fn add(&mut self, (lo, hi): (Duration, Duration), budget: Option<f64>) {
+        self.samples.add(lo, hi);
         self.unplanned += 1;
-        if self.unplanned >= (self.samples.sorted.len() / 16).max(1) {
+        if self.unplanned >= (self.samples.len() / 16).max(1) {
+            self.samples.estimate();
             self.replan(budget);
         }
     }
@@ -118,45 +138,56 @@ impl Kind {
 }
 
 impl RenderTimes {
-    /// Learns one duration. Returns whether the polls already planned for this kind should be
-    /// timed again: the first few durations change what is known the most (from nothing at all
-    /// to a first estimate), so generations waiting on a guess move to the new plan.
+    /// Learns one duration known exactly. Returns whether the polls already planned for this
+    /// kind should be timed again: the first few durations change what is known the most (from
+    /// nothing at all to a first estimate), so generations waiting on a guess move to the new
+    /// plan.
     pub fn record(&mut self, kind: &str, render: Duration) -> bool {
+        self.learn(kind, (render, render))
+    }
+
+    fn learn(&mut self, kind: &str, span: (Duration, Duration)) -> bool {
         let k = self.kinds.entry(kind.to_string()).or_default();
-        k.add(render, self.budget);
-        let n = k.samples.sorted.len();
+        k.add(span, self.budget);
+        let n = k.samples.len();
         n <= 64 && n.is_power_of_two()
     }
 
     /// Learns a duration known only to lie in `(lo, hi]`: between the last time the generation
-    /// was known running and the poll that saw it finished. It is drawn (by `pick`, in [0, 1):
-    /// random) from the part of that span no shorter than the shortest duration known, so that
-    /// a generation found finished at its first poll does not count as half its age (polls would
-    /// then be planned where nothing finishes), and so that the learned durations keep a spread
-    /// (one value for every such span piles them up into a spike where the plan polls once, and
-    /// nothing earlier is ever looked at again). A span shorter than anything known is new: it is
-    /// learned when narrow enough to mean something (at most half its end, as a scout's doubling
-    /// probes are); a wide span with nothing known teaches nothing. Returns the duration learned,
-    /// and whether the polls planned should be timed again ([`RenderTimes::record`]).
+    /// was known running and the poll that saw it finished. The span is kept as it is, and the
+    /// durations are estimated from all the spans together ([`censored`]): a wide one counts
+    /// where the narrow ones say finishes happen. Before anything is known of the kind, only a
+    /// narrow span is learned (its start at least [`FIRST_SPAN`] of its end, as a scout's
+    /// doubling probes give, even one late behind the rate limit): a generation found finished
+    /// at its first poll would only say "shorter than this", and all of that at once would
+    /// spread the first plan down to nothing.
+    ///
+    /// Returns a duration for later runs to start from (drawn by `pick`, in [0, 1), from the part
+    /// of the span no shorter than the shortest estimated, so that the ones found finished at
+    /// their first poll do not count as half their age), and whether the polls planned should be
+    /// timed again ([`RenderTimes::record`]); `None` when nothing was learned.
     pub fn record_between(&mut self, kind: &str, lo: Duration, hi: Duration, pick: f64) -> Option<(Duration, bool)> {
-        let shortest = self.kinds.get(kind).and_then(|k| k.samples.sorted.first().copied());
-        let from = match shortest {
-            Some(shortest) if shortest.max(lo) < hi => shortest.max(lo),
-            _ if hi.saturating_sub(lo) <= hi / 2 => lo,
-            _ => return None,
+        let shortest = match self.kinds.get(kind).filter(|k| k.samples.len() > 0) {
+            Some(k) => k.samples.sorted.first().copied(),
+            None if lo.as_secs_f64() >= FIRST_SPAN * hi.as_secs_f64() => None,
+            None => return None,
         };
+        let from = shortest.map(|s| s.max(lo)).filter(|&from| from < hi).unwrap_or(lo);
         let render = from + (hi - from).mul_f64(pick.clamp(0.0, 1.0));
-        Some((render, self.record(kind, render)))
+        Some((render, self.learn(kind, (lo, hi))))
     }
 
     /// Learns the durations earlier runs recorded, planning each kind once at the end (not at
     /// every sixteenth of thousands of them, at start-up).
     pub fn load(&mut self, durations: impl IntoIterator<Item = (String, Duration)>) {
         for (kind, d) in durations {
-            self.kinds.entry(kind).or_default().samples.add(d);
+            self.kinds.entry(kind).or_default().samples.add(d, d);
         }
         let budget = self.budget;
-        self.kinds.values_mut().for_each(|k| k.replan(budget));
+        self.kinds.values_mut().for_each(|k| {
+            k.samples.estimate();
+            k.replan(budget);
+        });
     }
 
     /// Sets the polls per generation that the request budget leaves (`None`: no limit). Kinds are
@@ -216,13 +247,43 @@ impl RenderTimes {
     }
 
     pub fn count(&self, kind: &str) -> usize {
-        self.kinds.get(kind).map_or(0, |k| k.samples.sorted.len())
+        self.kinds.get(kind).map_or(0, |k| k.samples.len())
+    }
+
+    /// The chance that a generation of `kind` found running at age `since` has finished by age
+    /// `age`, from the durations estimated (`None` before any is known): what a poll of it now is
+    /// likely to find. Where turns of the rate limit are scarce, they go to the polls likeliest
+    /// to free a slot.
+    pub fn chance_finished(&self, kind: &str, since: Duration, age: Duration) -> Option<f64> {
+        let sorted = &self.kinds.get(kind)?.samples.sorted;
+        let (before, by) = (share_under(sorted, since), share_under(sorted, age));
+        Some(if before >= 1.0 {
+            1.0
+        } else {
+            ((by - before) / (1.0 - before)).clamp(0.0, 1.0)
+        })
     }
 
     /// The median duration of a kind, if any was seen.
     pub fn median(&self, kind: &str) -> Option<Duration> {
         self.kinds.get(kind).and_then(|k| k.samples.median())
     }
+}
+
+/// The share of durations `sorted` (equally likely, each at the middle of its share) under `x`,
+/// drawn as a line between them so that it grows with `x` between two of them too.
+fn share_under(sorted: &[Duration], x: Duration) -> f64 {
+    let n = sorted.len();
+    let i = sorted.partition_point(|d| *d < x);
+    if n == 0 || i == n {
+        return if n == 0 { 0.0 } else { 1.0 };
+    }
+    if i == 0 {
+        return 0.0;
+    }
+    let (a, b) = (sorted[i - 1].as_secs_f64(), sorted[i].as_secs_f64());
+    let along = if b > a { (x.as_secs_f64() - a) / (b - a) } else { 1.0 };
+    (i as f64 - 0.5 + along) / n as f64
 }
 
 /// The poll ages (from the submit) that minimise, for a duration drawn from `sorted` (ascending,
@@ -408,7 +469,7 @@ impl PollPolicy {
         let wait = match known.plan.iter().find(|&&at| at > age) {
             // From a handful of durations the plan is a sketch, with gaps where nothing was seen
             // yet: past its first poll, no longer waits than for a late generation.
-            Some(&at) if known.samples.sorted.len() < Self::SKETCH && at > known.plan[0] => (at - age).min(late),
+            Some(&at) if known.samples.len() < Self::SKETCH && at > known.plan[0] => (at - age).min(late),
             Some(&at) => at - age,
             // Older than anything seen: late, so looked at often, but not at every moment.
             None => late,

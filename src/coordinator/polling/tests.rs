@@ -264,12 +264,14 @@ fn old_durations_are_forgotten_first() {
 fn a_finish_seen_between_two_polls_is_learned_within_its_span_past_the_shortest_known() {
     let mut t = RenderTimes::default();
     // Nothing known yet: within a narrow span; a wide one (found finished at its first poll,
-    // 1 s after its submit) teaches nothing.
+    // 1 s after its submit) teaches nothing; one between two doubling probes, the second of them
+    // late, is narrow enough.
+    assert_eq!(t.clone().record_between("m", Duration::ZERO, secs(1.0), 0.3), None);
+    assert!(t.clone().record_between("m", secs(2.0), secs(4.5), 0.3).is_some());
     assert_eq!(
         t.record_between("m", secs(2.0), secs(4.0), 0.5),
         Some((secs(3.0), true))
     );
-    assert_eq!(t.clone().record_between("m", Duration::ZERO, secs(1.0), 0.3), None);
     // Found finished at its first poll, at 5 s: not 2.5 s (the middle from its submit), but
     // between the shortest known (3 s) and 5 s, spread by the pick.
     let picks: Vec<Duration> = [0.0, 0.5, 0.99]
@@ -287,8 +289,66 @@ fn a_finish_seen_between_two_polls_is_learned_within_its_span_past_the_shortest_
         t.clone().record_between("m", secs(1.0), secs(1.5), 0.5).unwrap().0,
         secs(1.25)
     );
-    // Shorter than anything known and wide: nothing.
-    assert_eq!(t.record_between("m", Duration::ZERO, secs(2.0), 0.5), None);
+    // Shorter than anything known and wide: learned as it is, "at most 2 s", since something is
+    // known to place it against.
+    assert_eq!(
+        t.record_between("m", Duration::ZERO, secs(2.0), 0.5),
+        Some((secs(1.0), true))
+    );
+    assert_eq!(t.count("m"), 2);
+    assert!(t.median("m").unwrap() <= secs(3.0));
+}
+
+/// Spans of renders drawn evenly from 2.5–4.5 s, as a run polling them sees them: a few
+/// scouts probing every 0.2 s, and the others polled at 3.3 s and then late, at 6.5 s (behind
+/// the first wave's queue). `(lo, hi)` in seconds.
+fn first_wave_spans() -> Vec<(f64, f64)> {
+    (0..50)
+        .map(|i| {
+            let d = 2.5 + 2.0 * (i as f64 + 0.5) / 50.0;
+            if i % 8 == 0 {
+                let hi = (d / 0.2).ceil() * 0.2;
+                (hi - 0.2, hi)
+            } else if d <= 3.3 {
+                (0.0, 3.3)
+            } else {
+                (3.3, 6.5)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn wide_spans_count_where_the_narrow_ones_say_renders_end() {
+    let spans = first_wave_spans();
+    let estimated = censored::quantiles(&spans);
+    assert_eq!(estimated.len(), spans.len());
+    assert!(estimated.is_sorted());
+    // Renders end by 4.5 s: the spans reaching to 6.5 s say only "after 3.3 s", and the scouts
+    // say where after it. A point drawn from each span on its own puts half of those past 4.9 s.
+    let past = estimated.iter().filter(|&&d| d > 4.6).count();
+    assert!(past <= 2, "{past} of 50 estimated past 4.6 s: {estimated:?}");
+    let median = estimated[25];
+    assert!((3.2..=3.8).contains(&median), "median {median}: {estimated:?}");
+    // The same spans through `RenderTimes`, in a scrambled order: the plan's last poll is
+    // where renders end, not at 6.5 s.
+    let mut t = RenderTimes::default();
+    for k in 0..spans.len() {
+        let (lo, hi) = spans[k * 17 % spans.len()];
+        t.record_between("m", secs(lo), secs(hi), 0.5);
+    }
+    let plan = &t.kinds["m"].plan;
+    assert!(*plan.last().unwrap() <= secs(4.7), "{plan:?}");
+}
+
+#[test]
+fn exact_durations_are_estimated_as_they_are() {
+    let exact = [3.0, 1.0, 2.0, 2.0, 5.0];
+    let spans: Vec<(f64, f64)> = exact.iter().map(|&d| (d, d)).collect();
+    assert_eq!(censored::quantiles(&spans), [1.0, 2.0, 2.0, 3.0, 5.0]);
+    // One span alone: its middle.
+    assert_eq!(censored::quantiles(&[(2.0, 4.0)]), [3.0]);
+    assert!(censored::quantiles(&[]).is_empty());
 }
 
 #[test]
