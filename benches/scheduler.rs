@@ -14,8 +14,9 @@
 //! multiplied by F), `--inflight-jobs N` (default 10000), `--rows 10000,100000` (validate),
 //! `--sizes 1MiB,1GiB` (downloads), `--variants vidbatch,fixed10,fixed15`, `--client-arg ARG`
 //! (repeatable: passed to the adaptive vidbatch runs), `--timeout-secs S` (per child, default
-//! 1800). `VIDBATCH_BENCH_DUMP=FILE` writes each generation of every run measured to FILE (the
-//! last run's stay) as CSV.
+//! 1800), `--fs-control` (inflight: first create as many empty files beside the client's folder,
+//! and say what that cost). `VIDBATCH_BENCH_DUMP=FILE` writes each generation of every run
+//! measured to FILE (the last run's stay) as CSV.
 //!
 //! The client is a child process, so its CPU time and peak RSS are its own (`wait4`). Simulated
 //! renders model the service's at a scale: the mean render `M` stands for the service's 150 s,
@@ -97,6 +98,9 @@ struct Args {
     variants: Vec<String>,
     client_args: Vec<String>,
     timeout: Duration,
+    /// `--fs-control`: before the in-flight run, create as many empty files beside its folder
+    /// and report what that cost the kernel (see [`Bench::inflight`]).
+    fs_control: bool,
 }
 
 impl Args {
@@ -114,6 +118,7 @@ impl Args {
             variants: vec!["vidbatch".into(), "fixed10".into(), "fixed15".into()],
             client_args: Vec::new(),
             timeout: Duration::from_secs(1800),
+            fs_control: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
@@ -132,6 +137,7 @@ impl Args {
                 "--variants" => args.variants = value().split(',').map(String::from).collect(),
                 "--client-arg" => args.client_args.push(value()),
                 "--timeout-secs" => args.timeout = Duration::from_secs(value().parse().unwrap()),
+                "--fs-control" => args.fs_control = true,
                 s if !s.starts_with('-') => args.sections.push(s.to_string()),
                 other => panic!("unknown option {other}"),
             }
@@ -209,6 +215,8 @@ struct ChildRun {
     /// When it exited.
     ended: SystemTime,
     cpu: Duration,
+    /// Of `cpu`, the time spent in the kernel (system calls: files, sockets).
+    sys: Duration,
     max_rss_kb: u64,
     /// The exit code (or 128 + the signal).
     code: i32,
@@ -257,6 +265,7 @@ fn run_child(cmd: Command, timeout: Duration) -> ChildRun {
         cpu: Duration::from_micros(f[2] as u64),
         max_rss_kb: f[3] as u64,
         code: f[4] as i32,
+        sys: Duration::from_micros(f[5] as u64),
     }
 }
 
@@ -269,7 +278,7 @@ fn child_stderr(cmd: &Command) -> Stdio {
 }
 
 /// The launcher: runs the program, kills it after the timeout, writes `wall_µs ended_µs
-/// cpu_µs max_rss_kb code` to the result file.
+/// cpu_µs max_rss_kb code sys_µs` to the result file.
 fn launch(argv: &[String]) {
     let (result, timeout, program, args) = (&argv[0], &argv[1], &argv[2], &argv[3..]);
     let timeout = Duration::from_secs(timeout.parse().unwrap());
@@ -321,10 +330,11 @@ fn launch(argv: &[String]) {
     };
     let ended = ended.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_micros();
     let line = format!(
-        "{} {ended} {} {} {code}\n",
+        "{} {ended} {} {} {code} {}\n",
         wall.as_micros(),
         tv(usage.ru_utime) + tv(usage.ru_stime),
-        usage.ru_maxrss
+        usage.ru_maxrss,
+        tv(usage.ru_stime)
     );
     std::fs::write(result, line).unwrap();
 }
@@ -640,6 +650,26 @@ fn dump_generations(path: &Path, stats: &SimStats) {
         .unwrap();
     }
     std::fs::write(path, csv).unwrap();
+}
+
+/// Creates `n` empty files in a new folder of the temporary directory, timed by this thread's
+/// own CPU (the simulator's threads run beside it): the folder, kept until dropped, and the time.
+fn create_files(n: usize) -> (tempfile::TempDir, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let thread_cpu = || {
+        // SAFETY: a plain C struct, written by `getrusage`.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pointer; RUSAGE_THREAD is Linux's, as is this bench.
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+        let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+        tv(usage.ru_utime) + tv(usage.ru_stime)
+    };
+    let before = thread_cpu();
+    for i in 0..n {
+        std::fs::File::create(dir.path().join(format!("{i:05}.part"))).unwrap();
+    }
+    let took = thread_cpu() - before;
+    (dir, took)
 }
 
 fn completed_rows(out: &Path) -> usize {
@@ -1002,6 +1032,12 @@ impl Bench {
             ..SimConfig::default()
         };
         let (label, extra) = self.adaptive_args(r.scaled(SERVICE_PRIOR));
+        // The kernel's cost of creating a file moves tenfold with the file system's state (on an
+        // ext4 without a journal, inodes freed in the last minutes are passed over one by one:
+        // a bench run deleting 10,000 files makes the next one's first files dear). The control
+        // creates as many empty files just before the client, beside its folder, and says what
+        // that cost: the client's kernel time is read beside it.
+        let control = self.args.fs_control.then(|| create_files(n));
         let o = self.measure(config, n, n, r.rate, label, &extra);
         println!(
             "### {n} generations in flight: --concurrency {n} --rate 2000; queue {} then renders uniform {}–{}; no server limits\n",
@@ -1011,6 +1047,18 @@ impl Bench {
         );
         println!("{OUTCOME_HEADER}");
         println!("{}", o.row(r.mean_render()));
+        println!();
+        println!(
+            "Client CPU per job: {:.3} ms in the client, {:.3} ms in the kernel on its behalf.",
+            o.run.cpu.saturating_sub(o.run.sys).as_secs_f64() * 1000.0 / n as f64,
+            o.run.sys.as_secs_f64() * 1000.0 / n as f64
+        );
+        if let Some((_dir, cost)) = control {
+            println!(
+                "Control: creating {n} empty files beside the client's folder just before it took {:.3} ms of CPU a file.",
+                cost.as_secs_f64() * 1000.0 / n as f64
+            );
+        }
         println!();
     }
 

@@ -10,10 +10,10 @@ use tokio::time::Instant;
 
 use super::effects::{Effect, Permit, Say, Write};
 use super::{CancelLevel, Coordinator, Event, Fetch, Next, Outcome, Stage, Track, schedule};
+use crate::api::Turn;
 
 /// How often the polls waiting for a turn are ranked again ([`Coordinator::next_poll`]).
 const READY_RERANK: Duration = Duration::from_millis(100);
-use crate::api::Turn;
 
 impl Coordinator<'_> {
     pub(super) fn next_wake(&self) -> Instant {

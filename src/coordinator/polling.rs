@@ -19,8 +19,9 @@
 //! Durations are learned from every finish this process saw happen (a failure too, at its own
 //! time), whether the generation was submitted in this run or an earlier one. A finish is known
 //! only to lie between two polls; the durations are estimated from all those spans together
-//! ([`censored`]), not a point taken from each. Before anything is
-//! learned of a kind, its first four generations and an eighth of the others (64 at most)
+//! ([`censored`]), not a point taken from each.
+//!
+//! Before anything is learned of a kind, its first four generations and an eighth of the others (64 at most)
 //! scout: they probe at ages doubling from 1/64 of the prior (a render 30 times shorter is seen
 //! within twice its time), staggered over the octave, so the first finishes
 //! are seen early whether the prior was right or far off. The others probe at ages doubling from
