@@ -112,8 +112,6 @@ pub struct RunReport {
     pub concurrency_found: Option<(usize, u32)>,
     /// Jobs (by index) whose failure was recorded by an earlier run: reported as old news.
     pub failed_before: Vec<usize>,
-    /// Jobs not submitted because `--max-credits` would have been passed.
-    pub over_budget: usize,
     /// Charges the service reported during this run.
     pub credits_now: f64,
     /// What the jobs to submit were expected to cost, at the start.
@@ -151,7 +149,6 @@ pub struct Coordinator<'p> {
     /// Requests sent, sampled at each progress event, for the recent request rate.
     request_samples: VecDeque<(Instant, u64)>,
     failed_before: Vec<usize>,
-    over_budget: usize,
     out: PathBuf,
     state: RunState,
     api: Arc<ApiClient>,
@@ -268,7 +265,6 @@ impl<'p> Coordinator<'p> {
             started_at: Instant::now(),
             request_samples: VecDeque::new(),
             failed_before: Vec::new(),
-            over_budget: 0,
             out: out.to_path_buf(),
             state,
             api,
@@ -469,7 +465,6 @@ impl<'p> Coordinator<'p> {
             api_requests: self.api.requests_sent(),
             concurrency_found: self.ceiling.found().map(|n| (n, self.ceiling.refusals())),
             failed_before: self.failed_before,
-            over_budget: self.over_budget,
             credits_now: self.ledger.reported_now(),
             estimate,
         };

@@ -301,7 +301,6 @@ impl Coordinator<'_> {
                 crate::sinks::thousands(cap),
                 crate::sinks::thousands(self.ledger.committed())
             );
-            self.over_budget += 1;
             if self.unknown_earlier.contains(&i) {
                 // Its earlier submit still counts and is still unknown: so is the job.
                 self.tracks[i] = Track::Settled(Outcome::Unknown);

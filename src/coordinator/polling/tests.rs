@@ -481,3 +481,36 @@ fn once_renders_are_known_they_set_how_close_polls_may_be_not_a_prior_far_off() 
     }
     assert_eq!(service.next_poll(&quick, "m", secs(60.0), 0.5), secs(1.0));
 }
+
+#[test]
+fn any_spans_give_as_many_durations_in_order_within_their_ends() {
+    let mut rng = fastrand::Rng::with_seed(7);
+    for round in 0..500 {
+        let n = rng.usize(1..40);
+        let scale = [1e-3, 1.0, 150.0, 1e5][round % 4];
+        let spans: Vec<(f64, f64)> = (0..n)
+            .map(|_| {
+                let hi = rng.f64() * scale;
+                match rng.u8(0..4) {
+                    0 => (0.0, hi),
+                    1 => (hi, hi),
+                    // Out of order, as clocks may give: taken as exact at its end.
+                    2 => (hi * 1.5, hi),
+                    _ => (hi * rng.f64(), hi),
+                }
+            })
+            .collect();
+        let estimated = censored::quantiles(&spans);
+        assert_eq!(estimated.len(), n, "{spans:?}");
+        assert!(
+            estimated.iter().all(|d| d.is_finite() && *d >= 0.0),
+            "{spans:?}: {estimated:?}"
+        );
+        assert!(estimated.is_sorted(), "{spans:?}: {estimated:?}");
+        let top = spans.iter().map(|s| s.1).fold(0.0, f64::max);
+        assert!(
+            estimated.iter().all(|&d| d <= top * (1.0 + 1e-9)),
+            "{spans:?}: {estimated:?}"
+        );
+    }
+}
