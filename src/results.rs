@@ -72,22 +72,53 @@ impl Summary {
 /// its end and on every rerun, so a copy that went missing is made again. Each job's record is
 /// looked up as its row is written: the state's rows are never all held at once.
 pub fn write(out: &Path, plan: &Plan, records: &impl Records) -> Result<Summary, ResultsError> {
-    write_as(out, plan, records, plan.dialect.workbook)
+    write_as(out, plan, records, plan.dialect.workbook, None, |_, _, _| {})
+}
+
+/// [`write`] at the end of a run: the rows in the manifest's order when the run took its jobs in
+/// another (`run_order[p]` is the manifest's place of `plan.jobs[p]`), and each job handed to
+/// `each` with its manifest place and record as its row is written, so that the run's summary
+/// does not read every record again.
+pub fn write_each(
+    out: &Path,
+    plan: &Plan,
+    records: &impl Records,
+    run_order: Option<&[usize]>,
+    each: impl FnMut(usize, &Job, Option<&JobRecord>),
+) -> Result<Summary, ResultsError> {
+    write_as(out, plan, records, plan.dialect.workbook, run_order, each)
 }
 
 /// [`write`] while the run goes on: the workbook is left for the end, as it is rebuilt whole in
 /// memory (a quarter of a second at 10,000 rows, time the run's loop would wait) and people
 /// open it after the run.
 pub fn refresh(out: &Path, plan: &Plan, records: &impl Records) -> Result<Summary, ResultsError> {
-    write_as(out, plan, records, false)
+    write_as(out, plan, records, false, None, |_, _, _| {})
 }
 
-fn write_as(out: &Path, plan: &Plan, records: &impl Records, workbook: bool) -> Result<Summary, ResultsError> {
+fn write_as(
+    out: &Path,
+    plan: &Plan,
+    records: &impl Records,
+    workbook: bool,
+    run_order: Option<&[usize]>,
+    mut each: impl FnMut(usize, &Job, Option<&JobRecord>),
+) -> Result<Summary, ResultsError> {
     let mut files = files::Files::create(out, plan, workbook)?;
     let mut summary = Summary::default();
-    for job in &plan.jobs {
+    // Where the manifest's m-th job is in the plan.
+    let at: Option<Vec<usize>> = run_order.map(|order| {
+        let mut at = vec![0; order.len()];
+        for (p, &m) in order.iter().enumerate() {
+            at[m] = p;
+        }
+        at
+    });
+    for m in 0..plan.jobs.len() {
+        let job = &plan.jobs[at.as_ref().map_or(m, |at| at[m])];
         let record = records.record(&job.key)?;
         let record = record.as_deref();
+        each(m, job, record);
         let row = job_row(job, record, &plan.columns);
         let status_of_job = row.status;
         // Paid once: the credits are on the job's row only, so that summing the column is right.
@@ -369,6 +400,42 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, ["results.csv"], "no temporary file stays");
+    }
+
+    #[test]
+    fn rows_taken_in_another_order_are_written_in_the_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(
+            &path,
+            "jobs:\n  - model: magic/text-to-video\n    prompts: [one, two, three]\n",
+        )
+        .unwrap();
+        let mut plan = crate::plan::plan(&crate::manifest::load(&path).unwrap()).unwrap();
+        let in_manifest: Vec<String> = plan.jobs.iter().map(|j| j.key.short().to_string()).collect();
+        // The run took the third first: plan.jobs[p] is the manifest's order[p]-th.
+        let order = [2, 0, 1];
+        crate::selection::reorder(&mut plan.jobs, &order);
+        let mut seen = Vec::new();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        write_each(
+            &out,
+            &plan,
+            &HashMap::<JobKey, JobRecord>::new(),
+            Some(&order),
+            |m, job, _| seen.push((m, job.key.short().to_string())),
+        )
+        .unwrap();
+        let expected: Vec<(usize, String)> = in_manifest.iter().cloned().enumerate().collect();
+        assert_eq!(seen, expected);
+        let written: Vec<String> = read_rows(&out)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.job_id)
+            .collect();
+        assert_eq!(written, in_manifest);
     }
 
     #[test]

@@ -250,8 +250,30 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     let (state, report, mut sinks) = coordinator.run().await;
     drop(simulator);
 
-    // Rows are written as each job's record is read: 10,000 of them are never held at once.
-    let totals = results::write(&out, &plan, &state).map_err(|e| aborted(error_chain(&e)))?;
+    // The summary's lines are taken as the rows are written, in the manifest's order: each job's
+    // record is read once, and 10,000 of them are never held at once.
+    let failed_before: std::collections::HashSet<usize> = report
+        .failed_before
+        .iter()
+        .map(|&i| run_order.as_ref().map_or(i, |order| order[i]))
+        .collect();
+    let wants_summary = view.format == LogFormat::Text && !view.quiet;
+    let mut lines = Vec::with_capacity(if wants_summary { plan.jobs.len() } else { 0 });
+    let totals = results::write_each(&out, &plan, &state, run_order.as_deref(), |m, job, record| {
+        if wants_summary {
+            lines.push(sinks::summary::JobLine {
+                job_id: job.key.short().to_string(),
+                model: job.model.clone(),
+                name: job.label().to_string(),
+                status: results::Status::of(record),
+                error: record.and_then(|r| r.error.clone()),
+                earlier: failed_before.contains(&m),
+                paid_failure: record.and_then(|r| r.failure) == Some(vidbatch::state::Failure::Generation),
+                attempts: record.map_or(0, |r| r.attempts),
+            });
+        }
+    })
+    .map_err(|e| aborted(error_chain(&e)))?;
 
     let outcome = RunOutcome::of(report.stopped.clone(), totals.completed, totals.total());
     let stopped = outcome.stopped();
@@ -269,12 +291,8 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
     };
     sinks.emit(RunEvent::Finished(&finished));
     drop(sinks);
-    let mut failed_before: std::collections::HashSet<usize> = report.failed_before.iter().copied().collect();
     if let Some(order) = &run_order {
         selection::restore(&mut plan.jobs, order);
-        failed_before = failed_before.into_iter().map(|i| order[i]).collect();
-        // Written in the order the jobs were taken: again, in the manifest's.
-        results::write(&out, &plan, &state).map_err(|e| aborted(error_chain(&e)))?;
     }
     // Only a capped run asks which jobs its cap left, and what the folder has committed.
     let cap_left = match options.max_credits {
@@ -282,22 +300,9 @@ pub(crate) async fn run(args: RunArgs, view: View) -> Result<i32, CliError> {
         None => None,
     };
 
-    let summary = if view.format == LogFormat::Text && !view.quiet {
-        let mut jobs = Vec::with_capacity(plan.jobs.len() + totals.alias_failures.len());
-        for (i, job) in plan.jobs.iter().enumerate() {
-            let record = state.record(&job.key)?;
-            let record = record.as_ref();
-            jobs.push(sinks::summary::JobLine {
-                job_id: job.key.short().to_string(),
-                model: job.model.clone(),
-                name: job.label().to_string(),
-                status: results::Status::of(record),
-                error: record.and_then(|r| r.error.clone()),
-                earlier: failed_before.contains(&i),
-                paid_failure: record.and_then(|r| r.failure) == Some(vidbatch::state::Failure::Generation),
-                attempts: record.map_or(0, |r| r.attempts),
-            });
-        }
+    let summary = if wants_summary {
+        let mut jobs = lines;
+        jobs.reserve(totals.alias_failures.len());
         // An input's other name whose copy failed fails its own row: said like a job.
         jobs.extend(totals.alias_failures.iter().map(|(id, input, why)| {
             sinks::summary::JobLine {
