@@ -278,11 +278,11 @@ impl RenderTimes {
 fn share_under(sorted: &[Duration], x: Duration) -> f64 {
     let n = sorted.len();
     let i = sorted.partition_point(|d| *d < x);
-    if n == 0 || i == n {
-        return if n == 0 { 0.0 } else { 1.0 };
-    }
-    if i == 0 {
+    if n == 0 || i == 0 {
         return 0.0;
+    }
+    if i == n {
+        return 1.0;
     }
     let (a, b) = (sorted[i - 1].as_secs_f64(), sorted[i].as_secs_f64());
     let along = if b > a { (x.as_secs_f64() - a) / (b - a) } else { 1.0 };
