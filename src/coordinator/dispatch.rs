@@ -148,13 +148,12 @@ impl Coordinator<'_> {
         // one found unlikely at first is not passed over for good by a stream of likelier ones.
         if now.duration_since(self.ready_ranked) >= READY_RERANK && !self.ready_polls.is_empty() {
             self.ready_ranked = now;
-            let waiting = std::mem::take(&mut self.ready_polls);
-            for (_, Reverse(at), i) in waiting {
-                if self.poll_live(i, at) {
-                    let chance = self.poll_chance(i, now);
-                    self.ready_polls.push((chance, Reverse(at), i));
-                }
-            }
+            let waiting = std::mem::take(&mut self.ready_polls).into_vec();
+            self.ready_polls = waiting
+                .into_iter()
+                .filter(|&(_, Reverse(at), i)| self.poll_live(i, at))
+                .map(|(_, at, i)| (self.poll_chance(i, now), at, i))
+                .collect();
         }
         while let Some(&Reverse((at, i))) = self.due.peek() {
             if at > now {

@@ -91,8 +91,7 @@ impl Samples {
 
     /// Estimates the durations again from the spans.
     fn estimate(&mut self) {
-        let spans: Vec<(f64, f64)> = self.spans.iter().copied().collect();
-        self.sorted = censored::quantiles(&spans)
+        self.sorted = censored::quantiles(self.spans.make_contiguous())
             .into_iter()
             .map(|d| Duration::try_from_secs_f64(d).unwrap_or_default())
             .collect();

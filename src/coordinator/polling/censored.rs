@@ -39,8 +39,7 @@ pub fn quantiles(spans: &[(f64, f64)]) -> Vec<f64> {
         return exact;
     }
     // The grid, from a little under the shortest positive end to the longest.
-    let his = spans.iter().map(|&(_, hi)| hi);
-    let top = his.clone().fold(0.0, f64::max);
+    let top = spans.iter().map(|&(_, hi)| hi).fold(0.0, f64::max);
     let lowest = spans
         .iter()
         .flat_map(|&(lo, hi)| [lo, hi])
