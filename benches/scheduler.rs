@@ -322,7 +322,6 @@ fn launch(argv: &[String]) {
     let _ = watchdog.join();
     // Reaped by `wait4`: the `Child` must not wait again.
     std::mem::forget(child);
-    let tv = |t: libc::timeval| t.tv_sec as u128 * 1_000_000 + t.tv_usec as u128;
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
@@ -332,9 +331,9 @@ fn launch(argv: &[String]) {
     let line = format!(
         "{} {ended} {} {} {code} {}\n",
         wall.as_micros(),
-        tv(usage.ru_utime) + tv(usage.ru_stime),
+        micros(usage.ru_utime) + micros(usage.ru_stime),
         usage.ru_maxrss,
-        tv(usage.ru_stime)
+        micros(usage.ru_stime)
     );
     std::fs::write(result, line).unwrap();
 }
@@ -652,6 +651,11 @@ fn dump_generations(path: &Path, stats: &SimStats) {
     std::fs::write(path, csv).unwrap();
 }
 
+/// A `timeval` (CPU time from `wait4` or `getrusage`) in microseconds.
+fn micros(t: libc::timeval) -> u128 {
+    t.tv_sec as u128 * 1_000_000 + t.tv_usec as u128
+}
+
 /// Creates `n` empty files in a new folder of the temporary directory, timed by this thread's
 /// own CPU (the simulator's threads run beside it): the folder, kept until dropped, and the time.
 fn create_files(n: usize) -> (tempfile::TempDir, Duration) {
@@ -661,8 +665,7 @@ fn create_files(n: usize) -> (tempfile::TempDir, Duration) {
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: a valid pointer; RUSAGE_THREAD is Linux's, as is this bench.
         unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-        let tv = |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
-        tv(usage.ru_utime) + tv(usage.ru_stime)
+        Duration::from_micros((micros(usage.ru_utime) + micros(usage.ru_stime)) as u64)
     };
     let before = thread_cpu();
     for i in 0..n {
